@@ -1,0 +1,36 @@
+// Browser entry of the `mtasts` package (also any runtime without node:fs): the wasm module is
+// loaded by `await init()`. Until then every function throws MtaStsError `not-initialized`.
+
+import initWasm from '../../wasm/mtasts.js';
+import { markReady } from '../core.js';
+
+let initializing;
+
+/**
+ * Loads and instantiates the wasm module. Idempotent: concurrent and repeated calls share one
+ * promise. `input` is anything wasm-bindgen accepts: a URL or string to fetch, a Response, a
+ * BufferSource, or a WebAssembly.Module; by default `../../wasm/mtasts_bg.wasm` next to this file.
+ * After a failure a later call tries again.
+ */
+export function init(input) {
+  if (initializing === undefined) {
+    initializing = initWasm(input === undefined ? undefined : { module_or_path: input }).then(() => {
+      markReady();
+    });
+    initializing.catch(() => {
+      initializing = undefined;
+    });
+  }
+  return initializing;
+}
+
+export {
+  parseRecord,
+  selectRecord,
+  lintRecord,
+  parsePolicy,
+  lintPolicy,
+  formatPolicy,
+  matchMx,
+  MtaStsError,
+} from '../core.js';

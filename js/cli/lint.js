@@ -1,0 +1,123 @@
+// `mtasts lint`: every problem in a policy file (RFC 8461 §3.2) or a TXT record (§3.1), one line each.
+
+import { readFile } from 'node:fs/promises';
+import { lintPolicy, lintRecord } from '../node/index.js';
+import { parseCommandLine, UsageError } from './usage.js';
+
+export const usage = `usage: mtasts lint [--json] <policy-file | ->
+       mtasts lint [--json] --record '<txt>' [--name _mta-sts.<domain>]
+
+Checks an MTA-STS policy file (RFC 8461 §3.2; '-' reads standard input) or the text of an
+_mta-sts TXT record (§3.1) and prints every problem as
+  file:line:column: error|warning [code] message (RFC section)
+
+options:
+  --record <txt>   lint this TXT record text instead of a policy file
+  --name <name>    with --record: the DNS name the record was found at (checked too)
+  --json           print the lint result as JSON: { policy|record, diagnostics }
+  -h, --help       show this help
+
+exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or local error
+`;
+
+const OPTIONS = {
+  record: { type: 'string' },
+  name: { type: 'string' },
+  json: { type: 'boolean' },
+};
+
+export async function run(args, io) {
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
+  let label;
+  let result;
+  if (values.record !== undefined) {
+    if (positionals.length > 0) throw new UsageError('give either --record or a policy file, not both');
+    label = values.name ?? 'record';
+    result = lintRecord(values.record, values.name);
+  } else {
+    if (values.name !== undefined) throw new UsageError('--name applies only with --record');
+    if (positionals.length === 0) throw new UsageError('missing policy file (or - for standard input); try mtasts lint --help');
+    if (positionals.length > 1) throw new UsageError('give one policy file at a time');
+    const [file] = positionals;
+    label = file === '-' ? '<stdin>' : file;
+    result = lintPolicy(file === '-' ? await readStdin(io.stdin) : await readPolicyFile(file));
+  }
+
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    const paint = painter(io);
+    for (const d of result.diagnostics) io.stdout.write(`${formatDiagnostic(label, d, paint)}\n`);
+    io.stdout.write(`${summarize(label, result, paint)}\n`);
+  }
+  return errors > 0 ? 1 : 0;
+}
+
+/** `file:line:column: severity [code] message (RFC 8461 §3.2)` */
+export function formatDiagnostic(label, d, paint = plain) {
+  const where = d.line > 0 ? `${label}:${d.line}:${d.column}` : label;
+  const severity = d.severity === 'error' ? paint.red('error') : paint.yellow('warning');
+  const rfc = d.rfc ? ` ${paint.dim(`(${d.rfc})`)}` : '';
+  return `${paint.bold(`${where}:`)} ${severity} [${d.code}] ${d.message}${rfc}`;
+}
+
+function summarize(label, result, paint) {
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = result.diagnostics.length - errors;
+  const counts = `${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
+  if (errors > 0) return `${label}: ${paint.red('invalid')}: ${counts}`;
+  const what = result.policy
+    ? `mode ${result.policy.mode}, max_age ${result.policy.maxAge}, ${plural(result.policy.mx.length, 'mx pattern')}`
+    : result.record
+      ? `id ${result.record.id}`
+      : '';
+  return `${label}: ${paint.green('valid')}${what ? ` (${what})` : ''}: ${counts}`;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+async function readPolicyFile(file) {
+  try {
+    const buf = await readFile(file);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${fileProblem(err)}`);
+  }
+}
+
+function fileProblem(err) {
+  switch (err.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return err.code ? err.code.toLowerCase() : err.message;
+  }
+}
+
+async function readStdin(stdin) {
+  const chunks = [];
+  try {
+    for await (const chunk of stdin) chunks.push(chunk);
+  } catch (err) {
+    throw new UsageError(`cannot read standard input: ${fileProblem(err)}`);
+  }
+  const buf = Buffer.concat(chunks);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+const plain = { red: String, yellow: String, green: String, bold: String, dim: String };
+
+// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+function painter(io) {
+  if (!io.stdout.isTTY || io.env.NO_COLOR) return plain;
+  const sgr = (open, close) => (s) => `\x1b[${open}m${s}\x1b[${close}m`;
+  return { red: sgr(31, 39), yellow: sgr(33, 39), green: sgr(32, 39), bold: sgr(1, 22), dim: sgr(2, 22) };
+}

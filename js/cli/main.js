@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// The `mtasts` command: dispatches `mtasts <command> ...` to js/cli/<command>.js.
+//
+// A command module exports `usage` (its --help text) and `run(args, io)` → exit code (0 ok, 1 the
+// input has errors). It throws UsageError for mistakes on the command line or unreadable local
+// files (exit 2). Errors are printed as one line, never
+// as a stack trace (set MTASTS_DEBUG=1 to see one).
+
+import { readFileSync } from 'node:fs';
+import { UsageError } from './usage.js';
+
+// Add a command: write js/cli/<name>.js and list it here (the summary is shown by --help without
+// loading the command, and so without loading the wasm module).
+const COMMANDS = {
+  lint: {
+    summary: 'check an MTA-STS policy file or TXT record and list every problem',
+    load: () => import('./lint.js'),
+  },
+};
+
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+
+async function main(argv) {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    io.stderr.write(overview());
+    return 2;
+  }
+  if (first === '--help' || first === '-h') {
+    io.stdout.write(overview());
+    return 0;
+  }
+  if (first === '--version' || first === '-V') {
+    io.stdout.write(`mtasts ${version()}\n`);
+    return 0;
+  }
+  if (first === 'help') {
+    if (rest.length === 0) {
+      io.stdout.write(overview());
+      return 0;
+    }
+    const command = await load(rest[0]);
+    io.stdout.write(command.usage);
+    return 0;
+  }
+  if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (try mtasts --help)`);
+  const command = await load(first);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(command.usage);
+    return 0;
+  }
+  return command.run(rest, io);
+}
+
+async function load(name) {
+  if (!Object.hasOwn(COMMANDS, name)) {
+    throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+  }
+  return COMMANDS[name].load();
+}
+
+function overview() {
+  const lines = [];
+  for (const [name, { summary }] of Object.entries(COMMANDS)) {
+    lines.push(`  ${name.padEnd(10)}${summary}`);
+  }
+  return [
+    'usage: mtasts <command> [options]',
+    '',
+    'SMTP MTA Strict Transport Security (RFC 8461) tools.',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'options:',
+    '  -h, --help     show this help; `mtasts <command> --help` for a command',
+    '  -V, --version  show the version',
+    '',
+  ].join('\n');
+}
+
+function version() {
+  try {
+    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function describe(err) {
+  if (err instanceof UsageError) return err.message;
+  if (err && typeof err.code === 'string' && err.name === 'MtaStsError') return `${err.code}: ${err.message}`;
+  return `internal error: ${err && err.message ? err.message : String(err)}`;
+}
+
+// A closed pipe (`mtasts lint --json x | head -1`) is not an error worth a stack trace.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  io.stderr.write(`mtasts: ${describe(err)}\n`);
+  if (io.env.MTASTS_DEBUG && err && err.stack) io.stderr.write(`${err.stack}\n`);
+  process.exitCode = 2;
+}

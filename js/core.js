@@ -1,0 +1,62 @@
+// The public core API: the wasm exports, guarded so that a call before the module is initialised
+// fails with a clear MtaStsError instead of "Cannot read properties of undefined".
+//
+// No MTA-STS logic lives here: every rule is in the Rust core (src/), so Node, the browser and
+// `cargo test` give one verdict. The entries (js/node/index.js, js/browser/index.js) initialise the
+// wasm module and then call markReady().
+
+import * as wasm from '../wasm/mtasts.js';
+import { MtaStsError } from './error.js';
+
+let ready = false;
+
+/** Internal: called by an entry once the wasm module is instantiated. */
+export function markReady() {
+  ready = true;
+}
+
+/** Internal: whether the wasm module is instantiated. */
+export function isReady() {
+  return ready;
+}
+
+function notInitialized() {
+  return new MtaStsError('not-initialized', 'call init() and await it before using mtasts in a browser');
+}
+
+export function parseRecord(txt) {
+  if (!ready) throw notInitialized();
+  return wasm.parseRecord(txt);
+}
+
+export function selectRecord(records) {
+  if (!ready) throw notInitialized();
+  return wasm.selectRecord(records);
+}
+
+export function lintRecord(txt, name) {
+  if (!ready) throw notInitialized();
+  return wasm.lintRecord(txt, name);
+}
+
+export function parsePolicy(text) {
+  if (!ready) throw notInitialized();
+  return wasm.parsePolicy(text);
+}
+
+export function lintPolicy(text) {
+  if (!ready) throw notInitialized();
+  return wasm.lintPolicy(text);
+}
+
+export function formatPolicy(policy) {
+  if (!ready) throw notInitialized();
+  return wasm.formatPolicy(policy);
+}
+
+export function matchMx(patternsOrPolicy, host) {
+  if (!ready) throw notInitialized();
+  return wasm.matchMx(patternsOrPolicy, host);
+}
+
+export { MtaStsError };
