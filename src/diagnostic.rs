@@ -1,0 +1,125 @@
+//! Diagnostics: one problem found in a record or policy, said for a person.
+//!
+//! Parsers never stop at the first problem internally: they collect [`Diagnostic`]s, and the strict
+//! entry points (`parse_*`) turn the first error into an [`crate::Error`]. Lint mode returns them
+//! all. Each problem kind is a variant of a per-concern enum implementing [`Problem`], which gives
+//! its stable code, its severity and the RFC section that states the rule.
+
+use serde::Serialize;
+
+/// How bad a problem is. Errors make the input unusable; warnings are legal but unwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A kind of problem: its stable code, severity and the rule it breaks.
+pub trait Problem: Copy {
+    /// Stable kebab-case code, unique across the crate.
+    fn code(self) -> &'static str;
+    fn severity(self) -> Severity;
+    /// The RFC section stating the rule, e.g. `RFC 8461 §3.2`.
+    fn rfc(self) -> &'static str;
+}
+
+/// One problem at one place. `line` and `column` are 1-based; the column counts characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+    pub rfc: &'static str,
+}
+
+impl Diagnostic {
+    pub fn new(problem: impl Problem, message: String, line: u32, column: u32) -> Self {
+        Diagnostic {
+            severity: problem.severity(),
+            code: problem.code(),
+            message,
+            line,
+            column,
+            rfc: problem.rfc(),
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Lint output is bounded: a hostile input of 100k bad lines yields this many diagnostics and a
+/// final note, not 100k objects.
+pub const MAX_DIAGNOSTICS: usize = 200;
+
+/// Collects diagnostics up to [`MAX_DIAGNOSTICS`], remembering the first error even past the cap.
+#[derive(Default, Debug)]
+pub struct Diagnostics {
+    pub list: Vec<Diagnostic>,
+    pub first_error: Option<Diagnostic>,
+    pub dropped: usize,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        if d.is_error() && self.first_error.is_none() {
+            self.first_error = Some(d.clone());
+        }
+        if self.list.len() < MAX_DIAGNOSTICS {
+            self.list.push(d);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    pub fn has_error(&self) -> bool {
+        self.first_error.is_some()
+    }
+
+    /// The final list, with a note when some were dropped.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        if self.dropped > 0 {
+            self.list.push(Diagnostic {
+                severity: Severity::Warning,
+                code: "lint-truncated",
+                message: format!(
+                    "{} more problems not listed (at most {} are reported)",
+                    self.dropped, MAX_DIAGNOSTICS
+                ),
+                line: 0,
+                column: 0,
+                rfc: "",
+            });
+        }
+        self.list
+    }
+}
+
+/// 1-based character column of byte offset `at` within `line`.
+pub fn column_of(line: &str, at: usize) -> u32 {
+    let at = at.min(line.len());
+    let mut end = at;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    (line[..end].chars().count() + 1) as u32
+}
+
+/// Shows a found value in a message: quoted, escaped, and shortened when long.
+pub fn shown(value: &str) -> String {
+    const MAX: usize = 40;
+    let mut out = String::from("\"");
+    for (n, c) in value.chars().enumerate() {
+        if n == MAX {
+            out.push_str("...");
+            break;
+        }
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,164 @@
+//! Domain names as RFC 8461 §3.2 uses them: `Domain` of RFC 5321 §4.1.2, in A-label form.
+//!
+//! ```text
+//! Domain     = sub-domain *("." sub-domain)
+//! sub-domain = Let-dig [Ldh-str]
+//! Let-dig    = ALPHA / DIGIT
+//! Ldh-str    = *( ALPHA / DIGIT / "-" ) Let-dig
+//! ```
+
+use crate::idna;
+
+/// Why a string is not a `Domain`, and the byte offset where the problem starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainProblem {
+    pub at: usize,
+    pub reason: String,
+}
+
+fn problem(at: usize, reason: impl Into<String>) -> Result<(), DomainProblem> {
+    Err(DomainProblem {
+        at,
+        reason: reason.into(),
+    })
+}
+
+/// RFC 1035 §2.3.4 allows 255 octets on the wire, i.e. 253 characters in text form.
+pub const MAX_DOMAIN: usize = 253;
+
+/// Checks `s` against RFC 5321 `Domain`, label lengths (RFC 1035 §2.3.4) and, for labels
+/// beginning with `xn--`, A-label validity (RFC 5890 §2.3.2.1).
+pub fn check_domain(s: &str) -> Result<(), DomainProblem> {
+    if s.is_empty() {
+        return problem(0, "expected a domain name, found nothing");
+    }
+    if let Some(at) = s.find(|c: char| !c.is_ascii()) {
+        let hint = match idna::to_ascii(s) {
+            Ok(a) => format!("; its A-label form is \"{a}\""),
+            Err(_) => String::new(),
+        };
+        return problem(
+            at,
+            format!("domain names must be in A-label (ASCII) form{hint}"),
+        );
+    }
+    if s.len() > MAX_DOMAIN {
+        return problem(
+            MAX_DOMAIN,
+            format!(
+                "a domain name is at most {MAX_DOMAIN} characters, found {}",
+                s.len()
+            ),
+        );
+    }
+    let mut start = 0;
+    for label in s.split('.') {
+        check_label(label, start, s)?;
+        start += label.len() + 1;
+    }
+    Ok(())
+}
+
+fn check_label(label: &str, start: usize, whole: &str) -> Result<(), DomainProblem> {
+    let bytes = label.as_bytes();
+    if bytes.is_empty() {
+        return if start == whole.len() {
+            problem(
+                start.saturating_sub(1),
+                "a trailing dot is not allowed here",
+            )
+        } else {
+            problem(start, "empty label (two dots in a row, or a leading dot)")
+        };
+    }
+    if bytes.len() > idna::MAX_LABEL {
+        return problem(
+            start,
+            format!("a label is at most 63 characters, found {}", bytes.len()),
+        );
+    }
+    if let Some(i) = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
+    {
+        let c = label[i..].chars().next().unwrap_or('?');
+        return problem(
+            start + i,
+            format!(
+                "labels hold letters, digits and hyphens only, found {:?}",
+                c
+            ),
+        );
+    }
+    if bytes[0] == b'-' {
+        return problem(start, "a label must not begin with a hyphen");
+    }
+    if bytes[bytes.len() - 1] == b'-' {
+        return problem(
+            start + bytes.len() - 1,
+            "a label must not end with a hyphen",
+        );
+    }
+    if bytes.len() >= 4
+        && bytes[..4].eq_ignore_ascii_case(b"xn--")
+        && !idna::is_valid_a_label(label)
+    {
+        return problem(
+            start,
+            format!("\"{label}\" is not a valid A-label (bad Punycode)"),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        // (input, valid?, reason)
+        let cases: &[(&str, bool, &str)] = &[
+            ("example.com", true, "two LDH labels"),
+            ("mx1.example.com", true, "digits inside labels"),
+            ("1mx.example", true, "Let-dig allows a leading digit"),
+            ("localhost", true, "one label is a Domain"),
+            ("a-b.example", true, "inner hyphen"),
+            ("xn--bcher-kva.example", true, "valid A-label"),
+            ("MX.Example.COM", true, "case is free"),
+            ("", false, "empty"),
+            ("example.com.", false, "trailing dot is not in the grammar"),
+            (".example.com", false, "leading dot"),
+            ("a..b", false, "empty label"),
+            ("-a.example", false, "leading hyphen"),
+            ("a-.example", false, "trailing hyphen"),
+            ("a_b.example", false, "underscore"),
+            ("*.example", false, "wildcard is not part of Domain"),
+            ("bücher.example", false, "U-label"),
+            (
+                "xn--abc-.example",
+                false,
+                "xn-- label that decodes to ASCII only",
+            ),
+            ("a b.example", false, "space"),
+        ];
+        for (input, ok, why) in cases {
+            assert_eq!(check_domain(input).is_ok(), *ok, "{input:?}: {why}");
+        }
+        let long_label = format!("{}.example", "a".repeat(64));
+        assert!(check_domain(&long_label).is_err(), "64-char label");
+        let long_name = vec!["a".repeat(63); 5].join(".");
+        assert!(check_domain(&long_name).is_err(), "over 253 characters");
+    }
+
+    #[test]
+    fn u_label_hint_names_the_a_label() {
+        let p = check_domain("mx.bücher.example").unwrap_err();
+        assert!(
+            p.reason.contains("mx.xn--bcher-kva.example"),
+            "{}",
+            p.reason
+        );
+        assert_eq!(p.at, 4);
+    }
+}

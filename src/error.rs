@@ -1,0 +1,234 @@
+//! Errors: one small enum per concern, wrapped by [`Error`].
+//!
+//! `code()` is stable and kebab-case, identical in Rust and JS (`err.code`). Parse errors carry the
+//! first [`Diagnostic`] found, whose own code (`problem()`) names the exact rule broken. Every error
+//! maps to one TLS-RPT result type (RFC 8460 §4.3).
+
+use crate::diagnostic::Diagnostic;
+use std::fmt;
+
+/// The `_mta-sts` TXT record (RFC 8461 §3.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// More than one TXT record begins with `v=STSv1;` (§3.1: the number of records must be one).
+    Multiple { count: usize },
+    /// The one record does not follow the §3.1 grammar.
+    Invalid(Diagnostic),
+}
+
+/// The policy file (RFC 8461 §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The text does not follow the §3.2 grammar or breaks one of its rules.
+    Invalid(Diagnostic),
+}
+
+/// MX host matching (RFC 8461 §4.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MxError {
+    /// The host name to match is not a domain name.
+    HostInvalid { host: String, reason: &'static str },
+    /// A pattern given to the matcher is not `[*.]domain` in A-label form.
+    PatternInvalid { pattern: String, reason: String },
+}
+
+/// Any error of the crate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    Record(RecordError),
+    Policy(PolicyError),
+    Mx(MxError),
+}
+
+impl From<RecordError> for Error {
+    fn from(e: RecordError) -> Self {
+        Error::Record(e)
+    }
+}
+impl From<PolicyError> for Error {
+    fn from(e: PolicyError) -> Self {
+        Error::Policy(e)
+    }
+}
+impl From<MxError> for Error {
+    fn from(e: MxError) -> Self {
+        Error::Mx(e)
+    }
+}
+
+impl Error {
+    /// Stable kebab-case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Record(RecordError::Multiple { .. }) => "record-multiple",
+            Error::Record(RecordError::Invalid(_)) => "record-invalid",
+            Error::Policy(PolicyError::Invalid(_)) => "policy-invalid",
+            Error::Mx(MxError::HostInvalid { .. }) => "mx-host-invalid",
+            Error::Mx(MxError::PatternInvalid { .. }) => "mx-pattern-invalid",
+        }
+    }
+
+    /// The diagnostic behind a parse error: its `code` is the exact problem.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+
+    /// The RFC section of the rule broken.
+    pub fn rfc(&self) -> &'static str {
+        match self {
+            Error::Record(RecordError::Multiple { .. }) => "RFC 8461 §3.1",
+            Error::Mx(_) => "RFC 8461 §4.1",
+            _ => self.diagnostic().map_or("", |d| d.rfc),
+        }
+    }
+
+    /// The RFC 8460 §4.3 result type a sender reports for this failure. A broken record or policy
+    /// means the recipient's policy could not be validated (`sts-policy-invalid`).
+    pub fn tlsrpt_result(&self) -> &'static str {
+        match self {
+            Error::Record(_) | Error::Policy(_) => "sts-policy-invalid",
+            Error::Mx(_) => "validation-failure",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Record(RecordError::Multiple { count }) => write!(
+                f,
+                "expected one TXT record beginning with \"v=STSv1;\", found {count}"
+            ),
+            Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
+                if d.line > 0 {
+                    write!(f, "line {}, column {}: {}", d.line, d.column, d.message)
+                } else {
+                    write!(f, "column {}: {}", d.column, d.message)
+                }
+            }
+            Error::Mx(MxError::HostInvalid { host, reason }) => {
+                write!(
+                    f,
+                    "host {} is not a domain name: {reason}",
+                    crate::diagnostic::shown(host)
+                )
+            }
+            Error::Mx(MxError::PatternInvalid { pattern, reason }) => {
+                write!(
+                    f,
+                    "mx pattern {} is invalid: {reason}",
+                    crate::diagnostic::shown(pattern)
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Problem;
+    use crate::policy::PolicyProblem;
+    use crate::record::RecordProblem;
+
+    fn is_kebab(code: &str) -> bool {
+        !code.is_empty()
+            && code.split('-').all(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+    }
+
+    #[test]
+    fn codes_are_stable_kebab_case_and_unique() {
+        use PolicyProblem::*;
+        let policy = [
+            Encoding,
+            Empty,
+            BareCr,
+            Line,
+            Key,
+            VersionMissing,
+            VersionInvalid,
+            ModeMissing,
+            ModeInvalid,
+            ModeReport,
+            MaxAgeMissing,
+            MaxAgeInvalid,
+            MaxAgeTooLarge,
+            MxMissing,
+            MxInvalid,
+            ExtensionValue,
+            DraftJson,
+            DuplicateKey,
+            DuplicateMx,
+            UnknownKey,
+            MaxAgeShort,
+            TrailingWhitespace,
+            BlankLine,
+        ];
+        use RecordProblem as R;
+        let record = [
+            R::Version,
+            R::Separator,
+            R::Field,
+            R::IdMissing,
+            R::IdInvalid,
+            R::IdDuplicate,
+            R::ExtensionValue,
+            R::ExtensionDuplicate,
+            R::DraftName,
+            R::Name,
+        ];
+        let d = Diagnostic::new(PolicyProblem::Empty, String::new(), 1, 1);
+        let errors = [
+            Error::from(RecordError::Multiple { count: 2 }),
+            RecordError::Invalid(d.clone()).into(),
+            PolicyError::Invalid(d).into(),
+            MxError::HostInvalid {
+                host: String::new(),
+                reason: "",
+            }
+            .into(),
+            MxError::PatternInvalid {
+                pattern: String::new(),
+                reason: String::new(),
+            }
+            .into(),
+        ];
+        let mut codes: Vec<&str> = policy.iter().map(|p| p.code()).collect();
+        codes.extend(record.iter().map(|p| p.code()));
+        codes.extend(errors.iter().map(Error::code));
+        for c in &codes {
+            assert!(is_kebab(c), "{c}");
+        }
+        let unique: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!(unique.len(), codes.len(), "codes are unique");
+        // Pinned: these codes are public interface (DESIGN.md, issue 2).
+        assert_eq!(
+            errors.iter().map(Error::code).collect::<Vec<_>>(),
+            [
+                "record-multiple",
+                "record-invalid",
+                "policy-invalid",
+                "mx-host-invalid",
+                "mx-pattern-invalid"
+            ]
+        );
+        for e in &errors {
+            assert!(["sts-policy-invalid", "validation-failure"].contains(&e.tlsrpt_result()));
+        }
+    }
+}

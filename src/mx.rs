@@ -1,0 +1,267 @@
+//! MX host matching (RFC 8461 §4.1).
+//!
+//! > MX patterns ... are either fully qualified domain names or names with a wildcard "*" as the
+//! > left-most label, which matches exactly one label: "*.example.com" matches "mx1.example.com"
+//! > but not "example.com" or "a.b.example.com". Matching is case-insensitive.
+
+use crate::domain::{check_domain, DomainProblem};
+use crate::error::MxError;
+use crate::idna;
+use std::borrow::Cow;
+
+/// One `mx` value of a policy: `["*."] Domain` (RFC 8461 §3.2), kept as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MxPattern {
+    text: String,
+}
+
+impl MxPattern {
+    /// Parses `sts-policy-mx-value = ["*."] Domain`. The problem offset is relative to `s`.
+    pub fn parse(s: &str) -> Result<MxPattern, DomainProblem> {
+        // RFC 8461 §4.1: "*" may only be the whole left-most label.
+        let domain_at = if s.starts_with("*.") { 2 } else { 0 };
+        if let Some(star) = s[domain_at..].find('*') {
+            return Err(DomainProblem {
+                at: domain_at + star,
+                reason: "\"*\" may only be the whole left-most label (\"*.example.com\")".into(),
+            });
+        }
+        check_domain(&s[domain_at..]).map_err(|p| DomainProblem {
+            at: p.at + domain_at,
+            ..p
+        })?;
+        Ok(MxPattern {
+            text: s.to_string(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        self.text.starts_with("*.")
+    }
+
+    /// Matches a host already normalised by [`normalize_host`] (lowercase A-labels, no trailing
+    /// dot). RFC 8461 §4.1: case-insensitive; `*` matches exactly one whole label.
+    pub fn matches(&self, host: &str) -> bool {
+        match self.text.strip_prefix("*.") {
+            Some(parent) => match host.split_once('.') {
+                Some((first, rest)) => !first.is_empty() && rest.eq_ignore_ascii_case(parent),
+                None => false,
+            },
+            None => host.eq_ignore_ascii_case(&self.text),
+        }
+    }
+}
+
+/// Normalises an MX host name for matching: one trailing dot dropped (DNS answers are absolute
+/// names), U-labels converted to A-labels (RFC 8461 §4.1 compares A-label forms).
+pub fn normalize_host(host: &str) -> Result<Cow<'_, str>, MxError> {
+    let invalid = |reason| MxError::HostInvalid {
+        host: host.to_string(),
+        reason,
+    };
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    if trimmed.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    let ascii: Cow<str> = if trimmed.is_ascii() {
+        Cow::Borrowed(trimmed)
+    } else {
+        Cow::Owned(idna::to_ascii(trimmed).map_err(invalid)?)
+    };
+    for label in ascii.split('.') {
+        if label.is_empty() {
+            return Err(invalid("it has an empty label"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid("it holds characters no host name has"));
+        }
+    }
+    Ok(ascii)
+}
+
+/// Returns the first pattern that `host` matches (RFC 8461 §4.1), or `None`.
+pub fn match_mx<'a, I>(patterns: I, host: &str) -> Result<Option<&'a MxPattern>, MxError>
+where
+    I: IntoIterator<Item = &'a MxPattern>,
+{
+    let host = normalize_host(host)?;
+    Ok(patterns.into_iter().find(|p| p.matches(&host)))
+}
+
+/// Parses patterns given directly (not from a policy), failing on the first invalid one.
+pub fn parse_patterns<S: AsRef<str>>(patterns: &[S]) -> Result<Vec<MxPattern>, MxError> {
+    patterns
+        .iter()
+        .map(|p| {
+            MxPattern::parse(p.as_ref()).map_err(|e| MxError::PatternInvalid {
+                pattern: p.as_ref().to_string(),
+                reason: e.reason,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(patterns: &[&str], host: &str) -> bool {
+        let patterns = parse_patterns(patterns).unwrap();
+        match_mx(&patterns, host).unwrap().is_some()
+    }
+
+    #[test]
+    fn table() {
+        // (patterns, host, expected, reason) — RFC 8461 §4.1
+        let cases: &[(&[&str], &str, bool, &str)] = &[
+            (&["mail.example.com"], "mail.example.com", true, "exact"),
+            (
+                &["mail.example.com"],
+                "MAIL.Example.COM",
+                true,
+                "case-insensitive host",
+            ),
+            (
+                &["MAIL.example.com"],
+                "mail.example.com",
+                true,
+                "case-insensitive pattern",
+            ),
+            (
+                &["mail.example.com"],
+                "mail.example.com.",
+                true,
+                "trailing dot on the host ignored",
+            ),
+            (
+                &["mail.example.com"],
+                "mail.example.net",
+                false,
+                "other domain",
+            ),
+            (
+                &["mail.example.com"],
+                "xmail.example.com",
+                false,
+                "suffix is not a match",
+            ),
+            (
+                &["*.example.com"],
+                "mx1.example.com",
+                true,
+                "wildcard matches one label",
+            ),
+            (
+                &["*.example.com"],
+                "example.com",
+                false,
+                "wildcard needs one label",
+            ),
+            (
+                &["*.example.com"],
+                "a.b.example.com",
+                false,
+                "wildcard matches exactly one label",
+            ),
+            (
+                &["*.example.com"],
+                "mx1.example.com.",
+                true,
+                "wildcard and trailing dot",
+            ),
+            (
+                &["*.example.com"],
+                "mx1.EXAMPLE.com",
+                true,
+                "wildcard case-insensitive",
+            ),
+            (
+                &["*.example.com"],
+                "mx1.example.comx",
+                false,
+                "parent must match whole",
+            ),
+            (
+                &["a.example", "*.example.net"],
+                "b.example.net",
+                true,
+                "second pattern",
+            ),
+            (&[], "mx.example.com", false, "no patterns"),
+            (
+                &["mx.xn--bcher-kva.example"],
+                "mx.bücher.example",
+                true,
+                "U-label host converted",
+            ),
+            (
+                &["mx.xn--bcher-kva.example"],
+                "MX.BÜCHER.example",
+                true,
+                "U-label host lowercased",
+            ),
+            (
+                &["*.xn--bcher-kva.example"],
+                "mx.bücher.example",
+                true,
+                "U-label host, wildcard",
+            ),
+        ];
+        for (patterns, host, want, why) in cases {
+            assert_eq!(
+                matches(patterns, host),
+                *want,
+                "{patterns:?} vs {host:?}: {why}"
+            );
+        }
+    }
+
+    #[test]
+    fn returns_the_pattern_that_matched() {
+        let patterns = parse_patterns(&["a.example", "*.example.net"]).unwrap();
+        let m = match_mx(&patterns, "mx.example.net").unwrap().unwrap();
+        assert_eq!(m.as_str(), "*.example.net");
+        assert!(m.is_wildcard());
+    }
+
+    #[test]
+    fn bad_patterns_and_hosts() {
+        // (pattern, reason)
+        for (p, why) in [
+            ("*", "bare wildcard"),
+            ("*example.com", "wildcard not a whole label"),
+            ("mx.*.example.com", "wildcard not left-most"),
+            ("**.example.com", "double star"),
+            ("*.*.example.com", "two wildcards"),
+            ("", "empty"),
+            ("mx.bücher.example", "U-label pattern"),
+            ("mx.example.com.", "trailing dot in pattern"),
+        ] {
+            assert!(parse_patterns(&[p]).is_err(), "{p:?}: {why}");
+        }
+        // (host, reason)
+        for (h, why) in [
+            ("", "empty"),
+            (".", "root only"),
+            ("a.example..", "only one trailing dot is dropped"),
+            ("a..b", "empty label"),
+            ("a b", "space"),
+            ("a\0b", "NUL"),
+        ] {
+            let patterns = parse_patterns(&["a.example"]).unwrap();
+            let err = match_mx(&patterns, h).unwrap_err();
+            assert_eq!(
+                crate::Error::from(err).code(),
+                "mx-host-invalid",
+                "{h:?}: {why}"
+            );
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The MTA-STS policy file (RFC 8461 §3.2): its model, parser, lint mode and canonical format.
+//!
+//! ```text
+//! sts-policy-record        = sts-policy-field *WSP *(sts-policy-term sts-policy-field *WSP)
+//!                            [sts-policy-term]
+//! sts-policy-field         = sts-policy-version / sts-policy-mode / sts-policy-max-age /
+//!                            sts-policy-mx / sts-policy-extension
+//! field-delim              = ":" *WSP
+//! sts-policy-version       = %s"version" field-delim %s"STSv1"
+//! sts-policy-mode          = %s"mode" field-delim ( %s"testing" / %s"enforce" / %s"none" )
+//! sts-policy-mx            = %s"mx" field-delim ["*."] Domain
+//! sts-policy-max-age       = %s"max_age" field-delim 1*10(DIGIT)
+//! sts-policy-extension     = sts-policy-ext-name field-delim sts-policy-ext-value
+//! sts-policy-ext-name      = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
+//! sts-policy-term          = LF / CRLF
+//! sts-policy-ext-value     = sts-policy-vchar [*(%x20 / sts-policy-vchar) sts-policy-vchar]
+//! sts-policy-vchar         = %x21-7E / UTF8-2 / UTF8-3 / UTF8-4
+//! ```
+
+mod draft;
+mod format;
+mod json;
+mod parse;
+mod problem;
+
+pub use format::format_policy;
+pub use json::policy_from_json;
+pub use parse::{lint_policy, lint_policy_bytes, parse_policy, parse_policy_bytes};
+pub use problem::PolicyProblem;
+
+use crate::diagnostic::Diagnostic;
+use crate::mx::MxPattern;
+use crate::record::Extensions as ExtensionMap;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+/// §3.2 `mode`: what a sender does when delivery to a policy-valid MX over verified TLS fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// §5: do not deliver to MX hosts that fail matching, STARTTLS or certificate validation.
+    Enforce,
+    /// §5: deliver anyway, and report failures (RFC 8460).
+    Testing,
+    /// §5: treat the domain as having no active policy.
+    None,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        }
+    }
+
+    /// §3.2: the mode values are case-sensitive.
+    pub fn from_value(s: &str) -> Option<Mode> {
+        match s {
+            "enforce" => Some(Mode::Enforce),
+            "testing" => Some(Mode::Testing),
+            "none" => Some(Mode::None),
+            _ => None,
+        }
+    }
+}
+
+/// §3.2: `max_age` is at most 31557600 seconds (about one year).
+pub const MAX_AGE_LIMIT: u32 = 31_557_600;
+/// Lint: a `max_age` under one day gives senders almost no protection between visits.
+pub const MAX_AGE_ADVISED: u32 = 86_400;
+
+/// A valid policy. The version is always `STSv1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub mode: Mode,
+    /// Seconds, 0 to [`MAX_AGE_LIMIT`].
+    pub max_age: u32,
+    /// In order of appearance, duplicates kept (§3.2: "mx" may repeat).
+    pub mx: Vec<MxPattern>,
+    /// Other keys with their values, in order; for a repeated key the first counts (§3.2).
+    pub extensions: Vec<(String, String)>,
+}
+
+/// Everything lint mode found in a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lint {
+    pub policy: Option<Policy>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+struct MxList<'a>(&'a [MxPattern]);
+
+impl Serialize for MxList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(MxPattern::as_str))
+    }
+}
+
+/// Serialised as `{ version: "STSv1", mode, maxAge, mx: [...], extensions: { key: value } }`.
+impl Serialize for Policy {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Policy", 5)?;
+        st.serialize_field("version", "STSv1")?;
+        st.serialize_field("mode", self.mode.as_str())?;
+        st.serialize_field("maxAge", &self.max_age)?;
+        st.serialize_field("mx", &MxList(&self.mx))?;
+        st.serialize_field("extensions", &ExtensionMap(&self.extensions))?;
+        st.end()
+    }
+}
+
+impl Serialize for Lint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Lint", 2)?;
+        st.serialize_field("policy", &self.policy)?;
+        st.serialize_field("diagnostics", &self.diagnostics)?;
+        st.end()
+    }
+}

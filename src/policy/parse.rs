@@ -1,0 +1,412 @@
+//! The §3.2 policy parser. One scan collects every problem; `parse_*` return the first error,
+//! `lint_*` return them all. Linear in the input: one pass over the lines, hashed duplicate checks.
+
+use super::draft::diagnose_json;
+use super::{Lint, Mode, Policy, PolicyProblem, MAX_AGE_ADVISED, MAX_AGE_LIMIT};
+use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics};
+use crate::error::{Error, PolicyError};
+use crate::mx::MxPattern;
+use crate::record::check_ext_name;
+use std::collections::HashSet;
+
+fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// §3.2 `sts-policy-ext-value = sts-policy-vchar [*(%x20 / sts-policy-vchar) sts-policy-vchar]`,
+/// with `sts-policy-vchar = %x21-7E / UTF8-2 / UTF8-3 / UTF8-4`. `value` has no trailing WSP.
+/// Returns the byte offset of the first character that breaks it.
+fn check_ext_value(value: &str) -> Option<usize> {
+    value
+        .char_indices()
+        .find(|&(_, c)| c.is_ascii_control() || (c.is_ascii() && c == '\t'))
+        .map(|(i, _)| i)
+}
+
+/// Known keys, for "did you mean" hints on near misses (`Mode`, `max-age`, `MX`).
+const KNOWN: [&str; 4] = ["version", "mode", "max_age", "mx"];
+
+fn near_miss(key: &str) -> Option<&'static str> {
+    let folded: String = key
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect();
+    KNOWN.into_iter().find(|k| k.replace('_', "") == folded)
+}
+
+struct Seen {
+    version: bool,
+    mode: Option<Mode>,
+    mode_line: bool,
+    max_age: Option<u32>,
+    max_age_line: bool,
+    mx: Vec<MxPattern>,
+    mx_lines: usize,
+    mx_seen: HashSet<String>,
+    extensions: Vec<(String, String)>,
+    keys: HashSet<String>,
+}
+
+struct Line<'a> {
+    number: u32,
+    text: &'a str,
+}
+
+impl Line<'_> {
+    fn diag(&self, problem: PolicyProblem, at: usize, message: String) -> Diagnostic {
+        Diagnostic::new(problem, message, self.number, column_of(self.text, at))
+    }
+}
+
+fn scan(text: &str, diags: &mut Diagnostics) -> Option<Policy> {
+    if text.trim_start().starts_with('{') {
+        diags.push(diagnose_json(text));
+        return None;
+    }
+    if text.trim().is_empty() {
+        diags.push(Diagnostic::new(PolicyProblem::Empty, "the policy is empty; expected \"version: STSv1\", \"mode\", \"max_age\" and \"mx\" lines".into(), 1, 1));
+        return None;
+    }
+    let mut seen = Seen {
+        version: false,
+        mode: None,
+        mode_line: false,
+        max_age: None,
+        max_age_line: false,
+        mx: Vec::new(),
+        mx_lines: 0,
+        mx_seen: HashSet::new(),
+        extensions: Vec::new(),
+        keys: HashSet::new(),
+    };
+    let mut rest = text;
+    let mut number = 0u32;
+    while !rest.is_empty() {
+        number = number.saturating_add(1);
+        let (raw, next) = match rest.find('\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
+        // §3.2: sts-policy-term = LF / CRLF; a CR elsewhere is not a line end.
+        let body = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = Line { number, text: raw };
+        if let Some(cr) = body.find('\r') {
+            diags.push(line.diag(PolicyProblem::BareCr, cr, "a carriage return (CR) must be followed by a line feed (LF); lines end with LF or CRLF".into()));
+            continue;
+        }
+        scan_line(&line, body, &mut seen, diags);
+    }
+    finish(seen, diags)
+}
+
+fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) {
+    let b = body.as_bytes();
+    if b.iter().all(|&c| is_wsp(c)) {
+        // Interop: blank lines are outside the grammar but harmless; many servers add one at the end.
+        diags.push(line.diag(
+            PolicyProblem::BlankLine,
+            0,
+            "blank line (the grammar has none; senders may reject the policy)".into(),
+        ));
+        return;
+    }
+    if is_wsp(b[0]) {
+        diags.push(line.diag(PolicyProblem::Line, 0, "a line must begin with its key, found leading whitespace (continuation lines are not allowed)".into()));
+        return;
+    }
+    let Some(colon) = body.find(':') else {
+        diags.push(line.diag(
+            PolicyProblem::Line,
+            0,
+            format!("expected \"key: value\", found {}", shown(body)),
+        ));
+        return;
+    };
+    let key = &body[..colon];
+    if let Err((at, why)) = check_ext_name(key) {
+        let why = if key.starts_with('\u{feff}') {
+            "the file begins with a byte order mark (U+FEFF); remove it".to_string()
+        } else if key.ends_with([' ', '\t']) {
+            format!(
+                "no whitespace is allowed between the key and \":\", found {}",
+                shown(key)
+            )
+        } else {
+            why
+        };
+        diags.push(line.diag(PolicyProblem::Key, at, why));
+        return;
+    }
+    // field-delim = ":" *WSP; each field is followed by *WSP.
+    let mut start = colon + 1;
+    while start < b.len() && is_wsp(b[start]) {
+        start += 1;
+    }
+    let mut end = b.len();
+    while end > start && is_wsp(b[end - 1]) {
+        end -= 1;
+    }
+    if end < b.len() {
+        diags.push(line.diag(
+            PolicyProblem::TrailingWhitespace,
+            end,
+            "trailing whitespace".into(),
+        ));
+    }
+    let value = &body[start..end];
+    let first = seen.keys.insert(key.to_string()) || key == "mx";
+    if !first {
+        // §3.2: for keys other than "mx", the first occurrence counts.
+        diags.push(line.diag(
+            PolicyProblem::DuplicateKey,
+            0,
+            format!("{key} appears again; the first occurrence counts and this line is ignored"),
+        ));
+        return;
+    }
+    match key {
+        "version" => {
+            seen.version = true;
+            if value != "STSv1" {
+                let hint = if value.eq_ignore_ascii_case("stsv1") {
+                    " (the version is case-sensitive)"
+                } else {
+                    ""
+                };
+                diags.push(line.diag(
+                    PolicyProblem::VersionInvalid,
+                    start,
+                    format!("version must be \"STSv1\", found {}{hint}", shown(value)),
+                ));
+            }
+        }
+        "mode" => {
+            seen.mode_line = true;
+            match Mode::from_value(value) {
+                Some(mode) => seen.mode = Some(mode),
+                None if value == "report" => diags.push(
+                    line.diag(
+                        PolicyProblem::ModeReport,
+                        start,
+                        "mode \"report\" is from drafts of RFC 8461; the RFC calls it \"testing\""
+                            .into(),
+                    ),
+                ),
+                None => {
+                    let hint = match Mode::from_value(&value.to_ascii_lowercase()) {
+                        Some(m) => format!(" (mode is case-sensitive: write \"{}\")", m.as_str()),
+                        None => String::new(),
+                    };
+                    diags.push(line.diag(
+                        PolicyProblem::ModeInvalid,
+                        start,
+                        format!(
+                            "mode must be \"enforce\", \"testing\" or \"none\", found {}{hint}",
+                            shown(value)
+                        ),
+                    ));
+                }
+            }
+        }
+        "max_age" => {
+            seen.max_age_line = true;
+            scan_max_age(line, start, value, seen, diags);
+        }
+        "mx" => {
+            seen.mx_lines += 1;
+            match MxPattern::parse(value) {
+                Ok(p) => {
+                    if !seen.mx_seen.insert(value.to_ascii_lowercase()) {
+                        diags.push(line.diag(
+                            PolicyProblem::DuplicateMx,
+                            start,
+                            format!("mx {} is listed twice", shown(value)),
+                        ));
+                    }
+                    seen.mx.push(p);
+                }
+                Err(p) => diags.push(line.diag(
+                    PolicyProblem::MxInvalid,
+                    start + p.at,
+                    format!(
+                        "mx must be a host name or \"*.\" and a domain: {}",
+                        p.reason
+                    ),
+                )),
+            }
+        }
+        _ => {
+            let hint = match near_miss(key) {
+                Some(k) => format!("; did you mean \"{k}\"? (keys are case-sensitive)"),
+                None => " and ignored by senders".to_string(),
+            };
+            diags.push(line.diag(
+                PolicyProblem::UnknownKey,
+                0,
+                format!("unknown key {}{hint}", shown(key)),
+            ));
+            if value.is_empty() {
+                diags.push(line.diag(
+                    PolicyProblem::ExtensionValue,
+                    start,
+                    format!("{key} needs a value"),
+                ));
+            } else if let Some(bad) = check_ext_value(value) {
+                diags.push(line.diag(
+                    PolicyProblem::ExtensionValue,
+                    start + bad,
+                    "values may not hold control characters or tabs".into(),
+                ));
+            } else {
+                seen.extensions.push((key.to_string(), value.to_string()));
+            }
+        }
+    }
+}
+
+fn scan_max_age(line: &Line, start: usize, value: &str, seen: &mut Seen, diags: &mut Diagnostics) {
+    // §3.2: sts-policy-max-age-value = 1*10(DIGIT) — no sign, no separator, no exponent.
+    if value.is_empty() || !value.bytes().all(|c| c.is_ascii_digit()) {
+        diags.push(line.diag(
+            PolicyProblem::MaxAgeInvalid,
+            start,
+            format!("max_age must be 1-10 digits, found {}", shown(value)),
+        ));
+        return;
+    }
+    if value.len() > 10 {
+        diags.push(line.diag(
+            PolicyProblem::MaxAgeInvalid,
+            start + 10,
+            format!("max_age must be 1-10 digits, found {} digits", value.len()),
+        ));
+        return;
+    }
+    let n: u64 = value.bytes().fold(0, |n, c| n * 10 + u64::from(c - b'0'));
+    // §3.2: "maximum value of 31557600".
+    if n > u64::from(MAX_AGE_LIMIT) {
+        diags.push(line.diag(
+            PolicyProblem::MaxAgeTooLarge,
+            start,
+            format!("max_age is at most {MAX_AGE_LIMIT} (about a year), found {n}"),
+        ));
+        return;
+    }
+    let n = n as u32;
+    if n < MAX_AGE_ADVISED {
+        // §3.2: "it is expected that this value typically be in the range of weeks or greater".
+        diags.push(line.diag(
+            PolicyProblem::MaxAgeShort,
+            start,
+            format!("max_age {n} is under one day; RFC 8461 expects weeks or more (e.g. 604800)"),
+        ));
+    }
+    seen.max_age = Some(n);
+}
+
+fn finish(seen: Seen, diags: &mut Diagnostics) -> Option<Policy> {
+    let missing = |problem, what: &str| {
+        Diagnostic::new(problem, format!("the policy has no \"{what}\" line"), 1, 1)
+    };
+    if !seen.version {
+        diags.push(missing(PolicyProblem::VersionMissing, "version: STSv1"));
+    }
+    if !seen.mode_line {
+        diags.push(missing(PolicyProblem::ModeMissing, "mode"));
+    }
+    if !seen.max_age_line {
+        diags.push(missing(PolicyProblem::MaxAgeMissing, "max_age"));
+    }
+    // §3.2: "mx" is required at least once, except when mode is "none".
+    if seen.mx_lines == 0 && matches!(seen.mode, Some(Mode::Enforce | Mode::Testing)) {
+        let mode = seen.mode.map_or("", Mode::as_str);
+        diags.push(Diagnostic::new(
+            PolicyProblem::MxMissing,
+            format!("mode {mode} requires at least one \"mx\" line"),
+            1,
+            1,
+        ));
+    }
+    if diags.has_error() {
+        return None;
+    }
+    Some(Policy {
+        mode: seen.mode?,
+        max_age: seen.max_age?,
+        mx: seen.mx,
+        extensions: seen.extensions,
+    })
+}
+
+fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
+    let policy = scan(text, &mut diags);
+    Lint {
+        policy,
+        diagnostics: diags.finish(),
+    }
+}
+
+/// Parses a policy under §3.2; the error names the first problem with its line and column.
+pub fn parse_policy(text: &str) -> Result<Policy, Error> {
+    let mut diags = Diagnostics::default();
+    let policy = scan(text, &mut diags);
+    match (policy, diags.first_error) {
+        (Some(p), None) => Ok(p),
+        (_, Some(d)) => Err(PolicyError::Invalid(d).into()),
+        (None, None) => Err(PolicyError::Invalid(Diagnostic::new(
+            PolicyProblem::Empty,
+            "no policy".into(),
+            1,
+            1,
+        ))
+        .into()),
+    }
+}
+
+/// The diagnostic for bytes that are not UTF-8, at the line and column of the first bad byte.
+fn encoding_diagnostic(bytes: &[u8], valid_up_to: usize) -> Diagnostic {
+    // Safe: the prefix up to `valid_up_to` is valid UTF-8.
+    let prefix = std::str::from_utf8(&bytes[..valid_up_to]).unwrap_or("");
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let line = prefix.bytes().filter(|&b| b == b'\n').count() + 1;
+    let column = prefix[line_start..].chars().count() + 1;
+    Diagnostic::new(
+        PolicyProblem::Encoding,
+        format!(
+            "the policy must be UTF-8 text, found byte 0x{:02x}",
+            bytes[valid_up_to]
+        ),
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+/// Parses policy bytes (as fetched): they must be UTF-8, then as [`parse_policy`].
+pub fn parse_policy_bytes(bytes: &[u8]) -> Result<Policy, Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_policy(text),
+        Err(e) => Err(PolicyError::Invalid(encoding_diagnostic(bytes, e.valid_up_to())).into()),
+    }
+}
+
+/// Lint mode: every problem, errors and warnings, in order.
+pub fn lint_policy(text: &str) -> Lint {
+    lint_str(text, Diagnostics::default())
+}
+
+/// Lint mode for bytes: a UTF-8 problem is reported, then the text is linted as decoded with
+/// replacement characters so that the other problems are found too.
+pub fn lint_policy_bytes(bytes: &[u8]) -> Lint {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => lint_policy(text),
+        Err(e) => {
+            let mut diags = Diagnostics::default();
+            diags.push(encoding_diagnostic(bytes, e.valid_up_to()));
+            let mut lint = lint_str(&String::from_utf8_lossy(bytes), diags);
+            lint.policy = None;
+            lint
+        }
+    }
+}

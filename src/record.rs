@@ -1,0 +1,438 @@
+//! The `_mta-sts` TXT record (RFC 8461 §3.1).
+//!
+//! ```text
+//! sts-text-record = sts-version 1*(sts-field-delim sts-field) [sts-field-delim]
+//! sts-field       = sts-id / sts-extension        ; Note that sts-id record is required.
+//! sts-field-delim = *WSP ";" *WSP
+//! sts-version     = %s"v=STSv1"
+//! sts-id          = %s"id=" 1*32(ALPHA / DIGIT)
+//! sts-extension   = sts-ext-name "=" sts-ext-value
+//! sts-ext-name    = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
+//! sts-ext-value   = 1*(%x21-3A / %x3C / %x3E-7E)  ; excluding "=", ";", SP, and control chars
+//! ```
+//!
+//! Selection (§3.1): the strings of one TXT record are concatenated without separator; records
+//! that do not begin with `v=STSv1;` are discarded (they are not MTA-STS records at all); if the
+//! number left is not one, or the one left is invalid, the domain has no usable policy. The types
+//! keep "not an MTA-STS record" (`Ok(None)`) apart from "an invalid one" (`Err`).
+
+use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
+use crate::error::{Error, RecordError};
+use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+
+/// A valid MTA-STS TXT record. The version is always `STSv1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// `id`: 1–32 letters and digits; a change tells senders to fetch the policy again.
+    pub id: String,
+    /// Extension fields in order of appearance; for a repeated name the first counts.
+    pub extensions: Vec<(String, String)>,
+}
+
+/// Everything lint mode found in a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLint {
+    pub record: Option<Record>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Kinds of problem with a TXT record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordProblem {
+    /// Does not begin with `v=STSv1;`.
+    Version,
+    /// An empty field, whitespace where none may be, or text after the last field.
+    Separator,
+    /// A field that is not `name=value`, or whose name breaks `sts-ext-name`.
+    Field,
+    IdMissing,
+    IdInvalid,
+    IdDuplicate,
+    ExtensionValue,
+    /// A repeated extension name (warning: the first counts).
+    ExtensionDuplicate,
+    /// The record is published at the draft-era name `_mta_sts` (underscore).
+    DraftName,
+    /// The record is published at a name other than `_mta-sts.<domain>`.
+    Name,
+}
+
+impl Problem for RecordProblem {
+    fn code(self) -> &'static str {
+        match self {
+            RecordProblem::Version => "record-version",
+            RecordProblem::Separator => "record-separator",
+            RecordProblem::Field => "record-field-invalid",
+            RecordProblem::IdMissing => "record-id-missing",
+            RecordProblem::IdInvalid => "record-id-invalid",
+            RecordProblem::IdDuplicate => "record-id-duplicate",
+            RecordProblem::ExtensionValue => "record-extension-invalid",
+            RecordProblem::ExtensionDuplicate => "record-extension-duplicate",
+            RecordProblem::DraftName => "record-draft-name",
+            RecordProblem::Name => "record-name",
+        }
+    }
+
+    fn severity(self) -> Severity {
+        match self {
+            RecordProblem::ExtensionDuplicate => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    fn rfc(self) -> &'static str {
+        "RFC 8461 §3.1"
+    }
+}
+
+/// The prefix that makes a TXT record an MTA-STS record at all (§3.1).
+pub const RECORD_PREFIX: &str = "v=STSv1;";
+const VERSION: &str = "v=STSv1";
+/// §3.1: `1*32(ALPHA / DIGIT)`.
+pub const MAX_ID: usize = 32;
+
+fn is_wsp(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// `sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")`; on failure the byte
+/// offset and a reason. Shared with the policy grammar (§3.2 uses the same production).
+pub fn check_ext_name(name: &str) -> Result<(), (usize, String)> {
+    let b = name.as_bytes();
+    match b.first() {
+        None => return Err((0, "expected a field name, found nothing".into())),
+        Some(c) if !c.is_ascii_alphanumeric() => {
+            let first = name.chars().next().unwrap_or('?');
+            return Err((
+                0,
+                format!("a field name must begin with a letter or digit, found {first:?}"),
+            ));
+        }
+        _ => {}
+    }
+    if b.len() > 32 {
+        return Err((
+            32,
+            format!("a field name is at most 32 characters, found {}", b.len()),
+        ));
+    }
+    if let Some(i) = b
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
+    {
+        let c = name[i..].chars().next().unwrap_or('?');
+        return Err((
+            i,
+            format!("field names hold letters, digits, \"_\", \"-\" and \".\", found {c:?}"),
+        ));
+    }
+    Ok(())
+}
+
+struct Scan<'a> {
+    text: &'a str,
+    diags: Diagnostics,
+}
+
+impl Scan<'_> {
+    fn report(&mut self, problem: RecordProblem, at: usize, message: String) {
+        self.diags.push(Diagnostic::new(
+            problem,
+            message,
+            1,
+            column_of(self.text, at),
+        ));
+    }
+}
+
+fn version_hint(text: &str) -> String {
+    let lower = text.trim_start().to_ascii_lowercase();
+    if text.starts_with(|c: char| c.is_whitespace()) {
+        "found leading whitespace".into()
+    } else if lower.starts_with("v=stsv1") {
+        format!(
+            "found {} (the version is case-sensitive)",
+            shown(&text[..VERSION.len().min(text.len())])
+        )
+    } else if lower.starts_with("v=tlsrptv1") {
+        "found a TLS-RPT record (RFC 8460), which belongs at _smtp._tls.<domain>".into()
+    } else if lower.starts_with("v=spf1") {
+        "found an SPF record".into()
+    } else if lower.starts_with("v=dmarc1") {
+        "found a DMARC record".into()
+    } else {
+        format!("found {}", shown(text))
+    }
+}
+
+fn scan(text: &str) -> (Option<Record>, Diagnostics) {
+    let mut s = Scan {
+        text,
+        diags: Diagnostics::default(),
+    };
+    if !text.starts_with(VERSION) {
+        let hint = version_hint(text);
+        s.report(
+            RecordProblem::Version,
+            0,
+            format!("expected the record to begin with \"v=STSv1;\", {hint}"),
+        );
+        return (None, s.diags);
+    }
+    let b = text.as_bytes();
+    let mut pos = VERSION.len();
+    if b.get(pos) != Some(&b';') {
+        let message = if pos == b.len() {
+            "expected \";\" and an id after \"v=STSv1\", found the end of the record".to_string()
+        } else {
+            format!(
+                "expected \";\" right after \"v=STSv1\" (records not beginning with \"v=STSv1;\" are discarded), found {}",
+                shown(&text[pos..])
+            )
+        };
+        s.report(RecordProblem::Version, pos, message);
+        return (None, s.diags);
+    }
+    let mut id: Option<String> = None;
+    let mut extensions: Vec<(String, String)> = Vec::new();
+    let mut id_like_name: Option<String> = None;
+    // Invariant: `pos` is at a ";" that ends the previous field.
+    while pos < b.len() {
+        pos += 1; // the ";"
+        while pos < b.len() && is_wsp(b[pos]) {
+            pos += 1;
+        }
+        if pos == b.len() {
+            break; // [sts-field-delim] at the end
+        }
+        let end = text[pos..].find(';').map_or(b.len(), |i| pos + i);
+        let mut field_end = end;
+        while field_end > pos && is_wsp(b[field_end - 1]) {
+            field_end -= 1;
+        }
+        if field_end < end && end == b.len() {
+            s.report(RecordProblem::Separator, field_end, "whitespace after the last field is not allowed (end the record with the value or with \";\")".into());
+        }
+        let field = &text[pos..field_end];
+        if field.is_empty() {
+            s.report(
+                RecordProblem::Separator,
+                pos,
+                "empty field: two \";\" in a row".into(),
+            );
+            pos = end;
+            continue;
+        }
+        let Some(eq) = field.find('=') else {
+            s.report(
+                RecordProblem::Field,
+                pos,
+                format!("expected a field \"name=value\", found {}", shown(field)),
+            );
+            pos = end;
+            continue;
+        };
+        let (name, value) = (&field[..eq], &field[eq + 1..]);
+        if let Err((at, why)) = check_ext_name(name) {
+            s.report(RecordProblem::Field, pos + at, why);
+        } else if name == "id" {
+            // §3.1: sts-id = %s"id=" 1*32(ALPHA / DIGIT)
+            let at = pos + eq + 1;
+            if let Some(bad) = value.bytes().position(|c| !c.is_ascii_alphanumeric()) {
+                let c = value[bad..].chars().next().unwrap_or('?');
+                let extra = if c == ' ' || c == '\t' {
+                    " (fields are separated by \";\")"
+                } else {
+                    ""
+                };
+                s.report(
+                    RecordProblem::IdInvalid,
+                    at + bad,
+                    format!("id holds letters and digits only, found {c:?}{extra}"),
+                );
+            } else if value.is_empty() {
+                s.report(
+                    RecordProblem::IdInvalid,
+                    at,
+                    "id must have 1 to 32 letters or digits, found none".into(),
+                );
+            } else if value.len() > MAX_ID {
+                s.report(
+                    RecordProblem::IdInvalid,
+                    at + MAX_ID,
+                    format!("id is at most 32 characters, found {}", value.len()),
+                );
+            } else if id.is_some() {
+                // Spec: the grammar allows sts-id twice; two ids make the policy instance ambiguous.
+                s.report(
+                    RecordProblem::IdDuplicate,
+                    pos,
+                    "id appears more than once".into(),
+                );
+            } else {
+                id = Some(value.to_string());
+            }
+        } else {
+            if name.eq_ignore_ascii_case("id") {
+                id_like_name = Some(name.to_string());
+            }
+            let at = pos + eq + 1;
+            if value.is_empty() {
+                s.report(
+                    RecordProblem::ExtensionValue,
+                    at,
+                    format!("extension {name} needs a value"),
+                );
+            } else if let Some(bad) = value
+                .bytes()
+                .position(|c| !matches!(c, 0x21..=0x3a | 0x3c | 0x3e..=0x7e))
+            {
+                let c = value[bad..].chars().next().unwrap_or('?');
+                s.report(RecordProblem::ExtensionValue, at + bad, format!("extension values exclude \"=\", \";\", spaces and control characters, found {c:?}"));
+            } else if extensions.iter().any(|(n, _)| n == name) {
+                s.report(
+                    RecordProblem::ExtensionDuplicate,
+                    pos,
+                    format!("extension {name} appears more than once; the first counts"),
+                );
+            } else {
+                extensions.push((name.to_string(), value.to_string()));
+            }
+        }
+        pos = end;
+    }
+    if id.is_none()
+        && !s
+            .diags
+            .list
+            .iter()
+            .any(|d| d.code == "record-id-invalid" || d.code == "record-id-duplicate")
+    {
+        let hint = match id_like_name {
+            Some(n) => format!(" (field names are case-sensitive: found {})", shown(&n)),
+            None => String::new(),
+        };
+        s.report(
+            RecordProblem::IdMissing,
+            text.len(),
+            format!("the id field is required{hint}"),
+        );
+    }
+    let record = match (id, s.diags.has_error()) {
+        (Some(id), false) => Some(Record { id, extensions }),
+        _ => None,
+    };
+    (record, s.diags)
+}
+
+/// Parses one TXT record (its strings already concatenated) under the §3.1 grammar.
+pub fn parse_record(text: &str) -> Result<Record, Error> {
+    let (record, diags) = scan(text);
+    match (record, diags.first_error) {
+        (Some(r), None) => Ok(r),
+        (_, Some(d)) => Err(RecordError::Invalid(d).into()),
+        (None, None) => unreachable_invalid(),
+    }
+}
+
+fn unreachable_invalid() -> Result<Record, Error> {
+    // scan() returns no record only together with an error; kept total instead of panicking.
+    Err(RecordError::Invalid(Diagnostic::new(
+        RecordProblem::Field,
+        "invalid record".into(),
+        1,
+        1,
+    ))
+    .into())
+}
+
+/// Applies §3.1 selection to the TXT records at `_mta-sts.<domain>`, each given as its strings.
+/// `Ok(None)`: no MTA-STS record. `Err(record-multiple)`: more than one. `Err(record-invalid)`:
+/// the one record is invalid. In both error cases the domain has no usable policy.
+pub fn select_record<R, S>(records: &[R]) -> Result<Option<Record>, Error>
+where
+    R: AsRef<[S]>,
+    S: AsRef<str>,
+{
+    let mut found: Option<String> = None;
+    let mut count = 0;
+    for strings in records {
+        // §3.1: the strings of one record are concatenated without separator.
+        let text: String = strings.as_ref().iter().map(|s| s.as_ref()).collect();
+        // §3.1: records that do not begin with "v=STSv1;" are discarded.
+        if text.starts_with(RECORD_PREFIX) {
+            count += 1;
+            found.get_or_insert(text);
+        }
+    }
+    match found {
+        None => Ok(None),
+        // §3.1: if the number of resulting records is not one, there is no usable policy.
+        Some(_) if count > 1 => Err(RecordError::Multiple { count }.into()),
+        Some(text) => parse_record(&text).map(Some),
+    }
+}
+
+/// Lint mode: every problem in a record, and in the name it was published at when given.
+pub fn lint_record(text: &str, name: Option<&str>) -> RecordLint {
+    let (record, mut diags) = scan(text);
+    if let Some(name) = name {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("_mta_sts.") {
+            diags.push(Diagnostic::new(
+                RecordProblem::DraftName,
+                format!("the record is at {}, a draft-era spelling; RFC 8461 §3.1 puts it at \"_mta-sts.\" (hyphen) followed by the domain", shown(name)),
+                0,
+                0,
+            ));
+        } else if !lower.starts_with("_mta-sts.") {
+            diags.push(Diagnostic::new(
+                RecordProblem::Name,
+                format!(
+                    "MTA-STS records live at \"_mta-sts.<domain>\", found {}",
+                    shown(name)
+                ),
+                0,
+                0,
+            ));
+        }
+    }
+    let record = if diags.has_error() { None } else { record };
+    RecordLint {
+        record,
+        diagnostics: diags.finish(),
+    }
+}
+
+pub(crate) struct Extensions<'a>(pub &'a [(String, String)]);
+
+impl Serialize for Extensions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Serialised as `{ version: "STSv1", id, extensions: { name: value } }`.
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Record", 3)?;
+        st.serialize_field("version", "STSv1")?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("extensions", &Extensions(&self.extensions))?;
+        st.end()
+    }
+}
+
+impl Serialize for RecordLint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("RecordLint", 2)?;
+        st.serialize_field("record", &self.record)?;
+        st.serialize_field("diagnostics", &self.diagnostics)?;
+        st.end()
+    }
+}

@@ -1,0 +1,149 @@
+//! WebAssembly bindings: thin shims only. Each function converts its arguments, calls the core,
+//! and converts the result; results cross as JSON (one string, parsed by the JS engine), errors
+//! as `MtaStsError` built by `js/error.js`. Nothing here decides anything about MTA-STS.
+
+use crate::{diagnostic::Diagnostic, mx, policy, record, Error};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/error.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = makeMtaStsError)]
+    fn make_error(
+        code: &str,
+        message: &str,
+        problem: Option<String>,
+        line: Option<u32>,
+        column: Option<u32>,
+        rfc: Option<String>,
+        tlsrpt: Option<String>,
+    ) -> JsValue;
+}
+
+fn js_error(e: &Error) -> JsValue {
+    let d: Option<&Diagnostic> = e.diagnostic();
+    let line = d.map(|d| d.line).filter(|&l| l > 0);
+    let column = d.map(|d| d.column).filter(|&c| c > 0);
+    let rfc = Some(e.rfc().to_string()).filter(|r| !r.is_empty());
+    make_error(
+        e.code(),
+        &e.to_string(),
+        d.map(|d| d.code.to_string()),
+        line,
+        column,
+        rfc,
+        Some(e.tlsrpt_result().to_string()),
+    )
+}
+
+fn bad_argument(message: &str) -> JsValue {
+    make_error("invalid-argument", message, None, None, None, None, None)
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let json = serde_json::to_string(value).map_err(|e| bad_argument(&e.to_string()))?;
+    js_sys::JSON::parse(&json)
+}
+
+fn from_js<T: serde::de::DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsValue> {
+    let json: String = js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| bad_argument(what))?;
+    serde_json::from_str(&json).map_err(|_| bad_argument(what))
+}
+
+/// Policy text arrives as a string or as bytes (`Uint8Array`, `Buffer`), bytes checked as UTF-8.
+enum Text {
+    Str(String),
+    Bytes(Vec<u8>),
+}
+
+fn text_arg(input: &JsValue) -> Result<Text, JsValue> {
+    if let Some(s) = input.as_string() {
+        Ok(Text::Str(s))
+    } else if input.is_instance_of::<js_sys::Uint8Array>() {
+        Ok(Text::Bytes(
+            js_sys::Uint8Array::unchecked_from_js_ref(input).to_vec(),
+        ))
+    } else {
+        Err(bad_argument(
+            "expected the policy as a string or a Uint8Array",
+        ))
+    }
+}
+
+#[wasm_bindgen(js_name = parseRecord)]
+pub fn parse_record(txt: &str) -> Result<JsValue, JsValue> {
+    record::parse_record(txt)
+        .map_err(|e| js_error(&e))
+        .and_then(|r| to_js(&r))
+}
+
+#[wasm_bindgen(js_name = selectRecord)]
+pub fn select_record(records: JsValue) -> Result<JsValue, JsValue> {
+    let records: Vec<Vec<String>> = from_js(
+        &records,
+        "expected the TXT records as an array of arrays of strings",
+    )?;
+    record::select_record(&records)
+        .map_err(|e| js_error(&e))
+        .and_then(|r| to_js(&r))
+}
+
+#[wasm_bindgen(js_name = lintRecord)]
+pub fn lint_record(txt: &str, name: Option<String>) -> Result<JsValue, JsValue> {
+    to_js(&record::lint_record(txt, name.as_deref()))
+}
+
+#[wasm_bindgen(js_name = parsePolicy)]
+pub fn parse_policy(input: JsValue) -> Result<JsValue, JsValue> {
+    let parsed = match text_arg(&input)? {
+        Text::Str(s) => policy::parse_policy(&s),
+        Text::Bytes(b) => policy::parse_policy_bytes(&b),
+    };
+    parsed.map_err(|e| js_error(&e)).and_then(|p| to_js(&p))
+}
+
+#[wasm_bindgen(js_name = lintPolicy)]
+pub fn lint_policy(input: JsValue) -> Result<JsValue, JsValue> {
+    let lint = match text_arg(&input)? {
+        Text::Str(s) => policy::lint_policy(&s),
+        Text::Bytes(b) => policy::lint_policy_bytes(&b),
+    };
+    to_js(&lint)
+}
+
+#[wasm_bindgen(js_name = formatPolicy)]
+pub fn format_policy(input: JsValue) -> Result<String, JsValue> {
+    let value: serde_json::Value = from_js(&input, "expected a policy object")?;
+    let policy = policy::policy_from_json(&value).map_err(|e| js_error(&e))?;
+    Ok(policy::format_policy(&policy))
+}
+
+#[wasm_bindgen(js_name = matchMx)]
+pub fn match_mx(patterns_or_policy: JsValue, host: &str) -> Result<bool, JsValue> {
+    let list = if js_sys::Array::is_array(&patterns_or_policy) {
+        patterns_or_policy
+    } else if patterns_or_policy.is_object() {
+        js_sys::Reflect::get(&patterns_or_policy, &JsValue::from_str("mx"))?
+    } else {
+        JsValue::UNDEFINED
+    };
+    if !js_sys::Array::is_array(&list) {
+        return Err(bad_argument(
+            "expected an array of mx patterns or a policy with an mx array",
+        ));
+    }
+    let strings: Vec<String> = js_sys::Array::unchecked_from_js(list)
+        .iter()
+        .map(|v| {
+            v.as_string()
+                .ok_or_else(|| bad_argument("mx patterns must be strings"))
+        })
+        .collect::<Result<_, _>>()?;
+    let patterns = mx::parse_patterns(&strings).map_err(|e| js_error(&e.into()))?;
+    mx::match_mx(&patterns, host)
+        .map(|m| m.is_some())
+        .map_err(|e| js_error(&e.into()))
+}
