@@ -1,0 +1,190 @@
+// `mtasts lint` as a user runs it: exit codes (0 ok, 1 errors, 2 usage/local), the one-line
+// diagnostic format, --json, standard input and --record. Runs the CLI of the built package.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, EXAMPLES, assertBuilt } from './built-package.mjs';
+
+assertBuilt();
+
+function mtasts(args, { input, cwd = EXAMPLES, env = {} } = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd,
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '', ...env },
+  });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const DIAGNOSTIC_LINE = /^(\S+):(\d+):(\d+): (error|warning) \[([a-z0-9]+(?:-[a-z0-9]+)*)\] (.+?)(?: \((RFC \d+ §[\d.]+)\))?$/;
+const GOOD = 'version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800\n';
+const BAD = 'version: STSv1\nmode: report\nmx: mail.example.com\nmax_age: 604800\n';
+
+function assertNoStack(text) {
+  assert.doesNotMatch(text, /^\s+at /m, 'no stack trace');
+}
+
+test('a valid policy file exits 0 and says valid', () => {
+  const r = mtasts(['lint', 'enforce.txt']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^enforce\.txt: valid \(mode enforce, max_age 604800, 2 mx patterns\): 0 errors/m);
+  assert.doesNotMatch(r.stdout, /\berror \[/);
+  assert.equal(r.stderr, '');
+});
+
+test('CRLF policy file is valid too', () => {
+  const r = mtasts(['lint', 'testing.txt']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /valid \(mode testing/);
+});
+
+test('an invalid policy exits 1 with one line per diagnostic and a summary', () => {
+  const r = mtasts(['lint', 'draft-mode-report.txt']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  const diagnostics = lines.slice(0, -1);
+  assert.ok(diagnostics.length >= 2, `mode and max_age are both wrong:\n${r.stdout}`);
+  for (const line of diagnostics) {
+    const m = DIAGNOSTIC_LINE.exec(line);
+    assert.ok(m, `diagnostic line format: ${line}`);
+    assert.equal(m[1], 'draft-mode-report.txt');
+  }
+  const mode = diagnostics.map((l) => DIAGNOSTIC_LINE.exec(l)).find((m) => m[2] === '2');
+  assert.ok(mode, 'a diagnostic on line 2 (mode: report)');
+  assert.equal(mode[4], 'error');
+  assert.equal(mode[7], 'RFC 8461 §3.2');
+  assert.match(mode[6], /report/, 'the message says what was found');
+  assert.match(lines.at(-1), /^draft-mode-report\.txt: invalid: \d+ errors?, \d+ warnings?$/);
+});
+
+test('warnings alone exit 0 (max_age under one day)', () => {
+  const r = mtasts(['lint', '-'], { input: 'version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 3600\n' });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^<stdin>:\d+:\d+: warning \[[a-z0-9-]+\] /m);
+  assert.match(r.stdout, /valid .*: 0 errors, [1-9]\d* warnings?$/m);
+});
+
+test('--json prints the lint result: policy and diagnostics', () => {
+  const good = mtasts(['lint', '--json', 'enforce.txt']);
+  assert.equal(good.code, 0, good.stderr);
+  const ok = JSON.parse(good.stdout);
+  assert.deepEqual(Object.keys(ok).sort(), ['diagnostics', 'policy']);
+  assert.deepEqual(ok.policy, {
+    version: 'STSv1',
+    mode: 'enforce',
+    maxAge: 604800,
+    mx: ['mail.example.com', '*.mx.example.net'],
+    extensions: {},
+  });
+  assert.deepEqual(ok.diagnostics, []);
+
+  const bad = mtasts(['lint', 'draft-mode-report.txt', '--json']);
+  assert.equal(bad.code, 1);
+  const result = JSON.parse(bad.stdout);
+  assert.equal(result.policy, null);
+  assert.ok(result.diagnostics.length >= 2);
+  for (const d of result.diagnostics) {
+    assert.deepEqual(Object.keys(d).sort(), ['code', 'column', 'line', 'message', 'rfc', 'severity']);
+    assert.match(d.code, /^[a-z0-9]+(-[a-z0-9]+)*$/);
+    assert.ok(d.severity === 'error' || d.severity === 'warning');
+    assert.ok(Number.isInteger(d.line) && d.line >= 1, `line of ${d.code}`);
+    assert.ok(Number.isInteger(d.column) && d.column >= 1, `column of ${d.code}`);
+  }
+  assert.ok(result.diagnostics.some((d) => d.severity === 'error' && d.line === 2));
+});
+
+test('- reads the policy from standard input', () => {
+  const good = mtasts(['lint', '-'], { input: GOOD });
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /^<stdin>: valid/m);
+  const bad = mtasts(['lint', '-'], { input: BAD });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /^<stdin>:2:\d+: error \[/m);
+});
+
+test('bytes that are not UTF-8, and NUL, are named errors, not crashes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtasts-lint-'));
+  try {
+    const file = join(dir, 'binary.txt');
+    writeFileSync(file, Buffer.concat([Buffer.from('version: STSv1\nmode: enf'), Buffer.from([0xff, 0x00, 0xfe]), Buffer.from('\n')]));
+    const r = mtasts(['lint', file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, / error \[[a-z0-9-]+\] /);
+    assertNoStack(r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--record lints a TXT record', () => {
+  const good = mtasts(['lint', '--record', 'v=STSv1; id=2024']);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /^record: valid \(id 2024\)/m);
+
+  const json = JSON.parse(mtasts(['lint', '--json', '--record', 'v=STSv1; id=2024']).stdout);
+  assert.deepEqual(json, { record: { version: 'STSv1', id: '2024', extensions: {} }, diagnostics: [] });
+
+  const bad = mtasts(['lint', '--record', 'v=STSv1; id=has space']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /^record:1:\d+: error \[record-[a-z-]+\] .* \(RFC 8461 §3\.1\)$/m);
+});
+
+test('--record with --name checks the name (draft-era _mta_sts)', () => {
+  const r = mtasts(['lint', '--json', '--record', 'v=STSv1; id=2024', '--name', '_mta_sts.example.com']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const { diagnostics } = JSON.parse(r.stdout);
+  assert.ok(diagnostics.some((d) => d.code === 'record-draft-name'), JSON.stringify(diagnostics));
+  const human = mtasts(['lint', '--record', 'v=STSv1; id=2024', '--name', '_mta_sts.example.com']);
+  assert.match(human.stdout, /^_mta_sts\.example\.com:/m);
+});
+
+test('a missing file is one line on stderr and exit 2', () => {
+  const r = mtasts(['lint', 'policy.txt'], { cwd: tmpdir() });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'mtasts: cannot read policy.txt: no such file\n');
+  assert.equal(r.stdout, '');
+});
+
+test('usage errors exit 2 with one line and no stack trace', () => {
+  for (const args of [
+    ['lint'],
+    ['lint', '--bogus', 'x'],
+    ['lint', '--record'],
+    ['lint', 'a.txt', 'b.txt'],
+    ['lint', '--record', 'v=STSv1; id=1', 'enforce.txt'],
+    ['lint', '--name', 'x', 'enforce.txt'],
+    ['frobnicate'],
+    ['--bogus'],
+  ]) {
+    const r = mtasts(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /^mtasts: [^\n]+\n$/, `${args.join(' ')}: one line`);
+    assertNoStack(r.stderr);
+  }
+});
+
+test('no arguments: overview on stderr, exit 2; --help: exit 0', () => {
+  const none = mtasts([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^usage: mtasts <command>/);
+  const help = mtasts(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^\s+lint\s+/m);
+  for (const args of [['lint', '--help'], ['help', 'lint'], ['lint', '-h']]) {
+    const r = mtasts(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /^usage: mtasts lint/);
+  }
+  assert.match(mtasts(['--version']).stdout, /^mtasts \d+\.\d+\.\d+\n$/);
+});
+
+test('no colour when stdout is not a terminal', () => {
+  const r = mtasts(['lint', 'draft-mode-report.txt'], { env: { NO_COLOR: '' } });
+  assert.doesNotMatch(r.stdout, /\x1b\[/);
+});
