@@ -5,10 +5,9 @@
 
 import dgram from 'node:dgram';
 import net from 'node:net';
-import dnsPacket from 'dns-packet';
+import { decodeQuery, encodeResponse } from './dns-wire.js';
 import { answer, TTL, ZONE_ORIGIN } from './zone.js';
 
-const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
 const SOA = {
   name: ZONE_ORIGIN,
   type: 'SOA',
@@ -16,6 +15,7 @@ const SOA = {
   data: { mname: `ns.${ZONE_ORIGIN}`, rname: `hostmaster.${ZONE_ORIGIN}`, serial: 1, refresh: 60, retry: 60, expire: 60, minimum: TTL },
 };
 const UDP_PAYLOAD_WITHOUT_EDNS = 512; // RFC 1035 §4.2.1
+const OPCODE_QUERY = 0;
 
 /**
  * Starts the server. `getZone()` returns the current zone (so changes show at once);
@@ -25,30 +25,37 @@ export async function startDnsServer({ host, port, getZone, onQuery = () => {} }
   const family = net.isIPv6(host) ? 'udp6' : 'udp4';
   const sockets = new Set();
 
-  const respond = (query, maxSize) => {
-    const q = query.questions?.[0];
-    const base = { id: query.id, type: 'response', questions: query.questions ?? [] };
-    const rd = query.flags & dnsPacket.RECURSION_DESIRED;
-    if (query.opcode !== 'QUERY' || !q) return encode({ ...base, flags: rd | RCODE.NOTIMP });
+  // The response to one message (a Buffer), or null to stay silent.
+  const respond = (msg, transport) => {
+    const query = decodeQuery(msg);
+    if (query.isResponse) return null;
+    const q = query.question;
+    if (query.opcode !== OPCODE_QUERY || !q) return encodeResponse(query, { rcode: 'NOTIMP' });
     onQuery(q.name, q.type);
     const result = answer(getZone(), q.name, q.type);
     if (result.fault === 'timeout') return null;
-    if (result.fault === 'servfail') return encode({ ...base, flags: rd | RCODE.SERVFAIL });
-    const flags = rd | RCODE[result.rcode] | (result.rcode === 'REFUSED' ? 0 : dnsPacket.AUTHORITATIVE_ANSWER);
+    if (result.fault === 'servfail') return encodeResponse(query, { rcode: 'SERVFAIL' });
     const answers = result.answers.map((a) => ({ ...a, ttl: TTL }));
-    const authorities = result.rcode !== 'REFUSED' && answers.length === 0 ? [SOA] : [];
-    const full = encode({ ...base, flags, answers, authorities });
-    if (full.length <= maxSize) return full;
-    // RFC 1035 §4.2.1 / RFC 7766: too big for UDP → truncated, the client retries over TCP.
-    return encode({ ...base, flags: flags | dnsPacket.TRUNCATED_RESPONSE });
+    const authoritative = result.rcode !== 'REFUSED';
+    const authorities = authoritative && answers.length === 0 ? [SOA] : [];
+    const full = encodeResponse(query, { rcode: result.rcode, aa: authoritative, answers, authorities });
+    const limit = transport === 'tcp' ? 65535 : Math.max(query.udpPayloadSize ?? UDP_PAYLOAD_WITHOUT_EDNS, UDP_PAYLOAD_WITHOUT_EDNS);
+    if (full.length <= limit) return full;
+    // RFC 1035 §4.2.1, RFC 7766 §5: too big for UDP → TC set, the client retries over TCP.
+    return encodeResponse(query, { rcode: result.rcode, aa: authoritative, tc: true });
+  };
+
+  const safeRespond = (msg, transport) => {
+    try {
+      return respond(msg, transport);
+    } catch {
+      return null; // Spec: the lab drops what it cannot answer rather than crash
+    }
   };
 
   const udp = dgram.createSocket({ type: family });
   udp.on('message', (msg, rinfo) => {
-    const query = decode(msg);
-    if (!query) return;
-    const edns = query.additionals?.find((a) => a.type === 'OPT');
-    const out = respond(query, edns ? Math.max(edns.udpPayloadSize ?? 512, 512) : UDP_PAYLOAD_WITHOUT_EDNS);
+    const out = safeRespond(msg, 'udp');
     if (out) udp.send(out, rinfo.port, rinfo.address);
   });
   udp.on('error', () => {});
@@ -72,9 +79,7 @@ export async function startDnsServer({ host, port, getZone, onQuery = () => {} }
       while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
         const msg = pending.subarray(2, 2 + pending.readUInt16BE(0));
         pending = pending.subarray(2 + msg.length);
-        const query = decode(msg);
-        if (!query) return socket.destroy();
-        const out = respond(query, 65535);
+        const out = safeRespond(msg, 'tcp');
         if (out) socket.write(Buffer.concat([lengthPrefix(out.length), out]));
       }
     });
@@ -103,23 +108,6 @@ export async function startDnsServer({ host, port, getZone, onQuery = () => {} }
       ]);
     },
   };
-}
-
-function decode(msg) {
-  try {
-    return dnsPacket.decode(msg);
-  } catch {
-    return null; // Spec: an undecodable datagram is dropped; the lab never crashes on input.
-  }
-}
-
-function encode(packet) {
-  try {
-    return dnsPacket.encode(packet);
-  } catch {
-    // A question dns-packet cannot re-encode (an odd type or class): answer with no question.
-    return dnsPacket.encode({ ...packet, questions: [], answers: [], authorities: [], flags: packet.flags & ~0xf | RCODE.FORMERR });
-  }
 }
 
 function lengthPrefix(n) {

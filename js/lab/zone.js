@@ -68,7 +68,7 @@ export function buildZone(states, { policyAddress }) {
 /**
  * The authoritative answer for one question:
  *   { fault: 'timeout'|'servfail' } | { rcode: 'NOERROR'|'NXDOMAIN'|'REFUSED', answers: [...] }
- * where answers are { name, type, data } with data as dns-packet encodes it.
+ * where answers are { name, type, data } with data as dns-wire.js encodes it.
  */
 export function answer(zone, qname, qtype) {
   const n = normalise(qname);
