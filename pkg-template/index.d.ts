@@ -75,9 +75,13 @@ export interface PolicyLint {
   diagnostics: Diagnostic[];
 }
 
-/** Stable error codes thrown by this package (more may be added; compare against `code`). */
+/**
+ * Stable error codes thrown by this package (more may be added; compare against `code`).
+ * `invalid-argument`: a function was given a value of the wrong type (e.g. a number as policy text).
+ */
 export type MtaStsErrorCode =
   | 'not-initialized'
+  | 'invalid-argument'
   | 'record-invalid'
   | 'record-multiple'
   | 'policy-invalid'

@@ -3,8 +3,7 @@
 //
 // A command module exports `usage` (its --help text) and `run(args, io)` → exit code (0 ok, 1 the
 // input has errors). It throws UsageError for mistakes on the command line or unreadable local
-// files (exit 2). Errors are printed as one line, never
-// as a stack trace (set MTASTS_DEBUG=1 to see one).
+// files (exit 2). Errors are printed as one line, never as a stack trace (MTASTS_DEBUG=1 shows one).
 
 import { readFileSync } from 'node:fs';
 import { UsageError } from './usage.js';
