@@ -7,6 +7,7 @@
 //! Ldh-str    = *( ALPHA / DIGIT / "-" ) Let-dig
 //! ```
 
+use crate::error::{DomainError, Error};
 use crate::idna;
 
 /// Why a string is not a `Domain`, and the byte offset where the problem starts.
@@ -109,6 +110,21 @@ fn check_label(label: &str, start: usize, whole: &str) -> Result<(), DomainProbl
         );
     }
     Ok(())
+}
+
+/// A policy or recipient domain as given by a caller: one trailing dot dropped, U-labels
+/// converted to lowercase A-labels, then checked as a `Domain`.
+pub fn normalize_domain(domain: &str) -> Result<String, Error> {
+    let invalid = |reason: String| {
+        Error::from(DomainError::Invalid {
+            domain: domain.to_string(),
+            reason,
+        })
+    };
+    let trimmed = domain.strip_suffix('.').unwrap_or(domain);
+    let ascii = idna::to_ascii(trimmed).map_err(|r| invalid(r.to_string()))?;
+    check_domain(&ascii).map_err(|p| invalid(p.reason))?;
+    Ok(ascii)
 }
 
 #[cfg(test)]

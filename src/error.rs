@@ -4,7 +4,9 @@
 //! first [`Diagnostic`] found, whose own code (`problem()`) names the exact rule broken. Every error
 //! maps to one TLS-RPT result type (RFC 8460 §4.3).
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{shown, Diagnostic};
+use crate::fetch::FetchError;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::fmt;
 
 /// The `_mta-sts` TXT record (RFC 8461 §3.1).
@@ -35,6 +37,21 @@ pub enum MxError {
     PatternInvalid { pattern: String, reason: String },
 }
 
+/// DNS lookups made for discovery (RFC 8461 §3.1, §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// Timeout, SERVFAIL, refusal: a temporary failure, never the same as "no record" (§10.2).
+    Temporary { name: String, detail: String },
+}
+
+/// A domain name given by the caller (a recipient or policy domain).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DomainError {
+    Invalid { domain: String, reason: String },
+}
+
 /// Any error of the crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,6 +59,25 @@ pub enum Error {
     Record(RecordError),
     Policy(PolicyError),
     Mx(MxError),
+    Fetch(FetchError),
+    Dns(DnsError),
+    Domain(DomainError),
+}
+
+impl From<FetchError> for Error {
+    fn from(e: FetchError) -> Self {
+        Error::Fetch(e)
+    }
+}
+impl From<DnsError> for Error {
+    fn from(e: DnsError) -> Self {
+        Error::Dns(e)
+    }
+}
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        Error::Domain(e)
+    }
 }
 
 impl From<RecordError> for Error {
@@ -69,6 +105,9 @@ impl Error {
             Error::Policy(PolicyError::Invalid(_)) => "policy-invalid",
             Error::Mx(MxError::HostInvalid { .. }) => "mx-host-invalid",
             Error::Mx(MxError::PatternInvalid { .. }) => "mx-pattern-invalid",
+            Error::Fetch(e) => e.code(),
+            Error::Dns(DnsError::Temporary { .. }) => "dns-temporary",
+            Error::Domain(DomainError::Invalid { .. }) => "domain-invalid",
         }
     }
 
@@ -87,7 +126,12 @@ impl Error {
         match self {
             Error::Record(RecordError::Multiple { .. }) => "RFC 8461 §3.1",
             Error::Mx(_) => "RFC 8461 §4.1",
-            _ => self.diagnostic().map_or("", |d| d.rfc),
+            Error::Fetch(e) => e.rfc(),
+            Error::Dns(_) => "RFC 8461 §3.3, §10.2",
+            Error::Domain(_) => "RFC 5321 §4.1.2",
+            Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
+                d.rfc
+            }
         }
     }
 
@@ -96,7 +140,10 @@ impl Error {
     pub fn tlsrpt_result(&self) -> &'static str {
         match self {
             Error::Record(_) | Error::Policy(_) => "sts-policy-invalid",
-            Error::Mx(_) => "validation-failure",
+            Error::Fetch(e) => e.tlsrpt_result(),
+            // RFC 8460 has no DNS type; a policy that cannot be discovered is a fetch error.
+            Error::Dns(_) => "sts-policy-fetch-error",
+            Error::Mx(_) | Error::Domain(_) => "validation-failure",
         }
     }
 }
@@ -119,21 +166,51 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "host {} is not a domain name: {reason}",
-                    crate::diagnostic::shown(host)
+                    shown(host)
                 )
             }
             Error::Mx(MxError::PatternInvalid { pattern, reason }) => {
                 write!(
                     f,
                     "mx pattern {} is invalid: {reason}",
-                    crate::diagnostic::shown(pattern)
+                    shown(pattern)
                 )
+            }
+            Error::Fetch(e) => e.fmt(f),
+            Error::Dns(DnsError::Temporary { name, detail }) => write!(
+                f,
+                "DNS lookup of {name} failed temporarily ({detail}); this is not the same as no record"
+            ),
+            Error::Domain(DomainError::Invalid { domain, reason }) => {
+                write!(f, "{} is not a domain name: {reason}", shown(domain))
             }
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// Serialised as `{ code, message, tlsrpt, rfc, problem?, line?, column? }`, the shape of
+/// `MtaStsError` in JS.
+impl Serialize for Error {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("code", self.code())?;
+        map.serialize_entry("message", &self.to_string())?;
+        map.serialize_entry("tlsrpt", self.tlsrpt_result())?;
+        map.serialize_entry("rfc", self.rfc())?;
+        if let Some(d) = self.diagnostic() {
+            map.serialize_entry("problem", d.code)?;
+            if d.line > 0 {
+                map.serialize_entry("line", &d.line)?;
+            }
+            if d.column > 0 {
+                map.serialize_entry("column", &d.column)?;
+            }
+        }
+        map.end()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -135,9 +135,10 @@ pub fn match_mx(patterns_or_policy: JsValue, host: &str) -> Result<bool, JsValue
             "expected an array of mx patterns or a policy with an mx array",
         ));
     }
-    let strings: Vec<String> = js_sys::Array::unchecked_from_js(list)
+    let array: js_sys::Array = list.unchecked_into();
+    let strings: Vec<String> = array
         .iter()
-        .map(|v| {
+        .map(|v: JsValue| {
             v.as_string()
                 .ok_or_else(|| bad_argument("mx patterns must be strings"))
         })
@@ -146,4 +147,67 @@ pub fn match_mx(patterns_or_policy: JsValue, host: &str) -> Result<bool, JsValue
     mx::match_mx(&patterns, host)
         .map(|m| m.is_some())
         .map_err(|e| js_error(&e.into()))
+}
+
+/// Policy discovery (RFC 8461 §3.3): a thin handle on [`crate::Discovery`]. JS drives it with
+/// `poll()`, `onTxt(report)` and `onPolicy(report, body)`.
+#[wasm_bindgen(js_name = Discovery)]
+pub struct JsDiscovery(crate::Discovery);
+
+#[wasm_bindgen(js_class = Discovery)]
+impl JsDiscovery {
+    /// `cached` is a stored entry or null; `now` and `recheckAfter` are seconds.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        domain: &str,
+        cached: JsValue,
+        now: f64,
+        recheck_after: f64,
+    ) -> Result<JsDiscovery, JsValue> {
+        let cached: Option<crate::CacheEntry> = if cached.is_null() || cached.is_undefined() {
+            None
+        } else {
+            // A damaged entry is no entry; discovery then starts from DNS.
+            from_js(&cached, "cache entry").ok()
+        };
+        crate::Discovery::new(domain, cached, seconds(now), seconds(recheck_after))
+            .map(JsDiscovery)
+            .map_err(|e| js_error(&e))
+    }
+
+    pub fn poll(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.0.poll())
+    }
+
+    #[wasm_bindgen(js_name = onTxt)]
+    pub fn on_txt(&mut self, report: JsValue) {
+        let report: serde_json::Value = from_js(&report, "").unwrap_or_default();
+        self.0.on_txt(crate::TxtAnswer::from_host(&report));
+    }
+
+    #[wasm_bindgen(js_name = onPolicy)]
+    pub fn on_policy(&mut self, report: JsValue, body: Option<js_sys::Uint8Array>) {
+        let report: serde_json::Value = from_js(&report, "").unwrap_or_default();
+        let body = body.map(|b| b.to_vec()).unwrap_or_default();
+        self.0
+            .on_policy(crate::FetchAnswer::from_host(&report, body));
+    }
+}
+
+/// Whether a stored entry is due for proactive refresh at `now` (RFC 8461 §3.3, §10.2).
+#[wasm_bindgen(js_name = refreshDue)]
+pub fn refresh_due(entry: JsValue, now: f64, jitter: f64) -> bool {
+    from_js::<crate::CacheEntry>(&entry, "")
+        .ok()
+        .and_then(crate::CacheEntry::load)
+        .is_some_and(|c| c.refresh_due(seconds(now), jitter))
+}
+
+/// JS numbers to whole seconds: negative, NaN and infinite values become 0.
+fn seconds(n: f64) -> u64 {
+    if n.is_finite() && n > 0.0 {
+        n as u64
+    } else {
+        0
+    }
 }
