@@ -1,0 +1,371 @@
+//! Judging a policy fetch (RFC 8461 §3.3). The host performs the HTTPS GET (with the certificate
+//! check for `mta-sts.<domain>`, the size cap and the time limit) and reports what happened; this
+//! module applies the rules to that report and parses the body.
+
+use crate::error::Error;
+use crate::policy::{parse_policy_bytes, Policy};
+use serde::Deserialize;
+use std::fmt;
+
+/// §3.3: the body is bounded. 64 KiB is far above any real policy.
+pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+
+/// How the host's fetch failed before a complete response was in hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchFailure {
+    /// The overall time limit passed (connect, TLS, headers and body together).
+    Timeout,
+    /// The body passed [`MAX_POLICY_BYTES`] and the transfer was aborted.
+    TooLarge,
+    /// The policy host's certificate did not validate for `mta-sts.<domain>` (§3.3: "the
+    /// certificate ... MUST be valid for the 'mta-sts' host name").
+    Certificate,
+    /// TLS failed for another reason (no common version or cipher, handshake aborted).
+    Tls,
+    /// TCP connection refused, reset or unreachable.
+    Connect,
+    /// The policy host name did not resolve.
+    Dns,
+    /// The server did not speak HTTP properly.
+    Protocol,
+}
+
+/// What the host reports for `GET https://mta-sts.<domain>/.well-known/mta-sts.txt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchAnswer {
+    Response {
+        status: u16,
+        content_type: Option<String>,
+        location: Option<String>,
+        body: Vec<u8>,
+    },
+    Failed {
+        kind: FetchFailure,
+        detail: String,
+    },
+}
+
+impl FetchAnswer {
+    /// Reads the host's report `{ ok: true, status, contentType, location }` (with the body
+    /// passed separately) or `{ ok: false, kind, detail }`. An unreadable report is a protocol
+    /// failure.
+    pub fn from_host(report: &serde_json::Value, body: Vec<u8>) -> FetchAnswer {
+        let text = |k: &str| report.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if report.get("ok").and_then(|v| v.as_bool()) == Some(true) {
+            if let Some(status) = report
+                .get("status")
+                .and_then(|v| v.as_u64())
+                .and_then(|s| u16::try_from(s).ok())
+            {
+                return FetchAnswer::Response {
+                    status,
+                    content_type: text("contentType"),
+                    location: text("location"),
+                    body,
+                };
+            }
+        }
+        let kind = report
+            .get("kind")
+            .and_then(|k| serde_json::from_value::<FetchFailure>(k.clone()).ok())
+            .unwrap_or(FetchFailure::Protocol);
+        FetchAnswer::Failed {
+            kind,
+            detail: text("detail").unwrap_or_default(),
+        }
+    }
+}
+
+/// Why a fetched policy cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchError {
+    Failed {
+        kind: FetchFailure,
+        detail: String,
+    },
+    /// §3.3: "Policies fetched via HTTPS are only valid if the HTTP response code is 200 (OK)."
+    HttpStatus {
+        status: u16,
+    },
+    /// §3.3: "HTTP 3xx redirects MUST NOT be followed."
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+    /// §3.2: the media type MUST be "text/plain".
+    ContentType {
+        found: Option<String>,
+    },
+}
+
+impl FetchError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::Failed {
+                kind: FetchFailure::Timeout,
+                ..
+            } => "policy-fetch-timeout",
+            FetchError::Failed {
+                kind: FetchFailure::TooLarge,
+                ..
+            } => "policy-too-large",
+            FetchError::Failed {
+                kind: FetchFailure::Certificate,
+                ..
+            } => "policy-webpki-invalid",
+            FetchError::Failed { .. } => "policy-fetch-error",
+            FetchError::HttpStatus { .. } => "policy-http-status",
+            FetchError::Redirect { .. } => "policy-redirect",
+            FetchError::ContentType { .. } => "policy-content-type",
+        }
+    }
+
+    /// RFC 8460 §4.3.2.1 result types for policy failures.
+    pub fn tlsrpt_result(&self) -> &'static str {
+        match self {
+            FetchError::Failed {
+                kind: FetchFailure::Certificate,
+                ..
+            } => "sts-webpki-invalid",
+            FetchError::ContentType { .. } => "sts-policy-invalid",
+            _ => "sts-policy-fetch-error",
+        }
+    }
+
+    pub fn rfc(&self) -> &'static str {
+        match self {
+            FetchError::ContentType { .. } => "RFC 8461 §3.2",
+            _ => "RFC 8461 §3.3",
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Failed { kind, detail } => {
+                let what = match kind {
+                    FetchFailure::Timeout => "the policy fetch timed out",
+                    FetchFailure::TooLarge => "the policy is larger than 64 KiB",
+                    FetchFailure::Certificate => {
+                        "the policy host's certificate is not valid for its name"
+                    }
+                    FetchFailure::Tls => "TLS with the policy host failed",
+                    FetchFailure::Connect => "could not connect to the policy host",
+                    FetchFailure::Dns => "the policy host name did not resolve",
+                    FetchFailure::Protocol => "the policy host did not answer HTTP properly",
+                };
+                if detail.is_empty() {
+                    f.write_str(what)
+                } else {
+                    write!(f, "{what} ({detail})")
+                }
+            }
+            FetchError::HttpStatus { status } => {
+                write!(f, "expected HTTP status 200, found {status}")
+            }
+            FetchError::Redirect { status, location } => match location {
+                Some(l) => write!(
+                    f,
+                    "the policy host redirects ({status} to {}); redirects must not be followed",
+                    crate::diagnostic::shown(l)
+                ),
+                None => write!(
+                    f,
+                    "the policy host redirects ({status}); redirects must not be followed"
+                ),
+            },
+            FetchError::ContentType { found } => match found {
+                Some(t) => write!(
+                    f,
+                    "expected media type text/plain, found {}",
+                    crate::diagnostic::shown(t)
+                ),
+                None => f.write_str("expected media type text/plain, found no Content-Type"),
+            },
+        }
+    }
+}
+
+/// `https://mta-sts.<domain>/.well-known/mta-sts.txt` (§3.3).
+pub fn policy_url(domain: &str) -> String {
+    format!("https://mta-sts.{domain}/.well-known/mta-sts.txt")
+}
+
+/// True when the Content-Type's media type is `text/plain`; parameters are ignored (§3.2).
+fn is_text_plain(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("text/plain")
+}
+
+/// Applies the §3.3 rules to the host's report and parses the body under §3.2.
+pub fn judge_fetch(answer: &FetchAnswer) -> Result<Policy, Error> {
+    match answer {
+        FetchAnswer::Failed { kind, detail } => Err(FetchError::Failed {
+            kind: *kind,
+            detail: detail.clone(),
+        }
+        .into()),
+        FetchAnswer::Response {
+            status,
+            content_type,
+            location,
+            body,
+        } => {
+            if (300..400).contains(status) {
+                return Err(FetchError::Redirect {
+                    status: *status,
+                    location: location.clone(),
+                }
+                .into());
+            }
+            if *status != 200 {
+                return Err(FetchError::HttpStatus { status: *status }.into());
+            }
+            if !content_type.as_deref().is_some_and(is_text_plain) {
+                return Err(FetchError::ContentType {
+                    found: content_type.clone(),
+                }
+                .into());
+            }
+            if body.len() > MAX_POLICY_BYTES {
+                // The host should have aborted already; the core does not trust it to.
+                return Err(FetchError::Failed {
+                    kind: FetchFailure::TooLarge,
+                    detail: format!("{} bytes", body.len()),
+                }
+                .into());
+            }
+            parse_policy_bytes(body)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(content_type: &str, body: &str) -> FetchAnswer {
+        FetchAnswer::Response {
+            status: 200,
+            content_type: Some(content_type.into()),
+            location: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    const GOOD: &str = "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400\n";
+
+    #[test]
+    fn table() {
+        // (answer, expected code or None for a policy, reason)
+        let cases: Vec<(FetchAnswer, Option<&str>, &str)> = vec![
+            (ok("text/plain", GOOD), None, "200 text/plain"),
+            (
+                ok("text/plain; charset=utf-8", GOOD),
+                None,
+                "parameters ignored",
+            ),
+            (
+                ok("TEXT/Plain", GOOD),
+                None,
+                "media types are case-insensitive",
+            ),
+            (
+                ok("text/html", GOOD),
+                Some("policy-content-type"),
+                "wrong media type",
+            ),
+            (
+                ok("text/plainx", GOOD),
+                Some("policy-content-type"),
+                "not text/plain",
+            ),
+            (
+                FetchAnswer::Response {
+                    status: 200,
+                    content_type: None,
+                    location: None,
+                    body: GOOD.into(),
+                },
+                Some("policy-content-type"),
+                "no Content-Type",
+            ),
+            (
+                FetchAnswer::Response {
+                    status: 404,
+                    content_type: Some("text/plain".into()),
+                    location: None,
+                    body: vec![],
+                },
+                Some("policy-http-status"),
+                "404",
+            ),
+            (
+                FetchAnswer::Response {
+                    status: 204,
+                    content_type: Some("text/plain".into()),
+                    location: None,
+                    body: vec![],
+                },
+                Some("policy-http-status"),
+                "2xx other than 200",
+            ),
+            (
+                FetchAnswer::Response {
+                    status: 301,
+                    content_type: None,
+                    location: Some("https://x/".into()),
+                    body: vec![],
+                },
+                Some("policy-redirect"),
+                "redirect",
+            ),
+            (
+                FetchAnswer::Response {
+                    status: 200,
+                    content_type: Some("text/plain".into()),
+                    location: None,
+                    body: vec![b'a'; MAX_POLICY_BYTES + 1],
+                },
+                Some("policy-too-large"),
+                "oversize body from a lax host",
+            ),
+            (
+                ok("text/plain", "mode: enforce"),
+                Some("policy-invalid"),
+                "invalid policy",
+            ),
+            (
+                FetchAnswer::Failed {
+                    kind: FetchFailure::Timeout,
+                    detail: String::new(),
+                },
+                Some("policy-fetch-timeout"),
+                "timeout",
+            ),
+            (
+                FetchAnswer::Failed {
+                    kind: FetchFailure::Certificate,
+                    detail: "CERT_HAS_EXPIRED".into(),
+                },
+                Some("policy-webpki-invalid"),
+                "certificate",
+            ),
+            (
+                FetchAnswer::Failed {
+                    kind: FetchFailure::Connect,
+                    detail: "ECONNREFUSED".into(),
+                },
+                Some("policy-fetch-error"),
+                "connect",
+            ),
+        ];
+        for (answer, want, why) in cases {
+            let got = judge_fetch(&answer);
+            assert_eq!(got.as_ref().err().map(Error::code), want, "{why}: {got:?}");
+        }
+    }
+}
