@@ -7,6 +7,19 @@
 //   https.get({ ..., port: lab.policyPort, ca: lab.caPem, servername: 'mta-sts.enforce-valid.test' })
 //   await lab.stop();                             // nothing left behind: no socket, timer or process
 //
+// The lab object:
+//   host, dns { host, port, server }, policyPort, caPem, caCertDer, untrustedCaPem
+//   scenarios                      the catalogue (scenarios.js), unchanged by rotate/update
+//   requests { domain: n }         HTTPS requests per policy domain; queries { 'name TYPE': n } DNS questions
+//   state(name)                    a scenario as it stands now (after rotate/update)
+//   rotate(name) → { id, mode }    id-rotated: next id and next policy
+//   update(name, patch), reset(name)   change a scenario at run time (txt, txtName, dnsFault, policy, mx, extraTxt)
+//   certFor(hostname), issueCert({ names, notBefore?, notAfter?, ca? })
+//                                  → { names, certPem, keyPem, chainPem, certDer, notBefore, notAfter }
+//   zone(), dnsmasqArgs({ port, pidFile? }), unboundConf({ port, pidFile? })
+//   startDnsmasq({ port? }), startUnbound({ port? }) → { pid, host, port, server, stop() }
+//   stop()                         closes everything, peers included
+//
 // Standard ports: `startLab({ standardPorts: true })` listens on 53 (DNS, UDP+TCP) and 443 (HTTPS), so
 // unmodified peers that cannot be told a port (mailauth, a stock resolver) see the lab. Binding those
 // ports needs root and a network of one's own: run it inside a private network namespace, where
