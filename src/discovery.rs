@@ -107,6 +107,7 @@ pub struct Discovery {
     cached: Option<Cached>,
     now: u64,
     recheck_after: u64,
+    force_fetch: bool,
     state: State,
 }
 
@@ -155,12 +156,19 @@ impl Discovery {
             cached: cached.and_then(CacheEntry::load),
             now,
             recheck_after,
+            force_fetch: false,
             state: State::Start,
         })
     }
 
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// Proactive refresh (§3.3, §10.2): skip the freshness shortcut and fetch the policy even if
+    /// the TXT id is unchanged. Failures still keep the cached policy.
+    pub fn force_fetch(&mut self) {
+        self.force_fetch = true;
     }
 
     /// The next step. After `Done`, keeps returning the same outcome.
@@ -170,7 +178,7 @@ impl Discovery {
                 if let Some(c) = self
                     .cached
                     .as_ref()
-                    .filter(|c| c.is_fresh(self.now, self.recheck_after))
+                    .filter(|c| !self.force_fetch && c.is_fresh(self.now, self.recheck_after))
                 {
                     let outcome = self.cached_outcome(c.clone(), Vec::new(), StoreAction::Keep);
                     return self.finish(outcome);
@@ -224,7 +232,7 @@ impl Discovery {
         };
         if let Some(c) = self.cached.as_ref().filter(|c| c.is_live(self.now)) {
             // §3.3: fetch only when the id changed — or, proactively, before the policy expires.
-            if c.entry.id == record.id && !c.refresh_due(self.now, 0.0) {
+            if c.entry.id == record.id && !self.force_fetch && !c.refresh_due(self.now, 0.0) {
                 let entry = CacheEntry {
                     checked_at: self.now,
                     ..c.entry.clone()

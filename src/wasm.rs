@@ -175,6 +175,18 @@ impl JsDiscovery {
             .map_err(|e| js_error(&e))
     }
 
+    /// The policy domain, normalised (lowercase A-labels): the store key.
+    #[wasm_bindgen(getter)]
+    pub fn domain(&self) -> String {
+        self.0.domain().to_string()
+    }
+
+    /// Proactive refresh: fetch even when the TXT id is unchanged.
+    #[wasm_bindgen(js_name = forceFetch)]
+    pub fn force_fetch(&mut self) {
+        self.0.force_fetch();
+    }
+
     pub fn poll(&mut self) -> Result<JsValue, JsValue> {
         to_js(&self.0.poll())
     }
@@ -192,6 +204,12 @@ impl JsDiscovery {
         self.0
             .on_policy(crate::FetchAnswer::from_host(&report, body));
     }
+}
+
+/// A domain as the core uses it (lowercase A-labels, no trailing dot); throws `domain-invalid`.
+#[wasm_bindgen(js_name = normalizeDomain)]
+pub fn normalize_domain(domain: &str) -> Result<String, JsValue> {
+    crate::domain::normalize_domain(domain).map_err(|e| js_error(&e))
 }
 
 /// Whether a stored entry is due for proactive refresh at `now` (RFC 8461 §3.3, §10.2).

@@ -228,6 +228,33 @@ fn proactive_refresh_near_expiry_even_with_the_same_id() {
 }
 
 #[test]
+fn forced_refresh_fetches_with_the_same_id_and_keeps_the_cache_on_failure() {
+    let cached = fetched(DAY * 7);
+    let mut d = Discovery::new("example.com", Some(cached), T0 + 10, 300).unwrap();
+    d.force_fetch();
+    assert!(
+        matches!(d.poll(), Step::ResolveTxt { .. }),
+        "no freshness shortcut"
+    );
+    d.on_txt(txt("v1"));
+    assert!(
+        matches!(d.poll(), Step::FetchPolicy { .. }),
+        "fetched although the id is unchanged"
+    );
+    d.on_policy(FetchAnswer::Failed {
+        kind: FetchFailure::Timeout,
+        detail: String::new(),
+    });
+    let Step::Done { outcome } = d.poll() else {
+        panic!("done")
+    };
+    assert_eq!(
+        (outcome.status, outcome.store),
+        (Status::Cached, StoreAction::Keep)
+    );
+}
+
+#[test]
 fn no_record_and_record_errors() {
     let (o, _, f) = run(None, T0, TxtAnswer::NoRecord, ok(""));
     assert_eq!((o.status, f, o.errors.len()), (Status::None, 0, 0));
