@@ -59,4 +59,22 @@ export function matchMx(patternsOrPolicy, host) {
   return wasm.matchMx(patternsOrPolicy, host);
 }
 
+export function normalizeDomain(domain) {
+  if (!ready) throw notInitialized();
+  return wasm.normalizeDomain(domain);
+}
+
+export function refreshDue(entry, now, jitter) {
+  if (!ready) throw notInitialized();
+  return wasm.refreshDue(entry, now, jitter);
+}
+
+/** The core's discovery state machine (driven by js/policy-resolver.js). */
+export class Discovery extends wasm.Discovery {
+  constructor(domain, cached, now, recheckAfter) {
+    if (!ready) throw notInitialized();
+    super(domain, cached, now, recheckAfter);
+  }
+}
+
 export { MtaStsError };

@@ -1,0 +1,99 @@
+// PolicyResolver: drives the core's discovery state machine (RFC 8461 §3.3, §5.1, §10.2) with the
+// host's DNS and HTTPS functions and a store. Every decision — fetch or not, keep the cache or not,
+// which error — is the core's; this file only performs the steps and applies the store action.
+//
+// Hosts: `dns.resolveTxt(name)` → { ok: true, records } | { ok: false, kind: 'none'|'temporary', detail }
+//        `https.get(url)` → { ok: true, status, contentType, location, body } | { ok: false, kind, detail }
+
+import { Discovery, normalizeDomain, refreshDue } from './core.js';
+import { memoryStore } from './stores/memory.js';
+
+/** Default seconds a TXT check stays good before the record is asked again. */
+export const DEFAULT_RECHECK_AFTER = 300;
+
+const toDate = (seconds) => (seconds == null ? null : new Date(seconds * 1000));
+
+/** The public result: the core's outcome without its store instruction, with Date times. */
+function publicResult(outcome) {
+  const { store, fetchedAt, expiresAt, ...rest } = outcome;
+  return { ...rest, fetchedAt: toDate(fetchedAt), expiresAt: toDate(expiresAt) };
+}
+
+export class PolicyResolver {
+  /**
+   * @param {object} options
+   * @param {{ resolveTxt(name: string): Promise<object> }} options.dns
+   * @param {{ get(url: string): Promise<object> }} options.https
+   * @param {object} [options.store] get/put/delete/list store (default: memoryStore())
+   * @param {number} [options.recheckAfter] seconds a TXT check stays good (default 300; 0 = always ask)
+   * @param {() => number} [options.now] clock in milliseconds (default Date.now)
+   * @param {() => number} [options.random] [0, 1) source for refresh jitter (default Math.random)
+   */
+  constructor({ dns, https, store = memoryStore(), recheckAfter = DEFAULT_RECHECK_AFTER, now = Date.now, random = Math.random }) {
+    this.dns = dns;
+    this.https = https;
+    this.store = store;
+    this.recheckAfter = recheckAfter;
+    this.now = now;
+    this.random = random;
+    this.inflight = new Map();
+  }
+
+  /**
+   * Resolves the policy of `domain`. Concurrent calls for one domain share one discovery.
+   * @returns {Promise<{ domain, status, policy, id, fetchedAt, expiresAt, source, errors }>}
+   */
+  resolve(domain, { refresh = false } = {}) {
+    const key = normalizeDomain(domain);
+    const running = this.inflight.get(key);
+    if (running && !refresh) return running;
+    const job = this.#discover(key, refresh).finally(() => {
+      if (this.inflight.get(key) === job) this.inflight.delete(key);
+    });
+    this.inflight.set(key, job);
+    return job;
+  }
+
+  async #discover(key, refresh) {
+    const cached = await this.store.get(key);
+    const d = new Discovery(key, cached, this.now() / 1000, this.recheckAfter);
+    try {
+      if (refresh) d.forceFetch();
+      for (;;) {
+        const step = d.poll();
+        if (step.step === 'resolve-txt') {
+          d.onTxt(await this.dns.resolveTxt(step.name));
+        } else if (step.step === 'fetch-policy') {
+          const answer = await this.https.get(step.url);
+          d.onPolicy(answer, answer && answer.ok ? answer.body : undefined);
+        } else {
+          await this.#applyStore(key, step.outcome.store);
+          return publicResult(step.outcome);
+        }
+      }
+    } finally {
+      d.free();
+    }
+  }
+
+  async #applyStore(key, action) {
+    if (action.action === 'put') await this.store.put(key, action.entry);
+    else if (action.action === 'delete') await this.store.delete(key);
+  }
+
+  /** Stored domains due for proactive refresh now (RFC 8461 §3.3, §10.2), with jitter. */
+  async dueForRefresh() {
+    const now = this.now() / 1000;
+    const entries = await this.store.list();
+    return entries.filter(({ entry }) => refreshDue(entry, now, this.random())).map(({ domain }) => domain);
+  }
+
+  /** Refreshes every due entry; failures keep the cached policy. Returns the results. */
+  async refreshDue() {
+    const results = [];
+    for (const domain of await this.dueForRefresh()) {
+      results.push(await this.resolve(domain, { refresh: true }));
+    }
+    return results;
+  }
+}
