@@ -7,7 +7,7 @@
 
 const KEY = Symbol.for('mtasts.MtaStsError');
 
-class MtaStsErrorImpl extends Error {
+class MtaStsError extends Error {
   /**
    * @param {string} code stable kebab-case code, e.g. `policy-invalid`
    * @param {string} message lowercase, says what was expected and what was found
@@ -25,9 +25,10 @@ class MtaStsErrorImpl extends Error {
   }
 }
 
-export const MtaStsError = globalThis[KEY] ?? (globalThis[KEY] = MtaStsErrorImpl);
+const Shared = globalThis[KEY] ?? (globalThis[KEY] = MtaStsError);
+export { Shared as MtaStsError };
 
 /** Used by the wasm bindings: one call instead of constructor + property sets. */
 export function makeMtaStsError(code, message, problem, line, column, rfc, tlsrpt) {
-  return new MtaStsError(code, message, { problem, line, column, rfc, tlsrpt });
+  return new Shared(code, message, { problem, line, column, rfc, tlsrpt });
 }

@@ -13,10 +13,24 @@ export const DEFAULT_RECHECK_AFTER = 300;
 
 const toDate = (seconds) => (seconds == null ? null : new Date(seconds * 1000));
 
-/** The public result: the core's outcome without its store instruction, with Date times. */
+/** Results kept for reuse, at most this many domains (oldest dropped first). */
+const MAX_REUSED = 10_000;
+
+function deepFreeze(value) {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The public result: the core's outcome without its store instruction, with Date times. Frozen,
+ * because the same object is handed to every caller while it may be reused.
+ */
 function publicResult(outcome) {
-  const { store, fetchedAt, expiresAt, ...rest } = outcome;
-  return { ...rest, fetchedAt: toDate(fetchedAt), expiresAt: toDate(expiresAt) };
+  const { store, fetchedAt, expiresAt, freshUntil, ...rest } = outcome;
+  return deepFreeze({ ...rest, fetchedAt: toDate(fetchedAt), expiresAt: toDate(expiresAt) });
 }
 
 export class PolicyResolver {
@@ -37,6 +51,9 @@ export class PolicyResolver {
     this.now = now;
     this.random = random;
     this.inflight = new Map();
+    // Results the core marked reusable (`freshUntil`): within that time the core would answer
+    // from the cache without any I/O, so the answer is served without asking it again.
+    this.reuse = new Map();
   }
 
   /**
@@ -44,17 +61,19 @@ export class PolicyResolver {
    * @returns {Promise<{ domain, status, policy, id, fetchedAt, expiresAt, source, errors }>}
    */
   resolve(domain, { refresh = false } = {}) {
+    const reused = refresh ? undefined : this.reuse.get(domain);
+    if (reused !== undefined && this.now() / 1000 < reused.freshUntil) return Promise.resolve(reused.result);
     const key = normalizeDomain(domain);
     const running = this.inflight.get(key);
     if (running && !refresh) return running;
-    const job = this.#discover(key, refresh).finally(() => {
+    const job = this.#discover(key, refresh, domain).finally(() => {
       if (this.inflight.get(key) === job) this.inflight.delete(key);
     });
     this.inflight.set(key, job);
     return job;
   }
 
-  async #discover(key, refresh) {
+  async #discover(key, refresh, asked) {
     const cached = await this.store.get(key);
     const d = new Discovery(key, cached, this.now() / 1000, this.recheckAfter);
     try {
@@ -68,12 +87,21 @@ export class PolicyResolver {
           d.onPolicy(answer, answer && answer.ok ? answer.body : undefined);
         } else {
           await this.#applyStore(key, step.outcome.store);
-          return publicResult(step.outcome);
+          const result = publicResult(step.outcome);
+          this.#remember(asked, step.outcome.freshUntil, result);
+          return result;
         }
       }
     } finally {
       d.free();
     }
+  }
+
+  #remember(asked, freshUntil, result) {
+    this.reuse.delete(asked);
+    if (freshUntil == null) return;
+    if (this.reuse.size >= MAX_REUSED) this.reuse.delete(this.reuse.keys().next().value);
+    this.reuse.set(asked, { freshUntil, result });
   }
 
   async #applyStore(key, action) {

@@ -93,6 +93,10 @@ pub struct Outcome {
     /// Every failure met on the way, each with its code and TLS-RPT result type.
     pub errors: Vec<Error>,
     pub store: StoreAction,
+    /// Until when (seconds) this outcome may be reused without asking DNS or the store again:
+    /// the policy is live and its TXT check is recent (see [`Cached::is_fresh`]). `None` when the
+    /// outcome must not be reused (no policy, or a failure to retry).
+    pub fresh_until: Option<u64>,
 }
 
 enum State {
@@ -268,6 +272,7 @@ impl Discovery {
                     source: Some(Source::Network),
                     errors,
                     store: StoreAction::Put { entry },
+                    fresh_until: None,
                 };
                 self.finish(outcome);
             }
@@ -294,6 +299,7 @@ impl Discovery {
             source: Some(Source::Cache),
             errors,
             store,
+            fresh_until: None,
         }
     }
 
@@ -316,12 +322,28 @@ impl Discovery {
                 } else {
                     StoreAction::Keep
                 },
+                fresh_until: None,
             },
         };
         self.finish(outcome);
     }
 
-    fn finish(&mut self, outcome: Outcome) -> Step {
+    fn finish(&mut self, mut outcome: Outcome) -> Step {
+        let checked_at = match (&outcome.store, &self.cached) {
+            (StoreAction::Put { entry }, _) => Some(entry.checked_at),
+            (StoreAction::Keep, Some(c)) => Some(c.entry.checked_at),
+            _ => None,
+        };
+        outcome.fresh_until = match (
+            outcome.policy.is_some() && outcome.errors.is_empty(),
+            checked_at,
+            outcome.expires_at,
+        ) {
+            (true, Some(checked), Some(expires)) => {
+                Some(expires.min(checked.saturating_add(self.recheck_after)))
+            }
+            _ => None,
+        };
         self.state = State::Done(outcome.clone());
         Step::Done { outcome }
     }

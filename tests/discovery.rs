@@ -81,6 +81,11 @@ fn first_fetch_stores_the_policy() {
     assert_eq!(o.domain, "example.com");
     assert_eq!((o.fetched_at, o.expires_at), (Some(T0), Some(T0 + 7 * DAY)));
     assert_eq!(entry_of(&o).id, "v1");
+    assert_eq!(
+        o.fresh_until,
+        Some(T0 + 300),
+        "reusable until the next TXT check is due"
+    );
 }
 
 #[test]
@@ -88,6 +93,30 @@ fn fresh_cache_needs_no_io_at_all() {
     let (o, q, f) = run(Some(fetched(DAY * 7)), T0 + 10, TxtAnswer::NoRecord, ok(""));
     assert_eq!((o.status, q, f), (Status::Cached, 0, 0));
     assert_eq!(o.store, StoreAction::Keep);
+    assert_eq!(o.fresh_until, Some(T0 + 300));
+    let (o, _, _) = run(Some(fetched(200)), T0 + 10, TxtAnswer::NoRecord, ok(""));
+    assert_eq!(
+        o.fresh_until,
+        Some(T0 + 200),
+        "never past the policy's expiry"
+    );
+}
+
+#[test]
+fn failures_and_no_policy_are_never_reused_without_asking() {
+    let (o, _, _) = run(None, T0, TxtAnswer::NoRecord, ok(""));
+    assert_eq!(o.fresh_until, None);
+    let (o, _, _) = run(
+        Some(fetched(DAY)),
+        T0 + 3600,
+        TxtAnswer::Temporary { detail: "x".into() },
+        ok(""),
+    );
+    assert_eq!(
+        (o.status, o.fresh_until),
+        (Status::Cached, None),
+        "cached applies, but DNS is asked again next time"
+    );
 }
 
 #[test]

@@ -18,6 +18,9 @@ export {
   matchMx,
   MtaStsError,
 } from '../core.js';
+export { PolicyResolver } from '../policy-resolver.js';
+export { resolvePolicy, createPolicyResolver } from './resolve.js';
+export { memoryStore, fileStore } from '../stores/index.js';
 
 /**
  * Node loads the module at import time; `init()` exists so that code shared with the browser entry
