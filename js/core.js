@@ -77,4 +77,17 @@ export class Discovery extends wasm.Discovery {
   }
 }
 
+export function verifyChain(chain, host, now, store, hostCrypto) {
+  if (!ready) throw notInitialized();
+  return wasm.verifyChain(chain, host, now, store, hostCrypto);
+}
+
+/** Trust anchors parsed once by the core (RFC 8461 §4.2). */
+export class TrustStore extends wasm.TrustStore {
+  constructor() {
+    if (!ready) throw notInitialized();
+    super();
+  }
+}
+
 export { MtaStsError };

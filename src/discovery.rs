@@ -103,7 +103,7 @@ enum State {
     Start,
     AwaitTxt,
     AwaitPolicy { id: String, errors: Vec<Error> },
-    Done(Outcome),
+    Done(Box<Outcome>),
 }
 
 pub struct Discovery {
@@ -205,7 +205,7 @@ impl Discovery {
                 }
             }
             State::Done(outcome) => Step::Done {
-                outcome: outcome.clone(),
+                outcome: outcome.as_ref().clone(),
             },
         }
     }
@@ -344,7 +344,7 @@ impl Discovery {
             }
             _ => None,
         };
-        self.state = State::Done(outcome.clone());
+        self.state = State::Done(Box::new(outcome.clone()));
         Step::Done { outcome }
     }
 }

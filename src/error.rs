@@ -52,6 +52,55 @@ pub enum DomainError {
     Invalid { domain: String, reason: String },
 }
 
+/// The MX certificate (RFC 8461 §4.2). Codes are the RFC 8460 §4.3.2.2 result types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// No SAN dNSName matches the MX host name.
+    HostMismatch { host: String },
+    /// Expired or not yet valid at the injected time.
+    Expired { detail: String },
+    /// Does not chain to a trusted root (self-signed, unknown CA, missing intermediate).
+    NotTrusted { detail: String },
+    /// Any other failure: unparsable certificate, bad signature, wrong key usage.
+    Invalid { detail: String },
+}
+
+impl CertificateError {
+    pub fn from_webpki(e: &webpki::Error) -> CertificateError {
+        use webpki::Error as W;
+        let detail = format!("{e:?}");
+        match e {
+            W::CertExpired { .. } | W::CertNotValidYet { .. } => {
+                CertificateError::Expired { detail }
+            }
+            W::UnknownIssuer | W::CertDistrusted => CertificateError::NotTrusted { detail },
+            W::CertNotValidForName(_) => CertificateError::HostMismatch {
+                host: String::new(),
+            },
+            _ => CertificateError::Invalid { detail },
+        }
+    }
+
+    pub(crate) fn for_host(self, host: &str) -> CertificateError {
+        match self {
+            CertificateError::HostMismatch { .. } => CertificateError::HostMismatch {
+                host: host.to_string(),
+            },
+            other => other,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            CertificateError::HostMismatch { .. } => "certificate-host-mismatch",
+            CertificateError::Expired { .. } => "certificate-expired",
+            CertificateError::NotTrusted { .. } => "certificate-not-trusted",
+            CertificateError::Invalid { .. } => "validation-failure",
+        }
+    }
+}
+
 /// Any error of the crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,6 +111,13 @@ pub enum Error {
     Fetch(FetchError),
     Dns(DnsError),
     Domain(DomainError),
+    Certificate(CertificateError),
+}
+
+impl From<CertificateError> for Error {
+    fn from(e: CertificateError) -> Self {
+        Error::Certificate(e)
+    }
 }
 
 impl From<FetchError> for Error {
@@ -108,6 +164,7 @@ impl Error {
             Error::Fetch(e) => e.code(),
             Error::Dns(DnsError::Temporary { .. }) => "dns-temporary",
             Error::Domain(DomainError::Invalid { .. }) => "domain-invalid",
+            Error::Certificate(e) => e.code(),
         }
     }
 
@@ -129,6 +186,7 @@ impl Error {
             Error::Fetch(e) => e.rfc(),
             Error::Dns(_) => "RFC 8461 §3.3, §10.2",
             Error::Domain(_) => "RFC 5321 §4.1.2",
+            Error::Certificate(_) => "RFC 8461 §4.2",
             Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
                 d.rfc
             }
@@ -143,6 +201,7 @@ impl Error {
             Error::Fetch(e) => e.tlsrpt_result(),
             // RFC 8460 has no DNS type; a policy that cannot be discovered is a fetch error.
             Error::Dns(_) => "sts-policy-fetch-error",
+            Error::Certificate(e) => e.code(),
             Error::Mx(_) | Error::Domain(_) => "validation-failure",
         }
     }
@@ -183,6 +242,18 @@ impl fmt::Display for Error {
             ),
             Error::Domain(DomainError::Invalid { domain, reason }) => {
                 write!(f, "{} is not a domain name: {reason}", shown(domain))
+            }
+            Error::Certificate(CertificateError::HostMismatch { host }) => {
+                write!(f, "the certificate has no subject alternative name matching {host}")
+            }
+            Error::Certificate(CertificateError::Expired { detail }) => {
+                write!(f, "the certificate is expired or not yet valid ({detail})")
+            }
+            Error::Certificate(CertificateError::NotTrusted { detail }) => {
+                write!(f, "the certificate does not chain to a trusted root ({detail})")
+            }
+            Error::Certificate(CertificateError::Invalid { detail }) => {
+                write!(f, "the certificate is not valid: {detail}")
             }
         }
     }

@@ -16,6 +16,7 @@
 //! runs in time linear in its input.
 
 pub mod cache;
+pub mod cert;
 pub mod diagnostic;
 pub mod discovery;
 pub mod domain;
@@ -30,9 +31,12 @@ pub mod record;
 mod wasm;
 
 pub use cache::CacheEntry;
+pub use cert::{verify_chain, HostScheme, SignatureHost, TrustAnchors};
 pub use diagnostic::{Diagnostic, Severity};
 pub use discovery::{Discovery, Outcome, Status, Step, TxtAnswer};
-pub use error::{DnsError, DomainError, Error, MxError, PolicyError, RecordError};
+pub use error::{
+    CertificateError, DnsError, DomainError, Error, MxError, PolicyError, RecordError,
+};
 pub use fetch::{FetchAnswer, FetchError, FetchFailure};
 pub use mx::{match_mx, MxPattern};
 pub use policy::{format_policy, lint_policy, lint_policy_bytes, parse_policy, parse_policy_bytes};

@@ -229,3 +229,96 @@ fn seconds(n: f64) -> u64 {
         0
     }
 }
+
+#[wasm_bindgen(module = "/js/host-crypto.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = hostVerify)]
+    fn host_verify(scheme: &str, spki: &[u8], message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// The JS host's registered verifier (see js/host-crypto.js).
+struct JsSignatureHost;
+
+impl crate::SignatureHost for JsSignatureHost {
+    fn verify(
+        &self,
+        scheme: crate::HostScheme,
+        spki: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        host_verify(scheme.as_str(), spki, message, signature)
+    }
+}
+
+/// Trust anchors parsed once (RFC 8461 §4.2 "a root CA that is trusted by the sending MTA").
+#[wasm_bindgen(js_name = TrustStore)]
+pub struct JsTrustStore(crate::TrustAnchors);
+
+#[wasm_bindgen(js_class = TrustStore)]
+impl JsTrustStore {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> JsTrustStore {
+        JsTrustStore(crate::TrustAnchors::new())
+    }
+
+    #[wasm_bindgen(js_name = addPem)]
+    pub fn add_pem(&mut self, pem: &str) {
+        self.0.add_pem(pem);
+    }
+
+    #[wasm_bindgen(js_name = addDer)]
+    pub fn add_der(&mut self, der: &[u8]) {
+        self.0.add_der(der);
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> usize {
+        self.0.len()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn rejected(&self) -> usize {
+        self.0.rejected
+    }
+}
+
+impl Default for JsTrustStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// RFC 8461 §4.2 check of `chain` (DER `Uint8Array`s, leaf first) for `host` at `now` seconds.
+/// Returns `{ ok: true }` or `{ ok: false, code, message, tlsrpt }`. `host_crypto`: the JS host
+/// has registered a signature verifier (js/host-crypto.js); otherwise ring checks signatures.
+#[wasm_bindgen(js_name = verifyChain)]
+pub fn verify_chain(
+    chain: js_sys::Array,
+    host: &str,
+    now: f64,
+    store: &JsTrustStore,
+    host_crypto: bool,
+) -> Result<JsValue, JsValue> {
+    let mut ders = Vec::with_capacity(chain.length() as usize);
+    for item in chain.iter() {
+        if !item.is_instance_of::<js_sys::Uint8Array>() {
+            return Err(bad_argument(
+                "expected the chain as an array of DER Uint8Arrays",
+            ));
+        }
+        ders.push(js_sys::Uint8Array::unchecked_from_js(item).to_vec());
+    }
+    let host_crypto: Option<&dyn crate::SignatureHost> = if host_crypto {
+        Some(&JsSignatureHost)
+    } else {
+        None
+    };
+    let verdict = match crate::verify_chain(&ders, host, seconds(now), &store.0, host_crypto) {
+        Ok(()) => serde_json::json!({ "ok": true }),
+        Err(e) => {
+            serde_json::json!({ "ok": false, "code": e.code(), "message": e.to_string(), "tlsrpt": e.tlsrpt_result() })
+        }
+    };
+    to_js(&verdict)
+}

@@ -4,9 +4,23 @@
 import { readFileSync } from 'node:fs';
 import { initSync } from '../../wasm/mtasts.js';
 import { markReady } from '../core.js';
+import { rootCertificates } from 'node:tls';
+import { setSignatureHost } from '../host-crypto.js';
+import { nodeVerify } from './signature-host.js';
+import { verifyCertificateWith } from '../certificate.js';
 
 initSync({ module: readFileSync(new URL('../../wasm/mtasts_bg.wasm', import.meta.url)) });
 markReady();
+// RFC 8461 §4.2 signature checks run on node:crypto; ring in the module stays the fallback.
+setSignatureHost(nodeVerify);
+
+/**
+ * RFC 8461 §4.2: is `chain` (DER, leaf first) valid for the MX `host` at `now`, chaining to
+ * `roots` (default: Node's root certificates)?
+ */
+export function verifyCertificate(chain, host, options) {
+  return verifyCertificateWith(chain, host, options, rootCertificates);
+}
 
 export {
   parseRecord,

@@ -1,0 +1,352 @@
+//! The MX certificate check of RFC 8461 §4.2, with rustls-webpki.
+//!
+//! > The certificate presented by the receiving MX MUST chain to a root CA that is trusted by the
+//! > sending MTA and be non-expired. It MUST have a subject alternative name (SAN) with a dNSName
+//! > that matches the host name of the MX ... per RFC 6125 ... [wildcards] in the left-most label.
+//!
+//! webpki gives exactly that: path building to the injected trust anchors at the injected time,
+//! SAN dNSName matching with the wildcard only as the whole left-most label and never a Common
+//! Name fallback, and the server-auth EKU. Trust anchors and `now` come from the host.
+//!
+//! Signature checks can be delegated to the host's native crypto ([`SignatureHost`], e.g. Node's
+//! `crypto.verify`); ring inside the module is the fallback (a browser).
+
+use crate::error::{CertificateError, Error};
+use crate::idna;
+use pki_types::{
+    CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
+use std::time::Duration;
+use webpki::ring as alg;
+
+/// Signature schemes the host is asked to verify; named for Node's `crypto.verify` arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostScheme {
+    EcdsaSha256,
+    EcdsaSha384,
+    Ed25519,
+    RsaPkcs1Sha256,
+    RsaPkcs1Sha384,
+    RsaPkcs1Sha512,
+    RsaPssSha256,
+    RsaPssSha384,
+    RsaPssSha512,
+}
+
+impl HostScheme {
+    /// `<key>-<padding?>-<hash>`, e.g. `ecdsa-sha256`, `rsa-pss-sha384`, `ed25519`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostScheme::EcdsaSha256 => "ecdsa-sha256",
+            HostScheme::EcdsaSha384 => "ecdsa-sha384",
+            HostScheme::Ed25519 => "ed25519",
+            HostScheme::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
+            HostScheme::RsaPkcs1Sha384 => "rsa-pkcs1-sha384",
+            HostScheme::RsaPkcs1Sha512 => "rsa-pkcs1-sha512",
+            HostScheme::RsaPssSha256 => "rsa-pss-sha256",
+            HostScheme::RsaPssSha384 => "rsa-pss-sha384",
+            HostScheme::RsaPssSha512 => "rsa-pss-sha512",
+        }
+    }
+
+    fn is_rsa(self) -> bool {
+        self.as_str().starts_with("rsa")
+    }
+}
+
+/// Native signature verification offered by the host. `spki` is a DER SubjectPublicKeyInfo,
+/// `signature` as in the certificate (DER for ECDSA).
+pub trait SignatureHost: Send + Sync {
+    fn verify(&self, scheme: HostScheme, spki: &[u8], message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// The algorithms accepted in chains, each with the scheme the host is asked for. The ring
+/// algorithms carry the identifiers and key-size floors that webpki matches on.
+const ALGORITHMS: &[(&dyn SignatureVerificationAlgorithm, HostScheme, usize)] = &[
+    (alg::ECDSA_P256_SHA256, HostScheme::EcdsaSha256, 0),
+    (alg::ECDSA_P256_SHA384, HostScheme::EcdsaSha384, 0),
+    (alg::ECDSA_P384_SHA256, HostScheme::EcdsaSha256, 0),
+    (alg::ECDSA_P384_SHA384, HostScheme::EcdsaSha384, 0),
+    (alg::ED25519, HostScheme::Ed25519, 0),
+    (
+        alg::RSA_PKCS1_2048_8192_SHA256,
+        HostScheme::RsaPkcs1Sha256,
+        2048,
+    ),
+    (
+        alg::RSA_PKCS1_2048_8192_SHA384,
+        HostScheme::RsaPkcs1Sha384,
+        2048,
+    ),
+    (
+        alg::RSA_PKCS1_2048_8192_SHA512,
+        HostScheme::RsaPkcs1Sha512,
+        2048,
+    ),
+    (
+        alg::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        HostScheme::RsaPkcs1Sha256,
+        2048,
+    ),
+    (
+        alg::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        HostScheme::RsaPkcs1Sha384,
+        2048,
+    ),
+    (
+        alg::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        HostScheme::RsaPkcs1Sha512,
+        2048,
+    ),
+    (
+        alg::RSA_PKCS1_3072_8192_SHA384,
+        HostScheme::RsaPkcs1Sha384,
+        3072,
+    ),
+    (
+        alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        HostScheme::RsaPssSha256,
+        2048,
+    ),
+    (
+        alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        HostScheme::RsaPssSha384,
+        2048,
+    ),
+    (
+        alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        HostScheme::RsaPssSha512,
+        2048,
+    ),
+];
+
+/// A ring algorithm's identifiers with the signature check done by the host.
+struct HostAlgorithm<'h> {
+    ring: &'static dyn SignatureVerificationAlgorithm,
+    scheme: HostScheme,
+    min_rsa_bits: usize,
+    host: &'h dyn SignatureHost,
+}
+
+impl std::fmt::Debug for HostAlgorithm<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostAlgorithm({})", self.scheme.as_str())
+    }
+}
+
+impl SignatureVerificationAlgorithm for HostAlgorithm<'_> {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), pki_types::InvalidSignature> {
+        // ring enforces RSA key sizes itself; the host may not, so the floor is checked here.
+        if self.scheme.is_rsa()
+            && !rsa_modulus_bits(public_key)
+                .is_some_and(|b| (self.min_rsa_bits..=8192).contains(&b))
+        {
+            return Err(pki_types::InvalidSignature);
+        }
+        let spki = spki_der(self.ring.public_key_alg_id().as_ref(), public_key);
+        if self.host.verify(self.scheme, &spki, message, signature) {
+            Ok(())
+        } else {
+            Err(pki_types::InvalidSignature)
+        }
+    }
+
+    fn public_key_alg_id(&self) -> pki_types::AlgorithmIdentifier {
+        self.ring.public_key_alg_id()
+    }
+
+    fn signature_alg_id(&self) -> pki_types::AlgorithmIdentifier {
+        self.ring.signature_alg_id()
+    }
+}
+
+fn der_len(len: usize, out: &mut Vec<u8>) {
+    match len {
+        0..=0x7f => out.push(len as u8),
+        0x80..=0xff => out.extend([0x81, len as u8]),
+        _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+    }
+}
+
+fn der_tlv(tag: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    der_len(body.len(), out);
+    out.extend_from_slice(body);
+}
+
+/// `SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }`
+/// from the identifier's contents and the key bits (keys are far below 64 KiB).
+fn spki_der(alg_id: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(alg_id.len() + key.len() + 8);
+    der_tlv(0x30, alg_id, &mut body);
+    let mut bits = Vec::with_capacity(key.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(key);
+    der_tlv(0x03, &bits, &mut body);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    der_tlv(0x30, &body, &mut out);
+    out
+}
+
+/// Reads one DER TLV header: (tag, content start, content length).
+fn der_header(der: &[u8]) -> Option<(u8, usize, usize)> {
+    let tag = *der.first()?;
+    let first = *der.get(1)? as usize;
+    if first < 0x80 {
+        return Some((tag, 2, first));
+    }
+    let n = first & 0x7f;
+    if n == 0 || n > 2 {
+        return None;
+    }
+    let len = der
+        .get(2..2 + n)?
+        .iter()
+        .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+    Some((tag, 2 + n, len))
+}
+
+/// Bits of the modulus of a DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, ... }`.
+fn rsa_modulus_bits(key: &[u8]) -> Option<usize> {
+    let (tag, start, _) = der_header(key)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let inner = key.get(start..)?;
+    let (tag, start, len) = der_header(inner)?;
+    if tag != 0x02 {
+        return None;
+    }
+    let modulus = inner.get(start..start + len)?;
+    let modulus = match modulus.iter().position(|&b| b != 0) {
+        Some(i) => &modulus[i..],
+        None => return Some(0),
+    };
+    Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
+}
+
+/// Trust anchors made once from the host's roots (PEM text or DER certificates).
+#[derive(Debug, Default)]
+pub struct TrustAnchors {
+    anchors: Vec<TrustAnchor<'static>>,
+    /// Certificates given that could not be used as anchors.
+    pub rejected: usize,
+}
+
+impl TrustAnchors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_der(&mut self, der: &[u8]) {
+        let cert = CertificateDer::from(der);
+        match webpki::anchor_from_trusted_cert(&cert) {
+            Ok(anchor) => self.anchors.push(anchor.to_owned()),
+            Err(_) => self.rejected += 1,
+        }
+    }
+
+    /// Adds every `CERTIFICATE` block of PEM text; other blocks are skipped.
+    pub fn add_pem(&mut self, pem: &str) {
+        use pki_types::pem::PemObject;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            match cert {
+                Ok(cert) => self.add_der(&cert),
+                Err(_) => self.rejected += 1,
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.anchors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+}
+
+/// Checks the chain an MX presented (`chain[0]` the leaf, the rest in any order) for the MX host
+/// name actually dialled, at `now` (seconds since the epoch), under RFC 8461 §4.2.
+pub fn verify_chain(
+    chain: &[Vec<u8>],
+    host: &str,
+    now: u64,
+    anchors: &TrustAnchors,
+    host_crypto: Option<&dyn SignatureHost>,
+) -> Result<(), Error> {
+    let fail = |e: CertificateError| Err(Error::from(e));
+    let Some((leaf, rest)) = chain.split_first() else {
+        return fail(CertificateError::Invalid {
+            detail: "the server sent no certificate".into(),
+        });
+    };
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let name = idna::to_ascii(name).map_err(|r| CertificateError::Invalid {
+        detail: format!("host {}: {r}", crate::diagnostic::shown(host)),
+    })?;
+    let server_name = match ServerName::try_from(name.as_str()) {
+        Ok(n @ ServerName::DnsName(_)) => n,
+        _ => {
+            return fail(CertificateError::Invalid {
+                detail: format!("{} is not a DNS host name", crate::diagnostic::shown(host)),
+            })
+        }
+    };
+    let leaf_der = CertificateDer::from(leaf.as_slice());
+    let end_entity = match webpki::EndEntityCert::try_from(&leaf_der) {
+        Ok(ee) => ee,
+        Err(e) => {
+            return fail(CertificateError::Invalid {
+                detail: format!("the leaf certificate cannot be parsed ({e:?})"),
+            })
+        }
+    };
+    let intermediates: Vec<CertificateDer> = rest
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let host_algs: Vec<HostAlgorithm> = match host_crypto {
+        Some(h) => ALGORITHMS
+            .iter()
+            .map(|&(ring, scheme, min)| HostAlgorithm {
+                ring,
+                scheme,
+                min_rsa_bits: min,
+                host: h,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let algs: Vec<&dyn SignatureVerificationAlgorithm> = if host_algs.is_empty() {
+        ALGORITHMS.iter().map(|&(ring, _, _)| ring).collect()
+    } else {
+        host_algs
+            .iter()
+            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .collect()
+    };
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(now));
+    // §4.2: chain to a trusted root, non-expired, server-auth EKU.
+    end_entity
+        .verify_for_usage(
+            &algs,
+            &anchors.anchors,
+            &intermediates,
+            time,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| Error::from(CertificateError::from_webpki(&e)))?;
+    // §4.2: a SAN dNSName matching the MX host (RFC 6125); webpki has no Common Name fallback.
+    end_entity
+        .verify_is_valid_for_subject_name(&server_name)
+        .map_err(|e| Error::from(CertificateError::from_webpki(&e).for_host(&name)))?;
+    Ok(())
+}
