@@ -101,6 +101,57 @@ impl CertificateError {
     }
 }
 
+/// The SMTP dialogue before TLS (RFC 5321, RFC 3207).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SmtpError {
+    /// The server answered the greeting, EHLO or HELO with an error reply.
+    Refused {
+        during: &'static str,
+        code: u16,
+        text: String,
+    },
+    /// STARTTLS was offered but answered with something other than 220.
+    StartTlsRefused { code: u16, text: String },
+    /// STARTTLS is not offered at all (only when the caller requires it).
+    StartTlsNotSupported,
+    /// The connection closed mid-dialogue.
+    Closed { during: &'static str },
+    /// The server does not speak SMTP.
+    Protocol { detail: String },
+    /// The server sent bytes after its 220 to STARTTLS, before TLS began.
+    DataBeforeTls { bytes: usize },
+    /// The caller's EHLO name cannot be sent.
+    BadHeloName { name: String },
+}
+
+impl SmtpError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SmtpError::Refused { .. } => "smtp-refused",
+            SmtpError::StartTlsRefused { .. } => "starttls-refused",
+            SmtpError::StartTlsNotSupported => "starttls-not-supported",
+            SmtpError::Closed { .. } => "smtp-closed",
+            SmtpError::Protocol { .. } => "smtp-protocol-error",
+            SmtpError::DataBeforeTls { .. } => "smtp-data-before-tls",
+            SmtpError::BadHeloName { .. } => "smtp-helo-invalid",
+        }
+    }
+
+    /// Worth trying again later (RFC 5321 §4.2.1: 4yz replies and lost connections).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            SmtpError::Refused { code, .. } | SmtpError::StartTlsRefused { code, .. } => {
+                *code < 500
+            }
+            SmtpError::Closed { .. }
+            | SmtpError::Protocol { .. }
+            | SmtpError::DataBeforeTls { .. } => true,
+            SmtpError::StartTlsNotSupported | SmtpError::BadHeloName { .. } => false,
+        }
+    }
+}
+
 /// Any error of the crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -112,6 +163,13 @@ pub enum Error {
     Dns(DnsError),
     Domain(DomainError),
     Certificate(CertificateError),
+    Smtp(SmtpError),
+}
+
+impl From<SmtpError> for Error {
+    fn from(e: SmtpError) -> Self {
+        Error::Smtp(e)
+    }
 }
 
 impl From<CertificateError> for Error {
@@ -165,6 +223,16 @@ impl Error {
             Error::Dns(DnsError::Temporary { .. }) => "dns-temporary",
             Error::Domain(DomainError::Invalid { .. }) => "domain-invalid",
             Error::Certificate(e) => e.code(),
+            Error::Smtp(e) => e.code(),
+        }
+    }
+
+    /// Whether the failure may pass: DNS and SMTP troubles that a later attempt may not meet.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Error::Dns(_) => true,
+            Error::Smtp(e) => e.is_temporary(),
+            _ => false,
         }
     }
 
@@ -187,6 +255,12 @@ impl Error {
             Error::Dns(_) => "RFC 8461 §3.3, §10.2",
             Error::Domain(_) => "RFC 5321 §4.1.2",
             Error::Certificate(_) => "RFC 8461 §4.2",
+            Error::Smtp(
+                SmtpError::StartTlsRefused { .. }
+                | SmtpError::StartTlsNotSupported
+                | SmtpError::DataBeforeTls { .. },
+            ) => "RFC 3207 §4",
+            Error::Smtp(_) => "RFC 5321 §4.2",
             Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
                 d.rfc
             }
@@ -202,7 +276,11 @@ impl Error {
             // RFC 8460 has no DNS type; a policy that cannot be discovered is a fetch error.
             Error::Dns(_) => "sts-policy-fetch-error",
             Error::Certificate(e) => e.code(),
-            Error::Mx(_) | Error::Domain(_) => "validation-failure",
+            // RFC 8460 §4.3.2.1: the MX did not (usably) support STARTTLS.
+            Error::Smtp(SmtpError::StartTlsRefused { .. } | SmtpError::StartTlsNotSupported) => {
+                "starttls-not-supported"
+            }
+            Error::Smtp(_) | Error::Mx(_) | Error::Domain(_) => "validation-failure",
         }
     }
 }
@@ -254,6 +332,22 @@ impl fmt::Display for Error {
             }
             Error::Certificate(CertificateError::Invalid { detail }) => {
                 write!(f, "the certificate is not valid: {detail}")
+            }
+            Error::Smtp(SmtpError::Refused { during, code, text }) => {
+                write!(f, "the server refused the {during} with {code} {}", shown(text))
+            }
+            Error::Smtp(SmtpError::StartTlsRefused { code, text }) => {
+                write!(f, "the server offered STARTTLS but answered it with {code} {}", shown(text))
+            }
+            Error::Smtp(SmtpError::StartTlsNotSupported) => f.write_str("the server does not offer STARTTLS"),
+            Error::Smtp(SmtpError::Closed { during }) => write!(f, "the server closed the connection during the {during}"),
+            Error::Smtp(SmtpError::Protocol { detail }) => write!(f, "the server does not speak SMTP: {detail}"),
+            Error::Smtp(SmtpError::DataBeforeTls { bytes }) => write!(
+                f,
+                "the server sent {bytes} bytes after accepting STARTTLS and before TLS began (possible command injection)"
+            ),
+            Error::Smtp(SmtpError::BadHeloName { name }) => {
+                write!(f, "the EHLO name {} must be a domain without spaces or control characters", shown(name))
             }
         }
     }

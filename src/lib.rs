@@ -26,6 +26,7 @@ pub mod idna;
 pub mod mx;
 pub mod policy;
 pub mod record;
+pub mod smtp;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
