@@ -67,6 +67,16 @@ pub enum CertificateError {
 }
 
 impl CertificateError {
+    /// The variant for a code as `verifyCertificate` reports it (the host passes verdicts back).
+    pub fn from_code(code: &str, detail: String) -> CertificateError {
+        match code {
+            "certificate-host-mismatch" => CertificateError::HostMismatch { host: detail },
+            "certificate-expired" => CertificateError::Expired { detail },
+            "certificate-not-trusted" => CertificateError::NotTrusted { detail },
+            _ => CertificateError::Invalid { detail },
+        }
+    }
+
     pub fn from_webpki(e: &webpki::Error) -> CertificateError {
         use webpki::Error as W;
         let detail = format!("{e:?}");
@@ -164,6 +174,15 @@ pub enum Error {
     Domain(DomainError),
     Certificate(CertificateError),
     Smtp(SmtpError),
+    Delivery(crate::delivery::DeliveryError),
+    /// A failure the host observed and classified itself (TCP connect refused, TLS alert, timeout),
+    /// carried through the core's decisions unchanged.
+    Host {
+        code: String,
+        message: String,
+        temporary: bool,
+        tlsrpt: String,
+    },
 }
 
 impl From<SmtpError> for Error {
@@ -224,6 +243,16 @@ impl Error {
             Error::Domain(DomainError::Invalid { .. }) => "domain-invalid",
             Error::Certificate(e) => e.code(),
             Error::Smtp(e) => e.code(),
+            Error::Delivery(e) => e.code(),
+            Error::Host { .. } => "host-failure",
+        }
+    }
+
+    /// The code to show: for host failures, the host's own code.
+    pub fn code_str(&self) -> &str {
+        match self {
+            Error::Host { code, .. } => code,
+            _ => self.code(),
         }
     }
 
@@ -232,6 +261,8 @@ impl Error {
         match self {
             Error::Dns(_) => true,
             Error::Smtp(e) => e.is_temporary(),
+            Error::Delivery(e) => e.is_temporary(),
+            Error::Host { temporary, .. } => *temporary,
             _ => false,
         }
     }
@@ -261,6 +292,9 @@ impl Error {
                 | SmtpError::DataBeforeTls { .. },
             ) => "RFC 3207 §4",
             Error::Smtp(_) => "RFC 5321 §4.2",
+            Error::Delivery(crate::delivery::DeliveryError::NullMx) => "RFC 7505 §3",
+            Error::Delivery(_) => "RFC 8461 §5",
+            Error::Host { .. } => "",
             Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
                 d.rfc
             }
@@ -269,8 +303,9 @@ impl Error {
 
     /// The RFC 8460 §4.3 result type a sender reports for this failure. A broken record or policy
     /// means the recipient's policy could not be validated (`sts-policy-invalid`).
-    pub fn tlsrpt_result(&self) -> &'static str {
+    pub fn tlsrpt_result(&self) -> &str {
         match self {
+            Error::Host { tlsrpt, .. } => tlsrpt,
             Error::Record(_) | Error::Policy(_) => "sts-policy-invalid",
             Error::Fetch(e) => e.tlsrpt_result(),
             // RFC 8460 has no DNS type; a policy that cannot be discovered is a fetch error.
@@ -280,7 +315,9 @@ impl Error {
             Error::Smtp(SmtpError::StartTlsRefused { .. } | SmtpError::StartTlsNotSupported) => {
                 "starttls-not-supported"
             }
-            Error::Smtp(_) | Error::Mx(_) | Error::Domain(_) => "validation-failure",
+            Error::Smtp(_) | Error::Mx(_) | Error::Domain(_) | Error::Delivery(_) => {
+                "validation-failure"
+            }
         }
     }
 }
@@ -346,6 +383,18 @@ impl fmt::Display for Error {
                 f,
                 "the server sent {bytes} bytes after accepting STARTTLS and before TLS began (possible command injection)"
             ),
+            Error::Host { message, .. } => f.write_str(message),
+            Error::Delivery(crate::delivery::DeliveryError::NullMx) => {
+                f.write_str("the domain publishes a null MX: it accepts no mail")
+            }
+            Error::Delivery(crate::delivery::DeliveryError::NoMatchingMx { hosts }) => write!(
+                f,
+                "the policy is in enforce mode and no MX host matches it (MX: {})",
+                hosts.join(", ")
+            ),
+            Error::Delivery(crate::delivery::DeliveryError::AllFailed { attempts, .. }) => {
+                write!(f, "no MX host could be used ({attempts} attempts)")
+            }
             Error::Smtp(SmtpError::BadHeloName { name }) => {
                 write!(f, "the EHLO name {} must be a domain without spaces or control characters", shown(name))
             }
@@ -360,9 +409,10 @@ impl std::error::Error for Error {}
 impl Serialize for Error {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("code", self.code())?;
+        map.serialize_entry("code", self.code_str())?;
         map.serialize_entry("message", &self.to_string())?;
         map.serialize_entry("tlsrpt", self.tlsrpt_result())?;
+        map.serialize_entry("temporary", &self.is_temporary())?;
         map.serialize_entry("rfc", self.rfc())?;
         if let Some(d) = self.diagnostic() {
             map.serialize_entry("problem", d.code)?;

@@ -17,6 +17,7 @@
 
 pub mod cache;
 pub mod cert;
+pub mod delivery;
 pub mod diagnostic;
 pub mod discovery;
 pub mod domain;

@@ -322,3 +322,80 @@ pub fn verify_chain(
     };
     to_js(&verdict)
 }
+
+/// The SMTP dialogue up to STARTTLS (RFC 5321, RFC 3207): a thin handle on [`crate::smtp::StartTls`].
+#[wasm_bindgen(js_name = SmtpStartTls)]
+pub struct JsStartTls(crate::smtp::StartTls);
+
+#[wasm_bindgen(js_class = SmtpStartTls)]
+impl JsStartTls {
+    #[wasm_bindgen(constructor)]
+    pub fn new(helo_name: &str) -> Result<JsStartTls, JsValue> {
+        crate::smtp::StartTls::new(helo_name)
+            .map(JsStartTls)
+            .map_err(|e| js_error(&e))
+    }
+
+    #[wasm_bindgen(js_name = onData)]
+    pub fn on_data(&mut self, data: &[u8]) {
+        self.0.on_data(data);
+    }
+
+    #[wasm_bindgen(js_name = onClose)]
+    pub fn on_close(&mut self) {
+        self.0.on_close();
+    }
+
+    pub fn poll(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.0.poll())
+    }
+}
+
+/// RFC 8461 §4.1/§5 and RFC 5321 §5.1: orders and filters MX records for `domain` under `policy`
+/// (or null). Throws `mx-null`, `mx-not-in-policy`, `domain-invalid`.
+#[wasm_bindgen(js_name = planDelivery)]
+pub fn plan_delivery(domain: &str, records: JsValue, policy: JsValue) -> Result<JsValue, JsValue> {
+    let records: Vec<crate::delivery::MxRecord> =
+        from_js(&records, "expected MX records as [{ exchange, priority }]")?;
+    let policy = policy_arg(&policy)?;
+    crate::delivery::plan(domain, &records, policy.as_ref())
+        .map_err(|e| js_error(&e))
+        .and_then(|p| to_js(&p))
+}
+
+fn policy_arg(policy: &JsValue) -> Result<Option<crate::Policy>, JsValue> {
+    if policy.is_null() || policy.is_undefined() {
+        return Ok(None);
+    }
+    let value: serde_json::Value = from_js(policy, "expected a policy object or null")?;
+    crate::policy::policy_from_json(&value)
+        .map(Some)
+        .map_err(|e| js_error(&e))
+}
+
+/// RFC 8461 §5: the verdict for one attempt on `candidate` (from `planDelivery`) under `mode`
+/// (`"enforce"`, `"testing"`, `"none"` or null), given the host's TLS report.
+#[wasm_bindgen(js_name = judgeAttempt)]
+pub fn judge_attempt(
+    mode: Option<String>,
+    candidate: JsValue,
+    tls: JsValue,
+    require_tls: bool,
+) -> Result<JsValue, JsValue> {
+    let mode = match mode.as_deref() {
+        None => None,
+        Some(m) => Some(
+            crate::Mode::from_value(m)
+                .ok_or_else(|| bad_argument("mode must be enforce, testing, none or null"))?,
+        ),
+    };
+    let candidate: crate::delivery::Candidate =
+        from_js(&candidate, "expected a candidate from planDelivery")?;
+    let tls: serde_json::Value = from_js(&tls, "expected a TLS report")?;
+    to_js(&crate::delivery::judge(
+        mode,
+        &candidate,
+        crate::delivery::TlsResult::from_host(&tls),
+        require_tls,
+    ))
+}

@@ -9,6 +9,7 @@ mod reply;
 pub use reply::{Reply, ReplyReader};
 
 use crate::error::{Error, SmtpError};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The next thing the host must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,34 @@ pub enum Step {
     NoStartTls { extensions: Vec<String> },
     /// The dialogue failed; the connection must be closed.
     Failed(Error),
+}
+
+/// Serialised as `{ step: "send", data }`, `{ step: "read" }`, `{ step: "starttls", extensions }`,
+/// `{ step: "plain", extensions }` or `{ step: "failed", error }`.
+impl Serialize for Step {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        match self {
+            Step::Send(bytes) => {
+                map.serialize_entry("step", "send")?;
+                map.serialize_entry("data", &String::from_utf8_lossy(bytes))?;
+            }
+            Step::Read => map.serialize_entry("step", "read")?,
+            Step::StartTls { extensions } => {
+                map.serialize_entry("step", "starttls")?;
+                map.serialize_entry("extensions", extensions)?;
+            }
+            Step::NoStartTls { extensions } => {
+                map.serialize_entry("step", "plain")?;
+                map.serialize_entry("extensions", extensions)?;
+            }
+            Step::Failed(e) => {
+                map.serialize_entry("step", "failed")?;
+                map.serialize_entry("error", e)?;
+            }
+        }
+        map.end()
+    }
 }
 
 #[derive(Debug)]

@@ -148,6 +148,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn table() {
         // (input, replies as (code, line count), reason)
         let ok: &[(&[u8], &[(u16, usize)], &str)] = &[
