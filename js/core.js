@@ -90,4 +90,22 @@ export class TrustStore extends wasm.TrustStore {
   }
 }
 
+export function planDelivery(domain, records, policy) {
+  if (!ready) throw notInitialized();
+  return wasm.planDelivery(domain, records, policy);
+}
+
+export function judgeAttempt(mode, candidate, tls, requireTls) {
+  if (!ready) throw notInitialized();
+  return wasm.judgeAttempt(mode, candidate, tls, requireTls);
+}
+
+/** The core's SMTP dialogue up to STARTTLS (driven by the Node host's connectMx). */
+export class SmtpStartTls extends wasm.SmtpStartTls {
+  constructor(heloName) {
+    if (!ready) throw notInitialized();
+    super(heloName);
+  }
+}
+
 export { MtaStsError };
