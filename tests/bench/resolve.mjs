@@ -36,7 +36,7 @@ const option = (name, fallback) => {
 };
 
 // Outside a namespace: re-run inside one when we can (root and unshare), so mailauth can be measured.
-if (!IN_NETNS && !args.includes('--no-netns')) {
+if (!IN_NETNS && !args.includes('--no-netns') && !args.includes('--serve-lab')) {
   const probe = spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
   if (probe.status === 0) {
     const quoted = [process.execPath, SELF, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
