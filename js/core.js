@@ -100,6 +100,21 @@ export function judgeAttempt(mode, candidate, tls, requireTls) {
   return wasm.judgeAttempt(mode, candidate, tls, requireTls);
 }
 
+export function relayFailureReply(policyDomain, mode, mx, error) {
+  if (!ready) throw notInitialized();
+  return wasm.relayFailureReply(policyDomain, mode, mx, error);
+}
+
+export function relayOtherDomainReply(firstDomain) {
+  if (!ready) throw notInitialized();
+  return wasm.relayOtherDomainReply(firstDomain);
+}
+
+export function traceHeader(name, trace) {
+  if (!ready) throw notInitialized();
+  return wasm.traceHeader(name, trace);
+}
+
 /** The core's SMTP dialogue up to STARTTLS (driven by the Node host's connectMx). */
 export class SmtpStartTls extends wasm.SmtpStartTls {
   constructor(heloName) {

@@ -27,6 +27,7 @@ pub mod idna;
 pub mod mx;
 pub mod policy;
 pub mod record;
+pub mod relay;
 pub mod smtp;
 
 #[cfg(target_arch = "wasm32")]

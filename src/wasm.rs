@@ -399,3 +399,78 @@ pub fn judge_attempt(
         require_tls,
     ))
 }
+
+#[derive(serde::Deserialize)]
+struct ErrorArg {
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default = "yes")]
+    temporary: bool,
+    #[serde(default)]
+    tlsrpt: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The relay's 4xx/5xx for the local MTA when no MX could be used (see src/relay.rs).
+#[wasm_bindgen(js_name = relayFailureReply)]
+pub fn relay_failure_reply(
+    policy_domain: &str,
+    mode: Option<String>,
+    mx: Option<String>,
+    error: JsValue,
+) -> Result<JsValue, JsValue> {
+    let e: ErrorArg = from_js(&error, "expected an error { code, message, temporary }")?;
+    let error = Error::Host {
+        code: e.code,
+        message: e.message,
+        temporary: e.temporary,
+        tlsrpt: e.tlsrpt,
+    };
+    to_js(&crate::relay::failure_reply(
+        policy_domain,
+        mode.as_deref(),
+        mx.as_deref(),
+        &error,
+    ))
+}
+
+/// 452 4.5.3 for a recipient of a second domain in one transaction.
+#[wasm_bindgen(js_name = relayOtherDomainReply)]
+pub fn relay_other_domain_reply(first_domain: &str) -> Result<JsValue, JsValue> {
+    to_js(&crate::relay::other_domain_reply(first_domain))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceArg {
+    result: String,
+    policy_domain: String,
+    mode: Option<String>,
+    policy_id: Option<String>,
+    mx: String,
+    tls_version: Option<String>,
+}
+
+/// The trace header line (with CRLF) recording the delivery verdict; throws on a bad name.
+#[wasm_bindgen(js_name = traceHeader)]
+pub fn trace_header(name: &str, trace: JsValue) -> Result<String, JsValue> {
+    let t: TraceArg = from_js(
+        &trace,
+        "expected { result, policyDomain, mode, policyId, mx, tlsVersion }",
+    )?;
+    let trace = crate::relay::Trace {
+        result: &t.result,
+        policy_domain: &t.policy_domain,
+        mode: t.mode.as_deref(),
+        policy_id: t.policy_id.as_deref(),
+        mx: &t.mx,
+        tls_version: t.tls_version.as_deref(),
+    };
+    crate::relay::trace_header(name, &trace).ok_or_else(|| {
+        bad_argument("the header name must be printable ASCII without spaces or \":\"")
+    })
+}
