@@ -62,9 +62,29 @@ pub struct Diagnostics {
     pub list: Vec<Diagnostic>,
     pub first_error: Option<Diagnostic>,
     pub dropped: usize,
+    /// A strict parse wants only the first error: no warnings, and no more after it.
+    strict: bool,
 }
 
 impl Diagnostics {
+    /// For `parse_*`: only the first error matters.
+    pub fn strict() -> Self {
+        Diagnostics {
+            strict: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a problem of this severity would be kept (so its message is worth making).
+    pub fn wants(&self, severity: Severity) -> bool {
+        !self.strict || (severity == Severity::Error && self.first_error.is_none())
+    }
+
+    /// A strict parse has what it needs.
+    pub fn done(&self) -> bool {
+        self.strict && self.first_error.is_some()
+    }
+
     pub fn push(&mut self, d: Diagnostic) {
         if d.is_error() && self.first_error.is_none() {
             self.first_error = Some(d.clone());

@@ -33,7 +33,10 @@ pub fn check_domain(s: &str) -> Result<(), DomainProblem> {
     if s.is_empty() {
         return problem(0, "expected a domain name, found nothing");
     }
-    if let Some(at) = s.find(|c: char| !c.is_ascii()) {
+    if let Some(at) = (!s.is_ascii())
+        .then(|| s.find(|c: char| !c.is_ascii()))
+        .flatten()
+    {
         let hint = match idna::to_ascii(s) {
             Ok(a) => format!("; its A-label form is \"{a}\""),
             Err(_) => String::new(),
@@ -53,11 +56,13 @@ pub fn check_domain(s: &str) -> Result<(), DomainProblem> {
         );
     }
     let mut start = 0;
-    for label in s.split('.') {
-        check_label(label, start, s)?;
-        start += label.len() + 1;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b == b'.' {
+            check_label(&s[start..i], start, s)?;
+            start = i + 1;
+        }
     }
-    Ok(())
+    check_label(&s[start..], start, s)
 }
 
 fn check_label(label: &str, start: usize, whole: &str) -> Result<(), DomainProblem> {

@@ -20,7 +20,7 @@ impl MxPattern {
     pub fn parse(s: &str) -> Result<MxPattern, DomainProblem> {
         // RFC 8461 §4.1: "*" may only be the whole left-most label.
         let domain_at = if s.starts_with("*.") { 2 } else { 0 };
-        if let Some(star) = s[domain_at..].find('*') {
+        if let Some(star) = s.as_bytes()[domain_at..].iter().position(|&b| b == b'*') {
             return Err(DomainProblem {
                 at: domain_at + star,
                 reason: "\"*\" may only be the whole left-most label (\"*.example.com\")".into(),

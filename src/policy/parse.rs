@@ -3,11 +3,16 @@
 
 use super::draft::diagnose_json;
 use super::{Lint, Mode, Policy, PolicyProblem, MAX_AGE_ADVISED, MAX_AGE_LIMIT};
-use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics};
+use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, PolicyError};
 use crate::mx::MxPattern;
 use crate::record::check_ext_name;
 use std::collections::HashSet;
+
+/// The first index of an ASCII byte: a plain loop beats `str::find`'s searcher on lines this short.
+fn byte_at(s: &str, byte: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&b| b == byte)
+}
 
 fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -45,7 +50,36 @@ struct Seen {
     mx_lines: usize,
     mx_seen: HashSet<String>,
     extensions: Vec<(String, String)>,
-    keys: HashSet<String>,
+    /// Extension keys seen, hashed once there are many (a hostile policy may have 100k).
+    extension_keys: Option<HashSet<String>>,
+}
+
+/// Up to this many extensions, repeats are found by a linear scan (no hashing, no allocation).
+const LINEAR_KEYS: usize = 16;
+
+impl Seen {
+    /// §3.2: for keys other than "mx", the first occurrence counts; true for a later one.
+    fn repeats(&self, key: &str) -> bool {
+        match key {
+            "mx" => false,
+            "version" => self.version,
+            "mode" => self.mode_line,
+            "max_age" => self.max_age_line,
+            _ => match &self.extension_keys {
+                Some(set) => set.contains(key),
+                None => self.extensions.iter().any(|(k, _)| k == key),
+            },
+        }
+    }
+
+    fn add_extension(&mut self, key: &str, value: &str) {
+        self.extensions.push((key.to_string(), value.to_string()));
+        if let Some(set) = &mut self.extension_keys {
+            set.insert(key.to_string());
+        } else if self.extensions.len() > LINEAR_KEYS {
+            self.extension_keys = Some(self.extensions.iter().map(|(k, _)| k.clone()).collect());
+        }
+    }
 }
 
 struct Line<'a> {
@@ -54,8 +88,23 @@ struct Line<'a> {
 }
 
 impl Line<'_> {
-    fn diag(&self, problem: PolicyProblem, at: usize, message: String) -> Diagnostic {
-        Diagnostic::new(problem, message, self.number, column_of(self.text, at))
+    /// Records a problem; the message is only made when the diagnostics want it (a strict parse
+    /// builds no warnings and stops at the first error).
+    fn report(
+        &self,
+        diags: &mut Diagnostics,
+        problem: PolicyProblem,
+        at: usize,
+        message: impl FnOnce() -> String,
+    ) {
+        if diags.wants(problem.severity()) {
+            diags.push(Diagnostic::new(
+                problem,
+                message(),
+                self.number,
+                column_of(self.text, at),
+            ));
+        }
     }
 }
 
@@ -78,13 +127,13 @@ fn scan(text: &str, diags: &mut Diagnostics) -> Option<Policy> {
         mx_lines: 0,
         mx_seen: HashSet::new(),
         extensions: Vec::new(),
-        keys: HashSet::new(),
+        extension_keys: None,
     };
     let mut rest = text;
     let mut number = 0u32;
     while !rest.is_empty() {
         number = number.saturating_add(1);
-        let (raw, next) = match rest.find('\n') {
+        let (raw, next) = match byte_at(rest, b'\n') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, ""),
         };
@@ -92,11 +141,14 @@ fn scan(text: &str, diags: &mut Diagnostics) -> Option<Policy> {
         // §3.2: sts-policy-term = LF / CRLF; a CR elsewhere is not a line end.
         let body = raw.strip_suffix('\r').unwrap_or(raw);
         let line = Line { number, text: raw };
-        if let Some(cr) = body.find('\r') {
-            diags.push(line.diag(PolicyProblem::BareCr, cr, "a carriage return (CR) must be followed by a line feed (LF); lines end with LF or CRLF".into()));
+        if let Some(cr) = byte_at(body, b'\r') {
+            line.report(diags, PolicyProblem::BareCr, cr, || "a carriage return (CR) must be followed by a line feed (LF); lines end with LF or CRLF".into());
             continue;
         }
         scan_line(&line, body, &mut seen, diags);
+        if diags.done() {
+            return None;
+        }
     }
     finish(seen, diags)
 }
@@ -105,23 +157,19 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
     let b = body.as_bytes();
     if b.iter().all(|&c| is_wsp(c)) {
         // Interop: blank lines are outside the grammar but harmless; many servers add one at the end.
-        diags.push(line.diag(
-            PolicyProblem::BlankLine,
-            0,
-            "blank line (the grammar has none; senders may reject the policy)".into(),
-        ));
+        line.report(diags, PolicyProblem::BlankLine, 0, || {
+            "blank line (the grammar has none; senders may reject the policy)".into()
+        });
         return;
     }
     if is_wsp(b[0]) {
-        diags.push(line.diag(PolicyProblem::Line, 0, "a line must begin with its key, found leading whitespace (continuation lines are not allowed)".into()));
+        line.report(diags, PolicyProblem::Line, 0, || "a line must begin with its key, found leading whitespace (continuation lines are not allowed)".into());
         return;
     }
-    let Some(colon) = body.find(':') else {
-        diags.push(line.diag(
-            PolicyProblem::Line,
-            0,
-            format!("expected \"key: value\", found {}", shown(body)),
-        ));
+    let Some(colon) = byte_at(body, b':') else {
+        line.report(diags, PolicyProblem::Line, 0, || {
+            format!("expected \"key: value\", found {}", shown(body))
+        });
         return;
     };
     let key = &body[..colon];
@@ -136,7 +184,7 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
         } else {
             why
         };
-        diags.push(line.diag(PolicyProblem::Key, at, why));
+        line.report(diags, PolicyProblem::Key, at, || why);
         return;
     }
     // field-delim = ":" *WSP; each field is followed by *WSP.
@@ -149,21 +197,16 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
         end -= 1;
     }
     if end < b.len() {
-        diags.push(line.diag(
-            PolicyProblem::TrailingWhitespace,
-            end,
-            "trailing whitespace".into(),
-        ));
+        line.report(diags, PolicyProblem::TrailingWhitespace, end, || {
+            "trailing whitespace".into()
+        });
     }
     let value = &body[start..end];
-    let first = seen.keys.insert(key.to_string()) || key == "mx";
-    if !first {
+    if seen.repeats(key) {
         // §3.2: for keys other than "mx", the first occurrence counts.
-        diags.push(line.diag(
-            PolicyProblem::DuplicateKey,
-            0,
-            format!("{key} appears again; the first occurrence counts and this line is ignored"),
-        ));
+        line.report(diags, PolicyProblem::DuplicateKey, 0, || {
+            format!("{key} appears again; the first occurrence counts and this line is ignored")
+        });
         return;
     }
     match key {
@@ -175,38 +218,32 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
                 } else {
                     ""
                 };
-                diags.push(line.diag(
-                    PolicyProblem::VersionInvalid,
-                    start,
-                    format!("version must be \"STSv1\", found {}{hint}", shown(value)),
-                ));
+                line.report(diags, PolicyProblem::VersionInvalid, start, || {
+                    format!("version must be \"STSv1\", found {}{hint}", shown(value))
+                });
             }
         }
         "mode" => {
             seen.mode_line = true;
             match Mode::from_value(value) {
                 Some(mode) => seen.mode = Some(mode),
-                None if value == "report" => diags.push(
-                    line.diag(
-                        PolicyProblem::ModeReport,
-                        start,
+                None if value == "report" => {
+                    line.report(diags, PolicyProblem::ModeReport, start, || {
                         "mode \"report\" is from drafts of RFC 8461; the RFC calls it \"testing\""
-                            .into(),
-                    ),
-                ),
+                            .into()
+                    })
+                }
                 None => {
                     let hint = match Mode::from_value(&value.to_ascii_lowercase()) {
                         Some(m) => format!(" (mode is case-sensitive: write \"{}\")", m.as_str()),
                         None => String::new(),
                     };
-                    diags.push(line.diag(
-                        PolicyProblem::ModeInvalid,
-                        start,
+                    line.report(diags, PolicyProblem::ModeInvalid, start, || {
                         format!(
                             "mode must be \"enforce\", \"testing\" or \"none\", found {}{hint}",
                             shown(value)
-                        ),
-                    ));
+                        )
+                    });
                 }
             }
         }
@@ -218,49 +255,42 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
             seen.mx_lines += 1;
             match MxPattern::parse(value) {
                 Ok(p) => {
-                    if !seen.mx_seen.insert(value.to_ascii_lowercase()) {
-                        diags.push(line.diag(
-                            PolicyProblem::DuplicateMx,
-                            start,
-                            format!("mx {} is listed twice", shown(value)),
-                        ));
+                    // Lint only: a strict parse keeps duplicates without comment.
+                    if diags.wants(Severity::Warning)
+                        && !seen.mx_seen.insert(value.to_ascii_lowercase())
+                    {
+                        line.report(diags, PolicyProblem::DuplicateMx, start, || {
+                            format!("mx {} is listed twice", shown(value))
+                        });
                     }
                     seen.mx.push(p);
                 }
-                Err(p) => diags.push(line.diag(
-                    PolicyProblem::MxInvalid,
-                    start + p.at,
+                Err(p) => line.report(diags, PolicyProblem::MxInvalid, start + p.at, || {
                     format!(
                         "mx must be a host name or \"*.\" and a domain: {}",
                         p.reason
-                    ),
-                )),
+                    )
+                }),
             }
         }
         _ => {
-            let hint = match near_miss(key) {
-                Some(k) => format!("; did you mean \"{k}\"? (keys are case-sensitive)"),
-                None => " and ignored by senders".to_string(),
-            };
-            diags.push(line.diag(
-                PolicyProblem::UnknownKey,
-                0,
-                format!("unknown key {}{hint}", shown(key)),
-            ));
+            line.report(diags, PolicyProblem::UnknownKey, 0, || {
+                let hint = match near_miss(key) {
+                    Some(k) => format!("; did you mean \"{k}\"? (keys are case-sensitive)"),
+                    None => " and ignored by senders".to_string(),
+                };
+                format!("unknown key {}{hint}", shown(key))
+            });
             if value.is_empty() {
-                diags.push(line.diag(
-                    PolicyProblem::ExtensionValue,
-                    start,
-                    format!("{key} needs a value"),
-                ));
+                line.report(diags, PolicyProblem::ExtensionValue, start, || {
+                    format!("{key} needs a value")
+                });
             } else if let Some(bad) = check_ext_value(value) {
-                diags.push(line.diag(
-                    PolicyProblem::ExtensionValue,
-                    start + bad,
-                    "values may not hold control characters or tabs".into(),
-                ));
+                line.report(diags, PolicyProblem::ExtensionValue, start + bad, || {
+                    "values may not hold control characters or tabs".into()
+                });
             } else {
-                seen.extensions.push((key.to_string(), value.to_string()));
+                seen.add_extension(key, value);
             }
         }
     }
@@ -269,39 +299,31 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
 fn scan_max_age(line: &Line, start: usize, value: &str, seen: &mut Seen, diags: &mut Diagnostics) {
     // §3.2: sts-policy-max-age-value = 1*10(DIGIT) — no sign, no separator, no exponent.
     if value.is_empty() || !value.bytes().all(|c| c.is_ascii_digit()) {
-        diags.push(line.diag(
-            PolicyProblem::MaxAgeInvalid,
-            start,
-            format!("max_age must be 1-10 digits, found {}", shown(value)),
-        ));
+        line.report(diags, PolicyProblem::MaxAgeInvalid, start, || {
+            format!("max_age must be 1-10 digits, found {}", shown(value))
+        });
         return;
     }
     if value.len() > 10 {
-        diags.push(line.diag(
-            PolicyProblem::MaxAgeInvalid,
-            start + 10,
-            format!("max_age must be 1-10 digits, found {} digits", value.len()),
-        ));
+        line.report(diags, PolicyProblem::MaxAgeInvalid, start + 10, || {
+            format!("max_age must be 1-10 digits, found {} digits", value.len())
+        });
         return;
     }
     let n: u64 = value.bytes().fold(0, |n, c| n * 10 + u64::from(c - b'0'));
     // §3.2: "maximum value of 31557600".
     if n > u64::from(MAX_AGE_LIMIT) {
-        diags.push(line.diag(
-            PolicyProblem::MaxAgeTooLarge,
-            start,
-            format!("max_age is at most {MAX_AGE_LIMIT} (about a year), found {n}"),
-        ));
+        line.report(diags, PolicyProblem::MaxAgeTooLarge, start, || {
+            format!("max_age is at most {MAX_AGE_LIMIT} (about a year), found {n}")
+        });
         return;
     }
     let n = n as u32;
     if n < MAX_AGE_ADVISED {
         // §3.2: "it is expected that this value typically be in the range of weeks or greater".
-        diags.push(line.diag(
-            PolicyProblem::MaxAgeShort,
-            start,
-            format!("max_age {n} is under one day; RFC 8461 expects weeks or more (e.g. 604800)"),
-        ));
+        line.report(diags, PolicyProblem::MaxAgeShort, start, || {
+            format!("max_age {n} is under one day; RFC 8461 expects weeks or more (e.g. 604800)")
+        });
     }
     seen.max_age = Some(n);
 }
@@ -350,7 +372,7 @@ fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
 
 /// Parses a policy under §3.2; the error names the first problem with its line and column.
 pub fn parse_policy(text: &str) -> Result<Policy, Error> {
-    let mut diags = Diagnostics::default();
+    let mut diags = Diagnostics::strict();
     let policy = scan(text, &mut diags);
     match (policy, diags.first_error) {
         (Some(p), None) => Ok(p),
