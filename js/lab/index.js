@@ -14,7 +14,7 @@
 //   state(name)                    a scenario as it stands now (after rotate/update)
 //   rotate(name) → { id, mode }    id-rotated: next id and next policy
 //   update(name, patch), reset(name)   change a scenario at run time (txt, txtName, dnsFault, policy, mx, extraTxt)
-//   certFor(hostname), issueCert({ names, notBefore?, notAfter?, ca? })
+//   certFor(hostname), issueCert({ names, notBefore?, notAfter?, ca?: 'lab'|'untrusted'|'self' })
 //                                  → { names, certPem, keyPem, chainPem, certDer, notBefore, notAfter }
 //   zone(), dnsmasqArgs({ port, pidFile? }), unboundConf({ port, pidFile? })
 //   startDnsmasq({ port? }), startUnbound({ port? }) → { pid, host, port, server, stop() }
@@ -39,6 +39,8 @@ import { unboundConf, startUnbound } from './unbound.js';
 import { serverString } from './peer-process.js';
 
 export { scenarios, scenarioNamed, policyText } from './scenarios.js';
+// Real Postfix instances as MX (several behaviours, one per port) and as a sending MTA (postfix.js).
+export { startPostfixMx, startPostfixSender, postfixAvailable } from './postfix.js';
 
 const STANDARD_DNS_PORT = 53;
 const STANDARD_HTTPS_PORT = 443;
@@ -190,9 +192,10 @@ export async function startLab({ host = '127.0.0.1', dnsPort = 0, httpsPort = 0,
       return s && s.policy ? certificate(policyCertSpec(s)) : certificate({ names: [h] });
     },
 
-    /** A new certificate: { names, notBefore?, notAfter?, ca: 'lab'|'untrusted' }. */
+    /** A new certificate: { names, notBefore?, notAfter?, ca: 'lab'|'untrusted'|'self' (self-signed) }. */
     issueCert({ names, notBefore, notAfter, ca = 'lab' }) {
-      if (!authorities[ca]) throw new Error(`lab.issueCert: ca must be 'lab' or 'untrusted', not ${JSON.stringify(ca)}`);
+      if (ca === 'self') return issueCertificate(null, { names, notBefore, notAfter });
+      if (!authorities[ca]) throw new Error(`lab.issueCert: ca must be 'lab', 'untrusted' or 'self', not ${JSON.stringify(ca)}`);
       return issueCertificate(authorities[ca], { names, notBefore, notAfter });
     },
 

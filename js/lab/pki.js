@@ -92,7 +92,8 @@ export function createAuthority(commonName, { notBefore, notAfter } = {}) {
  * A server certificate for `names` (DNS names) signed by `authority`, valid from `notBefore`
  * (default: a day ago) to `notAfter` (default: in 90 days).
  * Returns { names, certPem, keyPem, chainPem, certDer, notBefore, notAfter }; chainPem is the leaf
- * followed by the CA certificate.
+ * followed by the CA certificate. With `authority` null the certificate is self-signed (its own
+ * issuer, signed with its own key; chainPem is the leaf alone).
  */
 export function issueCertificate(authority, { names, notBefore, notAfter } = {}) {
   if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === 'string' && n)) {
@@ -103,14 +104,15 @@ export function issueCertificate(authority, { names, notBefore, notAfter } = {})
   const until = notAfter ?? new Date(now + 90 * DAY);
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const signer = authority ?? { subject: name(names[0]), privateKey, keyId: keyIdentifier(spki), certPem: '' };
   const certDer = certificate({
     serial: newSerial(),
-    issuer: authority.subject,
+    issuer: signer.subject,
     subject: name(names[0]),
     notBefore: from,
     notAfter: until,
     spki,
-    signingKey: authority.privateKey,
+    signingKey: signer.privateKey,
     extensions: [
       extension(OID.basicConstraints, true, der.sequence()), // cA FALSE (the DEFAULT, so omitted)
       // digitalSignature (bit 0): one octet 0b1000_0000, seven unused bits.
@@ -118,7 +120,7 @@ export function issueCertificate(authority, { names, notBefore, notAfter } = {})
       extension(OID.extKeyUsage, false, der.sequence(der.oid(OID.serverAuth))),
       extension(OID.subjectAltName, false, der.sequence(...names.map((n) => der.implicitPrimitive(2, Buffer.from(n, 'ascii'))))),
       extension(OID.subjectKeyIdentifier, false, der.octetString(keyIdentifier(spki))),
-      extension(OID.authorityKeyIdentifier, false, der.sequence(der.implicitPrimitive(0, authority.keyId))),
+      extension(OID.authorityKeyIdentifier, false, der.sequence(der.implicitPrimitive(0, signer.keyId))),
     ],
   });
   const certPem = pem(certDer);
@@ -126,7 +128,7 @@ export function issueCertificate(authority, { names, notBefore, notAfter } = {})
     names: [...names],
     certPem,
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-    chainPem: certPem + authority.certPem,
+    chainPem: certPem + signer.certPem,
     certDer: new Uint8Array(certDer),
     notBefore: from,
     notAfter: until,
