@@ -35,6 +35,8 @@ export {
 export { PolicyResolver } from '../policy-resolver.js';
 export { resolvePolicy, createPolicyResolver } from './resolve.js';
 export { memoryStore, fileStore } from '../stores/index.js';
+export { connectMx } from './connect-mx.js';
+export { nodemailerSocket } from './nodemailer.js';
 
 /**
  * Node loads the module at import time; `init()` exists so that code shared with the browser entry
