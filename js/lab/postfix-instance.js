@@ -55,12 +55,15 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `;
 
-const live = new Set(); // instances started and not yet stopped: { masterPid() }
+const live = new Set(); // instances started and not yet stopped: { masterPid(), cleanUp() }
 const onExit = () => {
   for (const instance of live) {
     const pid = instance.masterPid();
     try {
       if (pid) process.kill(pid, 'SIGTERM');
+    } catch {}
+    try {
+      instance.cleanUp();
     } catch {}
   }
 };
@@ -224,7 +227,7 @@ export async function startInstance({ label, main, listeners, files = {}, keep =
   child.once('error', () => {});
   let gone = null;
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve((gone = { code, signal }))));
-  const instance = { masterPid };
+  const instance = { masterPid, cleanUp };
   live.add(instance);
   if (live.size === 1) process.on('exit', onExit);
 
