@@ -177,3 +177,128 @@ export function formatPolicy(policy: MtaStsPolicy): string;
  * @throws {MtaStsError} `mx-host-invalid` or `mx-pattern-invalid`.
  */
 export function matchMx(patternsOrPolicy: readonly string[] | { readonly mx: readonly string[] }, host: string): boolean;
+
+/** Per-step time limits of `connectMx`, in milliseconds. */
+export interface ConnectMxTimeouts {
+  /** TCP connect, per address (default 30000). */
+  connect?: number;
+  /** Each SMTP reply before TLS: greeting, EHLO, STARTTLS (default 60000). */
+  reply?: number;
+  /** The TLS handshake (default 30000). */
+  tls?: number;
+}
+
+/**
+ * Options of `connectMx`. The options that point the library at test infrastructure —
+ * `dnsServers`, `ca`, `policyPort`, `smtpPort` — are off by default.
+ */
+export interface ConnectMxOptions {
+  /** The name this host gives in EHLO/HELO (RFC 5321 §4.1.1.1). Required. */
+  heloName: string;
+  /** Refuse plaintext and invalid certificates even when the domain has no policy (or mode none). */
+  requireTls?: boolean;
+  /** Test infrastructure: the port dialled on MX hosts instead of 25. */
+  smtpPort?: number;
+  /** Test infrastructure: 'host:port' name servers instead of the system's (policy, MX and A/AAAA). */
+  dnsServers?: string[];
+  /** Extra trusted CAs (PEM, or DER bytes for the MX check) added to the system roots. */
+  ca?: string | Uint8Array | Array<string | Uint8Array>;
+  /** Trust anchors for the MX certificate instead of system roots + `ca`. */
+  roots?: Array<string | Uint8Array>;
+  /** Test infrastructure: the policy host's port instead of 443. */
+  policyPort?: number;
+  /** Policy fetch timeout in ms (default 60000). */
+  timeout?: number;
+  /** DNS query timeout in ms (default 5000). */
+  dnsTimeout?: number;
+  /** Per-step time limits of the connection. */
+  timeouts?: ConnectMxTimeouts;
+  /**
+   * Policy cache. Default: without `store`, `resolver` and `now`, calls share one process-wide
+   * memory store per host configuration (the cache is the RFC 8461 §10.2 downgrade defence).
+   */
+  store?: { get(domain: string): Promise<unknown>; put(domain: string, entry: unknown): Promise<void>; delete(domain: string): Promise<void>; list(): Promise<unknown[]> };
+  /** A PolicyResolver to use instead of one made from these options; its DNS host also looks up MX and addresses. */
+  resolver?: { resolve(domain: string): Promise<object>; dns?: object };
+  /** The DNS host for MX and A/AAAA (default: the resolver's), with `resolveMx(name)` and `resolveAddresses(name)` as js/node/dns.js has them. */
+  dns?: object;
+  /** The clock: milliseconds since the epoch (or a fixed Date), for the policy cache and certificate validity. */
+  now?: (() => number) | Date;
+}
+
+/** One connection attempt, ready for TLS-RPT (RFC 8460 §4.3). */
+export interface MxAttempt {
+  host: string;
+  /** null when the host's address could not be looked up. */
+  address: string | null;
+  port: number;
+  /** `success`, or the failure code (e.g. `certificate-host-mismatch`, `starttls-not-supported`, `mx-connect-failed`, `mx-timeout`, `smtp-closed`, `smtp-data-before-tls`). */
+  result: string;
+  /** The RFC 8460 result type of the failure; null for a success. */
+  tlsrpt: string | null;
+  message: string | null;
+  temporary: boolean;
+  /** The policy mode applied; null without a policy. */
+  mode: PolicyMode | null;
+  verdict: 'deliver' | 'deliver-plaintext' | 'try-next';
+  /** Whether TLS was established on this attempt. */
+  secured: boolean;
+  /** The host's low-level detail, e.g. `ECONNREFUSED` or a TLS alert. */
+  detail?: string;
+  tlsVersion?: string;
+}
+
+/** A verified delivery connection. */
+export interface MxConnection {
+  /**
+   * SMTP after the dialogue, paused (attach listeners, then `resume()` or pipe). After STARTTLS (`verdict` 'deliver'): the TLSSocket; say EHLO
+   * again (RFC 3207 §4.2). After 'deliver-plaintext': the plain socket, whose EHLO was already
+   * answered; go on with MAIL FROM or say EHLO again (RFC 5321 allows it).
+   */
+  socket: import('node:net').Socket;
+  mx: { host: string; priority: number; address: string; port: number; matched: string | null; implicit: boolean };
+  /** The policy discovery result (as `resolvePolicy` returns it). */
+  policy: {
+    domain: string;
+    status: string;
+    policy: MtaStsPolicy | null;
+    id: string | null;
+    fetchedAt: Date | null;
+    expiresAt: Date | null;
+    source: string | null;
+    errors: Array<{ code: string; message: string; tlsrpt: string }>;
+  };
+  /** TLS details; null for a plaintext delivery. */
+  tls: {
+    version: string;
+    cipher: string | null;
+    /** The peer's certificates (DER), leaf first. */
+    peerCertificates: Uint8Array[];
+    /** The core's RFC 8461 §4.2 verdict on the chain for `mx.host`. */
+    certificate: { ok: boolean; code?: string; message?: string; tlsrpt?: string };
+  } | null;
+  verdict: 'deliver' | 'deliver-plaintext';
+  /** Every attempt made, the last one the one that succeeded. */
+  attempts: MxAttempt[];
+}
+
+/**
+ * Node entry only. Opens a connection to an MX host of `domain` under its MTA-STS policy
+ * (RFC 8461 §4, §5): enforce — only matching MX hosts, only after STARTTLS with a certificate valid
+ * for the MX host; testing — delivers anyway and records each failure in `attempts`; none / no
+ * policy — opportunistic STARTTLS unless `requireTls`.
+ * @throws {MtaStsError} `delivery-failed` (with `attempts` and `temporary`; always temporary under
+ * enforce), `mx-null` (permanent), `mx-not-in-policy` (temporary), `mx-lookup-failed`,
+ * `invalid-argument`, `smtp-helo-invalid`, `domain-invalid`.
+ */
+export function connectMx(domain: string, options: ConnectMxOptions): Promise<MxConnection>;
+
+/**
+ * Node entry only. A `getSocket` for nodemailer: delivers through `connectMx` to the recipient
+ * domain, taken from `options.domain` or else the transport's `host` (nodemailer does not pass the
+ * message to getSocket). `heloName` defaults to the transport's `name`. `onConnect` sees each
+ * connection before nodemailer uses it.
+ */
+export function nodemailerSocket(
+  options?: Partial<ConnectMxOptions> & { domain?: string; onConnect?: (connection: MxConnection) => void },
+): (transportOptions: { host?: string; name?: string }, callback: (err: Error | null, socketOptions?: object) => void) => void;

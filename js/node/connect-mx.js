@@ -11,7 +11,7 @@ import { judgeAttempt, planDelivery, SmtpStartTls, MtaStsError } from '../core.j
 import { verifyCertificateWith } from '../certificate.js';
 import { createNodeHosts, createPolicyResolver } from './resolve.js';
 import { startTlsDialogue } from './smtp-dialogue.js';
-import { peerChain, upgradeToTls } from './starttls.js';
+import { discard, peerChain, upgradeToTls } from './starttls.js';
 
 /** RFC 5321 §4.5.4.2: SMTP is port 25. `smtpPort` replaces it for test infrastructure only. */
 export const SMTP_PORT = 25;
@@ -27,12 +27,36 @@ export const DEFAULT_TIMEOUTS = Object.freeze({
 });
 
 const rootsByCa = new Map();
+const sharedResolvers = new Map();
+const SHARED_MAX = 16;
+
+const caKey = (list) => list.map((c) => (typeof c === 'string' ? c : Buffer.from(c).toString('base64'))).join('\n');
+
+/**
+ * The PolicyResolver for these options. RFC 8461 §5.1 and §10.2: the cache is what defends a
+ * domain against a downgrade, so callers that bring neither a resolver nor a store share one
+ * process-wide resolver (and memory store) per host configuration instead of starting empty on
+ * every call. A caller-supplied store or clock gets a resolver of its own.
+ */
+function resolverFor(options, clock) {
+  if (options.resolver) return options.resolver;
+  if (options.store || options.now) return createPolicyResolver({ ...options, now: clock });
+  const { dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter } = options;
+  const key = JSON.stringify([dnsServers ?? null, ca == null ? null : caKey(Array.isArray(ca) ? ca : [ca]), policyPort ?? null, timeout ?? null, dnsTimeout ?? null, recheckAfter ?? null]);
+  let resolver = sharedResolvers.get(key);
+  if (!resolver) {
+    resolver = createPolicyResolver({ dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter });
+    if (sharedResolvers.size >= SHARED_MAX) sharedResolvers.delete(sharedResolvers.keys().next().value);
+    sharedResolvers.set(key, resolver);
+  }
+  return resolver;
+}
 
 /** tls.rootCertificates plus the extra CAs (PEM strings or Buffers, DER bytes), built once per ca. */
 function trustAnchors(ca) {
   if (ca === undefined || ca === null) return rootsWithout;
   const list = Array.isArray(ca) ? ca : [ca];
-  const key = list.map((c) => (typeof c === 'string' ? c : Buffer.from(c).toString('base64'))).join('\n');
+  const key = caKey(list);
   let roots = rootsByCa.get(key);
   if (!roots) {
     const extra = list.map((c) => {
@@ -41,7 +65,7 @@ function trustAnchors(ca) {
       return text.includes('-----BEGIN') ? text : new Uint8Array(c);
     });
     roots = [...tls.rootCertificates, ...extra];
-    if (rootsByCa.size >= 16) rootsByCa.delete(rootsByCa.keys().next().value);
+    if (rootsByCa.size >= SHARED_MAX) rootsByCa.delete(rootsByCa.keys().next().value);
     rootsByCa.set(key, roots);
   }
   return roots;
@@ -78,7 +102,7 @@ function connectTcp(address, port, timeout) {
       clearTimeout(timer);
       socket.off('connect', onConnect);
       socket.off('error', onError);
-      if (result.error) socket.destroy();
+      if (result.error) discard(socket);
       resolve(result);
     };
     function onConnect() {
@@ -120,7 +144,7 @@ async function dial(ctx, candidate, address) {
   const plain = connected.socket;
   const dialogue = await startTlsDialogue(plain, ctx.heloName, { replyTimeout: ctx.timeouts.reply });
   if (dialogue.step === 'failed') {
-    plain.destroy();
+    discard(plain);
     return { report: { kind: 'unreachable', error: dialogue.error }, socket: null };
   }
   if (dialogue.step === 'plain') return { report: { kind: 'no-starttls' }, socket: plain, raw: plain, tls: null };
@@ -134,10 +158,11 @@ async function dial(ctx, candidate, address) {
     // command is sent or the stream is handed out.
     certificate = verifyCertificateWith(chain, candidate.host, { now: new Date(ctx.clock()), roots: ctx.roots });
   } catch (err) {
-    secure.destroy();
-    plain.destroy();
+    discard(secure);
+    discard(plain);
     throw err;
   }
+  secure.pause();
   const tlsInfo = {
     version: secure.getProtocol(),
     cipher: secure.getCipher()?.name ?? null,
@@ -208,7 +233,7 @@ export async function connectMx(domain, options = {}) {
   }
   const clock = clockOf(options.now);
   const timeouts = timeoutsOf(options.timeouts);
-  const resolver = options.resolver ?? createPolicyResolver({ ...options, now: clock });
+  const resolver = resolverFor(options, clock);
   // MX and A/AAAA go through the resolver's own DNS host, so one DNS view serves the whole delivery.
   const dns = options.dns ?? (typeof resolver.dns?.resolveMx === 'function' ? resolver.dns : createNodeHosts(options).dns);
 
@@ -261,11 +286,18 @@ export async function connectMx(domain, options = {}) {
     }
     for (const { address } of addresses.addresses) {
       const { report, socket, raw, tls: tlsInfo } = await dial(ctx, candidate, address);
-      const judgement = judgeAttempt(ctx.mode, candidate, report, requireTls);
+      let judgement;
+      try {
+        judgement = judgeAttempt(ctx.mode, candidate, report, requireTls);
+      } catch (err) {
+        discard(socket);
+        discard(raw);
+        throw err;
+      }
       attempts.push(attemptRecord(ctx, candidate, address, judgement, report, tlsInfo));
       if (judgement.verdict === 'try-next') {
-        socket?.destroy();
-        raw?.destroy();
+        discard(socket);
+        discard(raw);
         continue;
       }
       return {

@@ -4,6 +4,18 @@
 
 import tls from 'node:tls';
 
+const ignore = () => {};
+
+/**
+ * Destroys a socket given up on. A write still in flight (EPIPE, ECONNRESET) may yet report an
+ * error; it is of no interest any more and must not become an unhandled 'error' event.
+ */
+export function discard(socket) {
+  if (!socket) return;
+  socket.on('error', ignore);
+  socket.destroy();
+}
+
 /**
  * Runs the TLS handshake over `socket` (paused, right after the server's 220 to STARTTLS).
  * Resolves (never rejects) with { ok: true, socket: TLSSocket } or { ok: false, detail }; on
@@ -25,7 +37,7 @@ export function upgradeToTls(socket, servername, timeout) {
         rejectUnauthorized: false,
       });
     } catch (err) {
-      socket.destroy();
+      discard(socket);
       resolve({ ok: false, detail: err.code ?? err.message });
       return;
     }
@@ -36,8 +48,8 @@ export function upgradeToTls(socket, servername, timeout) {
       secure.off('error', onError);
       secure.off('close', onClose);
       if (!result.ok) {
-        secure.destroy();
-        socket.destroy();
+        discard(secure);
+        discard(socket);
       }
       resolve(result);
     };

@@ -301,6 +301,23 @@ describe('enforce: only a verified STARTTLS is delivered to', () => {
   });
 });
 
+describe('policy cache', () => {
+  test('without a store, calls share one cache per host configuration (RFC 8461 §10.2)', async () => {
+    const domain = 'split-record.test';
+    await withMx({ cert: mxCert(domain) }, async (mx) => {
+      const { store, ...options } = labOptions(mx);
+      const before = lab.requests[domain];
+      for (let i = 0; i < 2; i++) {
+        const c = await connectMx(domain, options);
+        assert.equal(c.verdict, 'deliver');
+        assert.equal(c.policy.status, 'found');
+        c.socket.destroy();
+      }
+      assert.equal(lab.requests[domain] - before, 1, 'the policy was fetched once');
+    });
+  });
+});
+
 describe('testing: deliver anyway, record the failure', () => {
   const domain = 'testing-valid.test';
 
