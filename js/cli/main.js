@@ -15,6 +15,14 @@ const COMMANDS = {
     summary: 'check an MTA-STS policy file or TXT record and list every problem',
     load: () => import('./lint.js'),
   },
+  check: {
+    summary: "check a domain's MTA-STS setup: TXT record, policy fetch, policy, MX hosts",
+    load: () => import('./check.js'),
+  },
+  demo: {
+    summary: 'start the loopback lab and run check over every scenario in it',
+    load: () => import('./demo.js'),
+  },
 };
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };

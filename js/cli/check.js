@@ -1,0 +1,128 @@
+// `mtasts check <domain>`: the domain's MTA-STS setup step by step (TXT record, policy fetch, policy,
+// MX hosts), for a person or as one JSON object (README: "mtasts check").
+
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { memoryStore, fileStore } from '../node/index.js';
+import { createNodeHosts } from '../node/resolve.js';
+import { checkDomain } from './check-domain.js';
+import { renderReport } from './check-report.js';
+import { painter } from './colour.js';
+import { parseCommandLine, UsageError } from './usage.js';
+
+export const usage = `usage: mtasts check [options] <domain>
+
+Checks the MTA-STS setup of <domain> step by step: the TXT record at _mta-sts.<domain>
+(RFC 8461 §3.1), the policy fetch from https://mta-sts.<domain>/.well-known/mta-sts.txt (§3.3),
+the policy (§3.2), and the domain's MX hosts with whether each matches the policy (§4.1).
+
+options:
+  --json                 print one JSON object instead (schema in README.md, "mtasts check")
+  --store file:DIR|memory
+                         policy cache (default: file:$XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts);
+                         a cached policy whose id is unchanged is not fetched again
+  --timeout MS           policy fetch time limit in milliseconds (default 60000)
+  --dns-timeout MS       DNS query time limit in milliseconds, per try (default 5000)
+  --no-color             no colour (colour is used only on a terminal, and never with NO_COLOR)
+  -h, --help             show this help
+
+test infrastructure (off by default; for a lab such as \`mtasts demo\` runs):
+  --dns-server HOST:PORT ask this name server instead of the system's (repeatable)
+  --ca-file FILE         also trust the CA certificates (PEM) in FILE for the policy host
+  --policy-port N        fetch the policy from port N instead of 443
+
+exit status: 0 valid policy and every MX host matches it (mode none counts as valid),
+             1 something is wrong (no policy, an error, an MX mismatch, a temporary failure),
+             2 usage or local error
+`;
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  store: { type: 'string' },
+  timeout: { type: 'string' },
+  'dns-timeout': { type: 'string' },
+  'no-color': { type: 'boolean' },
+  'dns-server': { type: 'string', multiple: true },
+  'ca-file': { type: 'string' },
+  'policy-port': { type: 'string' },
+};
+
+export async function run(args, io) {
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
+  if (positionals.length === 0) throw new UsageError('missing domain; try mtasts check --help');
+  if (positionals.length > 1) throw new UsageError('give one domain at a time');
+  const hostOptions = {
+    dnsServers: values['dns-server'],
+    ca: values['ca-file'] === undefined ? undefined : readCaFile(values['ca-file']),
+    policyPort: integer(values['policy-port'], '--policy-port', 1, 65535),
+    timeout: integer(values.timeout, '--timeout', 1, 3_600_000),
+    dnsTimeout: integer(values['dns-timeout'], '--dns-timeout', 1, 600_000),
+  };
+  const report = await checkDomain(domainArgument(positionals[0]), { ...makeHosts(hostOptions), store: makeStore(values.store, io.env) });
+  if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout.write(renderReport(report, painter(io, { noColor: values['no-color'] })));
+  return report.ok ? 0 : 1;
+}
+
+function domainArgument(domain) {
+  // A domain as people paste it: a trailing dot is the root, not part of the name.
+  const name = domain.endsWith('.') ? domain.slice(0, -1) : domain;
+  if (name === '' || /[\s/:@]/.test(name)) throw new UsageError(`not a domain name: ${JSON.stringify(domain)}`);
+  return name;
+}
+
+/** Host options, validated here so that a mistake is a usage error, not a failed look-up. */
+export function makeHosts(options) {
+  try {
+    return createNodeHosts(options);
+  } catch (err) {
+    if (err?.code === 'ERR_INVALID_IP_ADDRESS') {
+      throw new UsageError(`--dns-server needs an IP address with an optional port (127.0.0.1:5353, [::1]:53), found ${options.dnsServers.join(', ')}`);
+    }
+    throw err;
+  }
+}
+
+function readCaFile(file) {
+  let pem;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = { ENOENT: 'no such file', EISDIR: 'is a directory', EACCES: 'permission denied' }[err.code] ?? err.code ?? err.message;
+    throw new UsageError(`cannot read ${file}: ${why}`);
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new UsageError(`${file} holds no PEM certificate`);
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new UsageError(`${file} holds a certificate that cannot be parsed`);
+    }
+  }
+  return pem;
+}
+
+/** The policy cache: `memory`, `file:DIR`, or by default a file store in the user's cache directory. */
+export function makeStore(spec, env) {
+  if (spec === 'memory') return memoryStore();
+  if (spec === undefined) return fileStore(defaultStoreDir(env));
+  if (spec.startsWith('file:') && spec.length > 'file:'.length) return fileStore(spec.slice('file:'.length));
+  throw new UsageError(`--store must be memory or file:DIR, found ${JSON.stringify(spec)}`);
+}
+
+/** $XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts (the XDG base directory spec ignores a relative path). */
+export function defaultStoreDir(env) {
+  const xdg = env.XDG_CACHE_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'mtasts');
+}
+
+function integer(text, flag, min, max) {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag} needs a whole number from ${min} to ${max}, found ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
