@@ -39,9 +39,30 @@ export function lintRecord(txt, name) {
   return wasm.lintRecord(txt, name);
 }
 
+const MODES = ['enforce', 'testing', 'none'];
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a BOM: offsets count it
+
+/**
+ * The policy object from the core's layout of `text` (see `parse_policy_layout` in
+ * src/policy/parse.rs): mode, max_age, counts, then UTF-16 spans of the strings in `text`.
+ */
+function policyFromLayout(text, l) {
+  const count = l[2];
+  const mx = new Array(count);
+  for (let i = 0; i < count; i++) mx[i] = text.slice(l[4 + 2 * i], l[5 + 2 * i]);
+  const extensions = {};
+  for (let i = 4 + 2 * count; i < l.length; i += 4) extensions[text.slice(l[i], l[i + 1])] = text.slice(l[i + 2], l[i + 3]);
+  return { version: 'STSv1', mode: MODES[l[0]], maxAge: l[1], mx, extensions };
+}
+
 export function parsePolicy(text) {
   if (!ready) throw notInitialized();
-  return wasm.parsePolicy(text);
+  if (typeof text === 'string') return policyFromLayout(text, wasm.parsePolicyLayout(text));
+  if (text instanceof Uint8Array) {
+    const layout = wasm.parsePolicyBytesLayout(text); // the core has checked the bytes are UTF-8
+    return policyFromLayout(utf8.decode(text), layout);
+  }
+  return wasm.parsePolicy(text); // the core names the bad argument
 }
 
 export function lintPolicy(text) {
@@ -54,9 +75,34 @@ export function formatPolicy(policy) {
   return wasm.formatPolicy(policy);
 }
 
+// Validated pattern lists, per array: a list is handed to the core once and then only the host
+// crosses the boundary. The copy of the strings detects an array changed since (a different list
+// gets a new matcher). The wasm objects are freed with their arrays (FinalizationRegistry).
+const matchers = new WeakMap();
+
+/** The cached matcher for `list`, or null when the list is not plain strings (the core reports). */
+function matcherFor(list) {
+  const cached = matchers.get(list);
+  if (cached !== undefined) {
+    const seen = cached.patterns;
+    let same = seen.length === list.length;
+    for (let i = 0; same && i < seen.length; i++) same = seen[i] === list[i];
+    if (same) return cached.matcher;
+  }
+  if (!list.every((p) => typeof p === 'string' && !p.includes('\n'))) return null;
+  const matcher = new wasm.MxMatcher(list.join('\n'));
+  cached?.matcher.free();
+  matchers.set(list, { patterns: [...list], matcher });
+  return matcher;
+}
+
 export function matchMx(patternsOrPolicy, host) {
   if (!ready) throw notInitialized();
-  return wasm.matchMx(patternsOrPolicy, host);
+  const list = Array.isArray(patternsOrPolicy) ? patternsOrPolicy : patternsOrPolicy?.mx;
+  const matcher = Array.isArray(list) && typeof host === 'string' ? matcherFor(list) : null;
+  if (matcher === null) return wasm.matchMx(patternsOrPolicy, host);
+  const verdict = matcher.test(host);
+  return verdict === 2 ? matcher.matches(host) /* throws mx-host-invalid */ : verdict === 1;
 }
 
 export function normalizeDomain(domain) {

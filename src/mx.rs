@@ -18,6 +18,14 @@ pub struct MxPattern {
 impl MxPattern {
     /// Parses `sts-policy-mx-value = ["*."] Domain`. The problem offset is relative to `s`.
     pub fn parse(s: &str) -> Result<MxPattern, DomainProblem> {
+        Self::check(s)?;
+        Ok(MxPattern {
+            text: s.to_string(),
+        })
+    }
+
+    /// The checks of [`MxPattern::parse`] without making a pattern.
+    pub fn check(s: &str) -> Result<(), DomainProblem> {
         // RFC 8461 §4.1: "*" may only be the whole left-most label.
         let domain_at = if s.starts_with("*.") { 2 } else { 0 };
         if let Some(star) = s.as_bytes()[domain_at..].iter().position(|&b| b == b'*') {
@@ -29,9 +37,6 @@ impl MxPattern {
         check_domain(&s[domain_at..]).map_err(|p| DomainProblem {
             at: p.at + domain_at,
             ..p
-        })?;
-        Ok(MxPattern {
-            text: s.to_string(),
         })
     }
 
@@ -106,6 +111,16 @@ pub fn parse_patterns<S: AsRef<str>>(patterns: &[S]) -> Result<Vec<MxPattern>, M
             })
         })
         .collect()
+}
+
+/// Patterns given as one string, one per line (one crossing of the wasm boundary for a list).
+/// No valid pattern contains a line break, so the split cannot change a pattern.
+pub fn parse_pattern_lines(lines: &str) -> Result<Vec<MxPattern>, MxError> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<&str> = lines.split('\n').collect();
+    parse_patterns(&list)
 }
 
 #[cfg(test)]
@@ -221,6 +236,17 @@ mod tests {
                 "{patterns:?} vs {host:?}: {why}"
             );
         }
+    }
+
+    #[test]
+    fn pattern_lines() {
+        assert_eq!(parse_pattern_lines("").unwrap().len(), 0);
+        let p = parse_pattern_lines("a.example\n*.b.example").unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(
+            parse_pattern_lines("a.example\n").is_err(),
+            "an empty line is an empty pattern"
+        );
     }
 
     #[test]

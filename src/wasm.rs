@@ -474,3 +474,47 @@ pub fn trace_header(name: &str, trace: JsValue) -> Result<String, JsValue> {
         bad_argument("the header name must be printable ASCII without spaces or \":\"")
     })
 }
+
+/// `parsePolicy` for a string, answered by positions in that string (see
+/// [`crate::policy::parse_policy_layout`]): no strings cross back.
+#[wasm_bindgen(js_name = parsePolicyLayout)]
+pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, JsValue> {
+    policy::parse_policy_layout(text).map_err(|e| js_error(&e))
+}
+
+/// `parsePolicy` for bytes (checked as UTF-8), answered by positions in the decoded text.
+#[wasm_bindgen(js_name = parsePolicyBytesLayout)]
+pub fn parse_policy_bytes_layout(bytes: &[u8]) -> Result<Vec<u32>, JsValue> {
+    policy::parse_policy_bytes_layout(bytes).map_err(|e| js_error(&e))
+}
+
+/// MX patterns validated once, for repeated matching (RFC 8461 §4.1).
+#[wasm_bindgen(js_name = MxMatcher)]
+pub struct JsMxMatcher(Vec<crate::MxPattern>);
+
+#[wasm_bindgen(js_class = MxMatcher)]
+impl JsMxMatcher {
+    /// `lines`: the patterns joined with "\n". Throws `mx-pattern-invalid`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(lines: &str) -> Result<JsMxMatcher, JsValue> {
+        mx::parse_pattern_lines(lines)
+            .map(JsMxMatcher)
+            .map_err(|e| js_error(&e.into()))
+    }
+
+    /// 1 when `host` matches, 0 when not, 2 when it is not a domain name (then `matches` says
+    /// why). A plain number crosses the boundary without the allocation a `Result` costs.
+    pub fn test(&self, host: &str) -> u32 {
+        match mx::match_mx(&self.0, host) {
+            Ok(m) => u32::from(m.is_some()),
+            Err(_) => 2,
+        }
+    }
+
+    /// Throws `mx-host-invalid` for a host that is not a domain name.
+    pub fn matches(&self, host: &str) -> Result<bool, JsValue> {
+        mx::match_mx(&self.0, host)
+            .map(|m| m.is_some())
+            .map_err(|e| js_error(&e.into()))
+    }
+}

@@ -25,7 +25,10 @@ mod problem;
 
 pub use format::format_policy;
 pub use json::policy_from_json;
-pub use parse::{lint_policy, lint_policy_bytes, parse_policy, parse_policy_bytes};
+pub use parse::{
+    lint_policy, lint_policy_bytes, parse_policy, parse_policy_bytes, parse_policy_bytes_layout,
+    parse_policy_layout,
+};
 pub use problem::PolicyProblem;
 
 use crate::diagnostic::Diagnostic;
@@ -115,5 +118,52 @@ impl Serialize for Lint {
         st.serialize_field("policy", &self.policy)?;
         st.serialize_field("diagnostics", &self.diagnostics)?;
         st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse::{parse_policy, parse_policy_bytes_layout, parse_policy_layout};
+
+    /// Rebuilds the strings from a layout the way the JS host does (UTF-16 slicing).
+    fn strings(text: &str, layout: &[u32]) -> Vec<String> {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        layout[4..]
+            .chunks(2)
+            .map(|r| String::from_utf16(&units[r[0] as usize..r[1] as usize]).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn layout() {
+        let text = "version: STSv1\r\nmode: testing\nmx: a.example\nmx: *.b.example\nmax_age: 86400\nnote: caf\u{e9} \u{1f600} ok\nx: y z\n";
+        let l = parse_policy_layout(text).unwrap();
+        assert_eq!(&l[..4], &[1, 86400, 2, 2]);
+        assert_eq!(
+            strings(text, &l),
+            [
+                "a.example",
+                "*.b.example",
+                "note",
+                "caf\u{e9} \u{1f600} ok",
+                "x",
+                "y z"
+            ]
+        );
+        let p = parse_policy(text).unwrap();
+        assert_eq!(p.extensions[0].1, "caf\u{e9} \u{1f600} ok");
+        assert_eq!(parse_policy_bytes_layout(text.as_bytes()).unwrap(), l);
+        assert_eq!(
+            parse_policy_layout("mode: x").unwrap_err().code(),
+            "policy-invalid"
+        );
+        assert_eq!(
+            parse_policy_bytes_layout(b"\xff")
+                .unwrap_err()
+                .diagnostic()
+                .unwrap()
+                .code,
+            "policy-encoding"
+        );
     }
 }

@@ -40,7 +40,7 @@ fn near_miss(key: &str) -> Option<&'static str> {
     KNOWN.into_iter().find(|k| k.replace('_', "") == folded)
 }
 
-struct Seen {
+struct Seen<'a> {
     version: bool,
     mode: Option<Mode>,
     mode_line: bool,
@@ -52,12 +52,19 @@ struct Seen {
     extensions: Vec<(String, String)>,
     /// Extension keys seen, hashed once there are many (a hostile policy may have 100k).
     extension_keys: Option<HashSet<String>>,
+    /// The text scanned, and the byte spans of every mx value, then every extension key and
+    /// value kept (see [`parse_policy_layout`]).
+    source: &'a str,
+    /// False when only the layout is wanted: no strings are copied.
+    keep_strings: bool,
+    mx_spans: Vec<[usize; 2]>,
+    extension_spans: Vec<[usize; 4]>,
 }
 
 /// Up to this many extensions, repeats are found by a linear scan (no hashing, no allocation).
 const LINEAR_KEYS: usize = 16;
 
-impl Seen {
+impl Seen<'_> {
     /// §3.2: for keys other than "mx", the first occurrence counts; true for a later one.
     fn repeats(&self, key: &str) -> bool {
         match key {
@@ -67,17 +74,40 @@ impl Seen {
             "max_age" => self.max_age_line,
             _ => match &self.extension_keys {
                 Some(set) => set.contains(key),
-                None => self.extensions.iter().any(|(k, _)| k == key),
+                None => self
+                    .extension_spans
+                    .iter()
+                    .any(|&[s, e, _, _]| self.text(s, e) == key),
             },
         }
     }
 
+    /// The scanned text between two byte offsets.
+    fn text(&self, start: usize, end: usize) -> &str {
+        &self.source[start..end]
+    }
+
+    /// The byte span of `part`, a slice of the scanned text.
+    fn span(&self, part: &str) -> [usize; 2] {
+        let start = part.as_ptr() as usize - self.source.as_ptr() as usize;
+        [start, start + part.len()]
+    }
+
     fn add_extension(&mut self, key: &str, value: &str) {
-        self.extensions.push((key.to_string(), value.to_string()));
+        let ([ks, ke], [vs, ve]) = (self.span(key), self.span(value));
+        self.extension_spans.push([ks, ke, vs, ve]);
+        if self.keep_strings {
+            self.extensions.push((key.to_string(), value.to_string()));
+        }
         if let Some(set) = &mut self.extension_keys {
             set.insert(key.to_string());
-        } else if self.extensions.len() > LINEAR_KEYS {
-            self.extension_keys = Some(self.extensions.iter().map(|(k, _)| k.clone()).collect());
+        } else if self.extension_spans.len() > LINEAR_KEYS {
+            let keys = self
+                .extension_spans
+                .iter()
+                .map(|&[s, e, _, _]| self.text(s, e).to_string())
+                .collect();
+            self.extension_keys = Some(keys);
         }
     }
 }
@@ -108,7 +138,23 @@ impl Line<'_> {
     }
 }
 
+/// Byte spans of the policy's strings in the scanned text: mx values, then extension key/value.
+pub(crate) struct Spans {
+    pub mx: Vec<[usize; 2]>,
+    pub extensions: Vec<[usize; 4]>,
+}
+
 fn scan(text: &str, diags: &mut Diagnostics) -> Option<Policy> {
+    scan_with_spans(text, diags, true).map(|(p, _)| p)
+}
+
+/// `keep_strings`: false when only the layout is wanted; the policy then has no mx or extension
+/// strings (the spans say where they are).
+fn scan_with_spans(
+    text: &str,
+    diags: &mut Diagnostics,
+    keep_strings: bool,
+) -> Option<(Policy, Spans)> {
     if text.trim_start().starts_with('{') {
         diags.push(diagnose_json(text));
         return None;
@@ -128,6 +174,10 @@ fn scan(text: &str, diags: &mut Diagnostics) -> Option<Policy> {
         mx_seen: HashSet::new(),
         extensions: Vec::new(),
         extension_keys: None,
+        source: text,
+        keep_strings,
+        mx_spans: Vec::new(),
+        extension_spans: Vec::new(),
     };
     let mut rest = text;
     let mut number = 0u32;
@@ -153,7 +203,7 @@ fn scan(text: &str, diags: &mut Diagnostics) -> Option<Policy> {
     finish(seen, diags)
 }
 
-fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) {
+fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnostics) {
     let b = body.as_bytes();
     if b.iter().all(|&c| is_wsp(c)) {
         // Interop: blank lines are outside the grammar but harmless; many servers add one at the end.
@@ -253,8 +303,8 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
         }
         "mx" => {
             seen.mx_lines += 1;
-            match MxPattern::parse(value) {
-                Ok(p) => {
+            match MxPattern::check(value) {
+                Ok(()) => {
                     // Lint only: a strict parse keeps duplicates without comment.
                     if diags.wants(Severity::Warning)
                         && !seen.mx_seen.insert(value.to_ascii_lowercase())
@@ -263,7 +313,11 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
                             format!("mx {} is listed twice", shown(value))
                         });
                     }
-                    seen.mx.push(p);
+                    seen.mx_spans.push(seen.span(value));
+                    if seen.keep_strings {
+                        seen.mx
+                            .push(MxPattern::parse(value).expect("checked above"));
+                    }
                 }
                 Err(p) => line.report(diags, PolicyProblem::MxInvalid, start + p.at, || {
                     format!(
@@ -296,7 +350,13 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen, diags: &mut Diagnostics) 
     }
 }
 
-fn scan_max_age(line: &Line, start: usize, value: &str, seen: &mut Seen, diags: &mut Diagnostics) {
+fn scan_max_age(
+    line: &Line,
+    start: usize,
+    value: &str,
+    seen: &mut Seen<'_>,
+    diags: &mut Diagnostics,
+) {
     // §3.2: sts-policy-max-age-value = 1*10(DIGIT) — no sign, no separator, no exponent.
     if value.is_empty() || !value.bytes().all(|c| c.is_ascii_digit()) {
         line.report(diags, PolicyProblem::MaxAgeInvalid, start, || {
@@ -328,7 +388,7 @@ fn scan_max_age(line: &Line, start: usize, value: &str, seen: &mut Seen, diags: 
     seen.max_age = Some(n);
 }
 
-fn finish(seen: Seen, diags: &mut Diagnostics) -> Option<Policy> {
+fn finish(seen: Seen<'_>, diags: &mut Diagnostics) -> Option<(Policy, Spans)> {
     let missing = |problem, what: &str| {
         Diagnostic::new(problem, format!("the policy has no \"{what}\" line"), 1, 1)
     };
@@ -354,12 +414,17 @@ fn finish(seen: Seen, diags: &mut Diagnostics) -> Option<Policy> {
     if diags.has_error() {
         return None;
     }
-    Some(Policy {
+    let spans = Spans {
+        mx: seen.mx_spans,
+        extensions: seen.extension_spans,
+    };
+    let policy = Policy {
         mode: seen.mode?,
         max_age: seen.max_age?,
         mx: seen.mx,
         extensions: seen.extensions,
-    })
+    };
+    Some((policy, spans))
 }
 
 fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
@@ -367,6 +432,84 @@ fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
     Lint {
         policy,
         diagnostics: diags.finish(),
+    }
+}
+
+/// Parses a policy and describes it by positions in `text`, for hosts that rebuild the object
+/// by slicing their own copy of the text (the wasm bindings: no strings cross back). The layout
+/// is `[mode (0 enforce, 1 testing, 2 none), max_age, mx count, extension count]`, then a
+/// `[start, end)` pair per mx value, then `[key start, key end, value start, value end]` per
+/// extension, in UTF-16 code units (JavaScript string indices).
+pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
+    let mut diags = Diagnostics::strict();
+    let Some((policy, spans)) = scan_with_spans(text, &mut diags, false) else {
+        return Err(strict_error(diags));
+    };
+    let mut out = Vec::with_capacity(4 + spans.mx.len() * 2 + spans.extensions.len() * 4);
+    out.push(match policy.mode {
+        Mode::Enforce => 0,
+        Mode::Testing => 1,
+        Mode::None => 2,
+    });
+    out.push(policy.max_age);
+    out.push(spans.mx.len() as u32);
+    out.push(spans.extensions.len() as u32);
+    let units = Utf16Offsets::new(text);
+    for s in spans
+        .mx
+        .iter()
+        .flatten()
+        .chain(spans.extensions.iter().flatten())
+    {
+        out.push(units.at(*s));
+    }
+    Ok(out)
+}
+
+/// Byte offsets to UTF-16 offsets. ASCII text (nearly every policy) maps one to one.
+struct Utf16Offsets {
+    /// For non-ASCII text: the UTF-16 offset of every byte offset that starts a character.
+    table: Option<Vec<u32>>,
+}
+
+impl Utf16Offsets {
+    fn new(text: &str) -> Self {
+        if text.is_ascii() {
+            return Utf16Offsets { table: None };
+        }
+        let mut table = vec![0u32; text.len() + 1];
+        let mut units = 0u32;
+        for (i, c) in text.char_indices() {
+            table[i] = units;
+            units += c.len_utf16() as u32;
+        }
+        table[text.len()] = units;
+        Utf16Offsets { table: Some(table) }
+    }
+
+    fn at(&self, byte: usize) -> u32 {
+        self.table.as_ref().map_or(byte as u32, |t| t[byte])
+    }
+}
+
+/// [`parse_policy_layout`] for bytes, which must be UTF-8; offsets index the decoded text.
+pub fn parse_policy_bytes_layout(bytes: &[u8]) -> Result<Vec<u32>, Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_policy_layout(text),
+        Err(e) => Err(PolicyError::Invalid(encoding_diagnostic(bytes, e.valid_up_to())).into()),
+    }
+}
+
+fn strict_error(diags: Diagnostics) -> Error {
+    match diags.first_error {
+        Some(d) => PolicyError::Invalid(d).into(),
+        None => PolicyError::Invalid(Diagnostic::new(
+            PolicyProblem::Empty,
+            "no policy".into(),
+            1,
+            1,
+        ))
+        .into(),
     }
 }
 
