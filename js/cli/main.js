@@ -23,6 +23,10 @@ const COMMANDS = {
     summary: 'start the loopback lab and run check over every scenario in it',
     load: () => import('./demo.js'),
   },
+  relay: {
+    summary: 'SMTP relay for a local MTA: delivers under the MTA-STS policy, never queues',
+    load: () => import('./relay.js'),
+  },
 };
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };

@@ -1,0 +1,313 @@
+// `mtasts relay`: the listening side (smtp-server) and the relay's shared parts — policy resolver
+// and store, TLS-RPT log, metrics, log, background refresh, graceful shutdown. One transaction's
+// logic is in session.js; the client towards the MX in downstream-smtp.js.
+//
+//   const relay = await startRelay(resolveConfig({}, { listen: ['127.0.0.1:0'], store: 'memory' }));
+//   relay.addresses → [{ host, port }]; relay.metricsAddress; await relay.close();
+
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { homedir } from 'node:os';
+import { SMTPServer } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { MtaStsError } from '../error.js';
+// The Node entry loads the wasm core (and exports connectMx).
+import { connectMx } from '../node/index.js';
+import { createPolicyResolver } from '../node/resolve.js';
+import { fileStore, memoryStore } from '../stores/index.js';
+import { createAllowList, isLoopback } from './allow-list.js';
+import { createLogger } from './log.js';
+import { createRelayMetrics, serveMetrics } from './metrics.js';
+import { startRefresh } from './refresh.js';
+import { Transaction } from './session.js';
+import { fileTlsrptLog, memoryTlsrptLog } from './tlsrpt-log.js';
+import { checkPassword, loadUsers } from './users.js';
+
+const WITH_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
+const SHUTTING_DOWN = '4.3.2 the relay is shutting down, try again later';
+
+/**
+ * smtp-server adds an enhanced status code of its own choosing to every reply (RFC 2034) when
+ * ENHANCEDSTATUSCODES is on. The relay's replies carry the right one already (the core's, or the
+ * MX's): a reply text that starts with one is sent as it is.
+ */
+function keepEnhancedCodes(connection) {
+  const send = connection.send.bind(connection);
+  connection.send = (code, data, context) => {
+    const first = Array.isArray(data) ? data[0] : data;
+    return send(code, data, typeof first === 'string' && WITH_ENHANCED_CODE.test(first) ? false : context);
+  };
+}
+
+class RelaySmtpServer extends SMTPServer {
+  constructor(options, track) {
+    super(options);
+    this.track = track;
+  }
+
+  // smtp-server's own connect(), with the reply filter above put on each connection before it
+  // says anything.
+  connect(socket, socketOptions) {
+    const connection = new SMTPConnection(this, socket, socketOptions);
+    keepEnhancedCodes(connection);
+    this.connections.add(connection);
+    this.track(connection, socket);
+    connection.on('error', (err) => this._onError(err));
+    connection.on('connect', (data) => this._onClientConnect(data));
+    connection.init();
+  }
+}
+
+function smtpError(responseCode, message) {
+  return { responseCode, message };
+}
+
+/** $XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts (the default store, shared with `mtasts check`). */
+export function defaultStoreDir(env = process.env) {
+  const xdg = env.XDG_CACHE_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'mtasts');
+}
+
+/** The policy store and the TLS-RPT log next to it (tlsrpt-log.js). */
+function makeStores(spec, env) {
+  if (spec === 'memory') return { store: memoryStore(), tlsrpt: memoryTlsrptLog(), where: 'memory' };
+  const dir = spec ? spec.slice('file:'.length) : defaultStoreDir(env);
+  return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), where: dir };
+}
+
+function readPem(file, what) {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new MtaStsError('config-invalid', `cannot read ${what} ${file}: ${err.code ?? err.message}`);
+  }
+}
+
+/**
+ * Starts the relay (config from config.js's resolveConfig).
+ * @param {object} config
+ * @param {object} [deps] for tests and embedding: logger, connectMx, clock (ms), env
+ */
+export async function startRelay(config, deps = {}) {
+  const env = deps.env ?? process.env;
+  const log = deps.logger ?? createLogger({ level: config.logLevel, file: config.logFile ?? undefined });
+  const clock = deps.clock ?? Date.now;
+  const metrics = createRelayMetrics();
+  const allow = createAllowList(config.allow);
+  const users = config.users ? loadUsers(config.users) : null;
+  const tls = config.tlsCert ? { cert: readPem(config.tlsCert, 'tls certificate'), key: readPem(config.tlsKey, 'tls key') } : null;
+  const ca = config.caFile ? readPem(config.caFile, 'ca file') : undefined;
+  const { store, tlsrpt, where } = makeStores(config.store, env);
+
+  const hostOptions = { dnsServers: config.dnsServers, ca, policyPort: config.policyPort };
+  const resolver = deps.resolver ?? createPolicyResolver({ ...hostOptions, store, now: clock });
+  const dial = deps.connectMx ?? connectMx;
+  const relay = {
+    heloName: config.helo,
+    traceHeaderName: config.traceHeader,
+    timeouts: { command: config.timeouts.command, dataEnd: config.timeouts.dataEnd },
+    maxSize: config.maxSize,
+    log,
+    metrics,
+    tlsrpt,
+    clock,
+    seenPolicies: new WeakSet(),
+    connectMx: (domain) =>
+      dial(domain, {
+        heloName: config.helo,
+        resolver,
+        ...hostOptions,
+        smtpPort: config.smtpPort,
+        now: clock,
+        timeouts: { connect: config.timeouts.connect, reply: config.timeouts.reply, tls: config.timeouts.tls },
+      }),
+  };
+
+  const transactions = new Map(); // session id → Transaction
+  const connections = new Set();
+  let draining = false;
+
+  const track = (connection, socket) => {
+    connections.add(connection);
+    metrics.sessions.inc();
+    socket.once('close', () => {
+      connections.delete(connection);
+      metrics.sessions.dec();
+    });
+  };
+
+  const options = {
+    name: config.helo,
+    banner: 'mtasts relay',
+    size: config.maxSize,
+    // What Postfix's smtp client uses (RFC 1870, 6152, 6531, 2920, 2034).
+    hideSize: false,
+    hide8BITMIME: false,
+    hideSMTPUTF8: false,
+    hidePIPELINING: false,
+    hideENHANCEDSTATUSCODES: false,
+    hideDSN: true,
+    disabledCommands: [...(tls ? [] : ['STARTTLS']), ...(users ? [] : ['AUTH'])],
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: !users,
+    // Checked in onAuth instead: over TLS, or from loopback.
+    allowInsecureAuth: true,
+    ...(tls ?? {}),
+    disableReverseLookup: true,
+    maxClients: config.maxClients,
+    logger: false,
+
+    onConnect(session, callback) {
+      if (draining) return callback(smtpError(421, SHUTTING_DOWN));
+      if (!allow.allows(session.remoteAddress)) {
+        log.warn({ event: 'client-refused', client: session.remoteAddress });
+        return callback(smtpError(554, `5.7.1 ${session.remoteAddress} may not relay through this host`));
+      }
+      callback();
+    },
+
+    onAuth(auth, session, callback) {
+      if (!users) return callback(smtpError(502, '5.5.1 authentication is not enabled'));
+      // Spec: a password travels only over TLS or within this machine.
+      if (!session.secure && !isLoopback(session.remoteAddress)) {
+        return callback(smtpError(538, '5.7.11 encryption required for authentication'));
+      }
+      checkPassword(users, auth.username ?? '', auth.password ?? '').then(
+        (ok) => {
+          if (ok) return callback(null, { user: auth.username });
+          log.warn({ event: 'auth-failed', client: session.remoteAddress, user: auth.username });
+          callback(smtpError(535, '5.7.8 authentication credentials invalid'));
+        },
+        (err) => callback(smtpError(454, `4.7.0 temporary authentication failure: ${err.message}`)),
+      );
+    },
+
+    onMailFrom(address, session, callback) {
+      if (draining) return callback(smtpError(421, SHUTTING_DOWN));
+      transactions.get(session.id)?.abort();
+      transactions.set(session.id, new Transaction(relay, session, address));
+      callback();
+    },
+
+    onRcptTo(address, session, callback) {
+      const tx = transactions.get(session.id);
+      if (!tx) return callback(smtpError(503, '5.5.1 need MAIL command'));
+      tx.rcpt(address).then(
+        (refusal) => callback(refusal ?? undefined),
+        (err) => {
+          log.error({ event: 'internal-error', where: 'rcpt', err: err.message, stack: err.stack });
+          callback(smtpError(451, '4.3.0 internal error in the relay'));
+        },
+      );
+    },
+
+    onData(stream, session, callback) {
+      const tx = transactions.get(session.id);
+      const done = (error, message) => {
+        transactions.delete(session.id);
+        callback(error ?? null, message);
+      };
+      if (!tx) {
+        stream.resume();
+        return done(smtpError(503, '5.5.1 need MAIL command'));
+      }
+      tx.data(stream).then(
+        ({ error, message }) => done(error, message),
+        (err) => {
+          log.error({ event: 'internal-error', where: 'data', err: err.message, stack: err.stack });
+          tx.abort();
+          stream.resume();
+          done(smtpError(451, '4.3.0 internal error in the relay'));
+        },
+      );
+    },
+
+    onClose(session) {
+      transactions.get(session.id)?.abort();
+      transactions.delete(session.id);
+    },
+  };
+
+  const servers = [];
+  try {
+    for (const { host, port } of config.listen) {
+      const server = new RelaySmtpServer({ ...options }, track);
+      server.on('error', (err) => log.error({ event: 'smtp-error', err: err.message, code: err.code }));
+      await new Promise((resolve, reject) => {
+        server.server.once('error', reject);
+        server.listen(port, host, () => {
+          server.server.off('error', reject);
+          resolve();
+        });
+      });
+      servers.push(server);
+    }
+  } catch (err) {
+    for (const s of servers) s.server.close();
+    throw new MtaStsError('listen-failed', `cannot listen on ${err.address ?? '?'}:${err.port ?? '?'}: ${err.code ?? err.message}`, { cause: err });
+  }
+  let metricsServer = null;
+  if (config.metrics) {
+    try {
+      metricsServer = await serveMetrics(metrics, config.metrics);
+    } catch (err) {
+      for (const s of servers) s.server.close();
+      throw new MtaStsError('listen-failed', `cannot serve metrics on ${config.metrics.host}:${config.metrics.port}: ${err.code ?? err.message}`, { cause: err });
+    }
+  }
+  const refresh = startRefresh(resolver, { interval: config.refreshInterval, log, metrics });
+
+  const addresses = servers.map((s) => {
+    const a = s.server.address();
+    return { host: a.address, port: a.port };
+  });
+  const metricsAddress = metricsServer ? { host: metricsServer.address().address, port: metricsServer.address().port } : null;
+  log.info({ event: 'listening', addresses, metrics: metricsAddress, store: where, helo: config.helo, allow: config.allow, auth: Boolean(users) });
+
+  /** A connection in a transaction: MAIL accepted, or its message being delivered. */
+  const busy = (c) => Boolean(c.session?.envelope?.mailFrom) || Boolean(transactions.get(c.session?.id)?.inData);
+
+  let closing = null;
+  /**
+   * Graceful shutdown: no new connections; sessions between transactions get 421 4.3.2 at once,
+   * transactions in flight finish first (at most `shutdownTimeout`, then they are cut: their
+   * messages stay queued upstream, none is half delivered).
+   */
+  function close() {
+    closing ??= (async () => {
+      draining = true;
+      log.info({ event: 'shutting-down', sessions: connections.size });
+      for (const s of servers) s.server.close();
+      const told = new WeakSet();
+      const deadline = Date.now() + config.shutdownTimeout;
+      for (;;) {
+        for (const c of connections) {
+          if (!told.has(c) && !busy(c)) {
+            told.add(c);
+            c.send(421, SHUTTING_DOWN);
+          }
+        }
+        if (connections.size === 0) break;
+        if (Date.now() >= deadline) {
+          for (const c of connections) {
+            transactions.get(c.session?.id)?.abort();
+            if (!told.has(c)) c.send(421, SHUTTING_DOWN);
+            c._socket?.destroy?.();
+          }
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await refresh.stop();
+      if (metricsServer) {
+        metricsServer.closeAllConnections?.();
+        await new Promise((r) => metricsServer.close(r));
+      }
+      log.info({ event: 'stopped' });
+      if (!deps.logger) await log.close();
+    })();
+    return closing;
+  }
+
+  return { addresses, metricsAddress, metrics, resolver, store, tlsrpt, refresh, close, get sessions() { return connections.size; } };
+}
