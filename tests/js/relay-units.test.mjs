@@ -1,0 +1,117 @@
+// The relay's small parts on their own: dot-stuffing, mirrored replies, configuration, users file,
+// allow list, TLS-RPT log. Run: scripts/build && node --test tests/js/relay-units.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PKG, assertBuilt } from './built-package.mjs';
+
+assertBuilt();
+const load = (p) => import(pathToFileURL(join(PKG, p)));
+await load('js/node/index.js'); // loads the wasm core
+const { dotStuffer, parseReplyLines } = await load('js/relay/downstream-smtp.js');
+const { mirrorReply } = await load('js/relay/session.js');
+const { resolveConfig, parseHostPort } = await load('js/relay/config.js');
+const { parseUsers, checkPassword, hashPassword } = await load('js/relay/users.js');
+const { createAllowList } = await load('js/relay/allow-list.js');
+const { fileTlsrptLog, memoryTlsrptLog } = await load('js/relay/tlsrpt-log.js');
+
+/** Runs chunks through a stuffer and returns what goes on the wire, end line included. */
+function stuff(...chunks) {
+  const s = dotStuffer();
+  return Buffer.concat([...chunks.map((c) => s.push(Buffer.from(c, 'latin1'))), s.end()]).toString('latin1');
+}
+
+test('dot-stuffing (RFC 5321 §4.5.2) and line endings, across chunk boundaries', () => {
+  const cases = [
+    [['a\r\n'], 'a\r\n.\r\n', 'plain line'],
+    [['.a\r\n'], '..a\r\n.\r\n', 'dot at the very start'],
+    [['x\r\n.\r\ny\r\n'], 'x\r\n..\r\ny\r\n.\r\n', 'a lone dot line is stuffed, so it cannot end DATA'],
+    [['x\r\n', '.y\r\n'], 'x\r\n..y\r\n.\r\n', 'dot at the start of the next chunk'],
+    [['x\r', '\n.y\r\n'], 'x\r\n..y\r\n.\r\n', 'CRLF split across chunks'],
+    [['a\nb\r\n'], 'a\r\nb\r\n.\r\n', 'bare LF becomes CRLF'],
+    [['a\n.\nb\r\n'], 'a\r\n..\r\nb\r\n.\r\n', 'LF-dot-LF (smuggling) cannot end DATA'],
+    [['no newline at end'], 'no newline at end\r\n.\r\n', 'a last line without a break gets one'],
+    [[''], '.\r\n', 'empty message'],
+    [['a\r\n', '', '.b'], 'a\r\n..b\r\n.\r\n', 'empty chunk keeps the line-start state'],
+  ];
+  for (const [chunks, wire, why] of cases) assert.equal(stuff(...chunks), wire, why);
+});
+
+test('MX replies are parsed and mirrored with one enhanced code on every line', () => {
+  const r = parseReplyLines(['550-5.1.1 first', '550 5.1.1 second']);
+  assert.deepEqual(r, { code: 550, lines: ['5.1.1 first', '5.1.1 second'], enhanced: '5.1.1' });
+  assert.deepEqual(mirrorReply(r, 'mx1.example.test'), { responseCode: 550, message: ['5.1.1 first', '5.1.1 second [mx1.example.test]'] });
+  assert.deepEqual(mirrorReply(parseReplyLines(['550 no enhanced code']), 'mx'), { responseCode: 550, message: '5.0.0 no enhanced code [mx]' });
+  assert.deepEqual(mirrorReply(parseReplyLines(['421 4.3.2 closing']), 'mx'), { responseCode: 451, message: '4.3.2 closing [mx]' }, '421 is the MX closing, not the relay');
+  assert.equal(mirrorReply(parseReplyLines(['452 5.2.2 mismatched class']), 'mx').message, '4.0.0 mismatched class [mx]');
+});
+
+test('configuration: defaults, file, flags, and one clear error for each mistake', () => {
+  const c = resolveConfig({ listen: ['[::1]:2525'], timeouts: { command: 10 }, traceHeader: false }, { helo: 'relay.test', maxSize: '2048' });
+  assert.deepEqual(c.listen, [{ host: '::1', port: 2525 }]);
+  assert.equal(c.timeouts.command, 10_000);
+  assert.equal(c.timeouts.dataEnd, 540_000);
+  assert.equal(c.traceHeader, null);
+  assert.equal(c.maxSize, 2048);
+  assert.deepEqual(c.allow, ['127.0.0.0/8', '::1/128']);
+  assert.deepEqual(parseHostPort('127.0.0.1:0', 'x'), { host: '127.0.0.1', port: 0 });
+  for (const [file, flags, pattern] of [
+    [{}, { listen: ['10025'] }, /listen needs HOST:PORT/],
+    [{}, { helo: 'bad name' }, /helo needs a host name/],
+    [{}, { store: 'redis://x' }, /store must be memory or file:DIR/],
+    [{}, { tlsCert: 'a.pem' }, /tls-cert and tls-key go together/],
+    [{}, { logLevel: 'loud' }, /log-level must be one of/],
+    [{ timeouts: { forever: 1 } }, {}, /timeouts\.forever is not a timeout/],
+    [{}, { smtpPort: '70000' }, /smtp-port needs a whole number/],
+    [{}, { metrics: 'localhost' }, /metrics needs HOST:PORT/],
+  ]) {
+    assert.throws(() => resolveConfig(file, flags), (err) => err.code === 'config-invalid' && pattern.test(err.message), String(pattern));
+  }
+  assert.throws(() => resolveConfig({}, { allow: ['1.2.3.4/40'] }), { code: 'invalid-argument' });
+});
+
+test('users file: scrypt hashes, wrong passwords and unknown users refused, bad lines named', async () => {
+  const users = parseUsers(`# comment\n\npostfix:${await hashPassword('right')}\n`);
+  assert.equal(await checkPassword(users, 'postfix', 'right'), true);
+  assert.equal(await checkPassword(users, 'postfix', 'wrong'), false);
+  assert.equal(await checkPassword(users, 'nobody', 'right'), false);
+  assert.throws(() => parseUsers('postfix:plaintext\n'), { code: 'users-file-invalid', line: 1 });
+  assert.throws(() => parseUsers('a:$scrypt$N=3,r=8,p=1$AAAA$AAAA\n'), /out of range/);
+});
+
+test('allow list: networks, single addresses, IPv4-mapped IPv6', () => {
+  const allow = createAllowList(['127.0.0.0/8', '::1/128', '192.0.2.7']);
+  assert.equal(allow.allows('127.0.0.1'), true);
+  assert.equal(allow.allows('::ffff:127.0.0.2'), true);
+  assert.equal(allow.allows('::1'), true);
+  assert.equal(allow.allows('192.0.2.7'), true);
+  assert.equal(allow.allows('192.0.2.8'), false);
+  assert.equal(allow.allows('2001:db8::1'), false);
+  assert.equal(allow.allows(undefined), false);
+  assert.throws(() => createAllowList(['example.com']), { code: 'invalid-argument' });
+});
+
+test('TLS-RPT log: one JSONL file per day and policy domain, torn lines skipped, keys checked', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtasts-tlsrpt-'));
+  try {
+    const log = fileTlsrptLog(dir);
+    const at = new Date('2026-03-04T05:06:07Z');
+    await log.record('example.test', { at, policyType: 'sts', result: 'certificate-expired', message: 'x'.repeat(1000) });
+    await log.record('example.test', { at, policyType: 'sts', result: 'success' });
+    appendFileSync(join(dir, '2026-03-04', 'example.test.jsonl'), '{"torn":');
+    const records = await log.list('example.test', '2026-03-04');
+    assert.deepEqual(records.map((r) => r.result), ['certificate-expired', 'success']);
+    assert.ok(records[0].message.length < 400);
+    assert.deepEqual(await log.days(), ['2026-03-04']);
+    assert.deepEqual(await log.list('other.test', '2026-03-04'), []);
+    await assert.rejects(log.record('../etc', { at, result: 'success' }), { code: 'store-invalid-key' });
+    const mem = memoryTlsrptLog();
+    await mem.record('example.test', { at, result: 'success' });
+    assert.equal((await mem.list('example.test', '2026-03-04')).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
