@@ -9,10 +9,41 @@ import * as wasm from '../wasm/mtasts.js';
 import { MtaStsError } from './error.js';
 
 let ready = false;
+let memory = null;
 
-/** Internal: called by an entry once the wasm module is instantiated. */
-export function markReady() {
+/** Internal: called by an entry once the wasm module is instantiated, with its exports. */
+export function markReady(exports) {
+  memory = exports?.memory ?? null;
   ready = true;
+}
+
+// The fast lane (see src/wasm.rs): strings go in with encodeInto, layouts come back through a
+// view of the module's memory. Views are remade when the memory grows (its buffer changes).
+const encoder = new TextEncoder();
+let bytes = null;
+let words = null;
+let input = null; // a view of the module's input buffer
+let inputPtr = 0;
+
+function views() {
+  // Growing the memory detaches the old buffer, which leaves its views empty.
+  if (bytes === null || bytes.length === 0) {
+    bytes = new Uint8Array(memory.buffer);
+    words = new Uint32Array(memory.buffer);
+    input = null;
+  }
+}
+
+/** Writes `text` as UTF-8 into the module's input buffer; returns the byte length. */
+function writeInput(text) {
+  const need = text.length * 3; // UTF-8 needs at most 3 bytes per UTF-16 unit
+  views();
+  if (input === null || input.length < need) {
+    inputPtr = wasm.inputBuffer(Math.max(need, 1024));
+    views();
+    input = bytes.subarray(inputPtr, inputPtr + Math.max(need, 1024));
+  }
+  return encoder.encodeInto(text, input).written;
 }
 
 /** Internal: whether the wasm module is instantiated. */
@@ -46,18 +77,28 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a BOM: offse
  * The policy object from the core's layout of `text` (see `parse_policy_layout` in
  * src/policy/parse.rs): mode, max_age, counts, then UTF-16 spans of the strings in `text`.
  */
-function policyFromLayout(text, l) {
-  const count = l[2];
+function policyFromLayout(text, l, at = 0, end = l.length) {
+  const count = l[at + 2];
   const mx = new Array(count);
-  for (let i = 0; i < count; i++) mx[i] = text.slice(l[4 + 2 * i], l[5 + 2 * i]);
+  for (let i = 0; i < count; i++) mx[i] = text.slice(l[at + 4 + 2 * i], l[at + 5 + 2 * i]);
   const extensions = {};
-  for (let i = 4 + 2 * count; i < l.length; i += 4) extensions[text.slice(l[i], l[i + 1])] = text.slice(l[i + 2], l[i + 3]);
-  return { version: 'STSv1', mode: MODES[l[0]], maxAge: l[1], mx, extensions };
+  for (let i = at + 4 + 2 * count; i < end; i += 4) extensions[text.slice(l[i], l[i + 1])] = text.slice(l[i + 2], l[i + 3]);
+  return { version: 'STSv1', mode: MODES[l[at]], maxAge: l[at + 1], mx, extensions };
 }
 
 export function parsePolicy(text) {
   if (!ready) throw notInitialized();
-  if (typeof text === 'string') return policyFromLayout(text, wasm.parsePolicyLayout(text));
+  if (typeof text === 'string') {
+    if (memory !== null) {
+      const length = wasm.parsePolicyInput(writeInput(text));
+      if (length >= 0) {
+        const at = wasm.outputBuffer() >>> 2;
+        views();
+        return policyFromLayout(text, words, at, at + length);
+      }
+    }
+    return policyFromLayout(text, wasm.parsePolicyLayout(text)); // throws the core's error
+  }
   if (text instanceof Uint8Array) {
     const layout = wasm.parsePolicyBytesLayout(text); // the core has checked the bytes are UTF-8
     return policyFromLayout(utf8.decode(text), layout);
@@ -79,20 +120,37 @@ export function formatPolicy(policy) {
 // crosses the boundary. The copy of the strings detects an array changed since (a different list
 // gets a new matcher). The wasm objects are freed with their arrays (FinalizationRegistry).
 const matchers = new WeakMap();
+// Lists that are equal but not the same array (a policy parsed again) share a matcher, by their
+// joined text; bounded, oldest first out.
+const matchersByText = new Map();
+const MAX_MATCHERS_BY_TEXT = 4096;
 
 /** The cached matcher for `list`, or null when the list is not plain strings (the core reports). */
+const MATCHER = Symbol('mtasts.mxMatcher');
+
 function matcherFor(list) {
-  const cached = matchers.get(list);
+  const cached = list[MATCHER] ?? matchers.get(list);
   if (cached !== undefined) {
     const seen = cached.patterns;
     let same = seen.length === list.length;
     for (let i = 0; same && i < seen.length; i++) same = seen[i] === list[i];
     if (same) return cached.matcher;
   }
-  if (!list.every((p) => typeof p === 'string' && !p.includes('\n'))) return null;
-  const matcher = new wasm.MxMatcher(list.join('\n'));
-  cached?.matcher.free();
-  matchers.set(list, { patterns: [...list], matcher });
+  for (let i = 0; i < list.length; i++) {
+    if (typeof list[i] !== 'string' || list[i].includes('\n')) return null;
+  }
+  const joined = list.join('\n');
+  let matcher = matchersByText.get(joined);
+  if (matcher === undefined) {
+    matcher = new wasm.MxMatcher(joined);
+    if (matchersByText.size >= MAX_MATCHERS_BY_TEXT) matchersByText.delete(matchersByText.keys().next().value);
+    matchersByText.set(joined, matcher);
+  }
+  const entry = { patterns: list.slice(), matcher };
+  // Kept on the array itself (not enumerable, so equality checks and JSON ignore it); arrays that
+  // cannot take a property (frozen) use the WeakMap.
+  if (Object.isExtensible(list)) Object.defineProperty(list, MATCHER, { value: entry, writable: true, configurable: true });
+  else matchers.set(list, entry);
   return matcher;
 }
 
@@ -101,7 +159,7 @@ export function matchMx(patternsOrPolicy, host) {
   const list = Array.isArray(patternsOrPolicy) ? patternsOrPolicy : patternsOrPolicy?.mx;
   const matcher = Array.isArray(list) && typeof host === 'string' ? matcherFor(list) : null;
   if (matcher === null) return wasm.matchMx(patternsOrPolicy, host);
-  const verdict = matcher.test(host);
+  const verdict = memory !== null ? matcher.testInput(writeInput(host)) : matcher.test(host);
   return verdict === 2 ? matcher.matches(host) /* throws mx-host-invalid */ : verdict === 1;
 }
 

@@ -518,3 +518,67 @@ impl JsMxMatcher {
             .map_err(|e| js_error(&e.into()))
     }
 }
+
+// The fast lane for hot calls (policy parsing, MX matching): the host writes its string with
+// `TextEncoder.encodeInto` straight into a buffer the module owns, and reads the answer from
+// another, instead of wasm-bindgen's per-call copy loop and result arrays (measured ~0.7 µs of a
+// ~2 µs parse). These functions only move bytes; the rules are in the core as everywhere else.
+thread_local! {
+    static INPUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static OUTPUT: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A pointer to at least `capacity` bytes of input buffer (valid until the next call).
+#[wasm_bindgen(js_name = inputBuffer)]
+pub fn input_buffer(capacity: usize) -> *mut u8 {
+    INPUT.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() < capacity {
+            b.resize(capacity, 0);
+        }
+        b.as_mut_ptr()
+    })
+}
+
+/// Where the last layout was written.
+#[wasm_bindgen(js_name = outputBuffer)]
+pub fn output_buffer() -> *const u32 {
+    OUTPUT.with(|o| o.borrow().as_ptr())
+}
+
+fn with_input<T>(len: usize, f: impl FnOnce(&str) -> T) -> Option<T> {
+    INPUT.with(|b| {
+        let b = b.borrow();
+        std::str::from_utf8(b.get(..len)?).ok().map(f)
+    })
+}
+
+/// Parses the `len` input bytes as a policy; writes the layout to the output buffer and returns
+/// its length in u32s, or -1 when the policy is invalid (the caller then asks `parsePolicy` for
+/// the error).
+#[wasm_bindgen(js_name = parsePolicyInput)]
+pub fn parse_policy_input(len: usize) -> i32 {
+    let layout = with_input(len, policy::parse_policy_layout);
+    match layout {
+        Some(Ok(layout)) => OUTPUT.with(|o| {
+            let mut o = o.borrow_mut();
+            o.clear();
+            o.extend_from_slice(&layout);
+            o.len() as i32
+        }),
+        _ => -1,
+    }
+}
+
+#[wasm_bindgen(js_class = MxMatcher)]
+impl JsMxMatcher {
+    /// [`JsMxMatcher::test`] for the `len` input bytes.
+    #[wasm_bindgen(js_name = testInput)]
+    pub fn test_input(&self, len: usize) -> u32 {
+        with_input(len, |host| match mx::match_mx(&self.0, host) {
+            Ok(m) => u32::from(m.is_some()),
+            Err(_) => 2,
+        })
+        .unwrap_or(2)
+    }
+}

@@ -14,8 +14,8 @@ let initializing;
  */
 export function init(input) {
   if (initializing === undefined) {
-    initializing = initWasm(input === undefined ? undefined : { module_or_path: input }).then(() => {
-      markReady();
+    initializing = initWasm(input === undefined ? undefined : { module_or_path: input }).then((exports) => {
+      markReady(exports);
     });
     initializing.catch(() => {
       initializing = undefined;

@@ -9,8 +9,8 @@ import { setSignatureHost } from '../host-crypto.js';
 import { nodeVerify } from './signature-host.js';
 import { verifyCertificateWith } from '../certificate.js';
 
-initSync({ module: readFileSync(new URL('../../wasm/mtasts_bg.wasm', import.meta.url)) });
-markReady();
+const exports = initSync({ module: readFileSync(new URL('../../wasm/mtasts_bg.wasm', import.meta.url)) });
+markReady(exports);
 // RFC 8461 §4.2 signature checks run on node:crypto; ring in the module stays the fallback.
 setSignatureHost(nodeVerify);
 

@@ -48,7 +48,7 @@ struct Seen<'a> {
     max_age_line: bool,
     mx: Vec<MxPattern>,
     mx_lines: usize,
-    mx_seen: HashSet<String>,
+    mx_seen: Option<HashSet<String>>,
     extensions: Vec<(String, String)>,
     /// Extension keys seen, hashed once there are many (a hostile policy may have 100k).
     extension_keys: Option<HashSet<String>>,
@@ -171,7 +171,7 @@ fn scan_with_spans(
         max_age_line: false,
         mx: Vec::new(),
         mx_lines: 0,
-        mx_seen: HashSet::new(),
+        mx_seen: None,
         extensions: Vec::new(),
         extension_keys: None,
         source: text,
@@ -307,7 +307,10 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 Ok(()) => {
                     // Lint only: a strict parse keeps duplicates without comment.
                     if diags.wants(Severity::Warning)
-                        && !seen.mx_seen.insert(value.to_ascii_lowercase())
+                        && !seen
+                            .mx_seen
+                            .get_or_insert_with(HashSet::new)
+                            .insert(value.to_ascii_lowercase())
                     {
                         line.report(diags, PolicyProblem::DuplicateMx, start, || {
                             format!("mx {} is listed twice", shown(value))
