@@ -219,6 +219,11 @@ export function traceHeader(name, trace) {
   return wasm.traceHeader(name, trace);
 }
 
+export function deliveryFailedTemporary(mode, attempts) {
+  if (!ready) throw notInitialized();
+  return wasm.deliveryFailedTemporary(mode, Uint8Array.from(attempts, (a) => (a.temporary ? 1 : 0)));
+}
+
 /** The core's SMTP dialogue up to STARTTLS (driven by the Node host's connectMx). */
 export class SmtpStartTls extends wasm.SmtpStartTls {
   constructor(heloName) {

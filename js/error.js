@@ -29,6 +29,8 @@ const Shared = globalThis[KEY] ?? (globalThis[KEY] = MtaStsError);
 export { Shared as MtaStsError };
 
 /** Used by the wasm bindings: one call instead of constructor + property sets. */
-export function makeMtaStsError(code, message, problem, line, column, rfc, tlsrpt) {
-  return new Shared(code, message, { problem, line, column, rfc, tlsrpt });
+export function makeMtaStsError(code, message, problem, line, column, rfc, tlsrpt, temporary) {
+  const err = new Shared(code, message, { problem, line, column, rfc, tlsrpt });
+  err.temporary = temporary === true;
+  return err;
 }

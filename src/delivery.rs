@@ -72,6 +72,21 @@ impl DeliveryError {
     }
 }
 
+impl DeliveryError {
+    /// The failure after every candidate was tried. RFC 8461 §5: under enforce a failure is never
+    /// final (the policy is checked again before the next try); otherwise it is final only when
+    /// every attempt failed for good (a 5yz refusal).
+    pub fn all_failed(mode: Option<Mode>, attempts_temporary: &[bool]) -> DeliveryError {
+        let temporary = mode == Some(Mode::Enforce)
+            || attempts_temporary.iter().any(|&t| t)
+            || attempts_temporary.is_empty();
+        DeliveryError::AllFailed {
+            attempts: attempts_temporary.len(),
+            temporary,
+        }
+    }
+}
+
 /// Orders the MX records by preference and applies the policy's MX patterns (§4.1, §5).
 pub fn plan(domain: &str, records: &[MxRecord], policy: Option<&Policy>) -> Result<Plan, Error> {
     let domain = crate::domain::normalize_domain(domain)?;
@@ -281,6 +296,22 @@ mod tests {
             "version: STSv1\nmode: {mode}\nmx: *.example.com\nmax_age: 86400\n"
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn all_failed_is_temporary_unless_every_attempt_was_final() {
+        let t = |mode, a: &[bool]| DeliveryError::all_failed(mode, a).is_temporary();
+        assert!(
+            t(Some(Mode::Enforce), &[false, false]),
+            "enforce: never final"
+        );
+        assert!(t(Some(Mode::Testing), &[false, true]));
+        assert!(
+            !t(Some(Mode::Testing), &[false, false]),
+            "every MX said 5yz"
+        );
+        assert!(!t(None, &[false]));
+        assert!(t(None, &[]), "nothing tried is not a verdict");
     }
 
     #[test]

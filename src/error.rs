@@ -149,15 +149,18 @@ impl SmtpError {
     }
 
     /// Worth trying again later (RFC 5321 §4.2.1: 4yz replies and lost connections).
+    /// Worth trying again later. Only a 5yz refusal of the session is final (RFC 5321 §4.2.1);
+    /// missing or refused TLS is a temporary failure, as MTAs that require TLS treat it (the MX
+    /// may offer TLS again, the policy may change).
     pub fn is_temporary(&self) -> bool {
         match self {
-            SmtpError::Refused { code, .. } | SmtpError::StartTlsRefused { code, .. } => {
-                *code < 500
-            }
-            SmtpError::Closed { .. }
+            SmtpError::Refused { code, .. } => *code < 500,
+            SmtpError::StartTlsRefused { .. }
+            | SmtpError::StartTlsNotSupported
+            | SmtpError::Closed { .. }
             | SmtpError::Protocol { .. }
             | SmtpError::DataBeforeTls { .. } => true,
-            SmtpError::StartTlsNotSupported | SmtpError::BadHeloName { .. } => false,
+            SmtpError::BadHeloName { .. } => false,
         }
     }
 }
@@ -259,7 +262,8 @@ impl Error {
     /// Whether the failure may pass: DNS and SMTP troubles that a later attempt may not meet.
     pub fn is_temporary(&self) -> bool {
         match self {
-            Error::Dns(_) => true,
+            // §4.2 failures keep mail queued: the certificate may be fixed, the policy changed.
+            Error::Dns(_) | Error::Certificate(_) | Error::Fetch(_) => true,
             Error::Smtp(e) => e.is_temporary(),
             Error::Delivery(e) => e.is_temporary(),
             Error::Host { temporary, .. } => *temporary,

@@ -17,6 +17,7 @@ extern "C" {
         column: Option<u32>,
         rfc: Option<String>,
         tlsrpt: Option<String>,
+        temporary: bool,
     ) -> JsValue;
 }
 
@@ -33,11 +34,21 @@ fn js_error(e: &Error) -> JsValue {
         column,
         rfc,
         Some(e.tlsrpt_result().to_string()),
+        e.is_temporary(),
     )
 }
 
 fn bad_argument(message: &str) -> JsValue {
-    make_error("invalid-argument", message, None, None, None, None, None)
+    make_error(
+        "invalid-argument",
+        message,
+        None,
+        None,
+        None,
+        None,
+        None,
+        false,
+    )
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -581,4 +592,13 @@ impl JsMxMatcher {
         })
         .unwrap_or(2)
     }
+}
+
+/// The verdict when every candidate failed: `{ code: "delivery-failed", temporary }` (see
+/// [`crate::delivery::DeliveryError::all_failed`]); `temporaries` holds 1 per temporary attempt.
+#[wasm_bindgen(js_name = deliveryFailedTemporary)]
+pub fn delivery_failed_temporary(mode: Option<String>, temporaries: &[u8]) -> bool {
+    let mode = mode.as_deref().and_then(crate::Mode::from_value);
+    let attempts: Vec<bool> = temporaries.iter().map(|&t| t != 0).collect();
+    crate::delivery::DeliveryError::all_failed(mode, &attempts).is_temporary()
 }

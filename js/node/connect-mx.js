@@ -7,7 +7,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { judgeAttempt, planDelivery, SmtpStartTls, MtaStsError } from '../core.js';
+import { deliveryFailedTemporary, judgeAttempt, planDelivery, SmtpStartTls, MtaStsError } from '../core.js';
 import { verifyCertificateWith } from '../certificate.js';
 import { createNodeHosts, createPolicyResolver } from './resolve.js';
 import { startTlsDialogue } from './smtp-dialogue.js';
@@ -201,9 +201,8 @@ function deliveryFailed(domain, attempts, mode) {
     { rfc: 'RFC 8461 §5' },
   );
   err.attempts = attempts;
-  // RFC 8461 §5: a failure under enforce is never final before the policy is checked again, so it
-  // is temporary; otherwise temporary unless every attempt failed permanently.
-  err.temporary = mode === 'enforce' || attempts.some((a) => a.temporary);
+  // The core decides (RFC 8461 §5: never final under enforce).
+  err.temporary = deliveryFailedTemporary(mode ?? null, attempts);
   return err;
 }
 
@@ -251,11 +250,7 @@ export async function connectMx(domain, options = {}) {
     // RFC 5321 §5.1 (no MX: the domain itself), RFC 7505 (null MX), RFC 8461 §4.1 and §5.
     plan = planDelivery(name, mx.ok ? mx.records : [], policy.policy);
   } catch (err) {
-    // Mirrors DeliveryError::is_temporary (src/delivery.rs): a null MX is final, a policy mismatch
-    // may pass when the policy or the MX set changes.
-    if (err.code === 'mx-null') err.temporary = false;
-    else if (err.code === 'mx-not-in-policy') err.temporary = true;
-    err.policy = policy;
+    err.policy = policy; // the core's error says whether it is temporary (mx-null is final)
     throw err;
   }
 

@@ -311,22 +311,21 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
     });
   });
 
-  // Spec question (reported, not settled): without enforce, connectMx calls a failed TLS handshake
-  // and "TLS required but not offered" permanent (err.temporary false), so a relay would bounce the
-  // message with 5xx. Postfix itself defers both (smtp_tls_security_level=encrypt: 4.7.4; "may":
-  // retries in plaintext). Kept as todo tests: they run and show the outcome without failing CI.
+  // Without enforce, a failed TLS handshake and "TLS required but not offered" stay temporary, as
+  // Postfix treats them (smtp_tls_security_level=encrypt defers with 4.7.4): a relay keeps the
+  // message queued instead of bouncing it. The core decides (SmtpError/Error::is_temporary).
   describe('temporary failures outside enforce', () => {
-    test('testing, TLS 1.0 only: the failure is temporary', { todo: 'connectMx marks it permanent' }, async () => {
+    test('testing, TLS 1.0 only: the failure is temporary', async () => {
       const err = await connectMx(DOMAINS.testing, options('tls10')).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
     });
-    test('no policy, TLS 1.0 only: the failure is temporary', { todo: 'connectMx marks it permanent' }, async () => {
+    test('no policy, TLS 1.0 only: the failure is temporary', async () => {
       const err = await connectMx(DOMAINS.none, options('tls10')).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
     });
-    test('no policy, requireTls and no STARTTLS: the failure is temporary', { todo: 'connectMx marks it permanent' }, async () => {
+    test('no policy, requireTls and no STARTTLS: the failure is temporary', async () => {
       const err = await connectMx(DOMAINS.none, options('noStarttls', { requireTls: true })).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
