@@ -14,7 +14,7 @@
 
 import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { MtaStsError } from '../error.js';
 import { checkStoreKey, checkStoreEntry, isStoreKey } from './key.js';
 
@@ -51,10 +51,34 @@ export function fileStore(path, { onError } = {}) {
     }
   };
 
+  /**
+   * `mkdir -p`, one level at a time. Node's recursive mkdir never settles on some file systems
+   * (procfs answers ENOENT and Node retries forever); this walk is bounded by the path's depth.
+   */
+  async function makeDirectories(target) {
+    const missing = [];
+    for (let at = resolvePath(target); ; at = dirname(at)) {
+      try {
+        await stat(at);
+        break;
+      } catch (err) {
+        if (err.code !== 'ENOENT' || dirname(at) === at) throw err;
+        missing.push(at);
+      }
+    }
+    for (const at of missing.reverse()) {
+      try {
+        await mkdir(at, { mode: 0o700 });
+      } catch (err) {
+        if (err.code !== 'EEXIST') throw err;
+      }
+    }
+  }
+
   function ready() {
     opened ??= (async () => {
       try {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await makeDirectories(dir);
       } catch (err) {
         opened = undefined; // let a later call try again
         throw ioError(`cannot create store directory ${dir}`, err);

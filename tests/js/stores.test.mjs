@@ -230,3 +230,10 @@ describe('fileStore on disk', () => {
     for (const f of readdirSync(dir)) JSON.parse(readFileSync(join(dir, f), 'utf8'));
   });
 });
+
+test('fileStore on a path that cannot be made fails with store-io-error instead of hanging', async () => {
+  for (const bad of ['/proc/mtasts-store-test/x', '/dev/null/x']) {
+    const store = fileStore(bad);
+    await assert.rejects(store.get('example.com'), (err) => err.code === 'store-io-error', bad);
+  }
+});
