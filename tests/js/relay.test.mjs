@@ -33,7 +33,7 @@ let caFile;
 let main; // { relay, logs }
 
 /** A relay on an ephemeral port, pointed at the lab, logging into an array. */
-async function startTestRelay(flags = {}) {
+async function startTestRelay(flags = {}, deps = {}) {
   const logs = [];
   const logger = createLogger({ level: 'debug', stream: { write: (line) => logs.push(JSON.parse(line)) } });
   const config = resolveConfig(
@@ -51,7 +51,7 @@ async function startTestRelay(flags = {}) {
       ...flags,
     },
   );
-  const relay = await startRelay(config, { logger });
+  const relay = await startRelay(config, { logger, ...deps });
   return { relay, logs, port: relay.addresses[0].port };
 }
 
@@ -275,6 +275,26 @@ test('SMTP AUTH with a users file: required, wrong password refused, right one r
     assert.match(wrong.err.response, /^535 5\.7\.8/);
     const right = await send(r, { to: ['user@enforce-valid.test'], auth: { user: 'postfix', pass: 's3cret' } });
     assert.equal(right.err, undefined, right.err?.message);
+  } finally {
+    await r.relay.close();
+  }
+});
+
+test('cached policies are refreshed in the background before they expire (RFC 8461 §3.3)', async () => {
+  let offset = 0;
+  const r = await startTestRelay({ store: `file:${join(dir, 'refresh-store')}` }, { clock: () => Date.now() + offset });
+  try {
+    const { err } = await send(r, { to: ['user@enforce-valid.test'] });
+    assert.equal(err, undefined, err?.message);
+    const fetched = lab.requests['enforce-valid.test'];
+    await r.relay.refresh.runNow();
+    assert.equal(lab.requests['enforce-valid.test'], fetched, 'a fresh policy is not due');
+    offset = 0.9 * 86400 * 1000; // 90 % of max_age later: due whatever the jitter
+    await r.relay.refresh.runNow();
+    assert.equal(lab.requests['enforce-valid.test'], fetched + 1, 'the due policy was fetched again');
+    const text = await r.relay.metrics.registry.getSingleMetricAsString('mtasts_relay_policy_refreshes_total');
+    assert.match(text, /mtasts_relay_policy_refreshes_total\{result="ok"\} 1/);
+    assert.ok(r.logs.some((l) => l.event === 'policy-refresh' && l.domain === 'enforce-valid.test'));
   } finally {
     await r.relay.close();
   }
