@@ -5,13 +5,13 @@
 // chain (§4.2) and judgeAttempt applies the mode (§5). This file performs the I/O — DNS through the
 // one injected resolver, TCP, Node's TLS — keeps the time limits, and applies the verdicts.
 
-import net from 'node:net';
 import tls from 'node:tls';
 import { deliveryFailedTemporary, judgeAttempt, planDelivery, SmtpStartTls, MtaStsError } from '../core.js';
 import { verifyCertificateWith } from '../certificate.js';
 import { createNodeHosts, createPolicyResolver } from './resolve.js';
 import { startTlsDialogue } from './smtp-dialogue.js';
 import { discard, peerChain, upgradeToTls } from './starttls.js';
+import { connectTcp } from './tcp-connect.js';
 
 /** RFC 5321 §4.5.4.2: SMTP is port 25. `smtpPort` replaces it for test infrastructure only. */
 export const SMTP_PORT = 25;
@@ -88,49 +88,6 @@ function clockOf(now) {
   if (typeof now === 'function') return now;
   if (now instanceof Date) return () => now.getTime();
   throw new MtaStsError('invalid-argument', 'now must be a function returning milliseconds, or a Date');
-}
-
-const addressText = (address, port) => (net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`);
-
-/** TCP connect with a time limit. Resolves { socket } or { error } (socket destroyed). */
-function connectTcp(address, port, timeout) {
-  return new Promise((resolve) => {
-    // A numeric address: no name is looked up, by the OS or anyone.
-    const socket = net.connect({ host: address, port });
-    let timer = null;
-    const finish = (result) => {
-      clearTimeout(timer);
-      socket.off('connect', onConnect);
-      socket.off('error', onError);
-      if (result.error) discard(socket);
-      resolve(result);
-    };
-    function onConnect() {
-      finish({ socket });
-    }
-    function onError(err) {
-      const detail = err.code ?? err.message;
-      finish({
-        error: {
-          code: 'mx-connect-failed',
-          message: `tcp connect to ${addressText(address, port)} failed: ${detail}`,
-          detail,
-          temporary: true,
-        },
-      });
-    }
-    timer = setTimeout(() => {
-      finish({
-        error: {
-          code: 'mx-timeout',
-          message: `tcp connect to ${addressText(address, port)} took longer than ${timeout} ms`,
-          temporary: true,
-        },
-      });
-    }, timeout);
-    socket.on('connect', onConnect);
-    socket.on('error', onError);
-  });
 }
 
 /**
