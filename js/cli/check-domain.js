@@ -1,12 +1,21 @@
 // What `mtasts check` finds out about one domain, as one plain object (the `--json` output): the
-// `_mta-sts` TXT record, the policy fetch, the policy, the domain's MX hosts and whether each matches.
+// `_mta-sts` TXT record, the policy fetch, the policy, the domain's MX hosts and whether each matches,
+// and (when asked) what each MX host shows on a STARTTLS probe and the verdict the policy implies.
 //
 // The verdict on the policy is the PolicyResolver's (so the core's): this file watches the DNS and
 // HTTPS steps the resolver takes, to show them to a person, and adds what the resolver does not look
-// at: the MX hosts (RFC 8461 §4.1) and a record left at the draft-era name `_mta_sts`.
+// at: the MX hosts (RFC 8461 §4.1) and a record left at the draft-era name `_mta_sts`. The probe of
+// each MX is probeMx's (js/node/probe-mx.js), and the verdict on it the core's (planDelivery,
+// judgeAttempt), exactly as connectMx would decide it for a delivery.
 
 import { selectRecord, lintRecord, lintPolicy, matchMx, PolicyResolver } from '../node/index.js';
-import { normalizeDomain } from '../core.js';
+import { judgeAttempt, normalizeDomain, planDelivery } from '../core.js';
+import { probeMx } from '../node/probe-mx.js';
+
+/** MX hosts probed at the same time (each host's addresses one after the other). */
+const PROBE_CONCURRENCY = 4;
+/** A certificate that expires sooner than this is pointed out. */
+export const EXPIRY_WARNING_DAYS = 14;
 
 /**
  * @param {string} domain
@@ -15,9 +24,11 @@ import { normalizeDomain } from '../core.js';
  * @param {object} hosts.https the Node HTTPS host (get)
  * @param {object} hosts.store a policy store
  * @param {() => number} [hosts.now] clock in milliseconds
+ * @param {false | { heloName: string, port?: number, timeouts?: object, roots?: Array }} [hosts.probe]
+ *   probe every MX host with these probeMx options (default false: no SMTP connection is made)
  * @returns {Promise<object>} the report (README: `mtasts check`, JSON schema)
  */
-export async function checkDomain(domain, { dns, https, store, now }) {
+export async function checkDomain(domain, { dns, https, store, now, probe = false }) {
   const name = normalizeDomain(domain);
   const seen = { txt: null, url: null, fetch: null };
   const watched = {
@@ -41,6 +52,8 @@ export async function checkDomain(domain, { dns, https, store, now }) {
 
   const policy = policyReport(name, result, seen);
   const mx = mxReport(name, mxAnswer, result.policy);
+  if (probe) await probeReport(name, mx, mxAnswer, result.policy, { options: probe, dns, now, notes });
+  else for (const h of mx.hosts) Object.assign(h, { probe: null, verdict: null });
   const errors = [...result.errors.map(errorOf), ...mx.errors];
 
   if (policy.mode === 'none') {
@@ -55,8 +68,8 @@ export async function checkDomain(domain, { dns, https, store, now }) {
     notes.push(`no MX record: mail goes to ${name} itself, the implicit MX (RFC 5321 §5.1)`);
   }
 
-  // Exit status 0 needs a valid policy, no error, and every MX matching; in mode none the policy is
-  // valid but not applied (RFC 8461 §5), so MX matching does not count.
+  // Exit status 0 needs a valid policy, no error, and every MX matching (and, when probed, passing
+  // the probe); in mode none the policy is valid but not applied (RFC 8461 §5), so neither counts.
   const hasPolicy = result.status === 'found' || result.status === 'cached';
   const mxOk = mx.hosts.length > 0 && (policy.mode === 'none' || mx.hosts.every((h) => h.matchesPolicy));
   const ok = hasPolicy && errors.length === 0 && mxOk;
@@ -168,6 +181,81 @@ function mxReport(name, answer, policy) {
     }
   }
   return { hosts, lookup, errors };
+}
+
+// What each MX host shows a sender (probeMx), and the verdict the policy implies for it: the core's
+// judgeAttempt on the candidate planDelivery makes of it (RFC 8461 §4.1, §4.2, §5), the same call
+// connectMx makes. Under enforce or testing, a matching MX host whose probe fails is an error.
+async function probeReport(name, mx, mxAnswer, policy, { options, dns, now, notes }) {
+  let plan = { candidates: [], excluded: [] };
+  try {
+    plan = planDelivery(name, mxAnswer.ok ? mxAnswer.records : [], policy ?? null);
+  } catch (err) {
+    // RFC 8461 §5: under enforce with no MX host matching, none is delivered to (mx-not-in-policy is
+    // already reported); a null MX has no host.
+    if (err?.code !== 'mx-not-in-policy' && err?.code !== 'mx-null') throw err;
+    if (err.code === 'mx-not-in-policy') plan.excluded = mx.hosts.map((h) => ({ host: h.host }));
+  }
+  const mode = policy?.mode ?? null;
+  const probes = await bounded(mx.hosts, PROBE_CONCURRENCY, (h) => probeMx(h.host, { ...options, dns, now }));
+  mx.hosts.forEach((h, i) => {
+    const { host: _host, tlsReport: _report, ...shown } = probes[i];
+    h.probe = { ...shown, addresses: shown.addresses.map(({ tlsReport: _r, ...a }) => a) };
+    h.verdict = verdictFor(h, probes[i], plan, mode);
+
+    const c = h.probe.certificate;
+    if (c?.daysLeft !== null && c?.daysLeft !== undefined && c.daysLeft >= 0 && c.daysLeft < EXPIRY_WARNING_DAYS) {
+      notes.push(`the certificate of ${h.host} expires in ${plural(c.daysLeft, 'day')} (${c.notAfter})`);
+    }
+    // RFC 8461 §5: under enforce a failing MX is not delivered to; under testing the failure is
+    // reported. Either way the operator has something to fix. A host outside the policy is already
+    // an error (mx-not-in-policy); in mode none, or without a policy, nothing is enforced.
+    const f = h.verdict?.failure;
+    if (f && h.matchesPolicy && (mode === 'enforce' || mode === 'testing')) {
+      const where = h.verdict.address ? ` (${h.verdict.address})` : '';
+      mx.errors.push({ code: f.code, message: `MX host ${h.host}${where}: ${f.message}`, tlsrpt: f.tlsrpt ?? null, rfc: f.rfc || 'RFC 8461 §5', mx: h.host });
+    }
+  });
+}
+
+// Verdict strength: a host is shown with its worst address.
+const rank = (j) => (j.verdict === 'try-next' ? 4 : 0) + (j.failure ? 2 : 0) + (j.verdict === 'deliver-plaintext' ? 1 : 0);
+
+/**
+ * { verdict, failure, address } for one probed host: the core's judgeAttempt for each address,
+ * the worst of them shown. `excluded`: enforce, the host matches no pattern, so a sender never
+ * dials it (RFC 8461 §5).
+ */
+function verdictFor(h, probe, plan, mode) {
+  if (plan.excluded?.some((c) => c.host === h.host)) return { verdict: 'excluded', failure: null, address: null };
+  const candidate = plan.candidates?.find((c) => c.host === h.host);
+  if (!candidate) return null;
+  const judged = (probe.addresses.length ? probe.addresses : [{ address: null, tlsReport: probe.tlsReport }]).map((a) => {
+    const j = judgeAttempt(mode, candidate, a.tlsReport, false);
+    // The verifier's own message for a certificate failure (judgeAttempt rewraps it as a detail).
+    const message = a.certificate && a.certificate.code === j.failure?.code ? a.certificate.message : j.failure?.message;
+    const failure = j.failure ? { code: j.failure.code, message, tlsrpt: j.failure.tlsrpt ?? null, temporary: j.failure.temporary, rfc: j.failure.rfc || null } : null;
+    return { verdict: j.verdict, failure, address: a.address };
+  });
+  return judged.reduce((worst, j) => (rank(j) > rank(worst) ? j : worst));
+}
+
+/** fn over items, at most `limit` at a time; results in the order of items. */
+async function bounded(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function matches(patternsOrPolicy, host) {

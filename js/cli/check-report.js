@@ -2,6 +2,7 @@
 // ✗ (wrong), ! (worth knowing) or - (skipped), the RFC reason, and the details indented below.
 
 import { plain, marks } from './colour.js';
+import { EXPIRY_WARNING_DAYS } from './check-domain.js';
 
 /** @returns {string} the whole text, ending with a newline */
 export function renderReport(report, paint = plain) {
@@ -16,7 +17,7 @@ export function renderReport(report, paint = plain) {
     const where = d.line > 0 ? `line ${d.line}, column ${d.column}: ` : '';
     detail(`${label} [${d.code}] ${where}${d.message}${rfc(d.rfc)}`);
   };
-  const errorsOf = (step) => report.errors.filter((e) => stepOf(e.code) === step);
+  const errorsOf = (step) => report.errors.filter((e) => stepOf(e) === step);
 
   out.push(paint.bold(`MTA-STS check of ${report.domain}`), '');
 
@@ -84,11 +85,12 @@ export function renderReport(report, paint = plain) {
     const how = h.matchesPolicy === null ? '' : h.matchesPolicy ? `matches ${h.matchedBy}` : 'matches no pattern';
     const implicit = h.implicit ? ' (implicit MX)' : '';
     detail(`${mark} ${String(h.priority).padStart(5)} ${h.host.padEnd(width)}  ${how}${implicit}`.trimEnd());
+    if (h.probe) renderProbe(h, p.mode, { m, paint, rfc, out });
   }
   errorsOf('mx').filter((e) => e.code !== 'mx-not-in-policy').forEach(showError);
 
   // Whatever no step shows, then the notes and the verdict.
-  report.errors.filter((e) => stepOf(e.code) === 'other').forEach((e) => line(m.bad, `[${e.code}] ${e.message}${rfc(e.rfc)}`));
+  report.errors.filter((e) => stepOf(e) === 'other').forEach((e) => line(m.bad, `[${e.code}] ${e.message}${rfc(e.rfc)}`));
   if (report.notes.length) out.push('');
   for (const note of report.notes) line(m.note, note);
   out.push('', verdict(report, m, paint), '');
@@ -100,7 +102,8 @@ function verdict(report, m, paint) {
   if (report.ok) {
     const mode = report.policy.mode;
     if (mode === 'none') return `${m.ok} ${d}: valid MTA-STS policy in mode none (senders apply no policy)`;
-    return `${m.ok} ${d}: valid MTA-STS policy in mode ${mode}, and every MX host matches it`;
+    const probed = report.mx.some((h) => h.probe) ? ' and passes the STARTTLS probe' : '';
+    return `${m.ok} ${d}: valid MTA-STS policy in mode ${mode}, and every MX host matches it${probed}`;
   }
   const n = report.errors.length;
   const errors = n ? ` (${plural(n, 'error')}: ${[...new Set(report.errors.map((e) => e.code))].join(', ')})` : '';
@@ -109,14 +112,71 @@ function verdict(report, m, paint) {
   return `${m.bad} ${d}: no usable MTA-STS policy${errors}`;
 }
 
-/** Which step shows an error, by its code. */
-function stepOf(code) {
+/** Which step shows an error, by its code (an MX probe's failure is shown under its host). */
+function stepOf({ code, mx }) {
+  if (mx) return 'probe';
   if (code.startsWith('record-') || code.startsWith('dns-')) return 'record';
   if (code === 'policy-invalid') return 'policy';
   if (code.startsWith('policy-')) return 'fetch';
   if (code.startsWith('mx-')) return 'mx';
   return 'other';
 }
+
+// What one MX host showed on the probe (probeMx), and the verdict the policy implies for it:
+//         ✓ STARTTLS offered (RFC 3207), TLSv1.3, TLS_AES_256_GCM_SHA384
+//         ✓ certificate valid for mx1.example.com (RFC 8461 §4.2)
+//         ✓ expires 2025-01-01 (200 days left)
+//         ✓ verdict under mode enforce: deliver (RFC 8461 §5)
+function renderProbe(h, mode, { m, paint, rfc, out }) {
+  const say = (mark, text) => out.push(`          ${mark} ${text}`);
+  const probe = h.probe;
+  const where = probe.addresses.map((a) => a.address).join(', ');
+  // Addresses that answered differently are each shown; else the host's result stands for all.
+  const views = new Set(probe.addresses.map(probeKey)).size > 1 ? probe.addresses : [probe];
+  if (probe.addresses.length > 0) say(m.skip, `probed ${where} on port ${probe.port}`);
+  for (const v of views) {
+    const prefix = views.length > 1 ? `${v.address}: ` : '';
+    if (v.starttls === true) {
+      const tls = v.tlsVersion ? `, ${v.tlsVersion}${v.cipher ? `, ${v.cipher}` : ''}` : '';
+      say(m.ok, `${prefix}STARTTLS offered${tls}${rfc('RFC 3207')}`);
+    } else if (v.starttls === false) {
+      say(m.bad, `${prefix}STARTTLS not offered${rfc('RFC 3207')}`);
+    }
+    if (v.error) say(m.bad, `${prefix}${paint.red(`[${v.error.code}]`)} ${v.error.message}`);
+    const c = v.certificate;
+    if (c) {
+      if (c.ok) say(m.ok, `${prefix}certificate valid for ${h.host}${rfc('RFC 8461 §4.2')}`);
+      else say(m.bad, `${prefix}certificate not valid for ${h.host}: ${paint.red(`[${c.code}]`)} ${c.message}${rfc('RFC 8461 §4.2')}`);
+      if (c.subjectAltNames.length) out.push(`              names: ${c.subjectAltNames.join(', ')}`);
+      if (c.notAfter) {
+        const left = c.daysLeft < 0 ? `expired ${plural(-c.daysLeft, 'day')} ago` : `${plural(c.daysLeft, 'day')} left`;
+        const mark = c.daysLeft < 0 ? m.bad : c.daysLeft < EXPIRY_WARNING_DAYS ? m.note : m.ok;
+        say(mark, `${prefix}expires ${c.notAfter.slice(0, 10)} (${left})`);
+      }
+    }
+  }
+  const v = h.verdict;
+  if (!v) return;
+  const under = mode ? `mode ${mode}` : 'no policy';
+  if (v.verdict === 'excluded') {
+    say(m.bad, `verdict under ${under}: excluded, a sender does not deliver to a host outside the policy${rfc('RFC 8461 §5')}`);
+    return;
+  }
+  const judged = probe.addresses.find((a) => a.address === v.address) ?? probe;
+  const verified = judged.certificate?.ok === true;
+  const why = {
+    deliver: verified ? 'a sender delivers over this verified connection' : 'a sender delivers over TLS even so',
+    'deliver-plaintext': 'a sender delivers in plaintext (opportunistic, no policy applied)',
+    'try-next': 'a sender does not deliver to this host and tries the next',
+  }[v.verdict] ?? '';
+  const failure = v.failure ? ` ${paint.red(`[${v.failure.code}]`)}` : '';
+  const reported = v.failure && v.verdict !== 'try-next' && mode ? ', and reports the failure' : '';
+  const mark = v.verdict === 'try-next' ? m.bad : v.failure ? m.note : m.ok;
+  const at = v.address && views.length > 1 ? ` (${v.address})` : '';
+  say(mark, `verdict under ${under}${at}: ${v.verdict}${failure}: ${why}${reported}${rfc('RFC 8461 §5')}`);
+}
+
+const probeKey = (a) => [a.starttls, a.tlsVersion, a.certificate?.code, a.error?.code].join('|');
 
 function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -3,9 +3,11 @@
 
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
+import tls from 'node:tls';
 import { isAbsolute, join } from 'node:path';
 import { memoryStore, fileStore } from '../node/index.js';
+import { SmtpStartTls } from '../core.js';
 import { createNodeHosts } from '../node/resolve.js';
 import { checkDomain } from './check-domain.js';
 import { renderReport } from './check-report.js';
@@ -17,6 +19,10 @@ export const usage = `usage: mtasts check [options] <domain>
 Checks the MTA-STS setup of <domain> step by step: the TXT record at _mta-sts.<domain>
 (RFC 8461 §3.1), the policy fetch from https://mta-sts.<domain>/.well-known/mta-sts.txt (§3.3),
 the policy (§3.2), and the domain's MX hosts with whether each matches the policy (§4.1).
+Then it probes each MX host on every address: STARTTLS offered (RFC 3207), TLS version, the
+certificate checked for the MX host name (§4.2) and its expiry, and the verdict the policy implies
+for that host (§5: deliver, deliver-plaintext or try-next). The probe says EHLO, STARTTLS, and QUIT:
+it never sends mail.
 
 options:
   --json                 print one JSON object instead (schema in README.md, "mtasts check")
@@ -25,16 +31,21 @@ options:
                          a cached policy whose id is unchanged is not fetched again
   --timeout MS           policy fetch time limit in milliseconds (default 60000)
   --dns-timeout MS       DNS query time limit in milliseconds, per try (default 5000)
+  --no-probe             do not connect to the MX hosts (only the DNS and the policy are checked)
+  --helo NAME            the name the probe gives in EHLO (default: this host's name)
   --no-color             no colour (colour is used only on a terminal, and never with NO_COLOR)
   -h, --help             show this help
 
 test infrastructure (off by default; for a lab such as \`mtasts demo\` runs):
   --dns-server HOST:PORT ask this name server instead of the system's (repeatable)
-  --ca-file FILE         also trust the CA certificates (PEM) in FILE for the policy host
+  --ca-file FILE         also trust the CA certificates (PEM) in FILE (policy host and MX hosts)
   --policy-port N        fetch the policy from port N instead of 443
+  --smtp-port N          probe the MX hosts on port N instead of 25
 
-exit status: 0 valid policy and every MX host matches it (mode none counts as valid),
-             1 something is wrong (no policy, an error, an MX mismatch, a temporary failure),
+exit status: 0 valid policy and every MX host matches it and, under enforce or testing, passes
+               the probe (mode none counts as valid),
+             1 something is wrong (no policy, an error, an MX mismatch, a temporary failure, a
+               matching MX host that fails the probe under enforce or testing),
              2 usage or local error
 `;
 
@@ -47,6 +58,9 @@ const OPTIONS = {
   'dns-server': { type: 'string', multiple: true },
   'ca-file': { type: 'string' },
   'policy-port': { type: 'string' },
+  'no-probe': { type: 'boolean' },
+  helo: { type: 'string' },
+  'smtp-port': { type: 'string' },
 };
 
 export async function run(args, io) {
@@ -60,7 +74,16 @@ export async function run(args, io) {
     timeout: integer(values.timeout, '--timeout', 1, 3_600_000),
     dnsTimeout: integer(values['dns-timeout'], '--dns-timeout', 1, 600_000),
   };
-  const report = await checkDomain(domainArgument(positionals[0]), { ...makeHosts(hostOptions), store: makeStore(values.store, io.env) });
+  const smtpPort = integer(values['smtp-port'], '--smtp-port', 1, 65535) ?? 25;
+  const probe = values['no-probe']
+    ? false
+    : {
+        heloName: heloName(values.helo),
+        port: smtpPort,
+        // The extra CAs are trusted for the MX certificates too, as connectMx's `ca` does.
+        roots: hostOptions.ca === undefined ? undefined : [...tls.rootCertificates, hostOptions.ca],
+      };
+  const report = await checkDomain(domainArgument(positionals[0]), { ...makeHosts(hostOptions), store: makeStore(values.store, io.env), probe });
   if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else io.stdout.write(renderReport(report, painter(io, { noColor: values['no-color'] })));
   return report.ok ? 0 : 1;
@@ -71,6 +94,24 @@ function domainArgument(domain) {
   const name = domain.endsWith('.') ? domain.slice(0, -1) : domain;
   if (name === '' || /[\s/:@]/.test(name)) throw new UsageError(`not a domain name: ${JSON.stringify(domain)}`);
   return name;
+}
+
+/** The EHLO name: --helo, else this host's name (else localhost), as the core accepts it. */
+function heloName(given) {
+  const valid = (name) => {
+    try {
+      new SmtpStartTls(name).free();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (given !== undefined) {
+    if (!valid(given)) throw new UsageError(`--helo needs a host name without spaces, found ${JSON.stringify(given)}`);
+    return given;
+  }
+  const own = hostname();
+  return valid(own) ? own : 'localhost';
 }
 
 /** Host options, validated here so that a mistake is a usage error, not a failed look-up. */

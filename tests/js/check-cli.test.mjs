@@ -102,9 +102,11 @@ function assertScenario(s, { code, stdout, stderr }) {
 let lab;
 let dir;
 let caFile;
+// --no-probe: these tests are about DNS and policies; no lab MX answers SMTP here (the MX probe is
+// tested against real Postfix in check-probe.test.mjs).
 const labFlags = (server) => [
   '--dns-server', server, '--ca-file', caFile, '--policy-port', String(lab.policyPort),
-  '--timeout', '2000', '--dns-timeout', '500', '--store', 'memory',
+  '--timeout', '2000', '--dns-timeout', '500', '--no-probe', '--store', 'memory',
 ];
 
 before(async () => {
@@ -224,6 +226,8 @@ describe('mtasts check: the cache and local errors', () => {
     [['check', 'a.test', '--bogus'], /^mtasts: unknown option --bogus/],
     [['check', 'a.test', '--timeout', 'soon'], /^mtasts: --timeout needs a whole number/],
     [['check', 'a.test', '--policy-port', '70000'], /^mtasts: --policy-port needs a whole number from 1 to 65535/],
+    [['check', 'a.test', '--smtp-port', '0'], /^mtasts: --smtp-port needs a whole number from 1 to 65535/],
+    [['check', 'a.test', '--helo', 'two words'], /^mtasts: --helo needs a host name without spaces/],
     [['check', 'a.test', '--store', 'redis://x'], /^mtasts: --store must be memory or file:DIR/],
     [['check', 'a.test', '--ca-file', '/nonexistent/ca.pem'], /^mtasts: cannot read \/nonexistent\/ca\.pem: no such file/],
     [['check', 'a.test', '--dns-server', 'not-an-address'], /^mtasts: --dns-server needs an IP address/],
@@ -253,7 +257,7 @@ describe('mtasts check: the cache and local errors', () => {
     const { code, stdout } = await mtasts(['check', '--help']);
     assert.equal(code, 0);
     assert.match(stdout, /test infrastructure/);
-    for (const flag of ['--json', '--store', '--dns-server', '--ca-file', '--policy-port', '--timeout', '--no-color']) {
+    for (const flag of ['--json', '--store', '--dns-server', '--ca-file', '--policy-port', '--timeout', '--no-color', '--no-probe', '--helo', '--smtp-port']) {
       assert.ok(stdout.includes(flag), flag);
     }
     const overview = await mtasts(['--help']);
