@@ -48,12 +48,14 @@ options:
   --reply-timeout S      each MX reply up to STARTTLS (default 60); --tls-timeout S the handshake (30)
   --command-timeout S    each MX reply to EHLO, MAIL, RCPT, DATA (default 240)
   --data-timeout S       the MX's reply to the end of DATA (default 540)
+  --reuse-idle S         keep a verified MX connection idle S seconds for the next message to the
+                         same domain, while its policy is unchanged (default 5; 0 = never reuse)
   --max-clients N        concurrent client sessions (default 500)
   --shutdown-timeout S   on SIGTERM/SIGINT, how long transactions in flight may take to finish
                          (default 600); new sessions get 421 4.3.2 at once
   --config FILE          a JSON object with any of these settings, named in camelCase (listen,
                          helo, store, allow, users, tlsCert, tlsKey, maxSize, traceHeader (false:
-                         none), metrics, logLevel, logFile, refreshInterval, maxClients,
+                         none), metrics, logLevel, logFile, refreshInterval, reuseIdle, maxClients,
                          shutdownTimeout, timeouts {connect, reply, tls, command, dataEnd},
                          dnsServers, caFile, policyPort, smtpPort); flags override the file
   --hash-password        read a password on stdin, print its hash for --users, and exit
@@ -68,7 +70,8 @@ test infrastructure (off by default; for a lab such as \`mtasts demo\` runs):
 metrics: mtasts_relay_deliveries_total{outcome,mode}, mtasts_relay_policy_lookups_total{result},
   mtasts_relay_tls_failures_total{result_type}, mtasts_relay_mx_attempts_total{result},
   mtasts_relay_delivery_duration_seconds, mtasts_relay_connect_duration_seconds,
-  mtasts_relay_sessions, mtasts_relay_policy_refreshes_total{result}, process metrics.
+  mtasts_relay_sessions, mtasts_relay_reused_connections_total,
+  mtasts_relay_policy_refreshes_total{result}, process metrics.
 
 exit status: 0 after a graceful shutdown, 2 usage or configuration error
 `;
@@ -93,6 +96,7 @@ const OPTIONS = {
   'tls-timeout': { type: 'string' },
   'command-timeout': { type: 'string' },
   'data-timeout': { type: 'string' },
+  'reuse-idle': { type: 'string' },
   'max-clients': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
   config: { type: 'string' },
@@ -131,6 +135,7 @@ export async function run(args, io) {
       logLevel: values['log-level'],
       logFile: values['log-file'],
       refreshInterval: values['refresh-interval'],
+      reuseIdle: values['reuse-idle'],
       maxClients: values['max-clients'],
       shutdownTimeout: values['shutdown-timeout'],
       timeouts,

@@ -10,6 +10,7 @@
 //   mtasts_relay_delivery_duration_seconds{outcome}     first RCPT to the reply at the end of DATA
 //   mtasts_relay_connect_duration_seconds{outcome}      connectMx: policy, MX look-up, TCP, STARTTLS
 //   mtasts_relay_sessions                                SMTP sessions open now
+//   mtasts_relay_reused_connections_total               transactions over an idle verified MX connection
 //   mtasts_relay_policy_refreshes_total{result}         proactive refreshes: ok | failed
 //   plus prom-client's default process metrics (memory, CPU, event loop lag)
 
@@ -64,6 +65,11 @@ export function createRelayMetrics() {
     sessions: new client.Gauge({
       name: 'mtasts_relay_sessions',
       help: 'SMTP sessions from local MTAs open now',
+      registers: [registry],
+    }),
+    reusedConnections: new client.Counter({
+      name: 'mtasts_relay_reused_connections_total',
+      help: 'Transactions sent over an idle verified MX connection instead of a new one',
       registers: [registry],
     }),
     refreshes: new client.Counter({

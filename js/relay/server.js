@@ -17,6 +17,7 @@ import { createPolicyResolver } from '../node/resolve.js';
 import { fileStore, memoryStore } from '../stores/index.js';
 import { createAllowList, isLoopback } from './allow-list.js';
 import { createLogger } from './log.js';
+import { createDownstreamPool } from './downstream-pool.js';
 import { createRelayMetrics, serveMetrics } from './metrics.js';
 import { startRefresh } from './refresh.js';
 import { Transaction } from './session.js';
@@ -112,6 +113,7 @@ export async function startRelay(config, deps = {}) {
     tlsrpt,
     clock,
     seenPolicies: new WeakSet(),
+    pool: createDownstreamPool({ idleMs: config.reuseIdle, currentPolicy: (domain) => resolver.resolve(domain) }),
     connectMx: (domain) =>
       dial(domain, {
         heloName: config.helo,
@@ -298,6 +300,7 @@ export async function startRelay(config, deps = {}) {
         }
         await new Promise((r) => setTimeout(r, 50));
       }
+      relay.pool.close();
       await refresh.stop();
       if (metricsServer) {
         metricsServer.closeAllConnections?.();

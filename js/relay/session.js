@@ -91,6 +91,7 @@ export class Transaction {
     this.domain = null; // the policy domain of the open downstream connection
     this.conn = null; // connectMx's result
     this.downstream = null;
+    this.entry = null; // { ds, conn, uses } for the connection pool
     this.lost = null; // the reply for the rest of the transaction once the MX connection broke
     this.refused = new Map(); // policy domain → reply, for the rest of this transaction
     this.accepted = [];
@@ -138,9 +139,28 @@ export class Transaction {
     return this.#lose(new MtaStsError('mx-protocol-error', `${this.conn.mx.host} answered RCPT with ${replyText(reply)}`));
   }
 
-  /** Opens the downstream connection for `domain` and sends EHLO and MAIL; null when it worked. */
+  /**
+   * Opens the downstream connection for `domain` (or reuses an idle one, downstream-pool.js) and
+   * sends EHLO and MAIL; null when it worked, else the reply for the RCPT.
+   */
   async #open(domain, given) {
     const { relay } = this;
+    const pooled = await relay.pool.take(domain);
+    if (pooled) {
+      this.#use(domain, pooled);
+      relay.metrics.policyLookups.inc({ result: 'hit' });
+      relay.metrics.reusedConnections.inc();
+      try {
+        const mail = await this.#mail();
+        // Interop: an MX may close an idle connection at any time (a 421 or a reset): such a
+        // connection is dropped and a new one opened; any other answer is the MX's word.
+        if (mail === null || !mail.closing) return mail;
+      } catch {
+        // the idle connection was gone: open a new one below
+      }
+      pooled.ds.close();
+      this.#unuse();
+    }
     const t0 = performance.now();
     let conn;
     try {
@@ -165,50 +185,79 @@ export class Transaction {
       return coreReply(reply);
     }
     relay.metrics.connectSeconds.observe({ outcome: 'ok' }, (performance.now() - t0) / 1000);
-    this.conn = conn;
-    this.domain = domain;
     await this.#record(domain, conn.policy, conn.attempts);
     const ds = new DownstreamSmtp(conn.socket, { heloName: relay.heloName, timeouts: relay.timeouts, mx: conn.mx.host });
-    this.downstream = ds;
-    const giveUp = (reply) => {
-      ds.quit();
-      this.downstream = null;
-      this.domain = null;
-      return reply;
-    };
+    this.#use(domain, { ds, conn, uses: 1 });
     try {
       const ehlo = await ds.ehlo();
-      if (ehlo.code !== 250) return giveUp(ehlo.code >= 400 ? mirrorReply(ehlo, conn.mx.host) : this.#failure(new MtaStsError('mx-protocol-error', `${conn.mx.host} answered EHLO with ${replyText(ehlo)}`)));
-      const args = this.from.args || {};
-      // RFC 6531 §3.2: a message that needs SMTPUTF8 must not go to a server that lacks it.
-      if (args.SMTPUTF8 && !ds.has('SMTPUTF8')) {
-        return giveUp({ responseCode: 553, message: `5.6.7 ${conn.mx.host} does not support SMTPUTF8, which this message needs` });
+      if (ehlo.code !== 250) {
+        ds.quit();
+        this.#unuse();
+        return ehlo.code >= 400 ? mirrorReply(ehlo, conn.mx.host) : this.#failureFor(domain, conn, new MtaStsError('mx-protocol-error', `${conn.mx.host} answered EHLO with ${replyText(ehlo)}`));
       }
-      const params = [];
-      // RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8: passed on when the MX announced them.
-      if (args.SIZE && ds.has('SIZE')) params.push(`SIZE=${args.SIZE}`);
-      if (args.BODY && ds.has('8BITMIME')) params.push(`BODY=${String(args.BODY).toUpperCase()}`);
-      if (args.SMTPUTF8 && ds.has('SMTPUTF8')) params.push('SMTPUTF8');
-      const mail = await ds.mail(this.from.address, params);
-      if (mail.code < 200 || mail.code >= 300) {
-        relay.log.info({ event: 'mail-refused', domain, mx: conn.mx.host, reply: replyText(mail) });
-        return giveUp(mail.code >= 400 ? mirrorReply(mail, conn.mx.host) : this.#failure(new MtaStsError('mx-protocol-error', `${conn.mx.host} answered MAIL with ${replyText(mail)}`)));
-      }
+      return await this.#mail();
     } catch (err) {
-      return giveUp(this.#failure(err));
+      const reply = this.#failureFor(domain, conn, err);
+      ds.close();
+      this.#unuse();
+      return reply;
     }
-    return null;
   }
 
-  /** The core's reply for a failure with the MX connection open (timeout, close, protocol). */
-  #failure(err) {
-    const reply = relayFailureReply(this.domain ?? '(none)', this.mode, this.conn?.mx?.host ?? null, {
+  #use(domain, entry) {
+    this.entry = entry;
+    this.conn = entry.conn;
+    this.domain = domain;
+    this.downstream = entry.ds;
+  }
+
+  #unuse() {
+    this.entry = null;
+    this.conn = null;
+    this.domain = null;
+    this.downstream = null;
+  }
+
+  /** MAIL FROM on the open connection, with the parameters the MX announced; null when accepted. */
+  async #mail() {
+    const { relay, conn } = this;
+    const ds = this.downstream;
+    const domain = this.domain;
+    const args = this.from.args || {};
+    const refuse = (reply) => {
+      ds.quit();
+      this.#unuse();
+      return reply;
+    };
+    // RFC 6531 §3.2: a message that needs SMTPUTF8 must not go to a server that lacks it.
+    if (args.SMTPUTF8 && !ds.has('SMTPUTF8')) {
+      return refuse({ responseCode: 553, message: `5.6.7 ${conn.mx.host} does not support SMTPUTF8, which this message needs` });
+    }
+    const params = [];
+    // RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8: passed on when the MX announced them.
+    if (args.SIZE && ds.has('SIZE')) params.push(`SIZE=${args.SIZE}`);
+    if (args.BODY && ds.has('8BITMIME')) params.push(`BODY=${String(args.BODY).toUpperCase()}`);
+    if (args.SMTPUTF8 && ds.has('SMTPUTF8')) params.push('SMTPUTF8');
+    const mail = await ds.mail(this.from.address, params);
+    if (mail.code >= 200 && mail.code < 300) return null;
+    relay.log.info({ event: 'mail-refused', domain, mx: conn.mx.host, reply: replyText(mail) });
+    if (mail.code === 421) return { ...refuse(mirrorReply(mail, conn.mx.host)), closing: true };
+    return refuse(mail.code >= 400 ? mirrorReply(mail, conn.mx.host) : this.#failureFor(domain, conn, new MtaStsError('mx-protocol-error', `${conn.mx.host} answered MAIL with ${replyText(mail)}`)));
+  }
+
+  #failureFor(domain, conn, err) {
+    const reply = relayFailureReply(domain, conn?.attempts?.at(-1)?.mode ?? conn?.policy?.policy?.mode ?? null, conn?.mx?.host ?? null, {
       code: typeof err.code === 'string' ? err.code : 'mx-connection-lost',
       message: err.message,
       temporary: true,
       tlsrpt: '',
     });
     return coreReply(reply);
+  }
+
+  /** The core's reply for a failure with the MX connection open (timeout, close, protocol). */
+  #failure(err) {
+    return this.#failureFor(this.domain ?? '(none)', this.conn, err);
   }
 
   /** The MX connection broke: every later RCPT and the DATA get the same 4xx. */
@@ -279,6 +328,7 @@ export class Transaction {
     }
     const ds = this.downstream;
     const mx = this.conn.mx.host;
+    let reusable = false;
     try {
       const reply = await ds.data(upstream, {
         header: this.#traceHeader(),
@@ -289,6 +339,7 @@ export class Transaction {
         },
       });
       if (reply.phase === 'data') drain();
+      reusable = reply.phase === 'end';
       if (reply.code >= 200 && reply.code < 300) {
         const text = mirrorReply(reply, mx).message;
         finish('delivered', replyText(reply));
@@ -317,7 +368,9 @@ export class Transaction {
       finish('deferred', `${error.responseCode} ${error.message}`, { reason: err.message });
       return { error };
     } finally {
-      ds.quit();
+      // After the MX's reply to the end of DATA the session is ready for the next message.
+      if (reusable && !ds.closed) this.relay.pool.release(this.domain, this.entry);
+      else ds.quit();
     }
   }
 

@@ -189,6 +189,10 @@ export async function startRelayMx(lab) {
         check();
       });
     },
+    /** Closes every open connection (an MX dropping idle clients). */
+    drop() {
+      for (const s of sockets) s.destroy();
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all([v4, v6].filter(Boolean).map((srv) => new Promise((r) => srv.close(r))));

@@ -48,6 +48,7 @@ async function startTestRelay(flags = {}, deps = {}) {
       helo: 'relay.test',
       refreshInterval: 0,
       shutdownTimeout: 5,
+      reuseIdle: 0, // a new MX connection per message, unless a test asks otherwise
       ...flags,
     },
   );
@@ -295,6 +296,28 @@ test('cached policies are refreshed in the background before they expire (RFC 84
     const text = await r.relay.metrics.registry.getSingleMetricAsString('mtasts_relay_policy_refreshes_total');
     assert.match(text, /mtasts_relay_policy_refreshes_total\{result="ok"\} 1/);
     assert.ok(r.logs.some((l) => l.event === 'policy-refresh' && l.domain === 'enforce-valid.test'));
+  } finally {
+    await r.relay.close();
+  }
+});
+
+test('a verified MX connection is reused for the next message to the domain; one the MX dropped is replaced', async () => {
+  const r = await startTestRelay({ reuseIdle: 30 });
+  try {
+    const sessions = mx.sessions;
+    for (let i = 0; i < 3; i++) {
+      const { err } = await send(r, { to: [`reuse${i}@enforce-valid.test`] });
+      assert.equal(err, undefined, err?.message);
+    }
+    assert.equal(mx.sessions, sessions + 1, 'three messages, one MX connection');
+    assert.match(mx.messages.at(-1).data, /^MTA-STS-Verify: verified; domain=enforce-valid\.test; /);
+    mx.drop();
+    const { err } = await send(r, { to: ['after-drop@enforce-valid.test'] });
+    assert.equal(err, undefined, err?.message);
+    assert.equal(mx.sessions, sessions + 2);
+    assert.deepEqual(mx.messages.at(-1).to, ['after-drop@enforce-valid.test']);
+    const text = await r.relay.metrics.registry.getSingleMetricAsString('mtasts_relay_reused_connections_total');
+    assert.match(text, /mtasts_relay_reused_connections_total [23]$/m);
   } finally {
     await r.relay.close();
   }
