@@ -169,11 +169,17 @@ impl TlsResult {
                 let certificate = if cert.get("ok").and_then(|v| v.as_bool()) == Some(true) {
                     Ok(())
                 } else {
-                    Err(crate::error::CertificateError::from_code(
-                        &text(cert, "code"),
-                        text(cert, "message"),
-                    )
-                    .into())
+                    // The verifier's own verdict, passed back unchanged (its code is the RFC 8460
+                    // result type).
+                    let code = Some(text(cert, "code"))
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| "validation-failure".into());
+                    Err(Error::Host {
+                        tlsrpt: code.clone(),
+                        code,
+                        message: text(cert, "message"),
+                        temporary: true,
+                    })
                 };
                 TlsResult::Secured { certificate }
             }

@@ -67,16 +67,6 @@ pub enum CertificateError {
 }
 
 impl CertificateError {
-    /// The variant for a code as `verifyCertificate` reports it (the host passes verdicts back).
-    pub fn from_code(code: &str, detail: String) -> CertificateError {
-        match code {
-            "certificate-host-mismatch" => CertificateError::HostMismatch { host: detail },
-            "certificate-expired" => CertificateError::Expired { detail },
-            "certificate-not-trusted" => CertificateError::NotTrusted { detail },
-            _ => CertificateError::Invalid { detail },
-        }
-    }
-
     pub fn from_webpki(e: &webpki::Error) -> CertificateError {
         use webpki::Error as W;
         let detail = format!("{e:?}");
@@ -298,6 +288,7 @@ impl Error {
             Error::Smtp(_) => "RFC 5321 §4.2",
             Error::Delivery(crate::delivery::DeliveryError::NullMx) => "RFC 7505 §3",
             Error::Delivery(_) => "RFC 8461 §5",
+            Error::Host { code, .. } if code.starts_with("certificate-") => "RFC 8461 §4.2",
             Error::Host { .. } => "",
             Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
                 d.rfc
