@@ -58,6 +58,9 @@ describe('sending Postfix → mtasts relay → receiving Postfix', { skip }, () 
       smtpPort: mx.ports.valid,
       refreshInterval: 0,
       shutdownTimeout: 5,
+      // Each message on a new MX connection: the certificate swap below must meet a new handshake
+      // (a connection verified before the swap may rightly carry the next message).
+      reuseIdle: 0,
     });
     relay = await startRelay(config, { logger: createLogger({ level: 'info', stream: { write: (l) => logs.push(JSON.parse(l)) } }) });
     sender = await startPostfixSender({ relayhost: `[127.0.0.1]:${relay.addresses[0].port}` });
