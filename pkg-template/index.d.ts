@@ -112,6 +112,8 @@ export class MtaStsError extends Error {
   readonly rfc?: string;
   /** The RFC 8460 §4.3 result type a sender reports for this failure, e.g. `sts-policy-invalid`. */
   readonly tlsrpt?: string;
+  /** Whether a later attempt may succeed (DNS, TLS and 4yz failures); false for final ones (e.g. a null MX). */
+  readonly temporary?: boolean;
 }
 
 /**
@@ -302,3 +304,125 @@ export function connectMx(domain: string, options: ConnectMxOptions): Promise<Mx
 export function nodemailerSocket(
   options?: Partial<ConnectMxOptions> & { domain?: string; onConnect?: (connection: MxConnection) => void },
 ): (transportOptions: { host?: string; name?: string }, callback: (err: Error | null, socketOptions?: object) => void) => void;
+
+/** One failure met during discovery, with its stable code and RFC 8460 result type. */
+export interface PolicyError {
+  /** e.g. `dns-temporary`, `record-multiple`, `record-invalid`, `policy-http-status`, `policy-redirect`,
+   * `policy-content-type`, `policy-too-large`, `policy-fetch-timeout`, `policy-fetch-error`,
+   * `policy-webpki-invalid`, `policy-invalid`. */
+  code: string;
+  message: string;
+  /** `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid` (RFC 8460 §4.3.2.1). */
+  tlsrpt: string;
+  rfc: string;
+  temporary: boolean;
+  problem?: string;
+  line?: number;
+  column?: number;
+}
+
+/** The result of policy discovery (RFC 8461 §3.3, §5.1, §10.2). Frozen: the same object may be handed out again. */
+export interface PolicyResult {
+  /** The policy domain, lowercase A-labels. */
+  domain: string;
+  /**
+   * `found`: fetched now and valid; `cached`: a cached, unexpired policy applies (also when DNS or the
+   * fetch failed — the downgrade defence); `none`: no usable policy (deliver as without MTA-STS, the
+   * reason in `errors`); `temperror`: DNS failed temporarily and nothing is cached.
+   */
+  status: 'found' | 'cached' | 'none' | 'temperror';
+  policy: MtaStsPolicy | null;
+  /** The TXT record id the policy was fetched under. */
+  id: string | null;
+  fetchedAt: Date | null;
+  /** `fetchedAt + max_age`. */
+  expiresAt: Date | null;
+  source: 'network' | 'cache' | null;
+  errors: PolicyError[];
+}
+
+/** A policy cache: one async interface keyed by the policy domain (lowercase A-label). */
+export interface PolicyStore {
+  get(domain: string): Promise<object | null>;
+  put(domain: string, entry: object): Promise<void>;
+  delete(domain: string): Promise<void>;
+  list(): Promise<Array<{ domain: string; entry: object }>>;
+}
+
+/** In-process store (the library's default); entries are copied in and out. */
+export function memoryStore(): PolicyStore;
+
+/**
+ * Node entry only. One JSON file per domain in `dir` (created, mode 0700): atomic writes (temp
+ * file, fsync, rename), survives restarts and crashes mid-write, safe for several processes. A
+ * corrupt entry reads as absent and is passed to `onError`. Errors: `store-invalid-key`,
+ * `store-io-error`.
+ */
+export function fileStore(dir: string, options?: { onError?: (err: MtaStsError) => void }): PolicyStore;
+
+/**
+ * Options of policy discovery. The options that point at test infrastructure — `dnsServers`, `ca`,
+ * `policyPort` — are off by default.
+ */
+export interface ResolveOptions {
+  /** Test infrastructure: 'host:port' name servers instead of the system's. */
+  dnsServers?: string[];
+  /** Extra trusted CAs (PEM) for the policy host, added to the system roots. */
+  ca?: string | Uint8Array | Array<string | Uint8Array>;
+  /** Test infrastructure: the policy host's port instead of 443. */
+  policyPort?: number;
+  /** Whole policy fetch time limit in ms (default 60000); the body is capped at 64 KiB. */
+  timeout?: number;
+  /** DNS query timeout in ms (default 5000). */
+  dnsTimeout?: number;
+  /** The cache (default: a memory store). */
+  store?: PolicyStore;
+  /** Seconds a TXT check stays good before the record is asked again (default 300; 0 = always). */
+  recheckAfter?: number;
+  /** Clock in milliseconds since the epoch (default Date.now). */
+  now?: () => number;
+}
+
+/** Drives the core's discovery with a DNS host, an HTTPS host and a store. */
+export class PolicyResolver {
+  constructor(options: {
+    dns: { resolveTxt(name: string): Promise<object> };
+    https: { get(url: string): Promise<object> };
+    store?: PolicyStore;
+    recheckAfter?: number;
+    now?: () => number;
+    random?: () => number;
+  });
+  /** Concurrent calls for one domain share one discovery. `refresh: true` fetches even with an unchanged id. */
+  resolve(domain: string, options?: { refresh?: boolean }): Promise<PolicyResult>;
+  /** Stored domains due for proactive refresh (from 75% of their lifetime, with jitter; RFC 8461 §3.3, §10.2). */
+  dueForRefresh(): Promise<string[]>;
+  /** Refreshes every due entry; a failure keeps the cached policy. */
+  refreshDue(): Promise<PolicyResult[]>;
+}
+
+/** Node entry only. A PolicyResolver on Node's DNS (`dns.promises.Resolver`) and HTTPS (`node:https`). */
+export function createPolicyResolver(options?: ResolveOptions): PolicyResolver;
+
+/**
+ * Node entry only. Finds the MTA-STS policy of `domain` as RFC 8461 §3.3 says: TXT at
+ * `_mta-sts.<domain>`, then `https://mta-sts.<domain>/.well-known/mta-sts.txt` (HTTP 200, text/plain,
+ * no redirects, certificate valid for `mta-sts.<domain>`, 64 KiB, time limit), cached for max_age.
+ * Without options: system DNS and roots and one process-wide memory store.
+ */
+export function resolvePolicy(domain: string, options?: ResolveOptions): Promise<PolicyResult>;
+
+/**
+ * Node entry only. RFC 8461 §4.2: is `chain` (DER certificates, the leaf first, the rest in any
+ * order) valid for the MX `host` — chains to `roots` (default: Node's root certificates), valid at
+ * `now` (default: the current time), a SAN dNSName matching `host` (wildcard only as the whole
+ * left-most label, no Common Name fallback), server-auth EKU? Signatures are checked by
+ * node:crypto; `ring: true` uses the module's own (the browser's) code instead.
+ * Codes: `certificate-host-mismatch`, `certificate-expired`, `certificate-not-trusted`,
+ * `validation-failure` (the RFC 8460 result types).
+ */
+export function verifyCertificate(
+  chain: Uint8Array[],
+  host: string,
+  options?: { now?: Date; roots?: Array<string | Uint8Array>; ring?: boolean },
+): { ok: boolean; code?: string; message?: string; tlsrpt?: string };

@@ -3,6 +3,7 @@
 
 import initWasm from '../../wasm/mtasts.js';
 import { markReady } from '../core.js';
+import { verifyCertificateWith } from '../certificate.js';
 
 let initializing;
 
@@ -34,3 +35,13 @@ export {
   matchMx,
   MtaStsError,
 } from '../core.js';
+export { PolicyResolver } from '../policy-resolver.js';
+export { memoryStore } from '../stores/memory.js';
+
+/**
+ * RFC 8461 §4.2 check of a DER chain for an MX host. The browser has no trust store to lend, so
+ * `options.roots` is required; signatures are checked by ring inside the module.
+ */
+export function verifyCertificate(chain, host, options) {
+  return verifyCertificateWith(chain, host, options, undefined);
+}
