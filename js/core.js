@@ -34,16 +34,26 @@ function views() {
   }
 }
 
-/** Writes `text` as UTF-8 into the module's input buffer; returns the byte length. */
-function writeInput(text) {
-  const need = text.length * 3; // UTF-8 needs at most 3 bytes per UTF-16 unit
+/** A view of at least `need` bytes of the module's input buffer. */
+function inputView(need) {
   views();
   if (input === null || input.length < need) {
     inputPtr = wasm.inputBuffer(Math.max(need, 1024));
     views();
     input = bytes.subarray(inputPtr, inputPtr + Math.max(need, 1024));
   }
-  return encoder.encodeInto(text, input).written;
+  return input;
+}
+
+/** Writes `text` as UTF-8 into the module's input buffer; returns the byte length. */
+function writeInput(text) {
+  return encoder.encodeInto(text, inputView(text.length * 3)).written; // ≤ 3 bytes per UTF-16 unit
+}
+
+/** Copies bytes into the module's input buffer; returns their length. */
+function writeInputBytes(data) {
+  inputView(data.length).set(data);
+  return data.length;
 }
 
 /** Internal: whether the wasm module is instantiated. */
@@ -100,7 +110,15 @@ export function parsePolicy(text) {
     return policyFromLayout(text, wasm.parsePolicyLayout(text)); // throws the core's error
   }
   if (text instanceof Uint8Array) {
-    const layout = wasm.parsePolicyBytesLayout(text); // the core has checked the bytes are UTF-8
+    if (memory !== null) {
+      const length = wasm.parsePolicyInput(writeInputBytes(text)); // the core checks the UTF-8
+      if (length >= 0) {
+        const at = wasm.outputBuffer() >>> 2;
+        views();
+        return policyFromLayout(utf8.decode(text), words, at, at + length);
+      }
+    }
+    const layout = wasm.parsePolicyBytesLayout(text); // throws the core's error
     return policyFromLayout(utf8.decode(text), layout);
   }
   return wasm.parsePolicy(text); // the core names the bad argument

@@ -46,6 +46,40 @@ pub const MAX_DOMAIN: usize = 253;
 /// Checks `s` against RFC 5321 `Domain`, label lengths (RFC 1035 §2.3.4) and, for labels
 /// beginning with `xn--`, A-label validity (RFC 5890 §2.3.2.1).
 pub fn check_domain(s: &str) -> Result<(), DomainProblem> {
+    if is_plain_domain(s) {
+        return Ok(());
+    }
+    explain_domain(s)
+}
+
+/// One pass for the common case: LDH labels of 1-63 characters, no hyphen at either end, no
+/// `xn--` label (those get the full check). False means "look closer", not "invalid".
+fn is_plain_domain(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > MAX_DOMAIN {
+        return false;
+    }
+    let mut start = 0;
+    for i in 0..=b.len() {
+        let c = if i == b.len() { b'.' } else { b[i] };
+        if c == b'.' {
+            let len = i - start;
+            if len == 0 || len > idna::MAX_LABEL || b[start] == b'-' || b[i - 1] == b'-' {
+                return false;
+            }
+            if len >= 4 && b[start..start + 4].eq_ignore_ascii_case(b"xn--") {
+                return false;
+            }
+            start = i + 1;
+        } else if !is_ldh(c) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The full check, with the reason and position of the first problem.
+fn explain_domain(s: &str) -> Result<(), DomainProblem> {
     if s.is_empty() {
         return problem(0, "expected a domain name, found nothing");
     }

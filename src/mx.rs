@@ -26,15 +26,19 @@ impl MxPattern {
 
     /// The checks of [`MxPattern::parse`] without making a pattern.
     pub fn check(s: &str) -> Result<(), DomainProblem> {
-        // RFC 8461 §4.1: "*" may only be the whole left-most label.
         let domain_at = if s.starts_with("*.") { 2 } else { 0 };
+        let domain = check_domain(&s[domain_at..]);
+        if domain.is_ok() {
+            return Ok(());
+        }
+        // RFC 8461 §4.1: "*" may only be the whole left-most label.
         if let Some(star) = s.as_bytes()[domain_at..].iter().position(|&b| b == b'*') {
             return Err(DomainProblem {
                 at: domain_at + star,
                 reason: "\"*\" may only be the whole left-most label (\"*.example.com\")".into(),
             });
         }
-        check_domain(&s[domain_at..]).map_err(|p| DomainProblem {
+        domain.map_err(|p| DomainProblem {
             at: p.at + domain_at,
             ..p
         })

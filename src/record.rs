@@ -96,10 +96,28 @@ fn is_wsp(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
+/// The characters of `sts-ext-name` after the first, by table (checked on every key of every line).
+const EXT_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
+        b += 1;
+    }
+    t
+};
+
 /// `sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")`; on failure the byte
 /// offset and a reason. Shared with the policy grammar (§3.2 uses the same production).
 pub fn check_ext_name(name: &str) -> Result<(), (usize, String)> {
     let b = name.as_bytes();
+    if (1..=32).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|&c| EXT_NAME[c as usize])
+    {
+        return Ok(());
+    }
     match b.first() {
         None => return Err((0, "expected a field name, found nothing".into())),
         Some(c) if !c.is_ascii_alphanumeric() => {

@@ -569,7 +569,7 @@ fn with_input<T>(len: usize, f: impl FnOnce(&str) -> T) -> Option<T> {
 /// the error).
 #[wasm_bindgen(js_name = parsePolicyInput)]
 pub fn parse_policy_input(len: usize) -> i32 {
-    let layout = with_input(len, policy::parse_policy_layout);
+    let layout = INPUT.with(|b| b.borrow().get(..len).map(policy::parse_policy_bytes_layout));
     match layout {
         Some(Ok(layout)) => OUTPUT.with(|o| {
             let mut o = o.borrow_mut();

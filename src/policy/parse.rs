@@ -183,15 +183,21 @@ fn scan_with_spans(
     let mut number = 0u32;
     while !rest.is_empty() {
         number = number.saturating_add(1);
-        let (raw, next) = match byte_at(rest, b'\n') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, ""),
-        };
-        rest = next;
+        // One pass finds the end of the line and its first CR.
+        let bytes = rest.as_bytes();
+        let (mut end, mut first_cr) = (0, None);
+        while end < bytes.len() && bytes[end] != b'\n' {
+            if bytes[end] == b'\r' && first_cr.is_none() {
+                first_cr = Some(end);
+            }
+            end += 1;
+        }
+        let raw = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
         // §3.2: sts-policy-term = LF / CRLF; a CR elsewhere is not a line end.
         let body = raw.strip_suffix('\r').unwrap_or(raw);
         let line = Line { number, text: raw };
-        if let Some(cr) = byte_at(body, b'\r') {
+        if let Some(cr) = first_cr.filter(|&cr| cr < body.len()) {
             line.report(diags, PolicyProblem::BareCr, cr, || "a carriage return (CR) must be followed by a line feed (LF); lines end with LF or CRLF".into());
             continue;
         }
