@@ -53,10 +53,12 @@ options:
   --max-clients N        concurrent client sessions (default 500)
   --shutdown-timeout S   on SIGTERM/SIGINT, how long transactions in flight may take to finish
                          (default 600); new sessions get 421 4.3.2 at once
+  --journal-days N       how many days the delivery journal remembers a delivered message (default
+                         5; at least the local MTA's maximal queue lifetime, see below)
   --config FILE          a JSON object with any of these settings, named in camelCase (listen,
                          helo, store, allow, users, tlsCert, tlsKey, maxSize, traceHeader (false:
                          none), metrics, logLevel, logFile, refreshInterval, reuseIdle, maxClients,
-                         shutdownTimeout, timeouts {connect, reply, tls, command, dataEnd},
+                         shutdownTimeout, journalDays, timeouts {connect, reply, tls, command, dataEnd},
                          dnsServers, caFile, policyPort, smtpPort); flags override the file
   --hash-password        read a password on stdin, print its hash for --users, and exit
   -h, --help             show this help
@@ -67,11 +69,20 @@ test infrastructure (off by default; for a lab such as \`mtasts demo\` runs):
   --policy-port N        fetch policies from port N instead of 443
   --smtp-port N          connect to MX hosts on port N instead of 25
 
+delivery journal: the relay holds the final "." of each message until the local MTA's end of data
+and keys the message by SHA-256 over its envelope and content. In <store dir>/journal/<YYYY-MM-DD>.jsonl
+it appends "pending" (fsync) before the "." goes to the MX and "delivered" (fsync) after the MX's
+2xx, before it answers 250. When the relay dies between the two 250s, the local MTA sends the
+message again; the relay finds it delivered, closes the MX connection instead of sending ".", and
+answers 250 2.0.0 already delivered. Only a crash between the "." and the MX's reply can still lead
+to a second copy (such a message counts as not delivered and goes to the MX again; it is never lost).
+With --store memory the journal is in memory (it then does not survive a restart).
+
 metrics: mtasts_relay_deliveries_total{outcome,mode}, mtasts_relay_policy_lookups_total{result},
   mtasts_relay_tls_failures_total{result_type}, mtasts_relay_mx_attempts_total{result},
   mtasts_relay_delivery_duration_seconds, mtasts_relay_connect_duration_seconds,
   mtasts_relay_sessions, mtasts_relay_reused_connections_total,
-  mtasts_relay_policy_refreshes_total{result}, process metrics.
+  mtasts_relay_policy_refreshes_total{result}, mtasts_relay_already_delivered_total, process metrics.
 
 exit status: 0 after a graceful shutdown, 2 usage or configuration error
 `;
@@ -99,6 +110,7 @@ const OPTIONS = {
   'reuse-idle': { type: 'string' },
   'max-clients': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
+  'journal-days': { type: 'string' },
   config: { type: 'string' },
   'hash-password': { type: 'boolean' },
   'dns-server': { type: 'string', multiple: true },
@@ -138,6 +150,7 @@ export async function run(args, io) {
       reuseIdle: values['reuse-idle'],
       maxClients: values['max-clients'],
       shutdownTimeout: values['shutdown-timeout'],
+      journalDays: values['journal-days'],
       timeouts,
       dnsServers: values['dns-server'],
       caFile: values['ca-file'],
@@ -152,9 +165,12 @@ export async function run(args, io) {
   const { startRelay } = await import('../relay/server.js');
   let relay;
   try {
-    relay = await startRelay(config, { env: io.env });
+    // Test hook (tests/js/relay-journal.test.mjs): die right after a delivery is journaled, before
+    // the 250 goes upstream, the way a crash in that window would.
+    const afterDelivered = io.env?.MTASTS_RELAY_TEST_CRASH_AFTER_DELIVERED === '1' ? () => process.kill(process.pid, 'SIGKILL') : undefined;
+    relay = await startRelay(config, { env: io.env, afterDelivered });
   } catch (err) {
-    if (err && ['config-invalid', 'users-file-invalid', 'listen-failed', 'invalid-argument'].includes(err.code)) throw new UsageError(err.message);
+    if (err && ['config-invalid', 'users-file-invalid', 'listen-failed', 'invalid-argument', 'journal-unavailable'].includes(err.code)) throw new UsageError(err.message);
     throw err;
   }
   await new Promise((resolve) => {

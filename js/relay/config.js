@@ -8,7 +8,7 @@
 //   maxSize: 52428800                     traceHeader: "MTA-STS-Verify" | false
 //   metrics: "127.0.0.1:9464" | null      logLevel: "info"              logFile: "/var/log/mtasts.log"
 //   refreshInterval: 900                  maxClients: 500               shutdownTimeout: 600
-//   reuseIdle: 5
+//   reuseIdle: 5                          journalDays: 5
 //   timeouts: { connect: 30, reply: 60, tls: 30, command: 240, dataEnd: 540 }
 //   dnsServers: ["127.0.0.1:5353"]        caFile: "lab-ca.pem"          policyPort: 443   smtpPort: 25
 
@@ -39,6 +39,10 @@ export const DEFAULTS = Object.freeze({
   reuseIdle: 5,
   maxClients: 500,
   shutdownTimeout: 600,
+  // Spec: how long the delivery journal (delivery-journal.js) remembers a delivered message: the
+  // local MTA's maximal queue lifetime (Postfix's maximal_queue_lifetime default is 5d), since the
+  // local MTA may send a message again for that long.
+  journalDays: 5,
   // RFC 5321 §4.5.3.2 gives the client 5 minutes for MAIL/RCPT replies and 10 for the end of DATA;
   // the relay's own limits towards the MX stay below Postfix's smtp_rcpt_timeout (300 s) and
   // smtp_data_done_timeout (600 s), so the local MTA hears the relay's 4xx before it gives up.
@@ -151,6 +155,7 @@ export function resolveConfig(file = {}, flags = {}) {
     reuseIdle: seconds(raw.reuseIdle, 'reuse-idle', { min: 0, max: 300 }) * 1000,
     maxClients: integer(raw.maxClients, 'max-clients', 1, 100_000),
     shutdownTimeout: seconds(raw.shutdownTimeout, 'shutdown-timeout', { min: 0, max: 86_400 }) * 1000,
+    journalDays: integer(raw.journalDays, 'journal-days', 1, 366),
     timeouts,
     dnsServers: list(raw.dnsServers) ?? undefined,
     caFile: raw.caFile ?? undefined,

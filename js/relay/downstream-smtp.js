@@ -169,8 +169,11 @@ export class DownstreamSmtp {
    * `body` is an async iterable of Buffers. When it throws (the local MTA went away) the connection
    * is destroyed before the end-of-data line is sent, so the MX never accepts a partial message.
    * `check(bytesSoFar)` may throw to abort the same way (e.g. the message grew past the SIZE limit).
+   * `beforeEnd()` is awaited once the body is complete, before the end-of-data line: false withholds
+   * it (the connection is closed, so the MX drops the message; `phase: 'withheld'`), and a throw
+   * aborts as above (the delivery journal, delivery-journal.js).
    */
-  async data(body, { header = '', check } = {}) {
+  async data(body, { header = '', check, beforeEnd } = {}) {
     const start = await this.command('DATA');
     if (start.code !== 354) return { ...start, phase: 'data' };
     const stuffer = dotStuffer();
@@ -184,6 +187,10 @@ export class DownstreamSmtp {
         const out = stuffer.push(buf);
         if (out.length) await this.#write(out);
       }
+      if (beforeEnd && !(await beforeEnd())) {
+        this.#fail(new MtaStsError('mx-data-aborted', `message transfer to ${this.mx} withheld before the end of data`));
+        return { code: 0, lines: [], enhanced: null, phase: 'withheld' };
+      }
     } catch (err) {
       // RFC 5321 §4.1.1.4: only <CRLF>.<CRLF> ends the message; a connection closed before it
       // makes the MX discard what it got. Never end DATA for an incomplete message.
@@ -191,6 +198,7 @@ export class DownstreamSmtp {
       throw err;
     }
     // From here the MX may accept the message whatever happens upstream.
+    if (this.closed) throw this.closed;
     this.dataEnded = true;
     await this.#write(stuffer.end());
     return { ...(await this.#nextReply(this.timeouts.dataEnd, 'the end of DATA')), phase: 'end' };

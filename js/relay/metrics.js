@@ -2,7 +2,8 @@
 // One registry per relay (never prom-client's global one), so two relays in one process keep
 // their own counts.
 //
-//   mtasts_relay_deliveries_total{outcome, mode}        delivered | deferred | rejected | aborted;
+//   mtasts_relay_deliveries_total{outcome, mode}        delivered | deferred | rejected | aborted |
+//                                                       already-delivered (found in the delivery journal);
 //                                                       mode enforce | testing | none (none = no policy too)
 //   mtasts_relay_policy_lookups_total{result}           hit (cached policy) | miss (fetched) | none (no policy)
 //   mtasts_relay_tls_failures_total{result_type}        RFC 8460 result types of failed attempts
@@ -12,6 +13,8 @@
 //   mtasts_relay_sessions                                SMTP sessions open now
 //   mtasts_relay_reused_connections_total               transactions over an idle verified MX connection
 //   mtasts_relay_policy_refreshes_total{result}         proactive refreshes: ok | failed
+//   mtasts_relay_already_delivered_total                messages sent again by the local MTA that the
+//                                                       delivery journal had as delivered (not sent twice)
 //   plus prom-client's default process metrics (memory, CPU, event loop lag)
 
 import http from 'node:http';
@@ -76,6 +79,11 @@ export function createRelayMetrics() {
       name: 'mtasts_relay_policy_refreshes_total',
       help: 'Proactive policy refreshes (RFC 8461 §3.3, §10.2) by result',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    alreadyDelivered: new client.Counter({
+      name: 'mtasts_relay_already_delivered_total',
+      help: 'Messages the local MTA sent again after a relay crash, found delivered in the delivery journal and not sent to the MX twice',
       registers: [registry],
     }),
   };

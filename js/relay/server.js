@@ -18,6 +18,7 @@ import { fileStore, memoryStore } from '../stores/index.js';
 import { createAllowList, isLoopback } from './allow-list.js';
 import { createLogger } from './log.js';
 import { createDownstreamPool } from './downstream-pool.js';
+import { openDeliveryJournal } from './delivery-journal.js';
 import { createRelayMetrics, serveMetrics } from './metrics.js';
 import { startRefresh } from './refresh.js';
 import { Transaction } from './session.js';
@@ -69,11 +70,11 @@ export function defaultStoreDir(env = process.env) {
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'mtasts');
 }
 
-/** The policy store and the TLS-RPT log next to it (tlsrpt-log.js). */
+/** The policy store, the TLS-RPT log (tlsrpt-log.js) and the delivery journal's directory next to it. */
 function makeStores(spec, env) {
-  if (spec === 'memory') return { store: memoryStore(), tlsrpt: memoryTlsrptLog(), where: 'memory' };
+  if (spec === 'memory') return { store: memoryStore(), tlsrpt: memoryTlsrptLog(), journalDir: null, where: 'memory' };
   const dir = spec ? spec.slice('file:'.length) : defaultStoreDir(env);
-  return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), where: dir };
+  return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), journalDir: join(dir, 'journal'), where: dir };
 }
 
 function readPem(file, what) {
@@ -87,7 +88,8 @@ function readPem(file, what) {
 /**
  * Starts the relay (config from config.js's resolveConfig).
  * @param {object} config
- * @param {object} [deps] for tests and embedding: logger, connectMx, clock (ms), env
+ * @param {object} [deps] for tests and embedding: logger, connectMx, clock (ms), env,
+ *   afterDelivered (called right after a delivery is journaled, before the 250 goes upstream)
  */
 export async function startRelay(config, deps = {}) {
   const env = deps.env ?? process.env;
@@ -98,7 +100,12 @@ export async function startRelay(config, deps = {}) {
   const users = config.users ? loadUsers(config.users) : null;
   const tls = config.tlsCert ? { cert: readPem(config.tlsCert, 'tls certificate'), key: readPem(config.tlsKey, 'tls key') } : null;
   const ca = config.caFile ? readPem(config.caFile, 'ca file') : undefined;
-  const { store, tlsrpt, where } = makeStores(config.store, env);
+  const { store, tlsrpt, journalDir, where } = makeStores(config.store, env);
+  const journal = await openDeliveryJournal({ dir: journalDir, days: config.journalDays, clock });
+  if (journal.stats.pendingOnly > 0) {
+    // The relay stopped between a "." and the MX's reply: those messages go to the MX again.
+    log.info({ event: 'journal-pending', pendingOnly: journal.stats.pendingOnly, journal: journalDir });
+  }
 
   const hostOptions = { dnsServers: config.dnsServers, ca, policyPort: config.policyPort };
   const resolver = deps.resolver ?? createPolicyResolver({ ...hostOptions, store, now: clock });
@@ -113,6 +120,9 @@ export async function startRelay(config, deps = {}) {
     tlsrpt,
     clock,
     seenPolicies: new WeakSet(),
+    journal,
+    inFlight: new Set(),
+    afterDelivered: deps.afterDelivered,
     pool: createDownstreamPool({ idleMs: config.reuseIdle, currentPolicy: (domain) => resolver.resolve(domain) }),
     connectMx: (domain) =>
       dial(domain, {
@@ -246,6 +256,7 @@ export async function startRelay(config, deps = {}) {
     }
   } catch (err) {
     for (const s of servers) s.server.close();
+    await journal.close();
     throw new MtaStsError('listen-failed', `cannot listen on ${err.address ?? '?'}:${err.port ?? '?'}: ${err.code ?? err.message}`, { cause: err });
   }
   let metricsServer = null;
@@ -254,6 +265,7 @@ export async function startRelay(config, deps = {}) {
       metricsServer = await serveMetrics(metrics, config.metrics);
     } catch (err) {
       for (const s of servers) s.server.close();
+      await journal.close();
       throw new MtaStsError('listen-failed', `cannot serve metrics on ${config.metrics.host}:${config.metrics.port}: ${err.code ?? err.message}`, { cause: err });
     }
   }
@@ -264,7 +276,7 @@ export async function startRelay(config, deps = {}) {
     return { host: a.address, port: a.port };
   });
   const metricsAddress = metricsServer ? { host: metricsServer.address().address, port: metricsServer.address().port } : null;
-  log.info({ event: 'listening', addresses, metrics: metricsAddress, store: where, helo: config.helo, allow: config.allow, auth: Boolean(users) });
+  log.info({ event: 'listening', addresses, metrics: metricsAddress, store: where, journal: { dir: journalDir, days: config.journalDays, delivered: journal.stats.delivered }, helo: config.helo, allow: config.allow, auth: Boolean(users) });
 
   /** A connection in a transaction: MAIL accepted, or its message being delivered. */
   const busy = (c) => Boolean(c.session?.envelope?.mailFrom) || Boolean(transactions.get(c.session?.id)?.inData);
@@ -301,6 +313,7 @@ export async function startRelay(config, deps = {}) {
         await new Promise((r) => setTimeout(r, 50));
       }
       relay.pool.close();
+      await journal.close();
       await refresh.stop();
       if (metricsServer) {
         metricsServer.closeAllConnections?.();

@@ -11,6 +11,11 @@
 //   relayFailureReply: 4xx with an enhanced code naming the policy domain, the MX and the reason.
 // - The local MTA going away mid-DATA resets the MX connection before the end of data is sent, so
 //   the MX never accepts a partial message.
+// - The final "." is held until the local MTA's end of data and goes through the delivery journal
+//   (delivery-journal.js): a message the journal has as delivered (the relay died after the MX's
+//   250, before its own 250 reached the local MTA, which sends it again) is not ended at the MX —
+//   the MX connection is closed instead — and the local MTA hears 250 "already delivered". Else
+//   `pending` is journaled before the ".", `delivered` after the MX's 2xx and before the 250.
 //
 // Replies handed to smtp-server are `{ responseCode, message }` where message starts with the
 // enhanced status code (server.js passes such replies through unchanged) or is an array of lines.
@@ -19,6 +24,7 @@ import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { normalizeDomain, relayFailureReply, relayOtherDomainReply, traceHeader, MtaStsError } from '../core.js';
 import { DownstreamSmtp, replyText } from './downstream-smtp.js';
+import { deliveryHasher } from './delivery-journal.js';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3}\s*/;
 
@@ -75,12 +81,21 @@ function describeConnectFailure(err) {
   };
 }
 
+/** Passes `source`'s chunks on, feeding each to `hasher` (the delivery journal's key). */
+async function* hashing(source, hasher) {
+  for await (const chunk of source) {
+    hasher.update(chunk);
+    yield chunk;
+  }
+}
+
 const outcomeOf = (code) => (code < 300 ? 'delivered' : code < 500 ? 'deferred' : 'rejected');
 
 export class Transaction {
   /**
    * @param {object} relay the relay's shared parts (server.js): connectMx(domain), heloName,
-   *   traceHeaderName, timeouts, maxSize, log, metrics, tlsrpt, clock
+   *   traceHeaderName, timeouts, maxSize, log, metrics, tlsrpt, clock, journal (delivery-journal.js),
+   *   inFlight (keys of messages between "." and the MX's reply), afterDelivered (a test hook)
    * @param {object} session smtp-server's session
    * @param {{ address: string, args: object }} mailFrom
    */
@@ -275,6 +290,7 @@ export class Transaction {
     const { relay } = this;
     this.inData = true;
     let bytes = 0;
+    let key = null; // the delivery journal's key, once the local MTA's end of data is in
     const upstream = new PassThrough();
     let upstreamGone = null;
     const gone = (err) => {
@@ -300,7 +316,7 @@ export class Transaction {
       this.#count(outcome, mode);
       relay.metrics.deliverySeconds.observe({ outcome }, (performance.now() - (this.startedAt ?? performance.now())) / 1000);
       const used = this.conn?.attempts?.at(-1);
-      relay.log[outcome === 'delivered' ? 'info' : 'warn']({
+      relay.log[outcome === 'delivered' || outcome === 'already-delivered' ? 'info' : 'warn']({
         event: 'delivery',
         outcome,
         domain: this.domain,
@@ -316,6 +332,7 @@ export class Transaction {
         bytes,
         ms: Math.round(performance.now() - (this.startedAt ?? performance.now())),
         client: this.session.remoteAddress,
+        journal: key,
         ...extra,
       });
     };
@@ -329,9 +346,32 @@ export class Transaction {
     const ds = this.downstream;
     const mx = this.conn.mx.host;
     let reusable = false;
+    const { journal } = relay;
+    const hasher = deliveryHasher(this.from.address, this.accepted);
+    let withheld = null; // why the "." was not sent: 'already-delivered' | 'in-flight'
+    let claimed = false; // this transaction holds `key` in relay.inFlight
+    /** At the local MTA's end of data, before the "." goes to the MX: whether it may. */
+    const beforeEnd = async () => {
+      key = hasher.key();
+      if (journal.isDelivered(key)) {
+        withheld = 'already-delivered';
+        return false;
+      }
+      // Spec: the same message in two sessions at once (the local MTA gave up on the first and
+      // sent it again): the second waits in the local MTA's queue until the first is decided.
+      if (relay.inFlight.has(key)) {
+        withheld = 'in-flight';
+        return false;
+      }
+      relay.inFlight.add(key);
+      claimed = true;
+      await journal.recordPending(key);
+      return true;
+    };
     try {
-      const reply = await ds.data(upstream, {
+      const reply = await ds.data(hashing(upstream, hasher), {
         header: this.#traceHeader(),
+        beforeEnd,
         check: (n) => {
           bytes = n;
           // RFC 1870 §6: the relay announced maxSize; nothing larger is passed on.
@@ -339,8 +379,25 @@ export class Transaction {
         },
       });
       if (reply.phase === 'data') drain();
+      if (reply.phase === 'withheld') {
+        if (withheld === 'in-flight') {
+          finish('deferred', null, { reason: 'the same message is being delivered in another session' });
+          return { error: { responseCode: 451, message: '4.4.0 the same message is being delivered in another session now; try again later' } };
+        }
+        relay.metrics.alreadyDelivered.inc();
+        const text = '2.0.0 already delivered: the relay\'s delivery journal has this message as accepted by the MX; not sent again';
+        finish('already-delivered', `250 ${text}`);
+        return { message: text };
+      }
       reusable = reply.phase === 'end';
       if (reply.code >= 200 && reply.code < 300) {
+        // Durable before the 250 goes upstream: a crash from here on finds the message delivered.
+        try {
+          await journal.recordDelivered(key);
+        } catch (err) {
+          relay.log.error({ event: 'journal-write-failed', err: err.message, journal: key });
+        }
+        relay.afterDelivered?.();
         const text = mirrorReply(reply, mx).message;
         finish('delivered', replyText(reply));
         return { message: Array.isArray(text) ? text.join(' ') : text };
@@ -360,6 +417,11 @@ export class Transaction {
         return { error: { responseCode: 451, message: '4.4.2 message incomplete' } };
       }
       drain();
+      if (err.code === 'journal-write-failed') {
+        // Nothing was ended at the MX: the message stays queued upstream.
+        finish('deferred', null, { reason: err.message });
+        return { error: { responseCode: 451, message: `4.3.0 ${err.message}` } };
+      }
       if (err.code === 'message-too-big') {
         finish('rejected', null, { reason: err.message });
         return { error: { responseCode: 552, message: `5.3.4 ${err.message}` } };
@@ -368,6 +430,7 @@ export class Transaction {
       finish('deferred', `${error.responseCode} ${error.message}`, { reason: err.message });
       return { error };
     } finally {
+      if (claimed) relay.inFlight.delete(key);
       // After the MX's reply to the end of DATA the session is ready for the next message.
       if (reusable && !ds.closed) this.relay.pool.release(this.domain, this.entry);
       else ds.quit();
