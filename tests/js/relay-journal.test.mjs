@@ -190,6 +190,16 @@ async function startCli(port, storeDir, env = {}) {
   return { child, lines, exited: once(child, 'exit') };
 }
 
+/** The first log line of `relay` that satisfies `predicate` (the log reaches us apart from SMTP replies). */
+async function logLine(relay, predicate) {
+  for (let i = 0; i < 400; i++) {
+    const line = relay.lines.find(predicate);
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+}
+
 /** One message through the relay with a raw client; resolves the reply to the end of DATA (null: cut). */
 async function sendOnce(port, to, text) {
   const c = await rawSmtp(port);
@@ -227,7 +237,7 @@ test('relay killed after the MX took a message, before its 250 went upstream: th
   assert.match(retry, /^250 2\.0\.0 already delivered/);
   await mx.waitFor(() => mx.dataLines > dataLinesBefore); // the retry's DATA did reach the MX...
   assert.equal(copies(), 1, '...but was not ended there: one copy');
-  const logged = relay.lines.find((l) => l.event === 'delivery' && l.outcome === 'already-delivered');
+  const logged = await logLine(relay, (l) => l.event === 'delivery' && l.outcome === 'already-delivered');
   assert.ok(logged, 'logged as already-delivered');
   assert.equal(logged.journal, [...journal.delivered][0]);
 
