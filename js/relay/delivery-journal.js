@@ -24,9 +24,10 @@
 // covers crashes of a connection, not of the process.
 
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { open, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MtaStsError } from '../error.js';
+import { makeDirectories } from '../stores/directory.js';
 
 const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.jsonl$/;
 const KEY = /^[0-9a-f]{64}$/;
@@ -101,26 +102,6 @@ export async function readDeliveryJournal(dir) {
   return { delivered, pendingOnly: [...pending].filter((k) => !delivered.has(k)), interrupted: [...interrupted] };
 }
 
-/** `mkdir -p` one level at a time (Node's recursive mkdir can spin on odd file systems). */
-async function makeDirectories(target) {
-  const missing = [];
-  for (let at = resolvePath(target); ; at = dirname(at)) {
-    try {
-      await stat(at);
-      break;
-    } catch (err) {
-      if (err.code !== 'ENOENT' || dirname(at) === at) throw err;
-      missing.push(at);
-    }
-  }
-  for (const at of missing.reverse()) {
-    try {
-      await mkdir(at, { mode: 0o700 });
-    } catch (err) {
-      if (err.code !== 'EEXIST') throw err;
-    }
-  }
-}
 
 /**
  * One day's file, open for appending. Concurrent appends share fsyncs: an append waits for a sync

@@ -12,11 +12,12 @@
 // File layout: `<dir>/<domain>.json` holding `{"mtastsStore":1,"domain":…,"entry":…}`; temporary
 // files are `<dir>/.<domain>.<pid>.<random>.tmp` (a leading dot, which no valid key has).
 
-import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import { MtaStsError } from '../error.js';
 import { checkStoreKey, checkStoreEntry, isStoreKey } from './key.js';
+import { makeDirectories } from './directory.js';
 
 const FORMAT = 1;
 const TEMP_NAME = /^\.([a-z0-9.-]+)\.(\d+)\.([0-9a-f]+)\.tmp$/;
@@ -51,29 +52,6 @@ export function fileStore(path, { onError } = {}) {
     }
   };
 
-  /**
-   * `mkdir -p`, one level at a time. Node's recursive mkdir never settles on some file systems
-   * (procfs answers ENOENT and Node retries forever); this walk is bounded by the path's depth.
-   */
-  async function makeDirectories(target) {
-    const missing = [];
-    for (let at = resolvePath(target); ; at = dirname(at)) {
-      try {
-        await stat(at);
-        break;
-      } catch (err) {
-        if (err.code !== 'ENOENT' || dirname(at) === at) throw err;
-        missing.push(at);
-      }
-    }
-    for (const at of missing.reverse()) {
-      try {
-        await mkdir(at, { mode: 0o700 });
-      } catch (err) {
-        if (err.code !== 'EEXIST') throw err;
-      }
-    }
-  }
 
   function ready() {
     opened ??= (async () => {
