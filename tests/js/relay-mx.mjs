@@ -8,8 +8,8 @@
 //   mx.messages [{ domain, from, mailParams, to, data, secure, servername }], mx.aborted (DATA cut off)
 //   await mx.waitFor(() => mx.messages.length === 1); await mx.close()
 
-import net from 'node:net';
 import tls from 'node:tls';
+import { listenDualStack } from './loopback-listen.mjs';
 
 const CRLF = '\r\n';
 
@@ -141,20 +141,7 @@ export async function startRelayMx(lab) {
     reply('220 mx.relay-test.test ESMTP');
   }
 
-  const v4 = net.createServer(session);
-  await new Promise((resolve, reject) => {
-    v4.once('error', reject);
-    v4.listen(0, '127.0.0.1', resolve);
-  });
-  const port = v4.address().port;
-  let v6 = net.createServer(session);
-  await new Promise((resolve) => {
-    v6.once('error', () => {
-      v6 = null;
-      resolve();
-    });
-    v6.listen(port, '::1', resolve);
-  });
+  const { port, servers } = await listenDualStack(session);
 
   return {
     port,
@@ -195,7 +182,7 @@ export async function startRelayMx(lab) {
     },
     async close() {
       for (const s of sockets) s.destroy();
-      await Promise.all([v4, v6].filter(Boolean).map((srv) => new Promise((r) => srv.close(r))));
+      await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
     },
   };
 }

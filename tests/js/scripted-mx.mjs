@@ -13,8 +13,8 @@
 //   after220       bytes written in the same write as the 220 to STARTTLS (an injection)
 //   tls            extra options for the server's TLS (e.g. { maxVersion: 'TLSv1' })
 
-import net from 'node:net';
 import tls from 'node:tls';
+import { listenDualStack } from './loopback-listen.mjs';
 
 const CRLF = '\r\n';
 
@@ -105,26 +105,11 @@ export async function startScriptedMx(options = {}) {
     if (greet) reply('220 mx.scripted.test ESMTP scripted');
   }
 
-  const v4 = net.createServer(session);
-  await new Promise((resolve, reject) => {
-    v4.once('error', reject);
-    v4.listen(0, '127.0.0.1', resolve);
-  });
-  const port = v4.address().port;
-  // The lab's MX names resolve to 127.0.0.1 and ::1: listen on both, so every attempt meets this
-  // server. Without ::1 (or with the port taken there) the ::1 attempts are refused instead.
-  let v6 = net.createServer(session);
-  await new Promise((resolve) => {
-    v6.once('error', () => {
-      v6 = null;
-      resolve();
-    });
-    v6.listen(port, '::1', resolve);
-  });
+  const { port, servers, dualStack } = await listenDualStack(session);
 
   return {
     port,
-    dualStack: v6 !== null,
+    dualStack,
     get connections() {
       return state.connections;
     },
@@ -134,7 +119,7 @@ export async function startScriptedMx(options = {}) {
     messages: state.messages,
     async close() {
       for (const s of sockets) s.destroy();
-      await Promise.all([v4, v6].filter(Boolean).map((srv) => new Promise((r) => srv.close(r))));
+      await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
     },
   };
 }
