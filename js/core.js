@@ -144,10 +144,8 @@ const matchersByText = new Map();
 const MAX_MATCHERS_BY_TEXT = 4096;
 
 /** The cached matcher for `list`, or null when the list is not plain strings (the core reports). */
-const MATCHER = Symbol('mtasts.mxMatcher');
-
 function matcherFor(list) {
-  const cached = list[MATCHER] ?? matchers.get(list);
+  const cached = matchers.get(list);
   if (cached !== undefined) {
     const seen = cached.patterns;
     let same = seen.length === list.length;
@@ -164,11 +162,9 @@ function matcherFor(list) {
     if (matchersByText.size >= MAX_MATCHERS_BY_TEXT) matchersByText.delete(matchersByText.keys().next().value);
     matchersByText.set(joined, matcher);
   }
-  const entry = { patterns: list.slice(), matcher };
-  // Kept on the array itself (not enumerable, so equality checks and JSON ignore it); arrays that
-  // cannot take a property (frozen) use the WeakMap.
-  if (Object.isExtensible(list)) Object.defineProperty(list, MATCHER, { value: entry, writable: true, configurable: true });
-  else matchers.set(list, entry);
+  // A WeakMap entry costs about half of a hidden property on the array (measured), and leaves the
+  // caller's array untouched.
+  matchers.set(list, { patterns: list.slice(), matcher });
   return matcher;
 }
 
