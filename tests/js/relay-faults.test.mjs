@@ -26,6 +26,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
+import { freePort } from '../../js/lab/peer-process.js';
+import { seededRandom } from '../bench/policy-corpus.mjs';
 
 assertBuilt();
 const { startLab, startPostfixMx, startPostfixSender, postfixAvailable } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
@@ -40,18 +42,7 @@ const SEED = Number(process.env.MTASTS_FAULT_SEED ?? Date.now() % 1e9);
 const DOMAINS = ['enforce-valid.test', 'testing-valid.test', 'no-record.test'];
 const FROM = 'alice@no-record.test'; // bounces come back through the relay into the MX's catch-all
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with its seed. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = seededRandom(SEED); // replayable with its seed
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** What message k is sent to: a fixed fraction gets the MX's 550, 451 or 421 (while faults last). */
@@ -126,14 +117,6 @@ async function startFaultProxy({ valid, untrusted }) {
   };
 }
 
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 let lab;
 let mx;
 let proxy;
@@ -177,7 +160,7 @@ before(async () => {
     main: { smtpd_recipient_restrictions: `check_recipient_access regexp:${join(dir, 'faults')}, permit_mynetworks, reject_unauth_destination` },
   });
   proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted });
-  relayPort = await freePort();
+  relayPort = await freePort('127.0.0.1');
   relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
     '--smtp-port', String(proxy.port), '--refresh-interval', '0', '--log-level', 'info', '--log-file', join(dir, 'relay.log'), '--shutdown-timeout', '5',

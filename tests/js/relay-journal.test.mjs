@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
+import { freePort } from '../../js/lab/peer-process.js';
 import { startRelayMx } from './relay-mx.mjs';
 import { rawSmtp } from './relay-client.mjs';
 
@@ -154,14 +154,6 @@ test('journal in memory (--store memory): same answers, no files', async () => {
   await j.close();
 });
 
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** The relay CLI on `port` with the store in `storeDir`; resolves once it listens. */
 async function startCli(port, storeDir, env = {}) {
   const args = [CLI, 'relay', '--listen', `127.0.0.1:${port}`, '--store', `file:${storeDir}`, '--helo', 'relay.test',
@@ -215,7 +207,7 @@ async function sendOnce(port, to, text) {
 }
 
 test('relay killed after the MX took a message, before its 250 went upstream: the retry is not delivered twice', async () => {
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const storeDir = join(dir, 'store-crash');
   const to = 'crash@enforce-valid.test';
   const message = 'Received: from origin.test by origin.test with ESMTP id 4XyZ; Mon, 1 Jan 2024 00:00:00 +0000\r\n' +
@@ -249,7 +241,7 @@ test('relay killed after the MX took a message, before its 250 went upstream: th
 });
 
 test('relay killed between the "." and the MX\'s reply (journal: pending only): the retry is delivered again, never lost', async () => {
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const storeDir = join(dir, 'store-pending');
   const to = 'pending@testing-valid.test';
   const message = 'Subject: pending window\r\n\r\nthe pending window\r\n.\r\n';
