@@ -9,6 +9,7 @@
 // closed or reset the connection), `mx-protocol-error` (a reply that is not SMTP). All temporary.
 
 import { MtaStsError } from '../error.js';
+import { dotStuffer } from './transparency.js';
 
 // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets; a peer sending far longer lines without a
 // line break is not speaking SMTP.
@@ -16,8 +17,6 @@ const MAX_LINE = 16 * 1024;
 const REPLY_LINE = /^([2-5]\d\d)(?:([ -])(.*))?$/s;
 const ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: |$)/;
 
-const CRLF = Buffer.from('\r\n');
-const DOT = Buffer.from('.');
 
 /** One SMTP reply: `{ code, lines: [text...], enhanced }` (texts without the code). */
 export function parseReplyLines(lines) {
@@ -239,47 +238,4 @@ export class DownstreamSmtp {
   destroy(reason = 'aborted by the relay') {
     this.#fail(new MtaStsError('mx-data-aborted', `connection to ${this.mx} ${reason}`));
   }
-}
-
-/**
- * RFC 5321 §4.5.2 transparency: a line starting with "." gets another "."; bare LF becomes CRLF
- * (§2.3.8), so an LF-only "." line in the message cannot end DATA at a peer that accepts bare LF
- * (SMTP smuggling). `push(buf)` returns the bytes to send; `end()` the end-of-data line.
- */
-export function dotStuffer() {
-  let atLineStart = true;
-  let lastByte = -1;
-  return {
-    push(chunk) {
-      const out = [];
-      let start = 0;
-      const n = chunk.length;
-      if (n === 0) return Buffer.alloc(0);
-      if (atLineStart && chunk[0] === 0x2e) out.push(DOT);
-      for (;;) {
-        const i = chunk.indexOf(0x0a, start);
-        if (i === -1) {
-          out.push(chunk.subarray(start));
-          atLineStart = false;
-          break;
-        }
-        const before = i > 0 ? chunk[i - 1] : lastByte;
-        if (before === 0x0d) {
-          out.push(chunk.subarray(start, i + 1));
-        } else {
-          out.push(chunk.subarray(start, i), CRLF);
-        }
-        start = i + 1;
-        atLineStart = true;
-        if (start === n) break;
-        if (chunk[start] === 0x2e) out.push(DOT);
-      }
-      lastByte = chunk[n - 1];
-      return out.length === 1 ? out[0] : Buffer.concat(out);
-    },
-    end() {
-      // A message that does not end with a line break gets one: the terminator is a line of its own.
-      return Buffer.from(atLineStart ? '.\r\n' : '\r\n.\r\n', 'latin1');
-    },
-  };
 }

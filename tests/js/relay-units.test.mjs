@@ -11,7 +11,8 @@ import { PKG, assertBuilt } from './built-package.mjs';
 assertBuilt();
 const load = (p) => import(pathToFileURL(join(PKG, p)));
 await load('js/node/index.js'); // loads the wasm core
-const { dotStuffer, parseReplyLines } = await load('js/relay/downstream-smtp.js');
+const { parseReplyLines } = await load('js/relay/downstream-smtp.js');
+const { dotStuffer } = await load('js/relay/transparency.js');
 const { mirrorReply } = await load('js/relay/session.js');
 const { resolveConfig, parseHostPort } = await load('js/relay/config.js');
 const { parseUsers, checkPassword, hashPassword } = await load('js/relay/users.js');
