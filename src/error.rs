@@ -123,6 +123,19 @@ pub enum SmtpError {
     DataBeforeTls { bytes: usize },
     /// The caller's EHLO name cannot be sent.
     BadHeloName { name: String },
+    /// The server sent a reply (or bytes of one) while no command was waiting for it: every
+    /// later reply would answer the wrong command (RFC 5321 §4.2: each command gets one reply).
+    OutOfStep { detail: String },
+    /// A reply that is not one of the codes the command may get (RFC 5321 §4.3.2), e.g. 250 to
+    /// DATA, which must be 354 before any of the message is sent.
+    UnexpectedReply {
+        command: &'static str,
+        code: u16,
+        text: String,
+    },
+    /// The caller asked for a command the session cannot take now (one at a time, after the
+    /// previous reply) or with an argument that would break the command line.
+    BadCommand { detail: String },
 }
 
 impl SmtpError {
@@ -135,10 +148,12 @@ impl SmtpError {
             SmtpError::Protocol { .. } => "smtp-protocol-error",
             SmtpError::DataBeforeTls { .. } => "smtp-data-before-tls",
             SmtpError::BadHeloName { .. } => "smtp-helo-invalid",
+            SmtpError::OutOfStep { .. } => "smtp-out-of-step",
+            SmtpError::UnexpectedReply { .. } => "smtp-unexpected-reply",
+            SmtpError::BadCommand { .. } => "invalid-argument",
         }
     }
 
-    /// Worth trying again later (RFC 5321 §4.2.1: 4yz replies and lost connections).
     /// Worth trying again later. Only a 5yz refusal of the session is final (RFC 5321 §4.2.1);
     /// missing or refused TLS is a temporary failure, as MTAs that require TLS treat it (the MX
     /// may offer TLS again, the policy may change).
@@ -149,9 +164,125 @@ impl SmtpError {
             | SmtpError::StartTlsNotSupported
             | SmtpError::Closed { .. }
             | SmtpError::Protocol { .. }
-            | SmtpError::DataBeforeTls { .. } => true,
-            SmtpError::BadHeloName { .. } => false,
+            | SmtpError::DataBeforeTls { .. }
+            | SmtpError::OutOfStep { .. }
+            | SmtpError::UnexpectedReply { .. } => true,
+            SmtpError::BadHeloName { .. } | SmtpError::BadCommand { .. } => false,
         }
+    }
+}
+
+/// The host's network steps of a delivery, as the host reported them (RFC 5321 §5.1, §4.5.3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The MX lookup failed temporarily (timeout, SERVFAIL): not the same as no MX.
+    MxLookup { domain: String, detail: String },
+    /// The MX host name does not exist or has no address (NXDOMAIN / NODATA).
+    AddressNotFound { host: String, detail: String },
+    /// The address lookup of an MX host failed temporarily.
+    AddressLookup { host: String, detail: String },
+    /// The TCP connection could not be made (refused, unreachable, reset).
+    Refused { address: String, detail: String },
+    /// No answer in time: `during` names the step (TCP connect, a reply, the TLS handshake).
+    Timeout { during: String, ms: u64 },
+    /// STARTTLS was accepted but the TLS handshake failed (alert, protocol version, garbage).
+    TlsHandshake { detail: String },
+}
+
+impl ConnectError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectError::MxLookup { .. } => "mx-lookup-failed",
+            ConnectError::AddressNotFound { .. } => "mx-address-not-found",
+            ConnectError::AddressLookup { .. } => "mx-address-lookup-failed",
+            ConnectError::Refused { .. } => "mx-connect-failed",
+            ConnectError::Timeout { .. } => "mx-timeout",
+            ConnectError::TlsHandshake { .. } => "tls-handshake-failed",
+        }
+    }
+
+    /// A host that does not exist stays so; everything else may pass.
+    pub fn is_temporary(&self) -> bool {
+        !matches!(self, ConnectError::AddressNotFound { .. })
+    }
+}
+
+impl From<ConnectError> for Error {
+    fn from(e: ConnectError) -> Self {
+        Error::Connect(e)
+    }
+}
+
+/// Why mail for a domain cannot be delivered, or not now (RFC 8461 §5; RFC 5321 §5.1; RFC 7505).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// RFC 7505: the domain publishes a null MX ("." at preference 0): it accepts no mail.
+    NullMx,
+    /// RFC 8461 §5: in enforce mode no MX host matches the policy; delivery must not happen.
+    NoMatchingMx { hosts: Vec<String> },
+    /// Every candidate was tried and none could be used.
+    AllFailed { attempts: usize, temporary: bool },
+    /// RFC 5321 §5.1: the recipient domain does not exist (NXDOMAIN for its MX, or for its own
+    /// address when it has no MX): no retry can deliver.
+    DomainNotFound { domain: String },
+    /// RFC 5321 §5.1: the domain has MX records but none names a usable host.
+    NoUsableMx { domain: String, found: usize },
+    /// The recipient is an address literal (`user@[192.0.2.1]`, RFC 5321 §4.1.3): it has no domain
+    /// whose MTA-STS policy could apply, so the relay does not route it.
+    AddressLiteral { literal: String },
+    /// The recipient has no domain part (a bare `postmaster`, RFC 5321 §4.5.1): nothing to route.
+    NoDomain { address: String },
+    /// The overall time for one recipient's delivery ran out (kept below the sending MTA's own
+    /// RCPT timeout, so it hears a 4xx instead of giving up on a silent relay).
+    DeadlineExceeded { ms: u64, attempts: usize },
+}
+
+impl DeliveryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeliveryError::NullMx => "mx-null",
+            DeliveryError::NoMatchingMx { .. } => "mx-not-in-policy",
+            DeliveryError::AllFailed { .. } => "delivery-failed",
+            DeliveryError::DomainNotFound { .. } => "domain-not-found",
+            DeliveryError::NoUsableMx { .. } => "mx-unusable",
+            DeliveryError::AddressLiteral { .. } => "recipient-address-literal",
+            DeliveryError::NoDomain { .. } => "recipient-no-domain",
+            DeliveryError::DeadlineExceeded { .. } => "delivery-deadline",
+        }
+    }
+
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            DeliveryError::NullMx
+            | DeliveryError::DomainNotFound { .. }
+            | DeliveryError::NoUsableMx { .. }
+            | DeliveryError::AddressLiteral { .. }
+            | DeliveryError::NoDomain { .. } => false,
+            // RFC 8461 §5: a sender that cannot deliver under an enforce policy keeps trying
+            // later; the policy or the MX set may change.
+            DeliveryError::NoMatchingMx { .. } | DeliveryError::DeadlineExceeded { .. } => true,
+            DeliveryError::AllFailed { temporary, .. } => *temporary,
+        }
+    }
+
+    /// The failure after every candidate was tried. RFC 8461 §5: under enforce a failure is never
+    /// final (the policy is checked again before the next try); otherwise it is final only when
+    /// every attempt failed for good (a 5yz refusal, a host that does not exist).
+    pub fn all_failed(enforce: bool, attempts_temporary: &[bool]) -> DeliveryError {
+        let temporary =
+            enforce || attempts_temporary.iter().any(|&t| t) || attempts_temporary.is_empty();
+        DeliveryError::AllFailed {
+            attempts: attempts_temporary.len(),
+            temporary,
+        }
+    }
+}
+
+impl From<DeliveryError> for Error {
+    fn from(e: DeliveryError) -> Self {
+        Error::Delivery(e)
     }
 }
 
@@ -167,7 +298,8 @@ pub enum Error {
     Domain(DomainError),
     Certificate(CertificateError),
     Smtp(SmtpError),
-    Delivery(crate::delivery::DeliveryError),
+    Delivery(DeliveryError),
+    Connect(ConnectError),
     /// A failure the host observed and classified itself (TCP connect refused, TLS alert, timeout),
     /// carried through the core's decisions unchanged.
     Host {
@@ -237,6 +369,7 @@ impl Error {
             Error::Certificate(e) => e.code(),
             Error::Smtp(e) => e.code(),
             Error::Delivery(e) => e.code(),
+            Error::Connect(e) => e.code(),
             Error::Host { .. } => "host-failure",
         }
     }
@@ -256,6 +389,7 @@ impl Error {
             Error::Dns(_) | Error::Certificate(_) | Error::Fetch(_) => true,
             Error::Smtp(e) => e.is_temporary(),
             Error::Delivery(e) => e.is_temporary(),
+            Error::Connect(e) => e.is_temporary(),
             Error::Host { temporary, .. } => *temporary,
             _ => false,
         }
@@ -285,9 +419,19 @@ impl Error {
                 | SmtpError::StartTlsNotSupported
                 | SmtpError::DataBeforeTls { .. },
             ) => "RFC 3207 §4",
+            Error::Smtp(SmtpError::OutOfStep { .. } | SmtpError::UnexpectedReply { .. }) => {
+                "RFC 5321 §4.3.2"
+            }
             Error::Smtp(_) => "RFC 5321 §4.2",
-            Error::Delivery(crate::delivery::DeliveryError::NullMx) => "RFC 7505 §3",
+            Error::Delivery(DeliveryError::NullMx) => "RFC 7505 §3",
+            Error::Delivery(
+                DeliveryError::DomainNotFound { .. } | DeliveryError::NoUsableMx { .. },
+            ) => "RFC 5321 §5.1",
+            Error::Delivery(DeliveryError::AddressLiteral { .. }) => "RFC 5321 §4.1.3",
+            Error::Delivery(DeliveryError::NoDomain { .. }) => "RFC 5321 §4.5.1",
             Error::Delivery(_) => "RFC 8461 §5",
+            Error::Connect(ConnectError::TlsHandshake { .. }) => "RFC 3207 §4.1",
+            Error::Connect(_) => "RFC 5321 §5.1",
             Error::Host { code, .. } if code.starts_with("certificate-") => "RFC 8461 §4.2",
             Error::Host { .. } => "",
             Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
@@ -310,9 +454,12 @@ impl Error {
             Error::Smtp(SmtpError::StartTlsRefused { .. } | SmtpError::StartTlsNotSupported) => {
                 "starttls-not-supported"
             }
-            Error::Smtp(_) | Error::Mx(_) | Error::Domain(_) | Error::Delivery(_) => {
-                "validation-failure"
-            }
+            // RFC 8460 §4.3.2.3: failures with no type of their own.
+            Error::Smtp(_)
+            | Error::Mx(_)
+            | Error::Domain(_)
+            | Error::Delivery(_)
+            | Error::Connect(_) => "validation-failure",
         }
     }
 }
@@ -379,20 +526,73 @@ impl fmt::Display for Error {
                 "the server sent {bytes} bytes after accepting STARTTLS and before TLS began (possible command injection)"
             ),
             Error::Host { message, .. } => f.write_str(message),
-            Error::Delivery(crate::delivery::DeliveryError::NullMx) => {
+            Error::Connect(ConnectError::MxLookup { domain, detail }) => write!(
+                f,
+                "the MX records of {domain} could not be looked up ({detail}); this is not the same as no MX"
+            ),
+            Error::Connect(ConnectError::AddressNotFound { host, detail }) => {
+                write!(f, "no address for {host}: {detail}")
+            }
+            Error::Connect(ConnectError::AddressLookup { host, detail }) => write!(
+                f,
+                "the address of {host} could not be looked up ({detail})"
+            ),
+            Error::Connect(ConnectError::Refused { address, detail }) => {
+                write!(f, "tcp connect to {address} failed: {detail}")
+            }
+            Error::Connect(ConnectError::Timeout { during, ms }) => {
+                write!(f, "no answer within {ms} ms while waiting for {during}")
+            }
+            Error::Connect(ConnectError::TlsHandshake { detail }) => {
+                write!(f, "TLS handshake failed: {}", shown(detail))
+            }
+            Error::Delivery(DeliveryError::NullMx) => {
                 f.write_str("the domain publishes a null MX: it accepts no mail")
             }
-            Error::Delivery(crate::delivery::DeliveryError::NoMatchingMx { hosts }) => write!(
+            Error::Delivery(DeliveryError::NoMatchingMx { hosts }) => write!(
                 f,
                 "the policy is in enforce mode and no MX host matches it (MX: {})",
                 hosts.join(", ")
             ),
-            Error::Delivery(crate::delivery::DeliveryError::AllFailed { attempts, .. }) => {
+            Error::Delivery(DeliveryError::AllFailed { attempts, .. }) => {
                 write!(f, "no MX host could be used ({attempts} attempts)")
             }
+            Error::Delivery(DeliveryError::DomainNotFound { domain }) => {
+                write!(f, "the domain {domain} does not exist (NXDOMAIN)")
+            }
+            Error::Delivery(DeliveryError::NoUsableMx { domain, found }) => write!(
+                f,
+                "none of the {found} MX records of {domain} names a usable host"
+            ),
+            Error::Delivery(DeliveryError::AddressLiteral { literal }) => write!(
+                f,
+                "the recipient domain is an address literal {}: MTA-STS applies to domain names, and the relay does not route literals",
+                shown(literal)
+            ),
+            Error::Delivery(DeliveryError::NoDomain { address }) => write!(
+                f,
+                "the recipient {} has no domain part to route to",
+                shown(address)
+            ),
+            Error::Delivery(DeliveryError::DeadlineExceeded { ms, attempts }) => write!(
+                f,
+                "no MX host could be used within {} s ({attempts} attempts)",
+                ms / 1000
+            ),
             Error::Smtp(SmtpError::BadHeloName { name }) => {
                 write!(f, "the EHLO name {} must be a domain without spaces or control characters", shown(name))
             }
+            Error::Smtp(SmtpError::OutOfStep { detail }) => {
+                write!(f, "the server's replies are out of step with the commands: {detail}")
+            }
+            Error::Smtp(SmtpError::UnexpectedReply { command, code, text }) => {
+                write!(f, "the server answered {command} with {code} {}", shown(text))?;
+                if *command == "DATA" && *code != 354 && *code < 400 {
+                    f.write_str(" instead of 354: the message was not sent")?;
+                }
+                Ok(())
+            }
+            Error::Smtp(SmtpError::BadCommand { detail }) => f.write_str(detail),
         }
     }
 }

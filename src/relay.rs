@@ -35,8 +35,8 @@ fn clean(text: &str) -> String {
     out
 }
 
-/// The enhanced code for a failure that kept the message from being delivered (RFC 3463 §3.5,
-/// §3.8; RFC 5248 registry).
+/// The subject and detail of the enhanced code for a failure that kept the message from being
+/// delivered (RFC 3463 §3.5, §3.8; RFC 5248 registry); the class (4 or 5) is whether it may pass.
 fn enhanced_for(code: &str) -> &'static str {
     match code {
         // X.7.5 cryptographic failure: the certificate or TLS itself failed.
@@ -44,18 +44,30 @@ fn enhanced_for(code: &str) -> &'static str {
             || c == "validation-failure"
             || c == "tls-handshake-failed" =>
         {
-            "4.7.5"
+            "7.5"
         }
         // X.7.10 encryption needed: STARTTLS required by the policy but not available.
-        "starttls-not-supported" | "starttls-refused" | "smtp-data-before-tls" => "4.7.10",
+        "starttls-not-supported" | "starttls-refused" | "smtp-data-before-tls" => "7.10",
         // X.4.3 directory server failure: DNS did not answer.
-        "dns-temporary" => "4.4.3",
+        "dns-temporary" | "mx-lookup-failed" | "mx-address-lookup-failed" => "4.3",
         // X.7.0 other security: the policy forbids every MX.
-        "mx-not-in-policy" => "4.7.0",
-        // RFC 7505 §4.2: a null MX domain accepts no mail: 5.1.10 "recipient address has null MX".
-        "mx-null" => "5.1.10",
-        "mx-timeout" => "4.4.1",
-        _ => "4.4.2",
+        "mx-not-in-policy" => "7.0",
+        // RFC 7505 §4.2: a null MX domain accepts no mail: "recipient address has null MX".
+        "mx-null" => "1.10",
+        // X.1.2 bad destination system address: the domain does not exist, is no domain name,
+        // or is an address literal the relay does not route.
+        "domain-not-found" | "domain-invalid" | "recipient-address-literal" => "1.2",
+        // X.1.3 bad destination mailbox address syntax: no domain part at all.
+        "recipient-no-domain" => "1.3",
+        // X.4.4 unable to route: no MX record names a usable host, or no host has an address.
+        "mx-unusable" | "mx-address-not-found" => "4.4",
+        // X.4.1 no answer from host.
+        "mx-timeout" | "delivery-deadline" => "4.1",
+        // X.3.0 other or undefined mail system status: the MX refused the session.
+        "smtp-refused" => "3.0",
+        // X.5.0 other protocol status: the MX does not speak SMTP as it must.
+        "smtp-protocol-error" | "smtp-out-of-step" | "smtp-unexpected-reply" => "5.0",
+        _ => "4.2",
     }
 }
 
@@ -68,9 +80,9 @@ pub fn failure_reply(
     failure: &Error,
 ) -> RelayReply {
     let code_str = failure.code_str();
-    let enhanced = enhanced_for(code_str);
     // Only a cause that no retry can fix becomes a 5xx; everything else stays queued upstream.
-    let permanent = enhanced.starts_with('5') && !failure.is_temporary();
+    let permanent = !failure.is_temporary();
+    let enhanced = format!("{}.{}", if permanent { 5 } else { 4 }, enhanced_for(code_str));
     let mode = mode.map_or_else(|| "no policy".to_string(), |m| format!("mode {m}"));
     let via = mx.map_or_else(String::new, |m| format!(" via {m}"));
     let text = clean(&format!(
@@ -78,9 +90,95 @@ pub fn failure_reply(
     ));
     RelayReply {
         code: if permanent { 550 } else { 451 },
-        enhanced: enhanced.to_string(),
+        enhanced,
         text,
     }
+}
+
+/// The domain a recipient is routed by (RFC 5321 §4.1.2 `Mailbox = Local-part "@" ( Domain /
+/// address-literal )`), normalised to its lowercase A-label, or why the relay cannot route it:
+/// no domain part (a bare `postmaster`, §4.5.1), an address literal (§4.1.3: no domain, so no
+/// MTA-STS policy could apply), or a domain that is not a domain name. All three are permanent.
+pub fn recipient_domain(address: &str) -> Result<String, Error> {
+    use crate::error::DeliveryError;
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return Err(DeliveryError::NoDomain { address: address.into() }.into());
+    };
+    if domain.starts_with('[') {
+        return Err(DeliveryError::AddressLiteral { literal: domain.into() }.into());
+    }
+    crate::domain::normalize_domain(domain)
+}
+
+/// A recipient's domain part as it may be shown in a reply (no control characters, bounded).
+pub fn shown_domain(address: &str) -> String {
+    let d = address.rsplit_once('@').map_or("(none)", |(_, d)| d);
+    let d = if d.is_empty() { "(none)" } else { d };
+    clean(&d.chars().take(255).collect::<String>().to_lowercase())
+}
+
+/// The MX's own reply, passed on to the local MTA: its code, enhanced code and words, with the MX
+/// named at the end; every line carries the enhanced code (RFC 2034 §4). A 421 closes the MX's
+/// channel, not the relay's: the local MTA hears 451 with the MX's words (RFC 5321 §3.8).
+pub fn mirror_reply(reply: &crate::smtp::Reply, mx: &str) -> RelayReply {
+    let code = if reply.code == 421 { 451 } else { reply.code };
+    let class = (code / 100).to_string();
+    let enhanced = crate::smtp::enhanced_code(reply)
+        .filter(|e| e.starts_with(class.as_str()))
+        .map_or_else(|| format!("{class}.0.0"), str::to_string);
+    let words: Vec<String> = reply
+        .lines
+        .iter()
+        .map(|l| {
+            let l = l.trim_end();
+            let rest = match l.split_once(' ') {
+                Some((first, rest)) if looks_enhanced(first) => rest,
+                None if looks_enhanced(l) => "",
+                _ => l,
+            };
+            clean(rest)
+        })
+        .collect();
+    let text = format!("{} [{}]", words.join(" / ").trim(), clean(mx)).trim().to_string();
+    RelayReply { code, enhanced, text }
+}
+
+fn looks_enhanced(word: &str) -> bool {
+    let parts: Vec<&str> = word.split('.').collect();
+    parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..].iter().all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What the relay itself says to the local MTA at the end of DATA when the MX's reply is not the
+/// answer (DESIGN: relay, no loss).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The delivery journal has this message as accepted by the MX already (a retry after a crash
+    /// between the MX's 250 and ours): 250, and nothing is sent again.
+    AlreadyDelivered,
+    /// The same message is being delivered in another session right now.
+    InFlight,
+    /// The local MTA went away before its end of data: nothing was ended at the MX.
+    Incomplete,
+    /// RFC 6531 §3.2: the message needs SMTPUTF8 and the MX does not offer it.
+    NeedsSmtpUtf8 { mx: String },
+    /// RFC 1870 §6: larger than the relay's announced SIZE.
+    TooBig { limit: u64 },
+    /// The journal could not be written before the end of data: nothing was ended at the MX.
+    JournalFailed { detail: String },
+}
+
+pub fn notice_reply(notice: &Notice) -> RelayReply {
+    let (code, enhanced, text) = match notice {
+        Notice::AlreadyDelivered => (250, "2.0.0", "already delivered: the relay's delivery journal has this message as accepted by the MX; not sent again".to_string()),
+        Notice::InFlight => (451, "4.4.0", "the same message is being delivered in another session now; try again later".to_string()),
+        Notice::Incomplete => (451, "4.4.2", "message incomplete: the connection ended before the end of data; nothing was delivered".to_string()),
+        Notice::NeedsSmtpUtf8 { mx } => (553, "5.6.7", format!("{} does not support SMTPUTF8, which this message needs", clean(mx))),
+        Notice::TooBig { limit } => (552, "5.3.4", format!("message exceeds {limit} octets")),
+        Notice::JournalFailed { detail } => (451, "4.3.0", format!("delivery journal write failed: {}", clean(detail))),
+    };
+    RelayReply { code, enhanced: enhanced.into(), text: clean(&text) }
 }
 
 /// RFC 5321 §4.5.3.1.8: recipients of another domain in the same transaction are deferred so the
@@ -188,6 +286,42 @@ mod tests {
                 .contains('\n'),
             "no line breaks in replies"
         );
+    }
+
+    #[test]
+    fn recipients_the_relay_cannot_route_are_refused_for_good() {
+        for (address, code, enhanced) in [
+            ("postmaster", "recipient-no-domain", "5.1.3"),
+            ("u@[127.0.0.1]", "recipient-address-literal", "5.1.2"),
+            ("u@[IPv6:::1]", "recipient-address-literal", "5.1.2"),
+            ("u@exa mple.com", "domain-invalid", "5.1.2"),
+            ("u@", "domain-invalid", "5.1.2"),
+        ] {
+            let e = recipient_domain(address).unwrap_err();
+            assert_eq!(e.code(), code, "{address}");
+            let r = failure_reply(&shown_domain(address), None, None, &e);
+            assert_eq!((r.code, r.enhanced.as_str()), (550, enhanced), "{address}: {}", r.text);
+            assert!(r.text.contains(code));
+        }
+        assert_eq!(recipient_domain("U@Example.COM.").unwrap(), "example.com");
+        assert_eq!(recipient_domain("\"a@b\"@example.com").unwrap(), "example.com");
+    }
+
+    #[test]
+    fn mirrored_replies_keep_the_mx_words_and_name_it() {
+        let r = |code, lines: &[&str]| crate::smtp::Reply { code, lines: lines.iter().map(|l| l.to_string()).collect() };
+        let m = mirror_reply(&r(550, &["5.1.1 no such user", "5.1.1 really"]), "mx1.example.com");
+        assert_eq!((m.code, m.enhanced.as_str(), m.text.as_str()), (550, "5.1.1", "no such user / really [mx1.example.com]"));
+        let m = mirror_reply(&r(421, &["4.3.2 shutting down"]), "mx");
+        assert_eq!((m.code, m.enhanced.as_str()), (451, "4.3.2"), "421 is the MX's channel, not ours");
+        let m = mirror_reply(&r(451, &["try later"]), "mx");
+        assert_eq!((m.enhanced.as_str(), m.text.as_str()), ("4.0.0", "try later [mx]"), "no enhanced code: X.0.0");
+        let m = mirror_reply(&r(550, &["4.1.1 wrong class"]), "mx");
+        assert_eq!(m.enhanced, "5.0.0", "an enhanced code of another class is not taken");
+        let m = mirror_reply(&r(554, &["bad\u{7}\r\n250 ok"]), "mx");
+        assert!(!m.text.contains('\n') && !m.text.contains('\u{7}'), "no control characters");
+        assert_eq!(notice_reply(&Notice::AlreadyDelivered).code, 250);
+        assert_eq!(notice_reply(&Notice::TooBig { limit: 10 }).enhanced, "5.3.4");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use crate::{diagnostic::Diagnostic, mx, policy, record, Error};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+mod delivery;
+
 #[wasm_bindgen(module = "/js/error.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeMtaStsError)]
@@ -600,5 +602,5 @@ impl JsMxMatcher {
 pub fn delivery_failed_temporary(mode: Option<String>, temporaries: &[u8]) -> bool {
     let mode = mode.as_deref().and_then(crate::Mode::from_value);
     let attempts: Vec<bool> = temporaries.iter().map(|&t| t != 0).collect();
-    crate::delivery::DeliveryError::all_failed(mode, &attempts).is_temporary()
+    crate::delivery::DeliveryError::all_failed(mode == Some(crate::Mode::Enforce), &attempts).is_temporary()
 }

@@ -4,9 +4,11 @@
 //! [`StartTls::on_data`], and on [`Step::StartTls`] starts TLS on the same socket. After TLS the
 //! caller says EHLO again (RFC 3207 §4.2: the client MUST discard knowledge from before TLS).
 
+mod client;
 mod reply;
 
-pub use reply::{Reply, ReplyReader};
+pub use client::{ehlo_keywords, enhanced_code, Answer, Command, Meaning, SmtpClient};
+pub use reply::{Reply, ReplyReader, MAX_LINE, MAX_LINES};
 
 use crate::error::{Error, SmtpError};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -74,6 +76,7 @@ pub struct StartTls {
     state: State,
     extensions: Vec<String>,
     closed: bool,
+    plaintext: bool,
 }
 
 impl StartTls {
@@ -92,7 +95,21 @@ impl StartTls {
             state: State::Greeting,
             extensions: Vec::new(),
             closed: false,
+            plaintext: false,
         })
+    }
+
+    /// The same dialogue without STARTTLS, for a plaintext retry after TLS failed with this
+    /// server (RFC 8461 §5: testing and no policy deliver as opportunistic senders do; RFC 3207
+    /// §4.1: "the client MAY ... proceed with delivery in the clear").
+    pub fn plaintext(mut self) -> StartTls {
+        self.plaintext = true;
+        self
+    }
+
+    /// Whether the server's greeting has been received: an SMTP session has begun.
+    pub fn greeted(&self) -> bool {
+        !matches!(self.state, State::Greeting)
     }
 
     pub fn on_data(&mut self, data: &[u8]) {
@@ -176,7 +193,7 @@ impl StartTls {
                     })
                     .filter(|k| !k.is_empty())
                     .collect();
-                if self.extensions.iter().any(|k| k == "STARTTLS") {
+                if !self.plaintext && self.extensions.iter().any(|k| k == "STARTTLS") {
                     self.state = State::StartTlsSent;
                     Some(Step::Send(b"STARTTLS\r\n".to_vec()))
                 } else {

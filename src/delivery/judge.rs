@@ -1,146 +1,9 @@
-//! Which MX hosts to try, and what an attempt's TLS result means for delivery (RFC 8461 §4, §5;
-//! RFC 5321 §5.1; RFC 7505).
-//!
-//! The host looks up MX records, dials, runs STARTTLS and hands the peer chain to
-//! [`crate::verify_chain`]; this module orders and filters the candidates and turns each attempt
-//! into a verdict and a TLS-RPT-ready result.
+//! What one attempt's TLS result means for delivery under the policy's mode (RFC 8461 §5).
 
-use crate::error::{Error, MxError, SmtpError};
-use crate::mx::normalize_host;
-use crate::policy::{Mode, Policy};
-use serde::{Deserialize, Serialize};
-
-/// One MX record as the host's DNS returned it.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct MxRecord {
-    pub exchange: String,
-    pub priority: u16,
-}
-
-/// A host to try, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Candidate {
-    /// Lowercase A-label host name without the trailing dot: the name dialled, sent as SNI and
-    /// checked against the certificate (§4.2).
-    pub host: String,
-    pub priority: u16,
-    /// The policy pattern that matched (§4.1), when there is a policy.
-    pub matched: Option<String>,
-    /// True when no MX record exists and the domain itself is tried (RFC 5321 §5.1).
-    pub implicit: bool,
-}
-
-/// The candidates, and the MX hosts left out because the policy does not list them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Plan {
-    pub mode: Option<&'static str>,
-    pub candidates: Vec<Candidate>,
-    pub excluded: Vec<Candidate>,
-}
-
-/// Why no delivery can even be attempted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeliveryError {
-    /// RFC 7505: the domain publishes a null MX ("." at preference 0): it accepts no mail.
-    NullMx,
-    /// RFC 8461 §5: in enforce mode no MX host matches the policy; delivery must not happen.
-    NoMatchingMx { hosts: Vec<String> },
-    /// Every candidate was tried and none could be used.
-    AllFailed { attempts: usize, temporary: bool },
-}
-
-impl DeliveryError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            DeliveryError::NullMx => "mx-null",
-            DeliveryError::NoMatchingMx { .. } => "mx-not-in-policy",
-            DeliveryError::AllFailed { .. } => "delivery-failed",
-        }
-    }
-
-    pub fn is_temporary(&self) -> bool {
-        match self {
-            DeliveryError::NullMx => false,
-            // RFC 8461 §5: a sender that cannot deliver under an enforce policy keeps trying
-            // later; the policy or the MX set may change.
-            DeliveryError::NoMatchingMx { .. } => true,
-            DeliveryError::AllFailed { temporary, .. } => *temporary,
-        }
-    }
-}
-
-impl DeliveryError {
-    /// The failure after every candidate was tried. RFC 8461 §5: under enforce a failure is never
-    /// final (the policy is checked again before the next try); otherwise it is final only when
-    /// every attempt failed for good (a 5yz refusal).
-    pub fn all_failed(mode: Option<Mode>, attempts_temporary: &[bool]) -> DeliveryError {
-        let temporary = mode == Some(Mode::Enforce)
-            || attempts_temporary.iter().any(|&t| t)
-            || attempts_temporary.is_empty();
-        DeliveryError::AllFailed {
-            attempts: attempts_temporary.len(),
-            temporary,
-        }
-    }
-}
-
-/// Orders the MX records by preference and applies the policy's MX patterns (§4.1, §5).
-pub fn plan(domain: &str, records: &[MxRecord], policy: Option<&Policy>) -> Result<Plan, Error> {
-    let domain = crate::domain::normalize_domain(domain)?;
-    // RFC 7505 §3: a single MX record with an empty (root) exchange means "no mail".
-    if records.len() == 1 && matches!(records[0].exchange.as_str(), "" | ".") {
-        return Err(DeliveryError::NullMx.into());
-    }
-    let mut hosts: Vec<(String, u16, bool)> = Vec::new();
-    if records.is_empty() {
-        // RFC 5321 §5.1: no MX records: the domain itself is the implicit MX, preference 0.
-        hosts.push((domain.clone(), 0, true));
-    }
-    for r in records {
-        match normalize_host(&r.exchange) {
-            Ok(h) => hosts.push((h.to_ascii_lowercase(), r.priority, false)),
-            // Spec: an unusable exchange among others (e.g. "." next to real hosts) is skipped.
-            Err(MxError::HostInvalid { .. }) | Err(_) => continue,
-        }
-    }
-    // RFC 5321 §5.1: lower preference first; equal preferences keep the order given (the host may
-    // shuffle them for load spreading).
-    hosts.sort_by_key(|&(_, p, _)| p);
-    hosts.dedup_by(|a, b| a.0 == b.0);
-    let mode = policy.map(|p| p.mode);
-    let mut plan = Plan {
-        mode: mode.map(Mode::as_str),
-        candidates: Vec::new(),
-        excluded: Vec::new(),
-    };
-    for (host, priority, implicit) in hosts {
-        let matched = policy
-            .and_then(|p| crate::mx::match_mx(&p.mx, &host).ok().flatten())
-            .map(|m| m.as_str().to_string());
-        let c = Candidate {
-            host,
-            priority,
-            matched,
-            implicit,
-        };
-        // §5: in enforce mode, MX hosts that do not match are not delivered to at all.
-        if mode == Some(Mode::Enforce) && c.matched.is_none() {
-            plan.excluded.push(c);
-        } else {
-            plan.candidates.push(c);
-        }
-    }
-    if mode == Some(Mode::Enforce) && plan.candidates.is_empty() {
-        return Err(DeliveryError::NoMatchingMx {
-            hosts: plan.excluded.iter().map(|c| c.host.clone()).collect(),
-        }
-        .into());
-    }
-    Ok(plan)
-}
+use super::Candidate;
+use crate::error::{ConnectError, DeliveryError, Error, SmtpError};
+use crate::policy::Mode;
+use serde::Serialize;
 
 /// What happened on one connection, as far as TLS goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,9 +132,7 @@ pub fn judge(
             }
         }
         TlsResult::HandshakeFailed { detail } => {
-            let e = Error::from(crate::error::CertificateError::Invalid {
-                detail: format!("TLS handshake failed: {detail}"),
-            });
+            let e = Error::from(ConnectError::TlsHandshake { detail });
             // Spec: a failed handshake leaves no usable connection in any mode; the next MX (or
             // a plaintext retry, which opportunistic senders may make) is the host's choice.
             judged(Verdict::TryNext, Some(e))
@@ -279,88 +140,11 @@ pub fn judge(
     }
 }
 
-impl From<DeliveryError> for Error {
-    fn from(e: DeliveryError) -> Self {
-        Error::Delivery(e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse_policy;
-
-    fn rec(h: &str, p: u16) -> MxRecord {
-        MxRecord {
-            exchange: h.into(),
-            priority: p,
-        }
-    }
-
-    fn policy(mode: &str) -> Policy {
-        parse_policy(&format!(
-            "version: STSv1\nmode: {mode}\nmx: *.example.com\nmax_age: 86400\n"
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn all_failed_is_temporary_unless_every_attempt_was_final() {
-        let t = |mode, a: &[bool]| DeliveryError::all_failed(mode, a).is_temporary();
-        assert!(
-            t(Some(Mode::Enforce), &[false, false]),
-            "enforce: never final"
-        );
-        assert!(t(Some(Mode::Testing), &[false, true]));
-        assert!(
-            !t(Some(Mode::Testing), &[false, false]),
-            "every MX said 5yz"
-        );
-        assert!(!t(None, &[false]));
-        assert!(t(None, &[]), "nothing tried is not a verdict");
-    }
-
-    #[test]
-    fn ordering_filtering_and_special_mx() {
-        let records = [
-            rec("b.example.com.", 20),
-            rec("evil.example.net", 5),
-            rec("A.example.com", 10),
-        ];
-        let p = plan("example.com", &records, Some(&policy("enforce"))).unwrap();
-        let hosts: Vec<&str> = p.candidates.iter().map(|c| c.host.as_str()).collect();
-        assert_eq!(
-            hosts,
-            ["a.example.com", "b.example.com"],
-            "sorted, lowercased, filtered"
-        );
-        assert_eq!(p.excluded[0].host, "evil.example.net");
-        assert_eq!(p.candidates[0].matched.as_deref(), Some("*.example.com"));
-        let p = plan("example.com", &records, Some(&policy("testing"))).unwrap();
-        assert_eq!(p.candidates.len(), 3, "testing tries every MX");
-        assert_eq!(p.candidates[0].host, "evil.example.net");
-        let p = plan("example.com", &[], None).unwrap();
-        assert!(
-            p.candidates[0].implicit && p.candidates[0].host == "example.com",
-            "implicit MX"
-        );
-        let e = plan("example.com", &[rec(".", 0)], None).unwrap_err();
-        assert_eq!((e.code(), e.is_temporary()), ("mx-null", false));
-        let e = plan(
-            "example.com",
-            &[rec("mx.example.net", 0)],
-            Some(&policy("enforce")),
-        )
-        .unwrap_err();
-        assert_eq!((e.code(), e.is_temporary()), ("mx-not-in-policy", true));
-        let p = plan(
-            "example.com",
-            &[rec("a.example.com", 10), rec("a.example.com.", 20)],
-            None,
-        )
-        .unwrap();
-        assert_eq!(p.candidates.len(), 1, "duplicates dropped");
-    }
+    use crate::error::SmtpError;
+    use crate::policy::Mode;
 
     #[test]
     #[allow(clippy::type_complexity)]
@@ -491,7 +275,7 @@ mod tests {
                 TlsResult::HandshakeFailed { detail: "x".into() },
                 false,
                 TryNext,
-                Some("validation-failure"),
+                Some("tls-handshake-failed"),
                 "no connection after a failed handshake",
             ),
             (

@@ -1,0 +1,310 @@
+//! Bindings of the delivery machine ([`crate::delivery::Delivery`]), the SMTP client
+//! ([`crate::smtp::SmtpClient`]) and the relay's replies: argument conversion only. Host answers
+//! come in as typed values and bytes; steps go out as plain objects (bytes as `Uint8Array`).
+
+use super::{bad_argument, js_error, seconds, JsSignatureHost, JsTrustStore};
+use crate::delivery::{self, AddressAnswer, Limits, MxAnswer, MxRecord, Options};
+use crate::smtp::{self, Command};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| bad_argument(&e.to_string()))
+}
+
+fn ms(n: Option<f64>, default: u64) -> u64 {
+    n.map_or(default, |v| seconds(v).max(1))
+}
+
+/// One delivery (see src/delivery/machine.rs for each step's contract).
+#[wasm_bindgen(js_name = Delivery)]
+pub struct JsDelivery(delivery::Delivery);
+
+#[wasm_bindgen(js_class = Delivery)]
+impl JsDelivery {
+    /// `policy`: the applying policy's text (found or cached) or null; `policy_id` its TXT id.
+    /// Limits left undefined take the core's defaults.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        domain: &str,
+        policy: Option<String>,
+        policy_id: Option<String>,
+        helo_name: &str,
+        port: u16,
+        require_tls: bool,
+        max_addresses: Option<u32>,
+        max_sessions: Option<u32>,
+        deadline_ms: Option<f64>,
+        connect_ms: Option<f64>,
+        reply_ms: Option<f64>,
+        tls_ms: Option<f64>,
+    ) -> Result<JsDelivery, JsValue> {
+        let policy = match policy {
+            Some(text) => Some((crate::parse_policy(&text).map_err(|e| js_error(&e))?, policy_id)),
+            None => None,
+        };
+        let d = Limits::default();
+        let limits = Limits {
+            max_addresses: max_addresses.map_or(d.max_addresses, |n| n.max(1) as usize),
+            max_sessions: max_sessions.map_or(d.max_sessions, |n| n.max(1) as usize),
+            deadline_ms: ms(deadline_ms, d.deadline_ms),
+            connect_ms: ms(connect_ms, d.connect_ms),
+            reply_ms: ms(reply_ms, d.reply_ms),
+            tls_ms: ms(tls_ms, d.tls_ms),
+        };
+        let options = Options { helo_name: helo_name.into(), port, require_tls, limits };
+        delivery::Delivery::new(domain, policy, options).map(JsDelivery).map_err(|e| js_error(&e))
+    }
+
+    pub fn poll(&mut self, now: f64) -> Result<JsValue, JsValue> {
+        to_value(&self.0.poll(seconds(now)))
+    }
+
+    #[wasm_bindgen(js_name = onMx)]
+    pub fn on_mx(&mut self, exchanges: Vec<String>, priorities: Vec<u16>) {
+        let records = exchanges
+            .into_iter()
+            .zip(priorities.into_iter().chain(std::iter::repeat(0)))
+            .map(|(exchange, priority)| MxRecord { exchange, priority })
+            .collect();
+        self.0.on_mx(MxAnswer::Records(records));
+    }
+
+    /// `kind`: "nodata", "nxdomain" or "temporary" (with the resolver's code as `detail`).
+    #[wasm_bindgen(js_name = onMxFailed)]
+    pub fn on_mx_failed(&mut self, kind: &str, detail: &str) {
+        self.0.on_mx(match kind {
+            "nodata" => MxAnswer::NoRecords,
+            "nxdomain" => MxAnswer::NxDomain,
+            _ => MxAnswer::Temporary(detail.into()),
+        });
+    }
+
+    #[wasm_bindgen(js_name = onAddresses)]
+    pub fn on_addresses(&mut self, addresses: Vec<String>) {
+        self.0.on_addresses(AddressAnswer::Addresses(addresses));
+    }
+
+    /// `kind`: "nodata", "nxdomain" or "temporary".
+    #[wasm_bindgen(js_name = onAddressesFailed)]
+    pub fn on_addresses_failed(&mut self, kind: &str, detail: &str) {
+        self.0.on_addresses(match kind {
+            "nodata" => AddressAnswer::NoAddresses(detail.into()),
+            "nxdomain" => AddressAnswer::NxDomain,
+            _ => AddressAnswer::Temporary(detail.into()),
+        });
+    }
+
+    #[wasm_bindgen(js_name = onConnected)]
+    pub fn on_connected(&mut self) {
+        self.0.on_connected();
+    }
+
+    #[wasm_bindgen(js_name = onConnectFailed)]
+    pub fn on_connect_failed(&mut self, detail: &str) {
+        self.0.on_connect_failed(detail);
+    }
+
+    #[wasm_bindgen(js_name = onData)]
+    pub fn on_data(&mut self, data: &[u8]) {
+        self.0.on_data(data);
+    }
+
+    #[wasm_bindgen(js_name = onClose)]
+    pub fn on_close(&mut self) {
+        self.0.on_close();
+    }
+
+    #[wasm_bindgen(js_name = onTimeout)]
+    pub fn on_timeout(&mut self) {
+        self.0.on_timeout();
+    }
+
+    /// The peer chain (DER `Uint8Array`s, leaf first) after the handshake; the core verifies it.
+    #[wasm_bindgen(js_name = onTls)]
+    pub fn on_tls(
+        &mut self,
+        chain: js_sys::Array,
+        store: &JsTrustStore,
+        host_crypto: bool,
+        version: &str,
+        cipher: Option<String>,
+    ) -> Result<(), JsValue> {
+        let mut ders = Vec::with_capacity(chain.length() as usize);
+        for item in chain.iter() {
+            if !item.is_instance_of::<js_sys::Uint8Array>() {
+                return Err(bad_argument("expected the chain as an array of DER Uint8Arrays"));
+            }
+            ders.push(js_sys::Uint8Array::unchecked_from_js(item).to_vec());
+        }
+        let host: Option<&dyn crate::SignatureHost> = if host_crypto { Some(&JsSignatureHost) } else { None };
+        self.0.on_tls(&ders, &store.0, host, version, cipher.as_deref());
+        Ok(())
+    }
+
+    #[wasm_bindgen(js_name = onTlsFailed)]
+    pub fn on_tls_failed(&mut self, detail: &str) {
+        self.0.on_tls_failed(detail);
+    }
+
+    pub fn attempts(&self) -> Result<JsValue, JsValue> {
+        to_value(&self.0.attempts())
+    }
+
+    #[wasm_bindgen(getter, js_name = policyType)]
+    pub fn policy_type(&self) -> String {
+        self.0.policy_type().into()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn mode(&self) -> Option<String> {
+        self.0.mode_str().map(str::to_string)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn domain(&self) -> String {
+        self.0.domain().into()
+    }
+}
+
+/// The SMTP client after the greeting (see src/smtp/client.rs).
+#[wasm_bindgen(js_name = SmtpClient)]
+pub struct JsSmtpClient(smtp::SmtpClient);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AnswerOut<'a> {
+    command: &'static str,
+    code: u16,
+    lines: &'a [String],
+    enhanced: Option<&'a str>,
+    meaning: &'static str,
+    /// EHLO keywords with their parameters, for a 250 to EHLO.
+    keywords: Option<Vec<(String, Vec<String>)>>,
+}
+
+#[wasm_bindgen(js_class = SmtpClient)]
+impl JsSmtpClient {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> JsSmtpClient {
+        JsSmtpClient(smtp::SmtpClient::new())
+    }
+
+    /// The bytes to write for `command` ("ehlo", "helo", "mail", "rcpt", "data", "end-of-data",
+    /// "rset", "noop", "quit") with `arg`; throws for a command out of turn or a bad argument.
+    pub fn command(&mut self, command: &str, arg: &str) -> Result<Vec<u8>, JsValue> {
+        let c = Command::from_name(command).ok_or_else(|| bad_argument("unknown smtp command"))?;
+        self.0.command(c, arg).map_err(|e| js_error(&e))
+    }
+
+    /// The answer to the waiting command once complete, else null; throws when the session is
+    /// over (out of step, not SMTP, an unexpected reply).
+    #[wasm_bindgen(js_name = onData)]
+    pub fn on_data(&mut self, data: &[u8]) -> Result<JsValue, JsValue> {
+        match self.0.on_data(data).map_err(|e| js_error(&e))? {
+            None => Ok(JsValue::NULL),
+            Some(a) => to_value(&AnswerOut {
+                command: a.command.name(),
+                code: a.reply.code,
+                lines: &a.reply.lines,
+                enhanced: smtp::enhanced_code(&a.reply),
+                meaning: match a.meaning {
+                    smtp::Meaning::Accepted => "accepted",
+                    smtp::Meaning::SendData => "send-data",
+                    smtp::Meaning::Transient => "transient",
+                    smtp::Meaning::Permanent => "permanent",
+                },
+                keywords: (a.command == Command::Ehlo && a.meaning == smtp::Meaning::Accepted)
+                    .then(|| smtp::ehlo_keywords(&a.reply)),
+            }),
+        }
+    }
+
+    /// The connection ended: the error for the waiting command (an `MtaStsError`).
+    #[wasm_bindgen(js_name = onClose)]
+    pub fn on_close(&mut self) -> JsValue {
+        js_error(&self.0.on_close())
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn waiting(&self) -> Option<String> {
+        self.0.waiting().map(|c| c.name().to_string())
+    }
+}
+
+impl Default for JsSmtpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The MX's reply passed on to the local MTA (see [`crate::relay::mirror_reply`]).
+#[wasm_bindgen(js_name = relayMirrorReply)]
+pub fn relay_mirror_reply(code: u16, lines: Vec<String>, mx: &str) -> Result<JsValue, JsValue> {
+    to_value(&crate::relay::mirror_reply(&smtp::Reply { code, lines }, mx))
+}
+
+/// The relay's own replies at the end of DATA (see [`crate::relay::Notice`]): `kind` is
+/// "already-delivered", "in-flight", "incomplete", "needs-smtputf8" (detail: the MX),
+/// "too-big" (limit), "journal-failed" (detail).
+#[wasm_bindgen(js_name = relayNotice)]
+pub fn relay_notice(kind: &str, detail: &str, limit: f64) -> Result<JsValue, JsValue> {
+    use crate::relay::Notice;
+    let notice = match kind {
+        "already-delivered" => Notice::AlreadyDelivered,
+        "in-flight" => Notice::InFlight,
+        "incomplete" => Notice::Incomplete,
+        "needs-smtputf8" => Notice::NeedsSmtpUtf8 { mx: detail.into() },
+        "too-big" => Notice::TooBig { limit: seconds(limit) },
+        "journal-failed" => Notice::JournalFailed { detail: detail.into() },
+        _ => return Err(bad_argument("unknown relay notice")),
+    };
+    to_value(&crate::relay::notice_reply(&notice))
+}
+
+/// The trace header for a ready delivery (`ready.trace` from the machine), or a bad-name error.
+#[wasm_bindgen(js_name = deliveryTraceHeader)]
+pub fn delivery_trace_header(
+    name: &str,
+    result: &str,
+    policy_domain: &str,
+    mode: Option<String>,
+    policy_id: Option<String>,
+    mx: &str,
+    tls_version: Option<String>,
+) -> Result<String, JsValue> {
+    let trace = crate::relay::Trace {
+        result,
+        policy_domain,
+        mode: mode.as_deref(),
+        policy_id: policy_id.as_deref(),
+        mx,
+        tls_version: tls_version.as_deref(),
+    };
+    crate::relay::trace_header(name, &trace)
+        .ok_or_else(|| bad_argument("the header name must be printable ASCII without spaces or \":\""))
+}
+
+/// The recipient domain of an address for the relay, or why it cannot be routed (permanent):
+/// `recipient-no-domain`, `recipient-address-literal`, `domain-invalid`.
+#[wasm_bindgen(js_name = recipientDomain)]
+pub fn recipient_domain(address: &str) -> Result<String, JsValue> {
+    crate::relay::recipient_domain(address).map_err(|e| js_error(&e))
+}
+
+/// The reply for a recipient the relay cannot route (from `recipientDomain`'s error code).
+#[wasm_bindgen(js_name = recipientFailureReply)]
+pub fn recipient_failure_reply(address: &str) -> Result<JsValue, JsValue> {
+    match crate::relay::recipient_domain(address) {
+        Ok(_) => Ok(JsValue::NULL),
+        Err(e) => to_value(&crate::relay::failure_reply(
+            &crate::relay::shown_domain(address),
+            None,
+            None,
+            &e,
+        )),
+    }
+}

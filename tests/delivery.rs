@@ -1,0 +1,284 @@
+//! The delivery state machine against a scripted world: MX records, addresses, and per-address
+//! servers that behave well or badly (RFC 8461 §4, §5; RFC 5321 §5.1; RFC 3207). The clock is
+//! moved by the harness, so limits and deadlines are exact and instant.
+
+use mtasts::delivery::{AddressAnswer, Delivery, Failure, Limits, MxAnswer, MxRecord, Options, Ready, Step};
+use mtasts::{parse_policy, CertificateError};
+use std::collections::HashMap;
+
+#[derive(Clone, Copy)]
+enum Tls {
+    Ok,
+    BadCert,
+    Fails,
+}
+
+#[derive(Clone)]
+enum Server {
+    /// TCP connect refused.
+    Refuse,
+    /// Accepts TCP and never says anything.
+    Silent,
+    Smtp(Smtp),
+}
+
+/// What an SMTP server answers: greeting, EHLO, STARTTLS, and how its TLS goes.
+#[derive(Clone, Copy)]
+struct Smtp {
+    greeting: &'static [u8],
+    ehlo: &'static [u8],
+    starttls: &'static [u8],
+    tls: Tls,
+}
+
+const SMTP: Smtp = Smtp {
+    greeting: b"220 mx ESMTP\r\n",
+    ehlo: b"250-mx\r\n250 STARTTLS\r\n",
+    starttls: b"220 go\r\n",
+    tls: Tls::Ok,
+};
+const GOOD: Server = Server::Smtp(SMTP);
+const BAD_CERT: Server = Server::Smtp(Smtp { tls: Tls::BadCert, ..SMTP });
+const TLS_FAILS: Server = Server::Smtp(Smtp { tls: Tls::Fails, ..SMTP });
+const REFUSES_STARTTLS: Server = Server::Smtp(Smtp { starttls: b"454 4.7.0 TLS not available\r\n", ..SMTP });
+const NO_STARTTLS: Server = Server::Smtp(Smtp { ehlo: b"250-mx\r\n250 SIZE 1000\r\n", ..SMTP });
+const GOES_AWAY: Server = Server::Smtp(Smtp { greeting: b"554 5.3.2 no service\r\n", ..SMTP });
+const BUSY: Server = Server::Smtp(Smtp { greeting: b"220 mx\r\n", ehlo: b"421 4.3.2 busy\r\n", ..SMTP });
+
+
+struct World {
+    mx: MxAnswer,
+    hosts: HashMap<String, AddressAnswer>,
+    servers: HashMap<String, Server>,
+}
+
+struct Run {
+    outcome: Result<Ready, Failure>,
+    dialled: Vec<String>,
+    elapsed_ms: u64,
+    delivery: Delivery,
+}
+
+fn policy(mode: &str) -> Option<(mtasts::Policy, Option<String>)> {
+    let p = parse_policy(&format!("version: STSv1\nmode: {mode}\nmx: *.example.com\nmax_age: 86400\n")).unwrap();
+    Some((p, Some("2024".into())))
+}
+
+fn options(limits: Limits) -> Options {
+    Options { helo_name: "relay.example.org".into(), port: 25, require_tls: false, limits }
+}
+
+fn run(world: &World, policy: Option<(mtasts::Policy, Option<String>)>, limits: Limits) -> Run {
+    let mut d = Delivery::new("example.com", policy, options(limits)).unwrap();
+    let mut now = 1_000_000u64;
+    let start = now;
+    let mut dialled = Vec::new();
+    let mut pending: Vec<&'static [u8]> = Vec::new();
+    let mut server: Option<Server> = None;
+    for _ in 0..10_000 {
+        match d.poll(now) {
+            Step::ResolveMx { name } => {
+                assert_eq!(name, "example.com");
+                d.on_mx(world.mx.clone());
+            }
+            Step::ResolveAddresses { host } => {
+                let answer = world.hosts.get(&host).cloned().unwrap_or(AddressAnswer::NxDomain);
+                d.on_addresses(answer);
+            }
+            Step::Connect { address, timeout_ms, .. } => {
+                dialled.push(address.clone());
+                let s = world.servers.get(&address).cloned().unwrap_or(Server::Refuse);
+                pending.clear();
+                match &s {
+                    Server::Refuse => {
+                        now += 1;
+                        d.on_connect_failed("ECONNREFUSED");
+                        continue;
+                    }
+                    Server::Silent => {}
+                    Server::Smtp(smtp) => pending.push(smtp.greeting),
+                }
+                assert!(timeout_ms > 0);
+                server = Some(s);
+                d.on_connected();
+            }
+            Step::Send(bytes) => {
+                let line = String::from_utf8(bytes).unwrap();
+                if let Some(Server::Smtp(Smtp { ehlo, starttls, .. })) = &server {
+                    if line.starts_with("EHLO ") {
+                        pending.push(ehlo);
+                    } else if line == "STARTTLS\r\n" {
+                        pending.push(starttls);
+                    } else if line.starts_with("HELO ") {
+                        pending.push(b"250 mx\r\n");
+                    }
+                }
+            }
+            Step::Read { timeout_ms } => {
+                if pending.is_empty() {
+                    now += timeout_ms;
+                    d.on_timeout();
+                } else {
+                    now += 5;
+                    d.on_data(pending.remove(0));
+                }
+            }
+            Step::StartTls { server_name, .. } => {
+                assert!(server_name.ends_with("example.com") || server_name.ends_with("example.net"));
+                now += 10;
+                match &server {
+                    Some(Server::Smtp(Smtp { tls: Tls::Ok, .. })) => d.on_tls_verified(Ok(()), "TLSv1.3"),
+                    Some(Server::Smtp(Smtp { tls: Tls::BadCert, .. })) => {
+                        d.on_tls_verified(Err(CertificateError::Expired { detail: "notAfter".into() }.into()), "TLSv1.3")
+                    }
+                    _ => d.on_tls_failed("alert handshake failure"),
+                }
+            }
+            Step::Close => server = None,
+            Step::Ready(r) => return Run { outcome: Ok(r), dialled, elapsed_ms: now - start, delivery: d },
+            Step::Done(f) => return Run { outcome: Err(f), dialled, elapsed_ms: now - start, delivery: d },
+        }
+    }
+    panic!("the delivery did not finish");
+}
+
+fn mx(hosts: &[(&str, u16)]) -> MxAnswer {
+    MxAnswer::Records(hosts.iter().map(|(h, p)| MxRecord { exchange: h.to_string(), priority: *p }).collect())
+}
+
+/// A world where mxN.example.com has address 192.0.2.N served by `servers[N-1]`.
+fn world(servers: &[Server]) -> World {
+    let mut w = World { mx: MxAnswer::NoRecords, hosts: HashMap::new(), servers: HashMap::new() };
+    let mut records = Vec::new();
+    for (i, s) in servers.iter().enumerate() {
+        let host = format!("mx{}.example.com", i + 1);
+        let address = format!("192.0.2.{}", i + 1);
+        w.hosts.insert(host.clone(), AddressAnswer::Addresses(vec![address.clone()]));
+        w.servers.insert(address, s.clone());
+        records.push(MxRecord { exchange: host, priority: 10 + i as u16 });
+    }
+    w.mx = MxAnswer::Records(records);
+    w
+}
+
+fn results(run: &Run) -> Vec<String> {
+    run.delivery.attempts().iter().map(|a| a.result.clone()).collect()
+}
+
+/// (code, reply code, enhanced code); for "every MX failed", the code of the last failure, which
+/// is what the reply names.
+fn failure(run: &Run) -> (&str, u16, &str) {
+    let f = run.outcome.as_ref().expect_err("expected no delivery");
+    let mut code = f.error.code_str();
+    if code == "delivery-failed" {
+        code = run.delivery.attempts().last().map_or(code, |a| a.result.as_str());
+        assert!(f.reply.text.contains(code), "the reply names the last failure: {}", f.reply.text);
+    }
+    (code, f.reply.code, f.reply.enhanced.as_str())
+}
+
+#[test]
+fn enforce_delivers_only_over_verified_tls() {
+    let r = run(&world(&[BAD_CERT, GOOD]), policy("enforce"), Limits::default());
+    let ready = r.outcome.as_ref().unwrap();
+    assert_eq!((ready.mx.host.as_str(), ready.trace.result), ("mx2.example.com", "verified"));
+    assert_eq!(results(&r), ["certificate-expired", "success"]);
+    assert_eq!(ready.trace.policy_id.as_deref(), Some("2024"), "the policy id reaches the trace header");
+    let r = run(&world(&[TLS_FAILS, REFUSES_STARTTLS, NO_STARTTLS]), policy("enforce"), Limits { max_sessions: 5, ..Limits::default() });
+    assert_eq!(failure(&r), ("starttls-not-supported", 451, "4.7.10"), "enforce never falls back to plaintext");
+    assert_eq!(r.dialled.len(), 3);
+    assert_eq!(results(&r), ["tls-handshake-failed", "starttls-refused", "starttls-not-supported"]);
+}
+
+#[test]
+fn testing_and_no_policy_retry_in_plaintext_when_tls_fails() {
+    for (policy, why) in [(policy("testing"), "testing"), (None, "no policy"), (policy("none"), "mode none")] {
+        let r = run(&world(&[TLS_FAILS, REFUSES_STARTTLS]), policy, Limits::default());
+        let ready = r.outcome.as_ref().unwrap_or_else(|f| panic!("{why}: {f:?}"));
+        assert_eq!(ready.verdict, mtasts::delivery::Verdict::DeliverPlaintext, "{why}");
+        assert_eq!(ready.trace.result, "plaintext", "{why}");
+        assert_eq!(ready.mx.host, "mx1.example.com", "{why}: the retry starts at the most preferred MX");
+        let a = r.delivery.attempts();
+        assert_eq!(results(&r), ["tls-handshake-failed", "starttls-refused", "plaintext-fallback"], "{why}");
+        assert!(a[2].fallback && a[2].tlsrpt.is_none(), "{why}: the retry is no TLS session to report");
+        assert_eq!(a[0].tlsrpt.as_deref(), Some("validation-failure"));
+        assert_eq!(a[1].tlsrpt.as_deref(), Some("starttls-not-supported"));
+    }
+    // Testing delivers over an invalid certificate without any retry (reported).
+    let r = run(&world(&[BAD_CERT]), policy("testing"), Limits::default());
+    assert_eq!(r.outcome.as_ref().unwrap().trace.result, "unverified");
+    assert_eq!(r.delivery.attempts()[0].tlsrpt.as_deref(), Some("certificate-expired"));
+}
+
+#[test]
+fn testing_mx_outside_the_policy_with_a_valid_certificate_is_verified() {
+    let mut w = world(&[GOOD]);
+    w.mx = mx(&[("mx.example.net", 10)]);
+    w.hosts.insert("mx.example.net".into(), AddressAnswer::Addresses(vec!["192.0.2.1".into()]));
+    let r = run(&w, policy("testing"), Limits::default());
+    assert_eq!(r.outcome.as_ref().unwrap().trace.result, "verified");
+    assert_eq!(results(&r), ["mx-not-in-policy"], "reported for TLS-RPT all the same");
+    let r = run(&w, policy("enforce"), Limits::default());
+    assert_eq!(failure(&r), ("mx-not-in-policy", 451, "4.7.0"));
+}
+
+#[test]
+fn permanent_failures_are_5xx_with_their_enhanced_code() {
+    let mut w = world(&[GOOD]);
+    w.mx = MxAnswer::NxDomain;
+    assert_eq!(failure(&run(&w, None, Limits::default())), ("domain-not-found", 550, "5.1.2"));
+    assert_eq!(failure(&run(&w, policy("enforce"), Limits::default())), ("domain-not-found", 550, "5.1.2"), "NXDOMAIN even with a cached policy");
+    w.mx = MxAnswer::NoRecords; // implicit MX: the domain itself, which has no address
+    assert_eq!(failure(&run(&w, None, Limits::default())), ("domain-not-found", 550, "5.1.2"));
+    w.mx = mx(&[("not a host", 10), ("..", 20)]);
+    assert_eq!(failure(&run(&w, None, Limits::default())), ("mx-unusable", 550, "5.4.4"));
+    w.mx = mx(&[(".", 0)]);
+    assert_eq!(failure(&run(&w, None, Limits::default())), ("mx-null", 550, "5.1.10"));
+    let r = run(&world(&[GOES_AWAY, GOES_AWAY]), None, Limits::default());
+    assert_eq!(failure(&r), ("smtp-refused", 550, "5.3.0"), "every MX refused for good");
+    let r = run(&world(&[GOES_AWAY, GOES_AWAY]), policy("enforce"), Limits::default());
+    assert_eq!(failure(&r).1, 451, "enforce: never final");
+    w.mx = MxAnswer::Temporary("ETIMEOUT".into());
+    assert_eq!(failure(&run(&w, None, Limits::default())), ("mx-lookup-failed", 451, "4.4.3"));
+    for f in [
+        failure(&run(&w, None, Limits::default())),
+        failure(&run(&world(&[Server::Refuse]), None, Limits::default())),
+    ] {
+        assert_eq!(f.1, 451);
+    }
+    let r = run(&world(&[GOOD]), None, Limits::default());
+    assert!(r.outcome.is_ok());
+    let text = &failure(&run(&world(&[Server::Refuse]), None, Limits::default())).2.to_string();
+    assert!(!text.is_empty(), "never an empty reason");
+}
+
+#[test]
+fn forty_silent_mx_hosts_cost_at_most_the_address_limit_and_the_deadline() {
+    let r = run(&world(&vec![Server::Silent; 40]), None, Limits::default());
+    assert!(r.dialled.len() <= 5, "smtp_mx_address_limit");
+    assert!(r.elapsed_ms <= Limits::default().deadline_ms, "{} ms", r.elapsed_ms);
+    let (code, reply, _) = failure(&r);
+    assert_eq!((code, reply), ("delivery-deadline", 451), "the deadline came first (4 x 60 s)");
+    let r = run(&world(&vec![Server::Silent; 40]), None, Limits { reply_ms: 10_000, ..Limits::default() });
+    assert_eq!(r.dialled.len(), 5, "smtp_mx_address_limit");
+    assert_eq!(failure(&r), ("mx-timeout", 451, "4.4.1"));
+    // Greeting servers that refuse for now count as sessions: two, then stop.
+    let r = run(&world(&vec![BUSY; 40]), None, Limits::default());
+    assert_eq!(r.dialled.len(), 2, "smtp_mx_session_limit");
+    assert_eq!(failure(&r).1, 451, "hosts left untried: never final");
+    // One overall deadline: 3 silent hosts at 60 s a greeting, 100 s for everything.
+    let limits = Limits { deadline_ms: 100_000, ..Limits::default() };
+    let r = run(&world(&vec![Server::Silent; 3]), None, limits);
+    assert_eq!(failure(&r).0, "delivery-deadline");
+    assert!(r.elapsed_ms <= 100_000 + 1, "{} ms", r.elapsed_ms);
+    assert_eq!(r.dialled.len(), 2);
+}
+
+#[test]
+fn hostile_dialogues_fail_the_attempt_not_the_process() {
+    const ENDLESS: Server = Server::Smtp(Smtp { greeting: b"220 mx\r\n", ehlo: b"250-x\r\n250-x\r\n250-x\r\n250-x\r\n", ..SMTP });
+    const GARBAGE: Server = Server::Smtp(Smtp { greeting: b"\x16\x03\x01\x00garbage\r\n", ..SMTP });
+    const INJECT: Server = Server::Smtp(Smtp { starttls: b"220 go\r\n250 injected\r\n", ..SMTP });
+    let r = run(&world(&[GARBAGE, INJECT, ENDLESS, GOOD]), policy("enforce"), Limits { max_sessions: 9, ..Limits::default() });
+    assert_eq!(results(&r), ["smtp-protocol-error", "smtp-data-before-tls", "mx-timeout", "success"]);
+}
