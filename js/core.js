@@ -246,4 +246,45 @@ export class SmtpStartTls extends wasm.SmtpStartTls {
   }
 }
 
+/** The core's delivery state machine (driven by the Node host's connectMx). */
+export class Delivery extends wasm.Delivery {
+  constructor(...args) {
+    if (!ready) throw notInitialized();
+    super(...args);
+  }
+}
+
+/** The core's SMTP client after the greeting: replies paired with commands (the relay's MX side). */
+export class SmtpClient extends wasm.SmtpClient {
+  constructor() {
+    if (!ready) throw notInitialized();
+    super();
+  }
+}
+
+export function relayMirrorReply(code, lines, mx) {
+  if (!ready) throw notInitialized();
+  return wasm.relayMirrorReply(code, lines, mx);
+}
+
+export function relayNotice(kind, detail = '', limit = 0) {
+  if (!ready) throw notInitialized();
+  return wasm.relayNotice(kind, detail, limit);
+}
+
+export function deliveryTraceHeader(name, trace) {
+  if (!ready) throw notInitialized();
+  return wasm.deliveryTraceHeader(name, trace.result, trace.policyDomain, trace.mode ?? null, trace.policyId ?? null, trace.mx, trace.tlsVersion ?? null);
+}
+
+export function recipientDomain(address) {
+  if (!ready) throw notInitialized();
+  return wasm.recipientDomain(address);
+}
+
+export function recipientFailureReply(address) {
+  if (!ready) throw notInitialized();
+  return wasm.recipientFailureReply(address);
+}
+
 export { MtaStsError };

@@ -202,6 +202,18 @@ impl ConnectError {
         }
     }
 
+    /// The host's own word for the failure (a resolver or socket code such as `ECONNREFUSED`).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ConnectError::MxLookup { detail, .. }
+            | ConnectError::AddressNotFound { detail, .. }
+            | ConnectError::AddressLookup { detail, .. }
+            | ConnectError::Refused { detail, .. }
+            | ConnectError::TlsHandshake { detail } => Some(detail),
+            ConnectError::Timeout { .. } => None,
+        }
+    }
+
     /// A host that does not exist stays so; everything else may pass.
     pub fn is_temporary(&self) -> bool {
         !matches!(self, ConnectError::AddressNotFound { .. })

@@ -1,15 +1,16 @@
 // connectMx: one verified delivery connection to a domain's MX (RFC 8461 §4, §5), on the Node host.
 //
-// Every decision is the core's: planDelivery orders and filters the MX hosts (§4.1, RFC 5321 §5.1,
-// RFC 7505), SmtpStartTls reads the SMTP dialogue (RFC 3207), verifyCertificate judges the peer
-// chain (§4.2) and judgeAttempt applies the mode (§5). This file performs the I/O — DNS through the
-// one injected resolver, TCP, Node's TLS — keeps the time limits, and applies the verdicts.
+// Every decision is the core's Delivery machine (src/delivery/machine.rs): the MX plan (§4.1, RFC
+// 5321 §5.1, RFC 7505), the limits, the SMTP dialogue up to STARTTLS (RFC 3207), the §4.2 verdict
+// on the peer chain, the §5 verdict per attempt, the plaintext retry, the final reply. This file
+// is its driver: it performs each step — DNS through the one injected resolver, TCP, Node's TLS —
+// and keeps the timers the machine asks for.
 
 import tls from 'node:tls';
-import { deliveryFailedTemporary, judgeAttempt, planDelivery, SmtpStartTls, MtaStsError } from '../core.js';
-import { verifyCertificateWith } from '../certificate.js';
+import { Delivery, MtaStsError } from '../core.js';
+import { trustStoreFor } from '../certificate.js';
+import { hasSignatureHost } from '../host-crypto.js';
 import { createNodeHosts, createPolicyResolver } from './resolve.js';
-import { startTlsDialogue } from './smtp-dialogue.js';
 import { discard, peerChain, upgradeToTls } from './starttls.js';
 import { connectTcp } from './tcp-connect.js';
 
@@ -25,6 +26,12 @@ export const DEFAULT_TIMEOUTS = Object.freeze({
   reply: 60_000, // each SMTP reply before TLS: greeting, EHLO, STARTTLS
   tls: 30_000, // the TLS handshake
 });
+
+/**
+ * Default bounds on one connectMx call (the core's defaults, Postfix's smtp_mx_address_limit and
+ * smtp_mx_session_limit; the deadline stays below a sending MTA's 300 s RCPT timeout).
+ */
+export const DEFAULT_LIMITS = Object.freeze({ maxAddresses: 5, maxSessions: 2, deadline: 240_000 });
 
 const rootsByCa = new Map();
 const sharedResolvers = new Map();
@@ -91,79 +98,6 @@ function clockOf(now) {
 }
 
 /**
- * One connection to one address of one candidate, up to the core's verdict.
- * Returns { report, socket, tls } where socket is the usable stream (or null) and report the
- * TLS report judgeAttempt reads.
- */
-async function dial(ctx, candidate, address) {
-  const connected = await connectTcp(address, ctx.port, ctx.timeouts.connect);
-  if (connected.error) return { report: { kind: 'unreachable', error: connected.error }, socket: null };
-  const plain = connected.socket;
-  const dialogue = await startTlsDialogue(plain, ctx.heloName, { replyTimeout: ctx.timeouts.reply });
-  if (dialogue.step === 'failed') {
-    discard(plain);
-    return { report: { kind: 'unreachable', error: dialogue.error }, socket: null };
-  }
-  if (dialogue.step === 'plain') return { report: { kind: 'no-starttls' }, socket: plain, raw: plain, tls: null };
-  const upgraded = await upgradeToTls(plain, candidate.host, ctx.timeouts.tls);
-  if (!upgraded.ok) return { report: { kind: 'handshake-failed', detail: upgraded.detail }, socket: null };
-  const secure = upgraded.socket;
-  const chain = peerChain(secure);
-  let certificate;
-  try {
-    // RFC 8461 §4.2: the core judges the chain for the MX host actually dialled, before any mail
-    // command is sent or the stream is handed out.
-    certificate = verifyCertificateWith(chain, candidate.host, { now: new Date(ctx.clock()), roots: ctx.roots });
-  } catch (err) {
-    discard(secure);
-    discard(plain);
-    throw err;
-  }
-  secure.pause();
-  const tlsInfo = {
-    version: secure.getProtocol(),
-    cipher: secure.getCipher()?.name ?? null,
-    peerCertificates: chain,
-    certificate,
-  };
-  return { report: { kind: 'secured', certificate }, socket: secure, raw: plain, tls: tlsInfo };
-}
-
-/** The attempt as recorded for TLS-RPT (RFC 8460 §4.3) and the caller. */
-function attemptRecord(ctx, candidate, address, judgement, report, tlsInfo) {
-  const f = judgement.failure;
-  const record = {
-    host: candidate.host,
-    address,
-    port: ctx.port,
-    result: f ? f.code : 'success',
-    tlsrpt: f ? f.tlsrpt : null,
-    message: f ? f.message : null,
-    temporary: f ? f.temporary : false,
-    mode: ctx.mode,
-    verdict: judgement.verdict,
-    secured: report.kind === 'secured',
-  };
-  const detail = report.error?.detail ?? report.detail;
-  if (detail !== undefined) record.detail = detail;
-  if (tlsInfo) record.tlsVersion = tlsInfo.version;
-  return record;
-}
-
-function deliveryFailed(domain, attempts, mode) {
-  const summary = attempts.map((a) => `${a.host}${a.address ? ` (${a.address})` : ''}: ${a.result}`).join('; ');
-  const err = new MtaStsError(
-    'delivery-failed',
-    `no MX host of ${domain} could be used (${attempts.length} attempt${attempts.length === 1 ? '' : 's'}): ${summary}`,
-    { rfc: 'RFC 8461 §5' },
-  );
-  err.attempts = attempts;
-  // The core decides (RFC 8461 §5: never final under enforce).
-  err.temporary = deliveryFailedTemporary(mode ?? null, attempts);
-  return err;
-}
-
-/**
  * Opens a connection to an MX host of `domain` that the domain's MTA-STS policy allows, secured
  * by STARTTLS with a certificate the core verified (RFC 8461 §4, §5), or as the mode permits.
  * See pkg-template/index.d.ts (ConnectMxOptions, MxConnection) for every option and field.
@@ -176,91 +110,245 @@ function deliveryFailed(domain, attempts, mode) {
  * @param {string} domain the recipient domain
  * @param {object} options
  */
+function limitsOf(given = {}) {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [name, n] of Object.entries(given)) {
+    if (!(name in DEFAULT_LIMITS)) throw new MtaStsError('invalid-argument', `limits.${name} is not a limit (maxAddresses, maxSessions, deadline)`);
+    if (n === undefined) continue;
+    if (!Number.isInteger(n) || n <= 0) throw new MtaStsError('invalid-argument', `limits.${name} must be a positive integer`);
+    limits[name] = n;
+  }
+  return limits;
+}
+
+function abortedError(signal) {
+  const err = new MtaStsError('aborted', `connectMx was aborted${signal.reason?.message ? `: ${signal.reason.message}` : ''}`);
+  err.temporary = true;
+  return err;
+}
+
+/** The DNS host's "no record" split into the core's answers: NXDOMAIN is not NODATA. */
+const noneKind = (answer) => (answer.kind !== 'none' ? 'temporary' : answer.detail === 'ENOTFOUND' ? 'nxdomain' : 'nodata');
+
+/**
+ * Reads the socket for one Read step: resolves with { data } | { closed } | { timeout } | { aborted }
+ * and leaves no listener or timer behind; the socket is paused again.
+ */
+function readOnce(socket, ms, signal) {
+  return new Promise((resolve) => {
+    const done = (result) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onClosed);
+      socket.off('close', onClosed);
+      socket.off('error', onClosed);
+      signal?.removeEventListener('abort', onAbort);
+      socket.pause();
+      resolve(result);
+    };
+    const onData = (data) => done({ data });
+    const onClosed = () => done({ closed: true });
+    const onAbort = () => done({ aborted: true });
+    const timer = setTimeout(() => done({ timeout: true }), ms);
+    if (socket.destroyed || socket.readableEnded) return done({ closed: true });
+    socket.on('data', onData);
+    socket.on('end', onClosed);
+    socket.on('close', onClosed);
+    socket.on('error', onClosed);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.resume();
+  });
+}
+
+/** Races `promise` against the signal; on abort resolves { aborted: true }. */
+function unlessAborted(promise, signal) {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve({ aborted: true });
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Opens a connection to an MX host of `domain` that the domain's MTA-STS policy allows, secured
+ * by STARTTLS with a certificate the core verified (RFC 8461 §4, §5), or as the mode permits.
+ * See pkg-template/index.d.ts (ConnectMxOptions, MxConnection) for every option and field.
+ *
+ * The returned `socket` is paused and carries SMTP after the dialogue: after STARTTLS it is the
+ * TLSSocket, and the caller says EHLO again (RFC 3207 §4.2); after a plaintext dialogue
+ * ('deliver-plaintext') the server has already answered EHLO, and the caller may go on with
+ * MAIL FROM or send EHLO again (RFC 5321 §4.1.4 allows a repeated EHLO; it resets the session).
+ *
+ * A failure is an MtaStsError whose `code`, `temporary`, `reply` (what a relay answers its
+ * client: `{ code, enhanced, text }`), `attempts`, `policy`, `mode` and `mx` are the core's.
+ * `options.signal` (an AbortSignal) stops the delivery at the next step and closes its socket.
+ *
+ * @param {string} domain the recipient domain
+ * @param {object} options
+ */
 export async function connectMx(domain, options = {}) {
-  const { heloName, requireTls = false, smtpPort = SMTP_PORT } = options;
+  const { heloName, requireTls = false, smtpPort = SMTP_PORT, signal } = options;
   if (typeof domain !== 'string') throw new MtaStsError('invalid-argument', 'domain must be a string');
   if (typeof heloName !== 'string') {
     throw new MtaStsError('invalid-argument', 'heloName (the name this host gives in EHLO) is required');
   }
-  // The core checks the EHLO name before any I/O (smtp-helo-invalid).
-  new SmtpStartTls(heloName).free();
   if (!Number.isInteger(smtpPort) || smtpPort < 1 || smtpPort > 65535) {
     throw new MtaStsError('invalid-argument', `smtpPort must be a port number, found ${JSON.stringify(smtpPort)}`);
   }
   const clock = clockOf(options.now);
   const timeouts = timeoutsOf(options.timeouts);
+  const limits = limitsOf(options.limits);
   const resolver = resolverFor(options, clock);
   // MX and A/AAAA go through the resolver's own DNS host, so one DNS view serves the whole delivery.
   const dns = options.dns ?? (typeof resolver.dns?.resolveMx === 'function' ? resolver.dns : createNodeHosts(options).dns);
+  const store = trustStoreFor(options.roots ?? trustAnchors(options.ca));
+  if (signal?.aborted) throw abortedError(signal);
 
   const policy = await resolver.resolve(domain);
-  const name = policy.domain ?? domain;
-  const mx = await dns.resolveMx(name);
-  if (!mx.ok && mx.kind !== 'none') {
-    const err = new MtaStsError('mx-lookup-failed', `the MX records of ${name} could not be looked up: ${mx.detail}`);
-    err.temporary = true;
-    err.detail = mx.detail;
-    throw err;
-  }
-  let plan;
-  try {
-    // RFC 5321 §5.1 (no MX: the domain itself), RFC 7505 (null MX), RFC 8461 §4.1 and §5.
-    plan = planDelivery(name, mx.ok ? mx.records : [], policy.policy);
-  } catch (err) {
-    err.policy = policy; // the core's error says whether it is temporary (mx-null is final)
-    throw err;
-  }
-
-  const ctx = {
+  if (signal?.aborted) throw abortedError(signal);
+  const applies = policy.status === 'found' || policy.status === 'cached';
+  // The core checks the domain and the EHLO name before any I/O (domain-invalid, smtp-helo-invalid).
+  const d = new Delivery(
+    policy.domain ?? domain,
+    applies ? policy.policy : null,
+    applies ? (policy.id ?? null) : null,
     heloName,
-    port: smtpPort,
-    mode: plan.mode ?? null,
-    clock,
-    roots: options.roots ?? trustAnchors(options.ca),
-    timeouts,
+    smtpPort,
+    requireTls,
+    limits.maxAddresses,
+    limits.maxSessions,
+    limits.deadline,
+    timeouts.connect,
+    timeouts.reply,
+    timeouts.tls,
+  );
+  let plain = null; // the TCP socket of the current attempt
+  let secure = null; // its TLS socket after STARTTLS
+  const close = () => {
+    discard(secure);
+    discard(plain);
+    secure = null;
+    plain = null;
   };
-  const attempts = [];
-  for (const candidate of plan.candidates) {
-    const addresses = await dns.resolveAddresses(candidate.host);
-    if (!addresses.ok) {
-      const report = {
-        kind: 'unreachable',
-        error: {
-          code: addresses.kind === 'none' ? 'mx-address-not-found' : 'mx-address-lookup-failed',
-          message: `no address for ${candidate.host}: ${addresses.detail}`,
-          detail: addresses.detail,
-          temporary: addresses.kind !== 'none',
-        },
-      };
-      const judgement = judgeAttempt(ctx.mode, candidate, report, requireTls);
-      attempts.push(attemptRecord(ctx, candidate, null, judgement, report, null));
-      continue;
-    }
-    for (const { address } of addresses.addresses) {
-      const { report, socket, raw, tls: tlsInfo } = await dial(ctx, candidate, address);
-      let judgement;
-      try {
-        judgement = judgeAttempt(ctx.mode, candidate, report, requireTls);
-      } catch (err) {
-        discard(socket);
-        discard(raw);
-        throw err;
+  try {
+    for (;;) {
+      if (signal?.aborted) throw abortedError(signal);
+      const step = d.poll(clock());
+      switch (step.step) {
+        case 'resolve-mx': {
+          const mx = await unlessAborted(dns.resolveMx(step.name), signal);
+          if (mx.aborted) throw abortedError(signal);
+          if (mx.ok) d.onMx(mx.records.map((r) => String(r.exchange)), mx.records.map((r) => r.priority));
+          else d.onMxFailed(noneKind(mx), mx.detail ?? '');
+          break;
+        }
+        case 'resolve-addresses': {
+          const a = await unlessAborted(dns.resolveAddresses(step.host), signal);
+          if (a.aborted) throw abortedError(signal);
+          if (a.ok) d.onAddresses(a.addresses.map((x) => x.address));
+          else d.onAddressesFailed(noneKind(a), a.detail ?? '');
+          break;
+        }
+        case 'connect': {
+          const connected = await unlessAborted(connectTcp(step.address, step.port, step.timeoutMs), signal);
+          if (connected.aborted) throw abortedError(signal);
+          if (connected.socket) {
+            plain = connected.socket;
+            plain.pause();
+            d.onConnected();
+          } else if (connected.error.code === 'mx-timeout') d.onTimeout();
+          else d.onConnectFailed(connected.error.detail ?? connected.error.message);
+          break;
+        }
+        case 'send':
+          plain.write(step.data);
+          break;
+        case 'read': {
+          const r = await readOnce(plain, step.timeoutMs, signal);
+          if (r.aborted) throw abortedError(signal);
+          if (r.data) d.onData(r.data);
+          else if (r.closed) d.onClose();
+          else d.onTimeout();
+          break;
+        }
+        case 'starttls': {
+          const upgraded = await unlessAborted(upgradeToTls(plain, step.serverName, step.timeoutMs), signal);
+          if (upgraded.aborted) throw abortedError(signal);
+          if (!upgraded.ok) {
+            plain = null; // upgradeToTls destroyed both sockets
+            d.onTlsFailed(upgraded.detail);
+            break;
+          }
+          secure = upgraded.socket;
+          secure.pause();
+          // RFC 8461 §4.2: the core judges the chain for the MX host actually dialled, before any
+          // mail command is sent or the stream is handed out.
+          d.onTls(peerChain(secure), store, hasSignatureHost(), secure.getProtocol() ?? '', secure.getCipher()?.name ?? null);
+          break;
+        }
+        case 'close':
+          close();
+          break;
+        case 'ready': {
+          const r = step.ready;
+          const attempts = d.attempts();
+          const socket = secure ?? plain;
+          const peerCertificates = secure ? peerChain(secure) : null;
+          return {
+            socket,
+            mx: { host: r.mx.host, priority: r.mx.priority, address: r.address, port: r.port, matched: r.mx.matched ?? null, implicit: r.mx.implicit },
+            policy,
+            tls: secure ? { version: r.tlsVersion, cipher: r.cipher, peerCertificates, certificate: r.certificate } : null,
+            verdict: r.verdict,
+            trace: r.trace,
+            policyType: d.policyType,
+            attempts,
+          };
+        }
+        case 'done': {
+          close();
+          const f = step.failure;
+          const attempts = d.attempts();
+          const err = new MtaStsError(f.error.code, failureMessage(f, attempts), { rfc: f.error.rfc });
+          err.temporary = f.error.temporary;
+          err.tlsrpt = f.error.tlsrpt;
+          err.reply = f.reply;
+          err.mx = f.mx ?? null;
+          err.mode = d.mode ?? null;
+          err.policyType = d.policyType;
+          err.policy = policy;
+          err.attempts = attempts;
+          throw err;
+        }
+        default:
+          throw new MtaStsError('internal-error', `unknown delivery step ${step.step}`);
       }
-      attempts.push(attemptRecord(ctx, candidate, address, judgement, report, tlsInfo));
-      if (judgement.verdict === 'try-next') {
-        discard(socket);
-        discard(raw);
-        continue;
-      }
-      return {
-        socket,
-        mx: { host: candidate.host, priority: candidate.priority, address, port: ctx.port, matched: candidate.matched ?? null, implicit: candidate.implicit },
-        policy,
-        tls: judgement.verdict === 'deliver' ? tlsInfo : null,
-        verdict: judgement.verdict,
-        attempts,
-      };
     }
+  } catch (err) {
+    close();
+    if (err instanceof MtaStsError && err.policy === undefined) {
+      err.policy = policy;
+      err.attempts ??= d.attempts();
+    }
+    throw err;
+  } finally {
+    d.free();
   }
-  throw deliveryFailed(name, attempts, ctx.mode);
+}
+
+/** "no MX host of example.com could be used (2 attempts): mx1 (192.0.2.1): smtp-closed; ..." */
+function failureMessage(f, attempts) {
+  if (f.error.code !== 'delivery-failed' && f.error.code !== 'delivery-deadline') return f.error.message;
+  const summary = attempts.map((a) => `${a.host}${a.address ? ` (${a.address})` : ''}: ${a.result}`).join('; ');
+  return `${f.error.message}: ${summary}`;
 }

@@ -149,8 +149,19 @@ pub struct Ready {
     /// The TLS version, when the connection is TLS.
     pub tls_version: Option<String>,
     pub cipher: Option<String>,
+    /// The §4.2 verdict on the certificate, when the connection is TLS.
+    pub certificate: Option<CertificateVerdict>,
     /// The facts for the trace header (see [`crate::relay::trace_header`]).
     pub trace: TraceFacts,
+}
+
+/// The certificate verdict handed out with a TLS connection: `{ ok, code, message }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertificateVerdict {
+    pub ok: bool,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub tlsrpt: Option<String>,
 }
 
 /// The trace header's facts, decided here once.
@@ -213,6 +224,8 @@ pub struct Attempt {
     pub tls_version: Option<String>,
     /// A plaintext retry after TLS failed on this address (not a TLS-RPT session).
     pub fallback: bool,
+    /// The host's own word for a network failure (`ECONNREFUSED`, a TLS alert), if any.
+    pub detail: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -656,6 +669,15 @@ impl Delivery {
         let i = target.candidate;
         let secured = matches!(tls, TlsResult::Secured { .. });
         let cert_ok = matches!(tls, TlsResult::Secured { certificate: Ok(()) });
+        let certificate = match &tls {
+            TlsResult::Secured { certificate } => Some(CertificateVerdict {
+                ok: certificate.is_ok(),
+                code: certificate.as_ref().err().map(|e| e.code_str().to_string()),
+                message: certificate.as_ref().err().map(|e| e.to_string()),
+                tlsrpt: certificate.as_ref().err().map(|e| e.tlsrpt_result().to_string()),
+            }),
+            _ => None,
+        };
         let j = judge(self.mode(), &self.candidates[i], tls, self.options.require_tls);
         let fallback = self.plaintext_pass;
         let version = tls_info.as_ref().map(|(v, _)| v.clone());
@@ -688,6 +710,7 @@ impl Delivery {
             verdict: j.verdict,
             tls_version: version,
             cipher: tls_info.and_then(|(_, c)| c),
+            certificate,
             trace,
         };
         let step = Step::Ready(ready);
@@ -711,6 +734,10 @@ impl Delivery {
             secured: tls_version.is_some(),
             tls_version,
             fallback,
+            detail: match failure {
+                Some(Error::Connect(c)) => c.detail().map(str::to_string),
+                _ => None,
+            },
         });
     }
 

@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 
 fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true))
         .map_err(|e| bad_argument(&e.to_string()))
 }
 
@@ -24,13 +24,14 @@ pub struct JsDelivery(delivery::Delivery);
 
 #[wasm_bindgen(js_class = Delivery)]
 impl JsDelivery {
-    /// `policy`: the applying policy's text (found or cached) or null; `policy_id` its TXT id.
+    /// `policy`: the applying policy (found or cached: `{ mode, maxAge, mx, ... }` as the resolver
+    /// returns it) or null; `policy_id` its TXT id.
     /// Limits left undefined take the core's defaults.
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor)]
     pub fn new(
         domain: &str,
-        policy: Option<String>,
+        policy: JsValue,
         policy_id: Option<String>,
         helo_name: &str,
         port: u16,
@@ -42,9 +43,13 @@ impl JsDelivery {
         reply_ms: Option<f64>,
         tls_ms: Option<f64>,
     ) -> Result<JsDelivery, JsValue> {
-        let policy = match policy {
-            Some(text) => Some((crate::parse_policy(&text).map_err(|e| js_error(&e))?, policy_id)),
-            None => None,
+        let policy = if policy.is_null() || policy.is_undefined() {
+            None
+        } else {
+            let value: serde_json::Value = serde_wasm_bindgen::from_value(policy)
+                .map_err(|_| bad_argument("expected a policy object or null"))?;
+            let p = crate::policy::policy_from_json(&value).map_err(|e| js_error(&e))?;
+            Some((p, policy_id))
         };
         let d = Limits::default();
         let limits = Limits {
