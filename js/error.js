@@ -18,7 +18,7 @@ class MtaStsError extends Error {
     this.name = 'MtaStsError';
     this.code = code;
     if (details) {
-      for (const key of ['problem', 'line', 'column', 'rfc', 'tlsrpt']) {
+      for (const key of ['problem', 'line', 'column', 'rfc', 'tlsrpt', 'temporary']) {
         if (details[key] !== undefined && details[key] !== null) this[key] = details[key];
       }
     }

@@ -48,6 +48,11 @@ options:
   --reply-timeout S      each MX reply up to STARTTLS (default 60); --tls-timeout S the handshake (30)
   --command-timeout S    each MX reply to EHLO, MAIL, RCPT, DATA (default 240)
   --data-timeout S       the MX's reply to the end of DATA (default 540)
+  --delivery-timeout S   everything the first RCPT of a domain waits for: every MX address,
+                         dialogue and handshake together (default 240, below Postfix's 300 s
+                         smtp_rcpt_timeout)
+  --mx-address-limit N   MX addresses dialled per recipient domain (default 5, as Postfix)
+  --mx-session-limit N   SMTP sessions (greeted connections) per recipient domain (default 2)
   --reuse-idle S         keep a verified MX connection idle S seconds for the next message to the
                          same domain, while its policy is unchanged (default 5; 0 = never reuse)
   --max-clients N        concurrent client sessions (default 500)
@@ -58,7 +63,8 @@ options:
   --config FILE          a JSON object with any of these settings, named in camelCase (listen,
                          helo, store, allow, users, tlsCert, tlsKey, maxSize, traceHeader (false:
                          none), metrics, logLevel, logFile, refreshInterval, reuseIdle, maxClients,
-                         shutdownTimeout, journalDays, timeouts {connect, reply, tls, command, dataEnd},
+                         shutdownTimeout, journalDays, mxAddressLimit, mxSessionLimit, timeouts {connect, reply,
+                         tls, delivery, command, dataEnd},
                          dnsServers, caFile, policyPort, smtpPort); flags override the file
   --hash-password        read a password on stdin, print its hash for --users, and exit
   -h, --help             show this help
@@ -104,6 +110,9 @@ const OPTIONS = {
   'refresh-interval': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'reply-timeout': { type: 'string' },
+  'delivery-timeout': { type: 'string' },
+  'mx-address-limit': { type: 'string' },
+  'mx-session-limit': { type: 'string' },
   'tls-timeout': { type: 'string' },
   'command-timeout': { type: 'string' },
   'data-timeout': { type: 'string' },
@@ -127,7 +136,7 @@ export async function run(args, io) {
 
   const { readConfigFile, resolveConfig } = await import('../relay/config.js');
   const timeouts = {};
-  for (const [flag, key] of [['connect-timeout', 'connect'], ['reply-timeout', 'reply'], ['tls-timeout', 'tls'], ['command-timeout', 'command'], ['data-timeout', 'dataEnd']]) {
+  for (const [flag, key] of [['connect-timeout', 'connect'], ['reply-timeout', 'reply'], ['tls-timeout', 'tls'], ['delivery-timeout', 'delivery'], ['command-timeout', 'command'], ['data-timeout', 'dataEnd']]) {
     if (values[flag] !== undefined) timeouts[key] = values[flag];
   }
   let config;
@@ -151,6 +160,8 @@ export async function run(args, io) {
       maxClients: values['max-clients'],
       shutdownTimeout: values['shutdown-timeout'],
       journalDays: values['journal-days'],
+      mxAddressLimit: values['mx-address-limit'],
+      mxSessionLimit: values['mx-session-limit'],
       timeouts,
       dnsServers: values['dns-server'],
       caFile: values['ca-file'],

@@ -9,7 +9,8 @@
 //   metrics: "127.0.0.1:9464" | null      logLevel: "info"              logFile: "/var/log/mtasts.log"
 //   refreshInterval: 900                  maxClients: 500               shutdownTimeout: 600
 //   reuseIdle: 5                          journalDays: 5
-//   timeouts: { connect: 30, reply: 60, tls: 30, command: 240, dataEnd: 540 }
+//   mxAddressLimit: 5                     mxSessionLimit: 2
+//   timeouts: { connect: 30, reply: 60, tls: 30, delivery: 240, command: 240, dataEnd: 540 }
 //   dnsServers: ["127.0.0.1:5353"]        caFile: "lab-ca.pem"          policyPort: 443   smtpPort: 25
 
 import { readFileSync } from 'node:fs';
@@ -43,10 +44,16 @@ export const DEFAULTS = Object.freeze({
   // local MTA's maximal queue lifetime (Postfix's maximal_queue_lifetime default is 5d), since the
   // local MTA may send a message again for that long.
   journalDays: 5,
+  // Per recipient domain (the first RCPT): MX addresses dialled and SMTP sessions held at most, as
+  // Postfix's smtp_mx_address_limit / smtp_mx_session_limit (same defaults).
+  mxAddressLimit: 5,
+  mxSessionLimit: 2,
   // RFC 5321 §4.5.3.2 gives the client 5 minutes for MAIL/RCPT replies and 10 for the end of DATA;
   // the relay's own limits towards the MX stay below Postfix's smtp_rcpt_timeout (300 s) and
   // smtp_data_done_timeout (600 s), so the local MTA hears the relay's 4xx before it gives up.
-  timeouts: Object.freeze({ connect: 30, reply: 60, tls: 30, command: 240, dataEnd: 540 }),
+  // `delivery` bounds everything the first RCPT of a domain waits for (policy aside: every MX
+  // address, dialogue and handshake together), below smtp_rcpt_timeout.
+  timeouts: Object.freeze({ connect: 30, reply: 60, tls: 30, delivery: 240, command: 240, dataEnd: 540 }),
   dnsServers: null,
   caFile: null,
   policyPort: null,
@@ -156,6 +163,8 @@ export function resolveConfig(file = {}, flags = {}) {
     maxClients: integer(raw.maxClients, 'max-clients', 1, 100_000),
     shutdownTimeout: seconds(raw.shutdownTimeout, 'shutdown-timeout', { min: 0, max: 86_400 }) * 1000,
     journalDays: integer(raw.journalDays, 'journal-days', 1, 366),
+    mxAddressLimit: integer(raw.mxAddressLimit, 'mx-address-limit', 1, 100),
+    mxSessionLimit: integer(raw.mxSessionLimit, 'mx-session-limit', 1, 100),
     timeouts,
     dnsServers: list(raw.dnsServers) ?? undefined,
     caFile: raw.caFile ?? undefined,

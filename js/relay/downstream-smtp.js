@@ -1,30 +1,20 @@
 // The relay's SMTP client towards the recipient's MX (RFC 5321), over the stream connectMx hands
 // out: plaintext SMTP after a verified STARTTLS (or a plain socket when the verdict allowed it).
 //
-// Small on purpose: one command at a time, replies parsed line by line (multi-line replies, RFC 5321
-// §4.2.1), a time limit on every reply, DATA written with dot-stuffing (§4.5.2) and backpressure.
+// Every reply is read by the core's SmtpClient (src/smtp/client.rs): one command at a time, each
+// reply paired with the command it answers, one set of limits on lines and replies, and the
+// meaning of each code for its command (only 354 opens DATA; only a 2xx to the end of data is
+// delivery). Bytes the MX sends while no command waits end the session (smtp-out-of-step). This
+// file moves bytes, keeps the time limits, and streams the body dot-stuffed with backpressure.
 // Nothing here decides what to tell the local MTA; session.js does, with the core's replies.
 //
-// Every failure is an MtaStsError: `mx-timeout` (no reply in time), `mx-connection-lost` (the MX
-// closed or reset the connection), `mx-protocol-error` (a reply that is not SMTP). All temporary.
+// Every failure is an MtaStsError: `mx-timeout` (no reply in time), `smtp-closed` (the MX closed
+// or reset the connection), `smtp-protocol-error` / `smtp-out-of-step` / `smtp-unexpected-reply`
+// (the core's), `mx-data-aborted` (the relay cut the transfer). All temporary.
 
 import { MtaStsError } from '../error.js';
+import { SmtpClient } from '../core.js';
 import { dotStuffer } from './transparency.js';
-
-// RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets; a peer sending far longer lines without a
-// line break is not speaking SMTP.
-const MAX_LINE = 16 * 1024;
-const REPLY_LINE = /^([2-5]\d\d)(?:([ -])(.*))?$/s;
-const ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: |$)/;
-
-
-/** One SMTP reply: `{ code, lines: [text...], enhanced }` (texts without the code). */
-export function parseReplyLines(lines) {
-  const code = Number(lines[0].slice(0, 3));
-  const texts = lines.map((l) => l.slice(4));
-  const enhanced = ENHANCED.exec(texts[0])?.[1] ?? null;
-  return { code, lines: texts, enhanced };
-}
 
 /** The reply as one line for logs and messages: `550 5.1.1 no such user`. */
 export function replyText(reply) {
@@ -47,15 +37,16 @@ export class DownstreamSmtp {
     this.capabilities = new Map();
     this.closed = null; // the MtaStsError once the connection is gone
     this.dataEnded = false; // the end-of-data line was sent
-    this.buffer = '';
-    this.partial = [];
-    this.replies = [];
-    this.waiters = [];
+    this.client = new SmtpClient();
+    this.waiter = null; // the one command waiting for its reply
     this.drainWaiters = new Set();
     this.onData = (chunk) => this.#receive(chunk);
-    this.onGone = (err) =>
-      this.#fail(new MtaStsError('mx-connection-lost', `${this.mx} closed the connection${err && err.message ? ` (${err.message})` : ''}`));
-    socket.setEncoding?.('latin1');
+    this.onGone = (err) => {
+      if (this.closed) return;
+      const e = this.client.onClose();
+      if (err && err.message) e.message += ` (${err.message})`;
+      this.#fail(e);
+    };
     socket.on('data', this.onData);
     socket.on('error', this.onGone);
     socket.on('close', () => this.onGone());
@@ -65,62 +56,60 @@ export class DownstreamSmtp {
   }
 
   #receive(chunk) {
-    this.buffer += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-    for (;;) {
-      const nl = this.buffer.indexOf('\n');
-      if (nl === -1) break;
-      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(nl + 1);
-      const m = REPLY_LINE.exec(line);
-      if (!m) {
-        this.#fail(new MtaStsError('mx-protocol-error', `${this.mx} sent a line that is not an smtp reply: ${JSON.stringify(line.slice(0, 80))}`));
-        return;
-      }
-      this.partial.push(line);
-      if (m[2] === '-') continue;
-      const reply = parseReplyLines(this.partial);
-      this.partial = [];
-      const waiter = this.waiters.shift();
-      if (waiter) waiter.resolve(reply);
-      else this.replies.push(reply);
+    if (this.closed) return;
+    let answer;
+    try {
+      answer = this.client.onData(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    } catch (err) {
+      // Out of step, not SMTP, too long, an unexpected code: the session is over.
+      err.message = `${this.mx}: ${err.message}`;
+      this.#fail(err);
+      return;
     }
-    if (this.buffer.length > MAX_LINE) {
-      this.#fail(new MtaStsError('mx-protocol-error', `${this.mx} sent a reply line longer than ${MAX_LINE} octets`));
-    }
+    if (answer === null) return;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.resolve(answer);
   }
 
   #fail(err) {
     if (this.closed) return;
     this.closed = err;
-    for (const w of this.waiters.splice(0)) w.reject(err);
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(err);
     for (const w of this.drainWaiters) w.reject(err);
     this.drainWaiters.clear();
     this.socket.destroy();
   }
 
-  /** The next reply, within `ms` milliseconds. */
+  /** The reply to the command just written, within `ms` milliseconds. */
   #nextReply(ms, what) {
-    if (this.replies.length) return Promise.resolve(this.replies.shift());
     if (this.closed) return Promise.reject(this.closed);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#fail(new MtaStsError('mx-timeout', `${this.mx} did not answer ${what} within ${Math.round(ms / 1000)} s`));
+        this.#fail(new MtaStsError('mx-timeout', `${this.mx} did not answer ${what} within ${Math.round(ms / 1000)} s`, { temporary: true }));
       }, ms);
       const done = (fn) => (v) => {
         clearTimeout(timer);
         fn(v);
       };
-      this.waiters.push({ resolve: done(resolve), reject: done(reject) });
+      this.waiter = { resolve: done(resolve), reject: done(reject) };
     });
   }
 
-  /** Sends one command line and waits for its reply. */
-  async command(line, { timeout = this.timeouts.command, what = line.split(' ')[0] } = {}) {
+  /**
+   * Sends one command (`kind`: ehlo, helo, mail, rcpt, data, end-of-data, rset, noop, quit) and
+   * waits for its reply: `{ command, code, lines, enhanced, meaning, keywords }`. The core builds
+   * the line and refuses a command out of turn or an argument with a line break (no injection).
+   */
+  async command(kind, arg = '', { timeout = this.timeouts.command, what = kind.toUpperCase(), raw = null } = {}) {
     if (this.closed) throw this.closed;
-    // RFC 5321 §2.3.8: a command line ends with CRLF and holds no other line break (no injection).
-    if (/[\r\n]/.test(line)) throw new MtaStsError('invalid-argument', 'an smtp command must not contain a line break');
-    this.socket.write(`${line}\r\n`);
-    return this.#nextReply(timeout, what);
+    const bytes = this.client.command(kind, arg);
+    const reply = this.#nextReply(timeout, what);
+    if (raw) this.socket.write(raw);
+    else if (bytes.length) this.socket.write(bytes);
+    return reply;
   }
 
   /**
@@ -128,16 +117,13 @@ export class DownstreamSmtp {
    * Falls back to HELO when EHLO is refused with 5xx (RFC 5321 §4.1.4).
    */
   async ehlo() {
-    const reply = await this.command(`EHLO ${this.heloName}`, { what: 'EHLO' });
+    const reply = await this.command('ehlo', this.heloName);
     this.capabilities = new Map();
-    if (reply.code === 250) {
-      for (const line of reply.lines.slice(1)) {
-        const [keyword, ...params] = line.trim().split(/\s+/);
-        if (keyword) this.capabilities.set(keyword.toUpperCase(), params);
-      }
+    if (reply.meaning === 'accepted') {
+      for (const [keyword, params] of reply.keywords ?? []) this.capabilities.set(keyword, params);
       return reply;
     }
-    if (reply.code >= 500) return this.command(`HELO ${this.heloName}`, { what: 'HELO' });
+    if (reply.meaning === 'permanent') return this.command('helo', this.heloName);
     return reply;
   }
 
@@ -153,17 +139,18 @@ export class DownstreamSmtp {
   }
 
   mail(reversePath, params = []) {
-    return this.command(['MAIL FROM:<' + reversePath + '>', ...params].join(' '), { what: 'MAIL FROM' });
+    return this.command('mail', [`<${reversePath}>`, ...params].join(' '), { what: 'MAIL FROM' });
   }
 
   rcpt(forwardPath) {
-    return this.command(`RCPT TO:<${forwardPath}>`, { what: 'RCPT TO' });
+    return this.command('rcpt', `<${forwardPath}>`, { what: 'RCPT TO' });
   }
 
   /**
    * DATA: sends the command and, on 354, `header` (a trace header, may be empty) followed by every
    * chunk of `body` dot-stuffed, then the end-of-data line. Returns the MX's final reply, or the
-   * reply to DATA when it was not 354 (`phase` says which: 'end' or 'data').
+   * 4xx/5xx reply to DATA (`phase` says which: 'end' or 'data'). Any other answer to DATA (a 2xx
+   * instead of 354) throws the core's smtp-unexpected-reply: nothing was sent, nothing delivered.
    *
    * `body` is an async iterable of Buffers. When it throws (the local MTA went away) the connection
    * is destroyed before the end-of-data line is sent, so the MX never accepts a partial message.
@@ -173,8 +160,8 @@ export class DownstreamSmtp {
    * aborts as above (the delivery journal, delivery-journal.js).
    */
   async data(body, { header = '', check, beforeEnd } = {}) {
-    const start = await this.command('DATA');
-    if (start.code !== 354) return { ...start, phase: 'data' };
+    const start = await this.command('data');
+    if (start.meaning !== 'send-data') return { ...start, phase: 'data' };
     const stuffer = dotStuffer();
     let bytes = 0;
     try {
@@ -199,8 +186,9 @@ export class DownstreamSmtp {
     // From here the MX may accept the message whatever happens upstream.
     if (this.closed) throw this.closed;
     this.dataEnded = true;
+    const end = this.command('end-of-data', '', { timeout: this.timeouts.dataEnd, what: 'the end of DATA' });
     await this.#write(stuffer.end());
-    return { ...(await this.#nextReply(this.timeouts.dataEnd, 'the end of DATA')), phase: 'end' };
+    return { ...(await end), phase: 'end' };
   }
 
   /** Writes with backpressure: waits for 'drain' when the socket's buffer is full. */
@@ -221,8 +209,8 @@ export class DownstreamSmtp {
   async quit({ rset = false } = {}) {
     if (this.closed) return;
     try {
-      if (rset) await this.command('RSET', { timeout: 10_000 });
-      await this.command('QUIT', { timeout: 10_000 });
+      if (rset) await this.command('rset', '', { timeout: 10_000 });
+      await this.command('quit', '', { timeout: 10_000 });
     } catch {
       // the MX going away during QUIT changes nothing
     }
@@ -231,7 +219,7 @@ export class DownstreamSmtp {
 
   /** Closes at once (no QUIT). */
   close() {
-    this.#fail(new MtaStsError('mx-connection-lost', `connection to ${this.mx} closed by the relay`));
+    this.#fail(new MtaStsError('mx-connection-lost', `connection to ${this.mx} closed by the relay`, { temporary: true }));
   }
 
   /** Aborts at once: the MX sees the connection reset (used mid-DATA: nothing ends the message). */

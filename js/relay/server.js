@@ -124,14 +124,17 @@ export async function startRelay(config, deps = {}) {
     inFlight: new Set(),
     afterDelivered: deps.afterDelivered,
     pool: createDownstreamPool({ idleMs: config.reuseIdle, currentPolicy: (domain) => resolver.resolve(domain) }),
-    connectMx: (domain) =>
+    // `signal`: the transaction's; aborting it (the local MTA left, shutdown) stops the dialling.
+    connectMx: (domain, signal) =>
       dial(domain, {
         heloName: config.helo,
         resolver,
         ...hostOptions,
         smtpPort: config.smtpPort,
         now: clock,
+        signal,
         timeouts: { connect: config.timeouts.connect, reply: config.timeouts.reply, tls: config.timeouts.tls },
+        limits: { maxAddresses: config.mxAddressLimit, maxSessions: config.mxSessionLimit, deadline: config.timeouts.delivery },
       }),
   };
 

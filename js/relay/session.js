@@ -22,11 +22,18 @@
 
 import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { normalizeDomain, relayFailureReply, relayOtherDomainReply, traceHeader, MtaStsError } from '../core.js';
+import {
+  deliveryTraceHeader,
+  recipientDomain,
+  recipientFailureReply,
+  relayFailureReply,
+  relayMirrorReply,
+  relayNotice,
+  relayOtherDomainReply,
+  MtaStsError,
+} from '../core.js';
 import { DownstreamSmtp, replyText } from './downstream-smtp.js';
 import { deliveryHasher } from './delivery-journal.js';
-
-const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3}\s*/;
 
 /** A core reply (`{ code, enhanced, text }`) as smtp-server's error. */
 function coreReply(reply) {
@@ -34,17 +41,11 @@ function coreReply(reply) {
 }
 
 /**
- * The MX's reply, mirrored for the local MTA: the MX's code, enhanced code and words, with the MX
- * named at the end. Every line carries the enhanced code (RFC 2034 §4).
+ * The MX's reply, mirrored for the local MTA by the core (src/relay.rs mirror_reply): the MX's
+ * code, enhanced code and words, with the MX named at the end.
  */
 export function mirrorReply(reply, mx) {
-  // Spec: 421 closes the MX's channel, not the relay's: the local MTA gets 451 and the MX's words.
-  const code = reply.code === 421 ? 451 : reply.code;
-  const cls = String(code)[0];
-  const enhanced = reply.enhanced && reply.enhanced[0] === cls ? reply.enhanced : `${cls}.0.0`;
-  const lines = reply.lines.map((l) => `${enhanced} ${l.replace(ENHANCED_PREFIX, '')}`.trimEnd());
-  lines[lines.length - 1] += ` [${mx}]`;
-  return { responseCode: code, message: lines.length === 1 ? lines[0] : lines };
+  return coreReply(relayMirrorReply(reply.code, reply.lines, mx));
 }
 
 function domainOf(address) {
@@ -52,33 +53,16 @@ function domainOf(address) {
   return at === -1 ? '' : address.slice(at + 1);
 }
 
-/** Mode, MX and error (for relayFailureReply) of a connectMx failure. */
-function describeConnectFailure(err) {
-  const attempts = Array.isArray(err.attempts) ? err.attempts : [];
-  const last = attempts[attempts.length - 1];
-  if (err.code === 'delivery-failed' && last) {
-    return {
-      mode: last.mode ?? null,
-      mx: last.host,
-      error: {
-        code: last.result,
-        message: last.message ?? last.detail ?? err.message,
-        temporary: err.temporary !== false,
-        tlsrpt: last.tlsrpt ?? '',
-      },
-    };
-  }
-  return {
-    mode: err.policy?.policy?.mode ?? null,
-    mx: null,
-    error: {
-      code: typeof err.code === 'string' ? err.code : 'internal-error',
-      message: err.message ?? String(err),
-      // Spec: an error that does not say it is permanent keeps the message queued upstream.
-      temporary: err.temporary !== false,
-      tlsrpt: err.tlsrpt ?? '',
-    },
-  };
+/** The core's reply for a connectMx failure (`err.reply`), or for an error it did not make. */
+function connectFailureReply(err, domain) {
+  if (err?.reply && typeof err.reply.code === 'number') return err.reply;
+  return relayFailureReply(domain, err?.mode ?? null, err?.mx ?? null, {
+    code: typeof err?.code === 'string' ? err.code : 'internal-error',
+    message: err?.message ?? String(err),
+    // Spec: an error that does not say it is permanent keeps the message queued upstream.
+    temporary: err?.temporary !== false,
+    tlsrpt: err?.tlsrpt ?? '',
+  });
 }
 
 /** Passes `source`'s chunks on, feeding each to `hasher` (the delivery journal's key). */
@@ -113,27 +97,40 @@ export class Transaction {
     this.startedAt = null;
     this.inData = false;
     this.finished = false;
+    // Aborted when the transaction ends without delivering (the local MTA left, RSET, shutdown):
+    // connectMx stops dialling and closes its socket at its next step.
+    this.controller = new AbortController();
   }
 
   get mode() {
-    return this.conn?.attempts?.at(-1)?.mode ?? this.conn?.policy?.policy?.mode ?? null;
+    return this.conn?.trace?.mode ?? null;
+  }
+
+  /** The reply once the transaction was aborted while it waited downstream (nobody hears it). */
+  #abandoned() {
+    this.downstream?.close();
+    this.#unuse();
+    return { responseCode: 451, message: '4.4.2 transaction aborted by the client' };
   }
 
   /** RCPT TO: resolves null (accepted) or the reply to give. */
   async rcpt(address) {
     this.startedAt ??= performance.now();
-    const given = domainOf(address.address);
     let domain;
     try {
-      domain = normalizeDomain(given);
-    } catch (err) {
-      return coreReply(relayFailureReply(given.toLowerCase().slice(0, 255) || '(none)', null, null, describeConnectFailure(err).error));
+      domain = recipientDomain(address.address);
+    } catch {
+      // RFC 5321 §4.1.3, §4.5.1: an address literal, no domain, or no domain name: no MTA-STS
+      // policy can apply and no retry changes that (5xx from the core, with its enhanced code).
+      return coreReply(recipientFailureReply(address.address));
     }
+    const given = domainOf(address.address);
     if (this.refused.has(domain)) return this.refused.get(domain);
     if (this.domain !== null && this.domain !== domain) return coreReply(relayOtherDomainReply(this.domain));
     if (this.lost) return this.lost;
     if (this.downstream === null) {
       const refusal = await this.#open(domain, given);
+      if (this.finished) return this.#abandoned();
       if (refusal) {
         this.refused.set(domain, refusal);
         return refusal;
@@ -145,13 +142,14 @@ export class Transaction {
     } catch (err) {
       return this.#lose(err);
     }
+    if (this.finished) return this.#abandoned();
     if (reply.code >= 200 && reply.code < 300) {
       this.accepted.push(address.address);
       return null;
     }
     this.relay.log.debug({ event: 'rcpt-refused', domain, mx: this.conn.mx.host, reply: replyText(reply) });
     if (reply.code >= 400) return mirrorReply(reply, this.conn.mx.host);
-    return this.#lose(new MtaStsError('mx-protocol-error', `${this.conn.mx.host} answered RCPT with ${replyText(reply)}`));
+    return this.#lose(new MtaStsError('smtp-unexpected-reply', `${this.conn.mx.host} answered RCPT with ${replyText(reply)}`));
   }
 
   /**
@@ -179,12 +177,14 @@ export class Transaction {
     const t0 = performance.now();
     let conn;
     try {
-      conn = await relay.connectMx(given);
+      conn = await relay.connectMx(given, this.controller.signal);
     } catch (err) {
-      const { mode, mx, error } = describeConnectFailure(err);
+      if (this.finished) return null; // aborted: the client is gone, nothing to record
+      const mode = err.mode ?? null;
+      const mx = err.mx ?? null;
       relay.metrics.connectSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
-      await this.#record(domain, err.policy ?? null, err.attempts ?? []);
-      const reply = relayFailureReply(domain, mode, mx, error);
+      await this.#record(domain, err);
+      const reply = connectFailureReply(err, domain);
       this.#count(outcomeOf(reply.code), mode);
       relay.log.warn({
         event: 'delivery',
@@ -199,8 +199,13 @@ export class Transaction {
       });
       return coreReply(reply);
     }
+    if (this.finished) {
+      // The local MTA left while the MX was dialled: close the verified connection unused.
+      conn.socket.destroy();
+      return null;
+    }
     relay.metrics.connectSeconds.observe({ outcome: 'ok' }, (performance.now() - t0) / 1000);
-    await this.#record(domain, conn.policy, conn.attempts);
+    await this.#record(domain, conn);
     const ds = new DownstreamSmtp(conn.socket, { heloName: relay.heloName, timeouts: relay.timeouts, mx: conn.mx.host });
     this.#use(domain, { ds, conn, uses: 1 });
     try {
@@ -208,8 +213,9 @@ export class Transaction {
       if (ehlo.code !== 250) {
         ds.quit();
         this.#unuse();
-        return ehlo.code >= 400 ? mirrorReply(ehlo, conn.mx.host) : this.#failureFor(domain, conn, new MtaStsError('mx-protocol-error', `${conn.mx.host} answered EHLO with ${replyText(ehlo)}`));
+        return ehlo.code >= 400 ? mirrorReply(ehlo, conn.mx.host) : this.#failureFor(domain, conn, new MtaStsError('smtp-unexpected-reply', `${conn.mx.host} answered EHLO with ${replyText(ehlo)}`));
       }
+      if (this.finished) return null;
       return await this.#mail();
     } catch (err) {
       const reply = this.#failureFor(domain, conn, err);
@@ -246,7 +252,7 @@ export class Transaction {
     };
     // RFC 6531 §3.2: a message that needs SMTPUTF8 must not go to a server that lacks it.
     if (args.SMTPUTF8 && !ds.has('SMTPUTF8')) {
-      return refuse({ responseCode: 553, message: `5.6.7 ${conn.mx.host} does not support SMTPUTF8, which this message needs` });
+      return refuse(coreReply(relayNotice('needs-smtputf8', conn.mx.host)));
     }
     const params = [];
     // RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8: passed on when the MX announced them.
@@ -257,11 +263,11 @@ export class Transaction {
     if (mail.code >= 200 && mail.code < 300) return null;
     relay.log.info({ event: 'mail-refused', domain, mx: conn.mx.host, reply: replyText(mail) });
     if (mail.code === 421) return { ...refuse(mirrorReply(mail, conn.mx.host)), closing: true };
-    return refuse(mail.code >= 400 ? mirrorReply(mail, conn.mx.host) : this.#failureFor(domain, conn, new MtaStsError('mx-protocol-error', `${conn.mx.host} answered MAIL with ${replyText(mail)}`)));
+    return refuse(mail.code >= 400 ? mirrorReply(mail, conn.mx.host) : this.#failureFor(domain, conn, new MtaStsError('smtp-unexpected-reply', `${conn.mx.host} answered MAIL with ${replyText(mail)}`)));
   }
 
   #failureFor(domain, conn, err) {
-    const reply = relayFailureReply(domain, conn?.attempts?.at(-1)?.mode ?? conn?.policy?.policy?.mode ?? null, conn?.mx?.host ?? null, {
+    const reply = relayFailureReply(domain, conn?.trace?.mode ?? null, conn?.mx?.host ?? null, {
       code: typeof err.code === 'string' ? err.code : 'mx-connection-lost',
       message: err.message,
       temporary: true,
@@ -315,17 +321,18 @@ export class Transaction {
       const mode = this.mode;
       this.#count(outcome, mode);
       relay.metrics.deliverySeconds.observe({ outcome }, (performance.now() - (this.startedAt ?? performance.now())) / 1000);
-      const used = this.conn?.attempts?.at(-1);
+      const trace = this.conn?.trace;
       relay.log[outcome === 'delivered' || outcome === 'already-delivered' ? 'info' : 'warn']({
         event: 'delivery',
         outcome,
         domain: this.domain,
         mode: mode ?? 'none',
-        policyId: this.conn?.policy?.id ?? null,
+        policyId: trace?.policyId ?? null,
         mx: this.conn?.mx?.host ?? null,
         address: this.conn?.mx?.address ?? null,
-        tls: used?.tlsVersion ?? null,
-        verified: used ? used.result === 'success' && Boolean(used.secured) : false,
+        tls: trace?.tlsVersion ?? null,
+        verified: trace?.result === 'verified',
+        result: trace?.result ?? null,
         reply,
         from: this.from.address,
         recipients: this.accepted.length,
@@ -382,15 +389,18 @@ export class Transaction {
       if (reply.phase === 'withheld') {
         if (withheld === 'in-flight') {
           finish('deferred', null, { reason: 'the same message is being delivered in another session' });
-          return { error: { responseCode: 451, message: '4.4.0 the same message is being delivered in another session now; try again later' } };
+          return { error: coreReply(relayNotice('in-flight')) };
         }
         relay.metrics.alreadyDelivered.inc();
-        const text = '2.0.0 already delivered: the relay\'s delivery journal has this message as accepted by the MX; not sent again';
-        finish('already-delivered', `250 ${text}`);
+        const notice = relayNotice('already-delivered');
+        const text = `${notice.enhanced} ${notice.text}`;
+        finish('already-delivered', `${notice.code} ${text}`);
         return { message: text };
       }
       reusable = reply.phase === 'end';
-      if (reply.code >= 200 && reply.code < 300) {
+      // Only a 2xx answering the end of data is delivery (the core pairs each reply with its
+      // command: a 2xx to DATA itself never gets here, it is smtp-unexpected-reply).
+      if (reply.phase === 'end' && reply.meaning === 'accepted') {
         // Durable before the 250 goes upstream: a crash from here on finds the message delivered.
         try {
           await journal.recordDelivered(key);
@@ -407,24 +417,24 @@ export class Transaction {
         finish(outcomeOf(error.responseCode), replyText(reply));
         return { error };
       }
-      const error = this.#failure(new MtaStsError('mx-protocol-error', `${mx} answered ${reply.phase === 'data' ? 'DATA' : 'the end of DATA'} with ${replyText(reply)}`));
+      const error = this.#failure(new MtaStsError('smtp-unexpected-reply', `${mx} answered ${reply.phase === 'data' ? 'DATA' : 'the end of DATA'} with ${replyText(reply)}`));
       finish('deferred', replyText(reply));
       return { error };
     } catch (err) {
       if (upstreamGone) {
         // The MX connection was reset before the end of data (downstream-smtp.js): nothing delivered.
         finish('aborted', null, { reason: upstreamGone.message });
-        return { error: { responseCode: 451, message: '4.4.2 message incomplete' } };
+        return { error: coreReply(relayNotice('incomplete')) };
       }
       drain();
       if (err.code === 'journal-write-failed') {
         // Nothing was ended at the MX: the message stays queued upstream.
         finish('deferred', null, { reason: err.message });
-        return { error: { responseCode: 451, message: `4.3.0 ${err.message}` } };
+        return { error: coreReply(relayNotice('journal-failed', err.message)) };
       }
       if (err.code === 'message-too-big') {
         finish('rejected', null, { reason: err.message });
-        return { error: { responseCode: 552, message: `5.3.4 ${err.message}` } };
+        return { error: coreReply(relayNotice('too-big', '', relay.maxSize)) };
       }
       const error = this.#failure(err);
       finish('deferred', `${error.responseCode} ${error.message}`, { reason: err.message });
@@ -437,51 +447,49 @@ export class Transaction {
     }
   }
 
+  /** The trace header from the core's facts for this connection (src/delivery/machine.rs). */
   #traceHeader() {
     const name = this.relay.traceHeaderName;
-    if (!name) return '';
-    const used = this.conn.attempts?.at(-1);
-    const result = !used?.secured ? 'plaintext' : used.result === 'success' ? 'verified' : 'unverified';
-    return traceHeader(name, {
-      result,
-      policyDomain: this.domain,
-      mode: this.mode,
-      policyId: this.conn.policy?.status === 'found' ? (this.conn.policy.id ?? null) : null,
-      mx: this.conn.mx.host,
-      tlsVersion: used?.secured ? (used.tlsVersion ?? this.conn.tls?.version ?? null) : null,
-    });
+    if (!name || !this.conn.trace) return '';
+    return deliveryTraceHeader(name, this.conn.trace);
   }
 
   #count(outcome, mode) {
     this.relay.metrics.deliveries.inc({ outcome, mode: mode ?? 'none' });
   }
 
-  /** TLS-RPT records (tlsrpt-log.js) and metrics of one connectMx call. */
-  async #record(domain, policy, attempts) {
+  /**
+   * TLS-RPT records (tlsrpt-log.js) and metrics of one connectMx call: `source` is its result or
+   * its error; the policy type, id and mode are the core's (a cached policy is a policy).
+   */
+  async #record(domain, source) {
     const { relay } = this;
+    const policy = source?.policy ?? null;
     // A hit: the policy came from the store, or is a result the resolver handed out before (it
     // reuses the same frozen object until the core's freshUntil); a miss: fetched for this one.
     let lookup = 'none';
-    if (policy?.status === 'found') {
+    if (policy?.status === 'found' || policy?.status === 'cached') {
       lookup = policy.source === 'cache' || relay.seenPolicies.has(policy) ? 'hit' : 'miss';
       relay.seenPolicies.add(policy);
     }
     relay.metrics.policyLookups.inc({ result: lookup });
-    const mode = policy?.status === 'found' ? (policy.policy?.mode ?? null) : null;
+    const applies = policy?.status === 'found' || policy?.status === 'cached';
     const base = {
       at: new Date(relay.clock()),
-      policyType: mode && mode !== 'none' ? 'sts' : 'no-policy-found',
-      policyId: policy?.status === 'found' ? (policy.id ?? null) : null,
-      mode: mode ?? 'none',
+      policyType: source?.policyType ?? 'no-policy-found',
+      policyId: source?.trace?.policyId ?? (applies ? (policy.id ?? null) : null),
+      mode: source?.trace?.mode ?? source?.mode ?? (applies ? (policy.policy?.mode ?? null) : null) ?? 'none',
     };
     const records = [];
     for (const e of policy?.errors ?? []) {
       if (e && e.tlsrpt) records.push({ ...base, kind: 'discovery', result: e.tlsrpt, code: e.code ?? null, message: e.message ?? null });
     }
-    for (const a of attempts) {
+    for (const a of source?.attempts ?? []) {
       relay.metrics.mxAttempts.inc({ result: a.result });
-      if (a.result !== 'success' && a.tlsrpt) relay.metrics.tlsFailures.inc({ result_type: a.tlsrpt });
-      relay.log.debug({ event: 'mx-attempt', domain, mx: a.host, address: a.address, result: a.result, tlsrpt: a.tlsrpt, message: a.message });
+      if (a.tlsrpt) relay.metrics.tlsFailures.inc({ result_type: a.tlsrpt });
+      relay.log.debug({ event: 'mx-attempt', domain, mx: a.host, address: a.address, result: a.result, tlsrpt: a.tlsrpt, message: a.message, fallback: a.fallback });
+      // A plaintext retry is no TLS session (RFC 8460 §4.3): its TLS failure is the record before.
+      if (a.fallback) continue;
       records.push({
         ...base,
         kind: 'session',
@@ -505,6 +513,7 @@ export class Transaction {
   abort() {
     if (this.finished) return;
     this.finished = true;
+    this.controller.abort(new Error('the local MTA went away'));
     if (!this.inData) this.downstream?.quit();
     // Before the end of data, a reset connection makes the MX drop what it got. After it, the MX
     // decides on a whole message: the reply is awaited (and logged) even though nobody hears it.

@@ -39,7 +39,7 @@ impl Command {
             Command::Mail => "MAIL FROM",
             Command::Rcpt => "RCPT TO",
             Command::Data => "DATA",
-            Command::EndOfData => "the end of DATA",
+            Command::EndOfData => "end of DATA",
             Command::Rset => "RSET",
             Command::Noop => "NOOP",
             Command::Quit => "QUIT",

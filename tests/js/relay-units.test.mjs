@@ -11,7 +11,6 @@ import { PKG, assertBuilt } from './built-package.mjs';
 assertBuilt();
 const load = (p) => import(pathToFileURL(join(PKG, p)));
 await load('js/node/index.js'); // loads the wasm core
-const { parseReplyLines } = await load('js/relay/downstream-smtp.js');
 const { dotStuffer } = await load('js/relay/transparency.js');
 const { mirrorReply } = await load('js/relay/session.js');
 const { resolveConfig, parseHostPort } = await load('js/relay/config.js');
@@ -41,13 +40,13 @@ test('dot-stuffing (RFC 5321 §4.5.2) and line endings, across chunk boundaries'
   for (const [chunks, wire, why] of cases) assert.equal(stuff(...chunks), wire, why);
 });
 
-test('MX replies are parsed and mirrored with one enhanced code on every line', () => {
-  const r = parseReplyLines(['550-5.1.1 first', '550 5.1.1 second']);
-  assert.deepEqual(r, { code: 550, lines: ['5.1.1 first', '5.1.1 second'], enhanced: '5.1.1' });
-  assert.deepEqual(mirrorReply(r, 'mx1.example.test'), { responseCode: 550, message: ['5.1.1 first', '5.1.1 second [mx1.example.test]'] });
-  assert.deepEqual(mirrorReply(parseReplyLines(['550 no enhanced code']), 'mx'), { responseCode: 550, message: '5.0.0 no enhanced code [mx]' });
-  assert.deepEqual(mirrorReply(parseReplyLines(['421 4.3.2 closing']), 'mx'), { responseCode: 451, message: '4.3.2 closing [mx]' }, '421 is the MX closing, not the relay');
-  assert.equal(mirrorReply(parseReplyLines(['452 5.2.2 mismatched class']), 'mx').message, '4.0.0 mismatched class [mx]');
+test('MX replies are mirrored by the core with the MX named and one enhanced code', () => {
+  const r = (code, ...lines) => ({ code, lines });
+  assert.deepEqual(mirrorReply(r(550, '5.1.1 first', '5.1.1 second'), 'mx1.example.test'), { responseCode: 550, message: '5.1.1 first / second [mx1.example.test]' });
+  assert.deepEqual(mirrorReply(r(550, 'no enhanced code'), 'mx'), { responseCode: 550, message: '5.0.0 no enhanced code [mx]' });
+  assert.deepEqual(mirrorReply(r(421, '4.3.2 closing'), 'mx'), { responseCode: 451, message: '4.3.2 closing [mx]' }, '421 is the MX closing, not the relay');
+  assert.equal(mirrorReply(r(452, '5.2.2 mismatched class'), 'mx').message, '4.0.0 mismatched class [mx]', 'an enhanced code of another class is not taken');
+  assert.ok(!mirrorReply(r(550, 'a\r\n250 injected'), 'mx').message.includes('\n'), 'no line breaks pass through');
 });
 
 test('configuration: defaults, file, flags, and one clear error for each mistake', () => {

@@ -187,7 +187,7 @@ test('the MX closing the connection in the middle of DATA gives 451, never 250',
   const { err } = await send(main, { to: ['user@enforce-valid.test'], raw });
   assert.ok(err, 'the send must fail');
   assert.equal(err.responseCode, 451);
-  assert.match(err.response, /^451 4\.\d\.\d MTA-STS enforce-valid\.test \(mode enforce\) via mx1\.enforce-valid\.test: mx-connection-lost/);
+  assert.match(err.response, /^451 4\.\d\.\d MTA-STS enforce-valid\.test \(mode enforce\) via mx1\.enforce-valid\.test: smtp-closed/);
   assert.equal(mx.aborted, aborted + 1);
   assert.equal(mx.messages.length, before);
 });
