@@ -354,9 +354,13 @@ export function memoryStore(): PolicyStore;
 
 /**
  * Node entry only. One JSON file per domain in `dir` (created, mode 0700): atomic writes (temp
- * file, fsync, rename), survives restarts and crashes mid-write, safe for several processes. A
- * corrupt entry reads as absent and is passed to `onError`. Errors: `store-invalid-key`,
- * `store-io-error`.
+ * file, fsync, rename), survives restarts and crashes mid-write, safe for several processes. Files
+ * are named by the SHA-256 of the domain (fixed length, so any domain up to 253 characters can be
+ * cached); the domain is kept inside the file. Entries written by earlier versions as
+ * `<domain>.json` are still read, and replaced by the next put. A corrupt entry reads as absent
+ * and is passed to `onError` (`store-corrupt-entry`); `list()` skips directories and other files,
+ * passing an entry file it cannot read to `onError` (`store-io-error`). Errors:
+ * `store-invalid-key`, `store-io-error`.
  */
 export function fileStore(dir: string, options?: { onError?: (err: MtaStsError) => void }): PolicyStore;
 
