@@ -5,7 +5,7 @@
 // Hosts: `dns.resolveTxt(name)` → { ok: true, records } | { ok: false, kind: 'none'|'temporary', detail }
 //        `https.get(url)` → { ok: true, status, contentType, location, body } | { ok: false, kind, detail }
 
-import { Discovery, normalizeDomain, refreshDue } from './core.js';
+import { Discovery, MtaStsError, normalizeDomain, refreshDue } from './core.js';
 import { memoryStore } from './stores/memory.js';
 
 /** Default seconds a TXT check stays good before the record is asked again. */
@@ -61,6 +61,10 @@ export class PolicyResolver {
    * @returns {Promise<{ domain, status, policy, id, fetchedAt, expiresAt, source, errors }>}
    */
   resolve(domain, { refresh = false } = {}) {
+    if (typeof domain !== 'string') {
+      const found = domain === null ? 'null' : Array.isArray(domain) ? 'an array' : typeof domain;
+      return Promise.reject(new MtaStsError('invalid-argument', `a policy domain must be a string, found ${found}`));
+    }
     const reused = refresh ? undefined : this.reuse.get(domain);
     if (reused !== undefined && this.now() / 1000 < reused.freshUntil) return Promise.resolve(reused.result);
     const key = normalizeDomain(domain);

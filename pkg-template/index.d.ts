@@ -412,7 +412,16 @@ export function createPolicyResolver(options?: ResolveOptions): PolicyResolver;
  * Node entry only. Finds the MTA-STS policy of `domain` as RFC 8461 §3.3 says: TXT at
  * `_mta-sts.<domain>`, then `https://mta-sts.<domain>/.well-known/mta-sts.txt` (HTTP 200, text/plain,
  * no redirects, certificate valid for `mta-sts.<domain>`, 64 KiB, time limit), cached for max_age.
- * Without options: system DNS and roots and one process-wide memory store.
+ *
+ * The cache is the RFC 8461 §10.2 downgrade defence (a cached policy outlives a removed TXT record
+ * or an unreachable policy host), so calls share it: every call with equal host options
+ * (`dnsServers`, `ca`, `policyPort`, `timeout`, `dnsTimeout`, `recheckAfter`; none is one such
+ * configuration: system DNS and roots) uses one process-wide resolver and memory store, whether or
+ * not it passes the same options object. A call that passes its own `store` or `now` gets a
+ * resolver of its own on that store and clock (give a `fileStore` to keep policies across
+ * restarts). At most 16 configurations are kept, the oldest dropped first.
+ * @throws {MtaStsError} `invalid-argument` (a rejection) when `domain` is not a string or
+ *   `options` is not an object
  */
 export function resolvePolicy(domain: string, options?: ResolveOptions): Promise<PolicyResult>;
 

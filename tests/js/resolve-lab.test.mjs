@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { PKG, assertBuilt } from './built-package.mjs';
 
 assertBuilt();
-const { createPolicyResolver, memoryStore } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
+const { createPolicyResolver, memoryStore, resolvePolicy, MtaStsError } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
 const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
 
 const DAY = 86400;
@@ -235,5 +235,61 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(r.status, 'cached');
     assert.deepEqual(codes(r), ['policy-http-status']);
     assert.equal(r.expiresAt.getTime(), first.expiresAt.getTime());
+  });
+});
+
+describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1, §10.2)', () => {
+  afterEach(() => lab.reset('enforce-valid'));
+  // A new but equal options object on every call, as a script calling resolvePolicy would pass.
+  const labOptions = (extra = {}) => ({
+    dnsServers: [lab.dns.server],
+    ca: lab.caPem,
+    policyPort: lab.policyPort,
+    timeout: 2000,
+    dnsTimeout: 500,
+    ...extra,
+  });
+
+  test('two calls with equal options: the second answers from the cache, one HTTPS request in all', async () => {
+    const domain = 'enforce-valid.test';
+    const requests = lab.requests[domain] ?? 0;
+    const queries = txtQueries(domain);
+    // recheckAfter 0: the second call asks the TXT record again, so the cache (not a reused answer)
+    // is what spares the fetch.
+    const first = await resolvePolicy(domain, labOptions({ recheckAfter: 0 }));
+    assert.deepEqual([first.status, first.source], ['found', 'network']);
+    const second = await resolvePolicy(domain, labOptions({ recheckAfter: 0 }));
+    assert.deepEqual([second.status, second.source, second.id], ['cached', 'cache', first.id]);
+    assert.equal(txtQueries(domain), queries + 2, 'the TXT record was asked twice');
+    assert.equal(lab.requests[domain], requests + 1, 'the policy was fetched once');
+  });
+
+  test('the cache survives a removed TXT record between calls (the downgrade defence)', async () => {
+    const domain = 'enforce-valid.test';
+    const options = () => labOptions({ recheckAfter: 0, timeout: 2001 }); // a configuration of its own
+    assert.equal((await resolvePolicy(domain, options())).status, 'found');
+    lab.update('enforce-valid', { txt: [] });
+    const kept = await resolvePolicy(domain, options());
+    assert.equal(kept.status, 'cached', 'RFC 8461 §10.2: a missing record never removes a cached policy');
+    assert.equal(kept.policy.mode, 'enforce');
+  });
+
+  test('other options are another configuration; a caller-given store is used as given', async () => {
+    const domain = 'enforce-valid.test';
+    const requests = lab.requests[domain] ?? 0;
+    await resolvePolicy(domain, labOptions({ recheckAfter: 0, timeout: 2002 }));
+    await resolvePolicy(domain, labOptions({ recheckAfter: 0, timeout: 2003 }));
+    assert.equal(lab.requests[domain], requests + 2, 'a different timeout is a different host configuration');
+    const store = memoryStore();
+    const mine = await resolvePolicy(domain, labOptions({ store }));
+    assert.equal(mine.source, 'network', 'a fresh store starts empty');
+    assert.equal((await store.get(domain)).id, mine.id, "the policy went into the caller's store");
+  });
+
+  test('a domain that is not a string is invalid-argument, not a wasm trap', async () => {
+    for (const bad of [42, undefined, null, {}, ['example.test']]) {
+      await assert.rejects(resolvePolicy(bad, labOptions()), (e) => e instanceof MtaStsError && e.code === 'invalid-argument', String(bad));
+    }
+    await assert.rejects(resolvePolicy('enforce-valid.test', 42), (e) => e instanceof MtaStsError && e.code === 'invalid-argument');
   });
 });
