@@ -309,11 +309,15 @@ export function nodemailerSocket(
 export interface PolicyError {
   /** e.g. `dns-temporary`, `record-multiple`, `record-invalid`, `policy-http-status`, `policy-redirect`,
    * `policy-content-type`, `policy-too-large`, `policy-fetch-timeout`, `policy-fetch-error`,
-   * `policy-webpki-invalid`, `policy-invalid`. */
+   * `policy-webpki-invalid`, `policy-invalid`, and `store-io-error` (the policy was resolved but the
+   * store could not save or remove it; `temporary`, the result is still the network's answer). */
   code: string;
   message: string;
-  /** `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid` (RFC 8460 §4.3.2.1). */
-  tlsrpt: string;
+  /**
+   * `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid` (RFC 8460 §4.3.2.1);
+   * null for `store-io-error`, a failure of the sender's own cache (see `onStoreError`).
+   */
+  tlsrpt: string | null;
   rfc: string;
   temporary: boolean;
   problem?: string;
@@ -385,6 +389,12 @@ export interface ResolveOptions {
   recheckAfter?: number;
   /** Clock in milliseconds since the epoch (default Date.now). */
   now?: () => number;
+  /**
+   * Told when the store cannot save or remove an entry (`store-io-error`, `temporary: true`, with
+   * the store's error as `cause`). The result still carries the fetched policy and lists the same
+   * failure in `errors`; the next look-up may fetch again. Default: the `errors` entry only.
+   */
+  onStoreError?: (err: MtaStsError, domain: string) => void;
 }
 
 /** Drives the core's discovery with a DNS host, an HTTPS host and a store. */
@@ -396,7 +406,10 @@ export class PolicyResolver {
     recheckAfter?: number;
     now?: () => number;
     random?: () => number;
+    onStoreError?: (err: MtaStsError, domain: string) => void;
   });
+  /** How many store writes have failed (each also went to `onStoreError`). */
+  readonly storeErrors: number;
   /** Concurrent calls for one domain share one discovery. `refresh: true` fetches even with an unchanged id. */
   resolve(domain: string, options?: { refresh?: boolean }): Promise<PolicyResult>;
   /** Stored domains due for proactive refresh (from 75% of their lifetime, with jitter; RFC 8461 §3.3, §10.2). */

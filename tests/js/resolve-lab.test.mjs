@@ -293,3 +293,31 @@ describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1,
     await assert.rejects(resolvePolicy('enforce-valid.test', 42), (e) => e instanceof MtaStsError && e.code === 'invalid-argument');
   });
 });
+
+describe('a store that cannot be written (RFC 8461 §3.3)', () => {
+  afterEach(() => lab.reset('enforce-valid'));
+
+  test('the fetched policy is still returned; the failure is an errors entry and goes to onStoreError', async () => {
+    const domain = 'enforce-valid.test';
+    const failing = { ...memoryStore(), put: async () => { throw new MtaStsError('store-io-error', 'disk full (test)'); } };
+    const seen = [];
+    const { resolver } = labResolver({ store: failing, onStoreError: (err, d) => seen.push([err.code, err.temporary, d]) });
+    const r = await resolver.resolve(domain);
+    assert.equal(r.status, 'found', 'a policy fetched fine is not turned into a failure');
+    assert.equal(r.source, 'network');
+    assert.equal(r.policy.mode, 'enforce');
+    assert.deepEqual(codes(r), ['store-io-error']);
+    assert.equal(r.errors[0].temporary, true);
+    assert.equal(r.errors[0].tlsrpt, null, 'not a policy failure of the domain: nothing for its TLS-RPT');
+    assert.match(r.errors[0].message, /disk full \(test\)/);
+    assert.deepEqual(seen, [['store-io-error', true, domain]]);
+    assert.equal(resolver.storeErrors, 1);
+  });
+
+  test('an onStoreError that throws does not break the look-up', async () => {
+    const failing = { ...memoryStore(), put: async () => { throw new Error('EIO'); } };
+    const { resolver } = labResolver({ store: failing, onStoreError: () => { throw new Error('observer'); } });
+    const r = await resolver.resolve('enforce-valid.test');
+    assert.deepEqual([r.status, codes(r)], ['found', ['store-io-error']]);
+  });
+});
