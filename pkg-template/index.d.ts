@@ -308,7 +308,8 @@ export function nodemailerSocket(
 /** One failure met during discovery, with its stable code and RFC 8460 result type. */
 export interface PolicyError {
   /** e.g. `dns-temporary`, `record-multiple`, `record-invalid`, `policy-http-status`, `policy-redirect`,
-   * `policy-content-type`, `policy-too-large`, `policy-fetch-timeout`, `policy-fetch-error`,
+   * `policy-content-type`, `policy-too-large`, `policy-truncated` (the connection ended before the
+   * whole body came; the message gives the byte counts), `policy-fetch-timeout`, `policy-fetch-error`,
    * `policy-webpki-invalid`, `policy-invalid`, and `store-io-error` (the policy was resolved but the
    * store could not save or remove it; `temporary`, the result is still the network's answer). */
   code: string;

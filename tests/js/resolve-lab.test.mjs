@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { PKG, assertBuilt } from './built-package.mjs';
 
 assertBuilt();
-const { createPolicyResolver, memoryStore, resolvePolicy, MtaStsError } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
+const { createPolicyResolver, memoryStore, resolvePolicy, MtaStsError, PolicyResolver } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
 const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
 
 const DAY = 86400;
@@ -320,4 +320,17 @@ describe('a store that cannot be written (RFC 8461 §3.3)', () => {
     const r = await resolver.resolve('enforce-valid.test');
     assert.deepEqual([r.status, codes(r)], ['found', ['store-io-error']]);
   });
+});
+
+test('a truncated body from the HTTPS host is reported by the core as policy-truncated, with the byte counts', async () => {
+  const resolver = new PolicyResolver({
+    dns: { resolveTxt: async () => ({ ok: true, records: [['v=STSv1; id=t1']] }) },
+    // What js/node/https.js reports when the connection ends before Content-Length bytes.
+    https: { get: async () => ({ ok: false, kind: 'truncated', detail: 'ERR_BODY_TRUNCATED', message: 'cut off', received: 400, expected: 1000 }) },
+  });
+  const r = await resolver.resolve('truncated.example');
+  assert.equal(r.status, 'none');
+  assert.deepEqual(codes(r), ['policy-truncated']);
+  assert.equal(r.errors[0].tlsrpt, 'sts-policy-fetch-error');
+  assert.match(r.errors[0].message, /cut off: the connection ended after 400 of 1000 bytes/);
 });
