@@ -11,6 +11,7 @@ import { PKG, assertBuilt } from './built-package.mjs';
 assertBuilt();
 const { createPolicyResolver, memoryStore, resolvePolicy, MtaStsError, PolicyResolver } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
 const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
+const { sharedResolver } = await import(pathToFileURL(join(PKG, 'js/node/resolve.js')));
 
 const DAY = 86400;
 const T0 = Date.UTC(2030, 0, 1); // ms; the clock every cache test starts from
@@ -333,4 +334,24 @@ test('a truncated body from the HTTPS host is reported by the core as policy-tru
   assert.deepEqual(codes(r), ['policy-truncated']);
   assert.equal(r.errors[0].tlsrpt, 'sts-policy-fetch-error');
   assert.match(r.errors[0].message, /cut off: the connection ended after 400 of 1000 bytes/);
+});
+
+test('sharedResolver: one resolver per equal host configuration, bounded; own store, clock or resolver are kept apart', () => {
+  const config = { dnsServers: ['127.0.0.1:1'], ca: [Buffer.from('ca bytes')], policyPort: 1, timeout: 5, dnsTimeout: 5 };
+  const one = sharedResolver(config);
+  assert.equal(sharedResolver({ ...config, ca: [Buffer.from('ca bytes')] }), one, 'equal options, new objects');
+  assert.equal(sharedResolver({ ...config, ca: [new Uint8Array(Buffer.from('ca bytes'))] }), one, 'the same CA bytes as a Uint8Array');
+  assert.notEqual(sharedResolver({ ...config, ca: [Buffer.from('other ca')] }), one);
+  assert.notEqual(sharedResolver({ ...config, recheckAfter: 0 }), one);
+  assert.equal(sharedResolver(), sharedResolver({}), 'no options is one configuration too');
+  const store = memoryStore();
+  const own = sharedResolver({ ...config, store });
+  assert.notEqual(own, one);
+  assert.equal(own.store, store);
+  assert.notEqual(sharedResolver({ ...config, store }), own, 'a caller-given store gets a resolver per call');
+  assert.notEqual(sharedResolver({ ...config, now: () => 0 }), one, 'a caller-given clock too');
+  assert.equal(sharedResolver({ ...config, resolver: own }), own, 'a given resolver is used as it is');
+  // Bounded: after 16 other configurations the first one is dropped (and made anew).
+  for (let port = 2; port < 18; port++) sharedResolver({ ...config, policyPort: port });
+  assert.notEqual(sharedResolver(config), one);
 });
