@@ -115,13 +115,13 @@ export function fileStore(path, { onError } = {}) {
    *   is no such file, null when it is corrupt (reported)
    * @throws {MtaStsError} `store-io-error` when the file exists but cannot be read
    */
-  async function readEntry(file, domain, name) {
+  async function readEntry(file, domain, name, legacy = false) {
     let text;
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
       // A legacy name longer than NAME_MAX cannot exist: absent too.
-      if (err.code === 'ENOENT' || err.code === 'ENAMETOOLONG') return undefined;
+      if (err.code === 'ENOENT' || (legacy && err.code === 'ENAMETOOLONG')) return undefined;
       throw ioError(`cannot read store entry ${file}`, err);
     }
     let doc;
@@ -145,7 +145,7 @@ export function fileStore(path, { onError } = {}) {
   /** The entry of `domain`: its hashed file, else (only when that is absent) a legacy file. */
   async function read(domain) {
     let got = await readEntry(entryPath(domain), domain);
-    if (got === undefined) got = await readEntry(legacyPath(domain), domain);
+    if (got === undefined) got = await readEntry(legacyPath(domain), domain, undefined, true);
     return got?.entry ?? null;
   }
 
@@ -201,14 +201,15 @@ export function fileStore(path, { onError } = {}) {
     async delete(domain) {
       checkStoreKey(domain);
       await ready();
-      for (const file of [entryPath(domain), legacyPath(domain)]) {
-        try {
-          await unlink(file);
-        } catch (err) {
-          if (err.code === 'ENOENT' || err.code === 'ENAMETOOLONG') continue;
-          throw ioError(`cannot delete store entry for ${domain} in ${dir}`, err);
-        }
+      try {
+        await unlink(entryPath(domain));
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw ioError(`cannot delete store entry for ${domain} in ${dir}`, err);
       }
+      // Else a legacy entry would come back as the domain's entry.
+      await unlinkLegacy(domain).catch((err) => {
+        throw ioError(`cannot delete store entry for ${domain} in ${dir}`, err);
+      });
       await syncDirectory(dir).catch((err) => {
         throw ioError(`cannot sync store directory ${dir}`, err);
       });
@@ -228,9 +229,9 @@ export function fileStore(path, { onError } = {}) {
         throw ioError(`cannot read store directory ${dir}`, err);
       }
       const found = new Map();
-      const tryRead = async (file, domain, name) => {
+      const tryRead = async (file, domain, name, legacy) => {
         try {
-          return await readEntry(file, domain, name);
+          return await readEntry(file, domain, name, legacy);
         } catch (err) {
           report(err);
           return null;
@@ -244,7 +245,7 @@ export function fileStore(path, { onError } = {}) {
       for (const name of names) {
         const domain = LEGACY_NAME.exec(name)?.[1];
         if (domain === undefined || !isStoreKey(domain) || hashed.has(hashedName(domain))) continue;
-        const got = await tryRead(join(dir, name), domain);
+        const got = await tryRead(join(dir, name), domain, undefined, true);
         if (got) found.set(domain, got.entry);
       }
       return [...found.keys()].sort().map((domain) => ({ domain, entry: found.get(domain) }));
