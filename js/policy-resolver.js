@@ -5,7 +5,7 @@
 // Hosts: `dns.resolveTxt(name)` → { ok: true, records } | { ok: false, kind: 'none'|'temporary', detail }
 //        `https.get(url)` → { ok: true, status, contentType, location, body } | { ok: false, kind, detail }
 
-import { Discovery, normalizeDomain, refreshDue } from './core.js';
+import { Discovery, MtaStsError, normalizeDomain, refreshDue } from './core.js';
 import { memoryStore } from './stores/memory.js';
 
 /** Default seconds a TXT check stays good before the record is asked again. */
@@ -42,14 +42,20 @@ export class PolicyResolver {
    * @param {number} [options.recheckAfter] seconds a TXT check stays good (default 300; 0 = always ask)
    * @param {() => number} [options.now] clock in milliseconds (default Date.now)
    * @param {() => number} [options.random] [0, 1) source for refresh jitter (default Math.random)
+   * @param {(err: MtaStsError, domain: string) => void} [options.onStoreError] told when the store
+   *   cannot save or remove an entry (code `store-io-error`, `temporary: true`); the result then
+   *   still carries the fetched policy, with the same failure in its `errors`
    */
-  constructor({ dns, https, store = memoryStore(), recheckAfter = DEFAULT_RECHECK_AFTER, now = Date.now, random = Math.random }) {
+  constructor({ dns, https, store = memoryStore(), recheckAfter = DEFAULT_RECHECK_AFTER, now = Date.now, random = Math.random, onStoreError }) {
     this.dns = dns;
     this.https = https;
     this.store = store;
     this.recheckAfter = recheckAfter;
     this.now = now;
     this.random = random;
+    this.onStoreError = onStoreError;
+    /** How many store writes failed (see onStoreError). */
+    this.storeErrors = 0;
     this.inflight = new Map();
     // Results the core marked reusable (`freshUntil`): within that time the core would answer
     // from the cache without any I/O, so the answer is served without asking it again.
@@ -61,6 +67,10 @@ export class PolicyResolver {
    * @returns {Promise<{ domain, status, policy, id, fetchedAt, expiresAt, source, errors }>}
    */
   resolve(domain, { refresh = false } = {}) {
+    if (typeof domain !== 'string') {
+      const found = domain === null ? 'null' : Array.isArray(domain) ? 'an array' : typeof domain;
+      return Promise.reject(new MtaStsError('invalid-argument', `a policy domain must be a string, found ${found}`));
+    }
     const reused = refresh ? undefined : this.reuse.get(domain);
     if (reused !== undefined && this.now() / 1000 < reused.freshUntil) return Promise.resolve(reused.result);
     const key = normalizeDomain(domain);
@@ -86,8 +96,9 @@ export class PolicyResolver {
           const answer = await this.https.get(step.url);
           d.onPolicy(answer, answer && answer.ok ? answer.body : undefined);
         } else {
-          await this.#applyStore(key, step.outcome.store);
-          const result = publicResult(step.outcome);
+          const storeError = await this.#applyStore(key, step.outcome.store);
+          const outcome = storeError ? { ...step.outcome, errors: [...step.outcome.errors, storeError] } : step.outcome;
+          const result = publicResult(outcome);
           this.#remember(asked, step.outcome.freshUntil, result);
           return result;
         }
@@ -104,9 +115,32 @@ export class PolicyResolver {
     this.reuse.set(asked, { freshUntil, result });
   }
 
+  /**
+   * Performs the core's store instruction. A store that fails does not undo what the network
+   * answered: the policy fetched (or the removal decided) still applies to this result; only the
+   * cache missed it, so the next discovery may fetch again. Returns the failure as a result error
+   * entry (no TLS-RPT type: it is the sender's own fault, not the policy domain's), or null.
+   */
   async #applyStore(key, action) {
-    if (action.action === 'put') await this.store.put(key, action.entry);
-    else if (action.action === 'delete') await this.store.delete(key);
+    try {
+      if (action.action === 'put') await this.store.put(key, action.entry);
+      else if (action.action === 'delete') await this.store.delete(key);
+      return null;
+    } catch (cause) {
+      this.storeErrors++;
+      const why = cause?.message ?? String(cause);
+      const err = new MtaStsError('store-io-error', `cannot ${action.action} the cached policy of ${key}: ${why}`, { cause });
+      err.temporary = true;
+      if (typeof this.onStoreError === 'function') {
+        try {
+          this.onStoreError(err, key);
+        } catch {
+          // a failing observer must not turn a fetched policy into a failed look-up
+        }
+      }
+      // RFC 8461 §3.3: senders cache the policy; failing to is the sender's problem to log.
+      return { code: 'store-io-error', message: err.message, tlsrpt: null, rfc: 'RFC 8461 §3.3', temporary: true };
+    }
   }
 
   /** Stored domains due for proactive refresh now (RFC 8461 §3.3, §10.2), with jitter. */

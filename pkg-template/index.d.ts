@@ -308,12 +308,17 @@ export function nodemailerSocket(
 /** One failure met during discovery, with its stable code and RFC 8460 result type. */
 export interface PolicyError {
   /** e.g. `dns-temporary`, `record-multiple`, `record-invalid`, `policy-http-status`, `policy-redirect`,
-   * `policy-content-type`, `policy-too-large`, `policy-fetch-timeout`, `policy-fetch-error`,
-   * `policy-webpki-invalid`, `policy-invalid`. */
+   * `policy-content-type`, `policy-too-large`, `policy-truncated` (the connection ended before the
+   * whole body came; the message gives the byte counts), `policy-fetch-timeout`, `policy-fetch-error`,
+   * `policy-webpki-invalid`, `policy-invalid`, and `store-io-error` (the policy was resolved but the
+   * store could not save or remove it; `temporary`, the result is still the network's answer). */
   code: string;
   message: string;
-  /** `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid` (RFC 8460 §4.3.2.1). */
-  tlsrpt: string;
+  /**
+   * `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid` (RFC 8460 §4.3.2.1);
+   * null for `store-io-error`, a failure of the sender's own cache (see `onStoreError`).
+   */
+  tlsrpt: string | null;
   rfc: string;
   temporary: boolean;
   problem?: string;
@@ -354,9 +359,13 @@ export function memoryStore(): PolicyStore;
 
 /**
  * Node entry only. One JSON file per domain in `dir` (created, mode 0700): atomic writes (temp
- * file, fsync, rename), survives restarts and crashes mid-write, safe for several processes. A
- * corrupt entry reads as absent and is passed to `onError`. Errors: `store-invalid-key`,
- * `store-io-error`.
+ * file, fsync, rename), survives restarts and crashes mid-write, safe for several processes. Files
+ * are named by the SHA-256 of the domain (fixed length, so any domain up to 253 characters can be
+ * cached); the domain is kept inside the file. Entries written by earlier versions as
+ * `<domain>.json` are still read, and replaced by the next put. A corrupt entry reads as absent
+ * and is passed to `onError` (`store-corrupt-entry`); `list()` skips directories and other files,
+ * passing an entry file it cannot read to `onError` (`store-io-error`). Errors:
+ * `store-invalid-key`, `store-io-error`.
  */
 export function fileStore(dir: string, options?: { onError?: (err: MtaStsError) => void }): PolicyStore;
 
@@ -381,6 +390,12 @@ export interface ResolveOptions {
   recheckAfter?: number;
   /** Clock in milliseconds since the epoch (default Date.now). */
   now?: () => number;
+  /**
+   * Told when the store cannot save or remove an entry (`store-io-error`, `temporary: true`, with
+   * the store's error as `cause`). The result still carries the fetched policy and lists the same
+   * failure in `errors`; the next look-up may fetch again. Default: the `errors` entry only.
+   */
+  onStoreError?: (err: MtaStsError, domain: string) => void;
 }
 
 /** Drives the core's discovery with a DNS host, an HTTPS host and a store. */
@@ -392,7 +407,10 @@ export class PolicyResolver {
     recheckAfter?: number;
     now?: () => number;
     random?: () => number;
+    onStoreError?: (err: MtaStsError, domain: string) => void;
   });
+  /** How many store writes have failed (each also went to `onStoreError`). */
+  readonly storeErrors: number;
   /** Concurrent calls for one domain share one discovery. `refresh: true` fetches even with an unchanged id. */
   resolve(domain: string, options?: { refresh?: boolean }): Promise<PolicyResult>;
   /** Stored domains due for proactive refresh (from 75% of their lifetime, with jitter; RFC 8461 §3.3, §10.2). */
@@ -408,7 +426,16 @@ export function createPolicyResolver(options?: ResolveOptions): PolicyResolver;
  * Node entry only. Finds the MTA-STS policy of `domain` as RFC 8461 §3.3 says: TXT at
  * `_mta-sts.<domain>`, then `https://mta-sts.<domain>/.well-known/mta-sts.txt` (HTTP 200, text/plain,
  * no redirects, certificate valid for `mta-sts.<domain>`, 64 KiB, time limit), cached for max_age.
- * Without options: system DNS and roots and one process-wide memory store.
+ *
+ * The cache is the RFC 8461 §10.2 downgrade defence (a cached policy outlives a removed TXT record
+ * or an unreachable policy host), so calls share it: every call with equal host options
+ * (`dnsServers`, `ca`, `policyPort`, `timeout`, `dnsTimeout`, `recheckAfter`; none is one such
+ * configuration: system DNS and roots) uses one process-wide resolver and memory store, whether or
+ * not it passes the same options object. A call that passes its own `store` or `now` gets a
+ * resolver of its own on that store and clock (give a `fileStore` to keep policies across
+ * restarts). At most 16 configurations are kept, the oldest dropped first.
+ * @throws {MtaStsError} `invalid-argument` (a rejection) when `domain` is not a string or
+ *   `options` is not an object
  */
 export function resolvePolicy(domain: string, options?: ResolveOptions): Promise<PolicyResult>;
 

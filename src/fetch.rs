@@ -18,6 +18,15 @@ pub enum FetchFailure {
     Timeout,
     /// The body passed [`MAX_POLICY_BYTES`] and the transfer was aborted.
     TooLarge,
+    /// The connection ended (closed or reset) before the whole body arrived: fewer bytes than the
+    /// Content-Length, or a chunked body without its last chunk. `received` bytes came;
+    /// `expected` is the declared length, `None` when the response declared none. Read by
+    /// [`FetchAnswer::from_host`] from the report's `received` and `expected`.
+    #[serde(skip_deserializing)]
+    Truncated {
+        received: u64,
+        expected: Option<u64>,
+    },
     /// The policy host's certificate did not validate for `mta-sts.<domain>` (§3.3: "the
     /// certificate ... MUST be valid for the 'mta-sts' host name").
     Certificate,
@@ -66,10 +75,17 @@ impl FetchAnswer {
                 };
             }
         }
-        let kind = report
-            .get("kind")
-            .and_then(|k| serde_json::from_value::<FetchFailure>(k.clone()).ok())
-            .unwrap_or(FetchFailure::Protocol);
+        let count = |k: &str| report.get(k).and_then(|v| v.as_u64());
+        let kind = match report.get("kind").and_then(|k| k.as_str()) {
+            Some("truncated") => FetchFailure::Truncated {
+                received: count("received").unwrap_or(0),
+                expected: count("expected"),
+            },
+            _ => report
+                .get("kind")
+                .and_then(|k| serde_json::from_value::<FetchFailure>(k.clone()).ok())
+                .unwrap_or(FetchFailure::Protocol),
+        };
         FetchAnswer::Failed {
             kind,
             detail: text("detail").unwrap_or_default(),
@@ -112,6 +128,10 @@ impl FetchError {
                 ..
             } => "policy-too-large",
             FetchError::Failed {
+                kind: FetchFailure::Truncated { .. },
+                ..
+            } => "policy-truncated",
+            FetchError::Failed {
                 kind: FetchFailure::Certificate,
                 ..
             } => "policy-webpki-invalid",
@@ -145,10 +165,30 @@ impl FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            FetchError::Failed {
+                kind: FetchFailure::Truncated { received, expected },
+                detail,
+            } => {
+                match expected {
+                    Some(expected) => write!(
+                        f,
+                        "the policy body was cut off: the connection ended after {received} of {expected} bytes"
+                    )?,
+                    None => write!(
+                        f,
+                        "the policy body was cut off: the connection ended after {received} bytes, before the body's end"
+                    )?,
+                }
+                if !detail.is_empty() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
             FetchError::Failed { kind, detail } => {
                 let what = match kind {
+                    FetchFailure::Truncated { .. } => "the policy body was cut off",
                     FetchFailure::Timeout => "the policy fetch timed out",
-                    FetchFailure::TooLarge => "the policy is larger than 64 KiB",
+                    FetchFailure::TooLarge => "the policy is larger than 64 KiB (65536 bytes)",
                     FetchFailure::Certificate => {
                         "the policy host's certificate is not valid for its name"
                     }
@@ -367,5 +407,81 @@ mod tests {
             let got = judge_fetch(&answer);
             assert_eq!(got.as_ref().err().map(Error::code), want, "{why}: {got:?}");
         }
+    }
+
+    fn host_failure(report: serde_json::Value) -> Error {
+        judge_fetch(&FetchAnswer::from_host(&report, vec![])).unwrap_err()
+    }
+
+    #[test]
+    fn a_truncated_body_is_its_own_failure_with_the_byte_counts() {
+        // §3.3: a body cut off before its end is not a policy, and not a connect failure either.
+        let e = host_failure(serde_json::json!({
+            "ok": false, "kind": "truncated", "detail": "ERR_BODY_TRUNCATED", "received": 400, "expected": 1000
+        }));
+        assert_eq!(e.code(), "policy-truncated");
+        assert_eq!(e.tlsrpt_result(), "sts-policy-fetch-error");
+        assert_eq!(e.rfc(), "RFC 8461 §3.3");
+        assert!(e.is_temporary());
+        assert_eq!(
+            e.to_string(),
+            "the policy body was cut off: the connection ended after 400 of 1000 bytes (ERR_BODY_TRUNCATED)"
+        );
+        assert!(matches!(
+            e,
+            Error::Fetch(FetchError::Failed {
+                kind: FetchFailure::Truncated {
+                    received: 400,
+                    expected: Some(1000)
+                },
+                ..
+            })
+        ));
+
+        // Chunked (or close-delimited) bodies declare no length.
+        let e = host_failure(
+            serde_json::json!({ "ok": false, "kind": "truncated", "detail": "", "received": 5 }),
+        );
+        assert_eq!(e.code(), "policy-truncated");
+        assert_eq!(
+            e.to_string(),
+            "the policy body was cut off: the connection ended after 5 bytes, before the body's end"
+        );
+        // A "truncated" shaped as an enum map is not read as one: the string form is the protocol.
+        let e = host_failure(
+            serde_json::json!({ "ok": false, "kind": { "truncated": { "received": 1 } } }),
+        );
+        assert_eq!(e.code(), "policy-fetch-error");
+    }
+
+    #[test]
+    fn host_failure_kinds_read_from_their_names() {
+        let cases = [
+            ("timeout", "policy-fetch-timeout"),
+            ("too-large", "policy-too-large"),
+            ("truncated", "policy-truncated"),
+            ("certificate", "policy-webpki-invalid"),
+            ("tls", "policy-fetch-error"),
+            ("connect", "policy-fetch-error"),
+            ("dns", "policy-fetch-error"),
+            ("protocol", "policy-fetch-error"),
+            ("no-such-kind", "policy-fetch-error"),
+        ];
+        for (kind, code) in cases {
+            let e = host_failure(serde_json::json!({ "ok": false, "kind": kind, "detail": "" }));
+            assert_eq!(e.code(), code, "{kind}");
+        }
+    }
+
+    #[test]
+    fn too_large_names_the_limit() {
+        let e = host_failure(
+            serde_json::json!({ "ok": false, "kind": "too-large", "detail": "ERR_BODY_TOO_LARGE" }),
+        );
+        assert!(
+            e.to_string()
+                .contains(&format!("({MAX_POLICY_BYTES} bytes)")),
+            "{e}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 // `mtasts lint`: every problem in a policy file (RFC 8461 §3.2) or a TXT record (§3.1), one line each.
 
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { lintPolicy, lintRecord } from '../node/index.js';
 import { parseCommandLine, UsageError } from './usage.js';
 
@@ -17,8 +17,23 @@ options:
   --json           print the lint result as JSON: { policy|record, diagnostics }
   -h, --help       show this help
 
+At most 1 MiB is read from the file or standard input (a policy may be 64 KiB, RFC 8461 §3.3).
+
 exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or local error
 `;
+
+/**
+ * The most `lint` reads from a file or standard input. RFC 8461 §3.3 lets a sender stop at 64 KiB
+ * (MAX_POLICY_BYTES in src/fetch.rs); lint reads well past that so that it can still point at the
+ * problems of an oversized file, but never without bound (`mtasts lint /dev/zero`).
+ */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+
+const tooLarge = (what) =>
+  new UsageError(
+    `${what} is larger than ${MAX_INPUT_BYTES} bytes (1 MiB), the most lint reads; ` +
+      'an MTA-STS policy may be at most 65536 bytes (64 KiB, RFC 8461 §3.3)',
+  );
 
 const OPTIONS = {
   record: { type: 'string' },
@@ -79,12 +94,25 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** Reads at most MAX_INPUT_BYTES of `file` (any kind: a device or FIFO has no size to trust). */
 async function readPolicyFile(file) {
+  let fh;
   try {
-    const buf = await readFile(file);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    fh = await open(file, 'r');
+    const buf = Buffer.alloc(MAX_INPUT_BYTES + 1);
+    let size = 0;
+    while (size < buf.length) {
+      const { bytesRead } = await fh.read(buf, size, buf.length - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+    }
+    if (size > MAX_INPUT_BYTES) throw tooLarge(file);
+    return new Uint8Array(buf.buffer, buf.byteOffset, size);
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`cannot read ${file}: ${fileProblem(err)}`);
+  } finally {
+    await fh?.close().catch(() => {});
   }
 }
 
@@ -102,13 +130,20 @@ function fileProblem(err) {
   }
 }
 
+/** Reads standard input to its end, or stops (and gives up) past MAX_INPUT_BYTES. */
 async function readStdin(stdin) {
   const chunks = [];
+  let size = 0;
   try {
-    for await (const chunk of stdin) chunks.push(chunk);
+    for await (const chunk of stdin) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_INPUT_BYTES) break; // leaving the loop stops reading
+    }
   } catch (err) {
     throw new UsageError(`cannot read standard input: ${fileProblem(err)}`);
   }
+  if (size > MAX_INPUT_BYTES) throw tooLarge('standard input');
   const buf = Buffer.concat(chunks);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }

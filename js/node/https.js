@@ -135,7 +135,9 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
    * GET the policy at `url` (always `https://mta-sts.<domain>/.well-known/mta-sts.txt`).
    * @param {string} url
    * @returns {Promise<{ ok: true, status: number, contentType: string | null, location: string | null,
-   *   body: Uint8Array } | { ok: false, kind: string, detail: string, message: string }>}
+   *   body: Uint8Array } | { ok: false, kind: string, detail: string, message: string }>} a kind
+   *   `truncated` failure also carries `received` (bytes that came) and `expected` (the
+   *   Content-Length, or null when none was declared)
    */
   function get(url) {
     let target;
@@ -193,7 +195,10 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
         finish(failure('timeout', 'ETIMEDOUT', `policy fetch from ${hostname} took longer than ${timeout} ms`));
       }, timeout);
 
+      let bodyCutOff; // set while a 200 body is being read
       req.on('error', (err) => {
+        // Node may report a connection lost mid-body on the request rather than the response.
+        if (bodyCutOff) return bodyCutOff(err?.message ?? String(err));
         const kind = classifyFetchError(err);
         const first = err?.code ? err : err?.errors?.[0] ?? err;
         const detail = typeof first?.code === 'string' ? first.code : 'EUNKNOWN';
@@ -224,6 +229,18 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
         }
         const chunks = [];
         let size = 0;
+        // RFC 8461 §3.3 fetches the policy body whole: a body that the connection cut off (fewer
+        // bytes than its Content-Length, a chunked body without its last chunk) is reported as
+        // truncated, with what came and what was announced, not as a connect failure.
+        const truncated = (why) => {
+          const expected = Number.isFinite(declared) ? declared : null;
+          const of = expected === null ? `${size} bytes, before the body's end` : `${size} of ${expected} bytes`;
+          finish({
+            ...failure('truncated', 'ERR_BODY_TRUNCATED', `policy body from ${hostname} was cut off after ${of}${why ? `: ${why}` : ''}`),
+            received: size,
+            expected,
+          });
+        };
         res.on('data', (chunk) => {
           size += chunk.length;
           if (size > maxBytes) {
@@ -241,9 +258,12 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
           }
           answer(body);
         });
-        res.on('error', (err) => {
-          const detail = typeof err?.code === 'string' ? err.code : 'EUNKNOWN';
-          finish(failure('connect', detail, `policy body from ${hostname} was cut off: ${err.message}`));
+        bodyCutOff = truncated;
+        res.on('error', (err) => truncated(err?.message ?? String(err)));
+        // Node ends a response that lost its connection with 'close' and `complete` false, with
+        // or without an 'error' first.
+        res.on('close', () => {
+          if (!res.complete) truncated('');
         });
       });
 

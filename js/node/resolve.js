@@ -4,6 +4,7 @@
 import { createDnsHost } from './dns.js';
 import { createHttpsHost } from './https.js';
 import { PolicyResolver } from '../policy-resolver.js';
+import { MtaStsError } from '../error.js';
 
 /**
  * Host options, all off by default. `dnsServers`, `ca` and `policyPort` point the library at test
@@ -27,17 +28,57 @@ export function createPolicyResolver(options = {}) {
   return new PolicyResolver({ ...options, dns, https });
 }
 
-let defaultResolver;
+// RFC 8461 §5.1 and §10.2: the cache is what defends a domain against a downgrade (a TXT record or
+// policy host an attacker suppresses), so resolvers are shared per host configuration rather than
+// made, empty, per call.
+const sharedResolvers = new Map();
+/** At most this many host configurations keep a shared resolver (the oldest is dropped first). */
+const SHARED_MAX = 16;
+
+const caKey = (list) => list.map((c) => (typeof c === 'string' ? c : Buffer.from(c).toString('base64'))).join('\n');
 
 /**
- * Resolves the MTA-STS policy of `domain` (RFC 8461 §3.3). Without options it uses the system's
- * DNS, the system roots and one process-wide memory store; with options, a resolver made for them.
+ * The PolicyResolver for these options. Callers that bring neither a resolver nor a store share
+ * one process-wide resolver (and memory store) per host configuration — `dnsServers`, `ca`,
+ * `policyPort`, `timeout`, `dnsTimeout`, `recheckAfter` — instead of starting with an empty cache
+ * on every call (RFC 8461 §5.1, §10.2). `options.resolver` is returned as it is; a caller-supplied
+ * `store`, `now` or `random` gets a resolver of its own (its cache and clock are the caller's).
+ * @param {object} [options] host options of createNodeHosts, plus store, recheckAfter, now, random, resolver
  */
-export function resolvePolicy(domain, options) {
-  if (options === undefined) {
-    defaultResolver ??= createPolicyResolver();
-    return defaultResolver.resolve(domain);
+export function sharedResolver(options = {}) {
+  if (options === null || typeof options !== 'object') {
+    throw new MtaStsError('invalid-argument', `options must be an object, found ${options === null ? 'null' : typeof options}`);
   }
-  const resolver = options.resolver ?? createPolicyResolver(options);
-  return resolver.resolve(domain);
+  if (options.resolver) return options.resolver;
+  if (options.store || options.now || options.random) return createPolicyResolver(options);
+  const { dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter } = options;
+  const key = JSON.stringify([
+    dnsServers ?? null,
+    ca == null ? null : caKey(Array.isArray(ca) ? ca : [ca]),
+    policyPort ?? null,
+    timeout ?? null,
+    dnsTimeout ?? null,
+    recheckAfter ?? null,
+  ]);
+  let resolver = sharedResolvers.get(key);
+  if (!resolver) {
+    resolver = createPolicyResolver({ dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter });
+    if (sharedResolvers.size >= SHARED_MAX) sharedResolvers.delete(sharedResolvers.keys().next().value);
+    sharedResolvers.set(key, resolver);
+  }
+  return resolver;
+}
+
+/**
+ * Resolves the MTA-STS policy of `domain` (RFC 8461 §3.3). Calls with equal host options (or none)
+ * share one resolver and its memory store (see sharedResolver); a caller's store or clock is used
+ * as given.
+ * @throws {MtaStsError} `invalid-argument` (as a rejection) when `domain` is not a string or
+ *   `options` not an object
+ */
+export async function resolvePolicy(domain, options = {}) {
+  if (typeof domain !== 'string') {
+    throw new MtaStsError('invalid-argument', `resolvePolicy needs a domain name string, found ${domain === null ? 'null' : typeof domain}`);
+  }
+  return sharedResolver(options).resolve(domain);
 }

@@ -9,11 +9,19 @@
 // - an entry file that cannot be parsed is treated as absent and reported through `onError`, never
 //   thrown: a damaged cache must not stop delivery (the next put replaces it).
 //
-// File layout: `<dir>/<domain>.json` holding `{"mtastsStore":1,"domain":…,"entry":…}`; temporary
-// files are `<dir>/.<domain>.<pid>.<random>.tmp` (a leading dot, which no valid key has).
+// File layout: `<dir>/<sha256-hex of the domain>.json` holding
+// `{"mtastsStore":1,"domain":…,"entry":…}`; temporary files are `<dir>/.<hash>.<pid>.<random>.tmp`.
+// The names have a fixed length (69 and 90 bytes), so every valid key — up to 253 characters —
+// fits in a file name (NAME_MAX is 255 bytes); list() takes the domain from inside the file.
+// Anything else in the directory (the relay's `journal/` and `tlsrpt/`, stray files) is left alone.
+//
+// Legacy layout: stores written before the hashed names used `<dir>/<domain>.json`. Such an entry
+// is still read (get and list) until the next put or delete of its domain, which removes it, so an
+// upgrade costs no refetch. 64 hex digits are never a valid key (a label has at most 63
+// characters), so the two kinds of name cannot be confused.
 
 import { open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MtaStsError } from '../error.js';
 import { checkStoreKey, checkStoreEntry, isStoreKey } from './key.js';
@@ -21,7 +29,8 @@ import { makeDirectories } from './directory.js';
 
 const FORMAT = 1;
 const TEMP_NAME = /^\.([a-z0-9.-]+)\.(\d+)\.([0-9a-f]+)\.tmp$/;
-const ENTRY_NAME = /^(.+)\.json$/;
+const HASHED_NAME = /^[0-9a-f]{64}\.json$/;
+const LEGACY_NAME = /^(.+)\.json$/;
 // Spec: a temporary file whose writer may still be alive is only removed once it is this old; no
 // write of a few hundred bytes takes that long.
 const STALE_TEMP_MS = 10 * 60 * 1000;
@@ -33,7 +42,9 @@ const inFlight = new Set();
  * @param {string} path the directory (created with mode 0700 when missing)
  * @param {object} [options]
  * @param {(err: MtaStsError) => void} [options.onError] told about a corrupt entry file
- *   (code `store-corrupt-entry`, with `domain` and `path`); the entry then reads as absent
+ *   (code `store-corrupt-entry`, with `domain` — null when unknown — and `path`); the entry then
+ *   reads as absent. list() also reports here an entry file it cannot read (`store-io-error`, e.g.
+ *   a directory in its place) and goes on with the others.
  */
 export function fileStore(path, { onError } = {}) {
   if (typeof path !== 'string' || path === '') {
@@ -93,32 +104,58 @@ export function fileStore(path, { onError } = {}) {
     );
   }
 
-  const entryPath = (domain) => join(dir, `${domain}.json`);
+  const hashedName = (domain) => `${createHash('sha256').update(domain).digest('hex')}.json`;
+  const entryPath = (domain) => join(dir, hashedName(domain));
+  const legacyPath = (domain) => join(dir, `${domain}.json`);
 
-  async function read(domain) {
-    const file = entryPath(domain);
+  /**
+   * Reads one entry file. `domain` is the key it must hold; undefined (list() of a hashed file)
+   * accepts the domain written inside when the file's name is that domain's hash.
+   * @returns {Promise<{ domain: string, entry: object } | null | undefined>} undefined when there
+   *   is no such file, null when it is corrupt (reported)
+   * @throws {MtaStsError} `store-io-error` when the file exists but cannot be read
+   */
+  async function readEntry(file, domain, name, legacy = false) {
     let text;
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if (err.code === 'ENOENT') return null;
+      // A legacy name longer than NAME_MAX cannot exist: absent too.
+      if (err.code === 'ENOENT' || (legacy && err.code === 'ENAMETOOLONG')) return undefined;
       throw ioError(`cannot read store entry ${file}`, err);
     }
     let doc;
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      report(corrupt(domain, file, `not json: ${err.message}`, err));
+      report(corrupt(domain ?? null, file, `not json: ${err.message}`, err));
       return null;
     }
+    const holds = domain ?? (isStoreKey(doc?.domain) && hashedName(doc.domain) === name ? doc.domain : undefined);
     if (
-      doc === null || typeof doc !== 'object' || doc.mtastsStore !== FORMAT || doc.domain !== domain ||
+      doc === null || typeof doc !== 'object' || doc.mtastsStore !== FORMAT || holds === undefined || doc.domain !== holds ||
       doc.entry === null || typeof doc.entry !== 'object' || Array.isArray(doc.entry)
     ) {
-      report(corrupt(domain, file, `expected {"mtastsStore":${FORMAT},"domain":"${domain}","entry":{…}}`));
+      report(corrupt(domain ?? null, file, `expected {"mtastsStore":${FORMAT},"domain":"${domain ?? '<the domain this name is the sha-256 of>'}","entry":{…}}`));
       return null;
     }
-    return doc.entry;
+    return { domain: holds, entry: doc.entry };
+  }
+
+  /** The entry of `domain`: its hashed file, else (only when that is absent) a legacy file. */
+  async function read(domain) {
+    let got = await readEntry(entryPath(domain), domain);
+    if (got === undefined) got = await readEntry(legacyPath(domain), domain, undefined, true);
+    return got?.entry ?? null;
+  }
+
+  /** Removes the legacy file of `domain`, if any. */
+  async function unlinkLegacy(domain) {
+    try {
+      await unlink(legacyPath(domain));
+    } catch (err) {
+      if (err.code !== 'ENOENT' && err.code !== 'ENAMETOOLONG') throw err;
+    }
   }
 
   return {
@@ -138,8 +175,8 @@ export function fileStore(path, { onError } = {}) {
         throw new MtaStsError('store-invalid-entry', `store entry is not json-serialisable: ${err.message}`, { cause: err });
       }
       await ready();
-      const tempName = `.${domain}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-      const temp = join(dir, tempName);
+      const target = entryPath(domain);
+      const temp = join(dir, `.${hashedName(domain).slice(0, -'.json'.length)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
       inFlight.add(temp);
       try {
         const fh = await open(temp, 'wx', 0o600);
@@ -149,7 +186,9 @@ export function fileStore(path, { onError } = {}) {
         } finally {
           await fh.close();
         }
-        await rename(temp, entryPath(domain));
+        await rename(temp, target);
+        // The hashed file now wins over a legacy one; removing that is tidiness, not correctness.
+        await unlinkLegacy(domain).catch(() => {});
         await syncDirectory(dir);
       } catch (err) {
         await unlink(temp).catch(() => {});
@@ -165,14 +204,21 @@ export function fileStore(path, { onError } = {}) {
       try {
         await unlink(entryPath(domain));
       } catch (err) {
-        if (err.code === 'ENOENT') return;
-        throw ioError(`cannot delete store entry for ${domain} in ${dir}`, err);
+        if (err.code !== 'ENOENT') throw ioError(`cannot delete store entry for ${domain} in ${dir}`, err);
       }
+      // Else a legacy entry would come back as the domain's entry.
+      await unlinkLegacy(domain).catch((err) => {
+        throw ioError(`cannot delete store entry for ${domain} in ${dir}`, err);
+      });
       await syncDirectory(dir).catch((err) => {
         throw ioError(`cannot sync store directory ${dir}`, err);
       });
     },
 
+    /**
+     * Every readable entry, sorted by domain. A file or directory that is not an entry is skipped;
+     * one that looks like an entry but cannot be read is reported through `onError` and skipped.
+     */
     async list() {
       await ready();
       await sweep();
@@ -182,16 +228,27 @@ export function fileStore(path, { onError } = {}) {
       } catch (err) {
         throw ioError(`cannot read store directory ${dir}`, err);
       }
-      const domains = names
-        .map((n) => ENTRY_NAME.exec(n)?.[1])
-        .filter((d) => d !== undefined && isStoreKey(d))
-        .sort();
-      const out = [];
-      for (const domain of domains) {
-        const entry = await read(domain);
-        if (entry !== null) out.push({ domain, entry });
+      const found = new Map();
+      const tryRead = async (file, domain, name, legacy) => {
+        try {
+          return await readEntry(file, domain, name, legacy);
+        } catch (err) {
+          report(err);
+          return null;
+        }
+      };
+      for (const name of names.filter((n) => HASHED_NAME.test(n)).sort()) {
+        const got = await tryRead(join(dir, name), undefined, name);
+        if (got) found.set(got.domain, got.entry);
       }
-      return out;
+      const hashed = new Set(names.filter((n) => HASHED_NAME.test(n)));
+      for (const name of names) {
+        const domain = LEGACY_NAME.exec(name)?.[1];
+        if (domain === undefined || !isStoreKey(domain) || hashed.has(hashedName(domain))) continue;
+        const got = await tryRead(join(dir, name), domain, undefined, true);
+        if (got) found.set(domain, got.entry);
+      }
+      return [...found.keys()].sort().map((domain) => ({ domain, entry: found.get(domain) }));
     },
   };
 }

@@ -4,17 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, EXAMPLES, assertBuilt } from './built-package.mjs';
 
 assertBuilt();
 
-function mtasts(args, { input, cwd = EXAMPLES, env = {} } = {}) {
+function mtasts(args, { input, stdin = 'pipe', cwd = EXAMPLES, env = {} } = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd,
     input,
+    stdio: [stdin, 'pipe', 'pipe'],
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '', ...env },
   });
@@ -117,6 +118,52 @@ test('bytes that are not UTF-8, and NUL, are named errors, not crashes', () => {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, / error \[[a-z0-9-]+\] /);
     assertNoStack(r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The most lint reads (js/cli/lint.js MAX_INPUT_BYTES), far above the 64 KiB policy limit.
+const MIB = 1024 * 1024;
+const LIMIT_MESSAGE = /larger than 1048576 bytes \(1 MiB\), the most lint reads; an MTA-STS policy may be at most 65536 bytes \(64 KiB, RFC 8461 §3\.3\)/;
+
+test('an endless file (/dev/zero) is refused at 1 MiB with a message naming the limit, exit 2', () => {
+  const r = mtasts(['lint', '/dev/zero']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^mtasts: \/dev\/zero is larger than/);
+  assert.match(r.stderr, LIMIT_MESSAGE);
+  assert.equal(r.stdout, '');
+  assertNoStack(r.stderr);
+});
+
+test('endless standard input is refused at 1 MiB too', () => {
+  const zero = openSync('/dev/zero', 'r');
+  try {
+    const r = mtasts(['lint', '-'], { stdin: zero });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^mtasts: standard input is larger than/);
+    assert.match(r.stderr, LIMIT_MESSAGE);
+  } finally {
+    closeSync(zero);
+  }
+});
+
+test('exactly 1 MiB is linted; one byte more is refused (file and standard input)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtasts-lint-'));
+  try {
+    const head = 'version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800\n';
+    const file = join(dir, 'big.txt');
+    writeFileSync(file, head + '#'.repeat(MIB - head.length));
+    const r = mtasts(['lint', file]);
+    assert.notEqual(r.code, 2, r.stderr);
+    assert.equal(r.stderr, '');
+    writeFileSync(file, head + '#'.repeat(MIB - head.length + 1));
+    const over = mtasts(['lint', file]);
+    assert.equal(over.code, 2);
+    assert.match(over.stderr, LIMIT_MESSAGE);
+    const piped = mtasts(['lint', '-'], { input: head + '#'.repeat(MIB - head.length + 1) });
+    assert.equal(piped.code, 2);
+    assert.match(piped.stderr, LIMIT_MESSAGE);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

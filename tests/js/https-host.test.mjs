@@ -423,3 +423,84 @@ test('classification table', () => {
   ];
   for (const [err, kind, why] of cases) assert.equal(classifyFetchError(err), kind, why);
 });
+
+// A policy host scripted byte by byte: it writes `script(socket)`'s response on the TLS stream and
+// then ends (or resets) the connection, whatever HTTP says.
+async function startRawServer(script) {
+  let tcp; // the TCP socket under the latest TLS one, for a reset
+  const server = tls.createServer({ cert: pki.good.cert, key: pki.good.key }, (socket) => {
+    socket.on('error', () => {});
+    const raw = tcp;
+    socket.once('data', () => script(socket, raw));
+  });
+  server.on('connection', (socket) => {
+    socket.on('error', () => {});
+    tcp = socket;
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+}
+const HEAD = (fields) => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n${fields}\r\n`;
+
+test('a body that ends before its Content-Length is truncated (with the byte counts), not a connect failure', async () => {
+  const s = await startRawServer((socket) => socket.end(`${HEAD('Content-Length: 1000\r\n')}${'x'.repeat(400)}`));
+  try {
+    const r = await hostFor(s.port).get(URL_);
+    assert.equal(r.ok, false);
+    assert.equal(r.kind, 'truncated');
+    assert.equal(r.detail, 'ERR_BODY_TRUNCATED');
+    assert.equal(r.received, 400);
+    assert.equal(r.expected, 1000);
+    assert.match(r.message, /400 of 1000 bytes/);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a chunked body without its last chunk is truncated; the expected length is unknown', async () => {
+  const s = await startRawServer((socket) => socket.end(`${HEAD('Transfer-Encoding: chunked\r\n')}5\r\nhello\r\n`));
+  try {
+    const r = await hostFor(s.port).get(URL_);
+    assert.equal(r.kind, 'truncated');
+    assert.equal(r.received, 5);
+    assert.equal(r.expected, null);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a connection reset mid-body is truncated too', async () => {
+  const s = await startRawServer((socket, raw) => {
+    socket.write(`${HEAD('Content-Length: 1000\r\n')}${'x'.repeat(10)}`, () => setTimeout(() => raw.resetAndDestroy(), 50));
+  });
+  try {
+    const r = await hostFor(s.port).get(URL_);
+    assert.equal(r.kind, 'truncated');
+    assert.equal(r.expected, 1000);
+    assert.ok(r.received <= 10);
+  } finally {
+    await s.close();
+  }
+});
+
+test('without Content-Length the end of the connection ends the body (RFC 9112 §6.3): a policy', async () => {
+  const s = await startRawServer((socket) => socket.end(`${HEAD('')}${POLICY}`));
+  try {
+    const r = await hostFor(s.port).get(URL_);
+    assert.equal(r.ok, true);
+    assert.equal(new TextDecoder().decode(r.body), POLICY);
+  } finally {
+    await s.close();
+  }
+});
+
+test('more than maxBytes without Content-Length, then the connection ends: too-large, with the limit', async () => {
+  const s = await startRawServer((socket) => socket.end(`${HEAD('')}${'x'.repeat(70_000)}`));
+  try {
+    const r = await hostFor(s.port).get(URL_);
+    assert.equal(r.kind, 'too-large');
+    assert.match(r.message, /exceeds 65536 bytes/);
+  } finally {
+    await s.close();
+  }
+});

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PKG, assertBuilt } from './built-package.mjs';
+import { seededRandom } from '../bench/policy-corpus.mjs';
 
 assertBuilt();
 const load = (p) => import(pathToFileURL(join(PKG, p)));
@@ -36,8 +37,58 @@ test('dot-stuffing (RFC 5321 §4.5.2) and line endings, across chunk boundaries'
     [['no newline at end'], 'no newline at end\r\n.\r\n', 'a last line without a break gets one'],
     [[''], '.\r\n', 'empty message'],
     [['a\r\n', '', '.b'], 'a\r\n..b\r\n.\r\n', 'empty chunk keeps the line-start state'],
+    // RFC 5321 §2.3.8: a CR not followed by LF is a line break like a bare LF (SMTP smuggling).
+    [['a\rb\r\n'], 'a\r\nb\r\n.\r\n', 'bare CR becomes CRLF'],
+    [['a\r.\rb\r\n'], 'a\r\n..\r\nb\r\n.\r\n', 'CR-dot-CR (smuggling) cannot end DATA'],
+    [['a\r.\nb\r\n'], 'a\r\n..\r\nb\r\n.\r\n', 'CR-dot-LF cannot end DATA'],
+    [['a\n.\rb\r\n'], 'a\r\n..\r\nb\r\n.\r\n', 'LF-dot-CR cannot end DATA'],
+    [['a\r\n.\rb\r\n'], 'a\r\n..\r\nb\r\n.\r\n', 'CRLF-dot-CR: the dot line is stuffed, its bare CR normalised'],
+    [['a\r', '.\r', '\nb'], 'a\r\n..\r\nb\r\n.\r\n', 'bare CR at a chunk end, dot at the next start'],
+    [['a\r', '', '\n.b'], 'a\r\n..b\r\n.\r\n', 'a CR held over an empty chunk still pairs with the LF'],
+    [['a\r'], 'a\r\n.\r\n', 'a CR ending the message is a line break, not part of the terminator'],
+    [['\r'], '\r\n.\r\n', 'a message of one CR'],
+    [['a\r\r\nb'], 'a\r\n\r\nb\r\n.\r\n', 'CR CR LF: a bare CR, then CRLF'],
+    [['\r.\r\n'], '\r\n..\r\n.\r\n', 'bare CR at the very start, then a dot line'],
+    [['..\r\n'], '...\r\n.\r\n', 'a line of two dots gets a third'],
   ];
   for (const [chunks, wire, why] of cases) assert.equal(stuff(...chunks), wire, why);
+});
+
+/** The whole-message reference: every CRLF, CR or LF is CRLF (§2.3.8), a leading dot is doubled. */
+function stuffWhole(text) {
+  const lines = text.replace(/\r\n|\r|\n/g, '\r\n');
+  const stuffed = lines.replace(/(^|\r\n)\./g, '$1..');
+  return `${stuffed}${stuffed === '' || stuffed.endsWith('\r\n') ? '' : '\r\n'}.\r\n`;
+}
+
+test('dot-stuffing: any chunking gives the whole-message output; no bare-CR/LF dot line reaches the wire', () => {
+  const seed = 0x5e11;
+  const random = seededRandom(seed);
+  const ALPHABET = ['\r', '\n', '.', '.', 'a', 'b', ' ', '\r\n', '\r\n.', '\r.\r', '\n.\n', '\r.\n', '\n.\r'];
+  for (let round = 0; round < 500; round++) {
+    let message = '';
+    const parts = Math.floor(random() * 40);
+    for (let k = 0; k < parts; k++) message += ALPHABET[Math.floor(random() * ALPHABET.length)];
+    const whole = stuffWhole(message);
+    assert.equal(stuff(message), whole, `seed ${seed} round ${round}: one chunk ${JSON.stringify(message)}`);
+    const chunks = [];
+    for (let at = 0; at < message.length; ) {
+      const len = Math.floor(random() * 5); // 0-4 bytes, empty chunks included
+      chunks.push(message.slice(at, at + len));
+      at += len;
+    }
+    const wire = stuff(...chunks);
+    assert.equal(wire, whole, `seed ${seed} round ${round}: ${JSON.stringify(chunks)}`);
+    // What the MX sees: only CRLF line ends, and every line starting with "." is a stuffed one
+    // (so the only "." line is the terminator).
+    assert.doesNotMatch(wire.replace(/\r\n/g, ''), /[\r\n]/, 'no bare CR or LF on the wire');
+    const lines = wire.split('\r\n');
+    assert.deepEqual(lines.slice(-2), ['.', ''], 'ends with the terminator line');
+    for (const line of lines.slice(0, -2)) assert.ok(!line.startsWith('.') || line.startsWith('..'), `unstuffed dot line ${JSON.stringify(line)}`);
+    for (const bad of ['\r.\r', '\n.\n', '\r.\n', '\n.\r']) {
+      assert.ok(!wire.slice(0, -3).includes(bad), `${JSON.stringify(bad)} on the wire`);
+    }
+  }
 });
 
 test('MX replies are mirrored by the core with the MX named and one enhanced code', () => {

@@ -9,8 +9,9 @@ import { pathToFileURL } from 'node:url';
 import { PKG, assertBuilt } from './built-package.mjs';
 
 assertBuilt();
-const { createPolicyResolver, memoryStore } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
+const { createPolicyResolver, memoryStore, resolvePolicy, MtaStsError, PolicyResolver } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
 const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
+const { sharedResolver } = await import(pathToFileURL(join(PKG, 'js/node/resolve.js')));
 
 const DAY = 86400;
 const T0 = Date.UTC(2030, 0, 1); // ms; the clock every cache test starts from
@@ -236,4 +237,121 @@ describe('cache semantics with a moved clock', () => {
     assert.deepEqual(codes(r), ['policy-http-status']);
     assert.equal(r.expiresAt.getTime(), first.expiresAt.getTime());
   });
+});
+
+describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1, §10.2)', () => {
+  afterEach(() => lab.reset('enforce-valid'));
+  // A new but equal options object on every call, as a script calling resolvePolicy would pass.
+  const labOptions = (extra = {}) => ({
+    dnsServers: [lab.dns.server],
+    ca: lab.caPem,
+    policyPort: lab.policyPort,
+    timeout: 2000,
+    dnsTimeout: 500,
+    ...extra,
+  });
+
+  test('two calls with equal options: the second answers from the cache, one HTTPS request in all', async () => {
+    const domain = 'enforce-valid.test';
+    const requests = lab.requests[domain] ?? 0;
+    const queries = txtQueries(domain);
+    // recheckAfter 0: the second call asks the TXT record again, so the cache (not a reused answer)
+    // is what spares the fetch.
+    const first = await resolvePolicy(domain, labOptions({ recheckAfter: 0 }));
+    assert.deepEqual([first.status, first.source], ['found', 'network']);
+    const second = await resolvePolicy(domain, labOptions({ recheckAfter: 0 }));
+    assert.deepEqual([second.status, second.source, second.id], ['cached', 'cache', first.id]);
+    assert.equal(txtQueries(domain), queries + 2, 'the TXT record was asked twice');
+    assert.equal(lab.requests[domain], requests + 1, 'the policy was fetched once');
+  });
+
+  test('the cache survives a removed TXT record between calls (the downgrade defence)', async () => {
+    const domain = 'enforce-valid.test';
+    const options = () => labOptions({ recheckAfter: 0, timeout: 2001 }); // a configuration of its own
+    assert.equal((await resolvePolicy(domain, options())).status, 'found');
+    lab.update('enforce-valid', { txt: [] });
+    const kept = await resolvePolicy(domain, options());
+    assert.equal(kept.status, 'cached', 'RFC 8461 §10.2: a missing record never removes a cached policy');
+    assert.equal(kept.policy.mode, 'enforce');
+  });
+
+  test('other options are another configuration; a caller-given store is used as given', async () => {
+    const domain = 'enforce-valid.test';
+    const requests = lab.requests[domain] ?? 0;
+    await resolvePolicy(domain, labOptions({ recheckAfter: 0, timeout: 2002 }));
+    await resolvePolicy(domain, labOptions({ recheckAfter: 0, timeout: 2003 }));
+    assert.equal(lab.requests[domain], requests + 2, 'a different timeout is a different host configuration');
+    const store = memoryStore();
+    const mine = await resolvePolicy(domain, labOptions({ store }));
+    assert.equal(mine.source, 'network', 'a fresh store starts empty');
+    assert.equal((await store.get(domain)).id, mine.id, "the policy went into the caller's store");
+  });
+
+  test('a domain that is not a string is invalid-argument, not a wasm trap', async () => {
+    for (const bad of [42, undefined, null, {}, ['example.test']]) {
+      await assert.rejects(resolvePolicy(bad, labOptions()), (e) => e instanceof MtaStsError && e.code === 'invalid-argument', String(bad));
+    }
+    await assert.rejects(resolvePolicy('enforce-valid.test', 42), (e) => e instanceof MtaStsError && e.code === 'invalid-argument');
+  });
+});
+
+describe('a store that cannot be written (RFC 8461 §3.3)', () => {
+  afterEach(() => lab.reset('enforce-valid'));
+
+  test('the fetched policy is still returned; the failure is an errors entry and goes to onStoreError', async () => {
+    const domain = 'enforce-valid.test';
+    const failing = { ...memoryStore(), put: async () => { throw new MtaStsError('store-io-error', 'disk full (test)'); } };
+    const seen = [];
+    const { resolver } = labResolver({ store: failing, onStoreError: (err, d) => seen.push([err.code, err.temporary, d]) });
+    const r = await resolver.resolve(domain);
+    assert.equal(r.status, 'found', 'a policy fetched fine is not turned into a failure');
+    assert.equal(r.source, 'network');
+    assert.equal(r.policy.mode, 'enforce');
+    assert.deepEqual(codes(r), ['store-io-error']);
+    assert.equal(r.errors[0].temporary, true);
+    assert.equal(r.errors[0].tlsrpt, null, 'not a policy failure of the domain: nothing for its TLS-RPT');
+    assert.match(r.errors[0].message, /disk full \(test\)/);
+    assert.deepEqual(seen, [['store-io-error', true, domain]]);
+    assert.equal(resolver.storeErrors, 1);
+  });
+
+  test('an onStoreError that throws does not break the look-up', async () => {
+    const failing = { ...memoryStore(), put: async () => { throw new Error('EIO'); } };
+    const { resolver } = labResolver({ store: failing, onStoreError: () => { throw new Error('observer'); } });
+    const r = await resolver.resolve('enforce-valid.test');
+    assert.deepEqual([r.status, codes(r)], ['found', ['store-io-error']]);
+  });
+});
+
+test('a truncated body from the HTTPS host is reported by the core as policy-truncated, with the byte counts', async () => {
+  const resolver = new PolicyResolver({
+    dns: { resolveTxt: async () => ({ ok: true, records: [['v=STSv1; id=t1']] }) },
+    // What js/node/https.js reports when the connection ends before Content-Length bytes.
+    https: { get: async () => ({ ok: false, kind: 'truncated', detail: 'ERR_BODY_TRUNCATED', message: 'cut off', received: 400, expected: 1000 }) },
+  });
+  const r = await resolver.resolve('truncated.example');
+  assert.equal(r.status, 'none');
+  assert.deepEqual(codes(r), ['policy-truncated']);
+  assert.equal(r.errors[0].tlsrpt, 'sts-policy-fetch-error');
+  assert.match(r.errors[0].message, /cut off: the connection ended after 400 of 1000 bytes/);
+});
+
+test('sharedResolver: one resolver per equal host configuration, bounded; own store, clock or resolver are kept apart', () => {
+  const config = { dnsServers: ['127.0.0.1:1'], ca: [Buffer.from('ca bytes')], policyPort: 1, timeout: 5, dnsTimeout: 5 };
+  const one = sharedResolver(config);
+  assert.equal(sharedResolver({ ...config, ca: [Buffer.from('ca bytes')] }), one, 'equal options, new objects');
+  assert.equal(sharedResolver({ ...config, ca: [new Uint8Array(Buffer.from('ca bytes'))] }), one, 'the same CA bytes as a Uint8Array');
+  assert.notEqual(sharedResolver({ ...config, ca: [Buffer.from('other ca')] }), one);
+  assert.notEqual(sharedResolver({ ...config, recheckAfter: 0 }), one);
+  assert.equal(sharedResolver(), sharedResolver({}), 'no options is one configuration too');
+  const store = memoryStore();
+  const own = sharedResolver({ ...config, store });
+  assert.notEqual(own, one);
+  assert.equal(own.store, store);
+  assert.notEqual(sharedResolver({ ...config, store }), own, 'a caller-given store gets a resolver per call');
+  assert.notEqual(sharedResolver({ ...config, now: () => 0 }), one, 'a caller-given clock too');
+  assert.equal(sharedResolver({ ...config, resolver: own }), own, 'a given resolver is used as it is');
+  // Bounded: after 16 other configurations the first one is dropped (and made anew).
+  for (let port = 2; port < 18; port++) sharedResolver({ ...config, policyPort: port });
+  assert.notEqual(sharedResolver(config), one);
 });

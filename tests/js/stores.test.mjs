@@ -3,7 +3,8 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readdirSync, readFileSync, statSync, utimesSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryStore, fileStore } from '../../js/stores/index.js';
@@ -43,7 +44,12 @@ const BAD_KEYS = [
   [42, 'not a string'],
   [undefined, 'missing'],
 ];
-const GOOD_KEYS = ['example.test', 'xn--exmple-cua.test', 'mta-sts.a-b.example', 'localhost', '123.example'];
+// 253 characters, the longest name (RFC 1035 §2.3.4): longer than a file name may be (NAME_MAX 255
+// bytes with '.json').
+const LONGEST = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+const GOOD_KEYS = ['example.test', 'xn--exmple-cua.test', 'mta-sts.a-b.example', 'localhost', '123.example', LONGEST];
+/** The file name the file store gives a domain's entry. */
+const hashed = (domain) => `${createHash('sha256').update(domain).digest('hex')}.json`;
 
 for (const [name, make] of [
   ['memoryStore', () => memoryStore()],
@@ -107,8 +113,64 @@ describe('fileStore on disk', () => {
     const s = fileStore(dir);
     await s.put('example.test', ENTRY);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
-    assert.deepEqual(readdirSync(dir), ['example.test.json']);
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'example.test.json'), 'utf8')).entry, ENTRY);
+    assert.deepEqual(readdirSync(dir), [hashed('example.test')]);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, hashed('example.test')), 'utf8')), { mtastsStore: 1, domain: 'example.test', entry: ENTRY });
+  });
+
+  test('a 253-character domain is stored, listed and deleted (file names have a fixed length)', async () => {
+    assert.equal(LONGEST.length, 253);
+    const dir = freshDir();
+    const s = fileStore(dir);
+    await s.put(LONGEST, ENTRY);
+    assert.deepEqual(await fileStore(dir).get(LONGEST), ENTRY);
+    assert.deepEqual(await s.list(), [{ domain: LONGEST, entry: ENTRY }]);
+    assert.deepEqual(readdirSync(dir), [hashed(LONGEST)]);
+    await s.delete(LONGEST);
+    assert.equal(await s.get(LONGEST), null);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test('an entry written under the legacy name <domain>.json is read until its next put or delete', async () => {
+    const dir = freshDir();
+    await fileStore(dir).list(); // create the directory
+    const legacy = (domain, entry) => writeFileSync(join(dir, `${domain}.json`), `${JSON.stringify({ mtastsStore: 1, domain, entry })}\n`);
+    legacy('old.test', ENTRY);
+    legacy('gone.test', { id: 'gone' });
+    const s = fileStore(dir);
+    assert.deepEqual(await s.get('old.test'), ENTRY, 'no refetch after an upgrade');
+    assert.deepEqual(await s.list(), [{ domain: 'gone.test', entry: { id: 'gone' } }, { domain: 'old.test', entry: ENTRY }]);
+
+    await s.put('old.test', { ...ENTRY, id: 'new' });
+    assert.equal((await s.get('old.test')).id, 'new');
+    assert.ok(!existsSync(join(dir, 'old.test.json')), 'the put replaced the legacy file');
+    await s.delete('gone.test');
+    assert.equal(await s.get('gone.test'), null, 'a delete removes the legacy file too: nothing comes back');
+    assert.deepEqual(readdirSync(dir), [hashed('old.test')]);
+
+    // Both names present (a legacy file a failed cleanup left): the hashed one wins.
+    legacy('old.test', { id: 'stale' });
+    assert.equal((await s.get('old.test')).id, 'new');
+    assert.deepEqual((await s.list()).map((e) => e.entry.id), ['new']);
+  });
+
+  test('list() skips directories and unexpected files in the store directory', async () => {
+    const dir = freshDir();
+    const errors = [];
+    const s = fileStore(dir, { onError: (e) => errors.push(e) });
+    await s.put('good.test', ENTRY);
+    mkdirSync(join(dir, 'journal')); // the relay keeps its journal and TLS-RPT log here
+    mkdirSync(join(dir, 'stray.test.json')); // a directory with a legacy entry's name
+    mkdirSync(join(dir, hashed('dir.test'))); // a directory with a hashed entry's name
+    writeFileSync(join(dir, 'README'), 'not an entry');
+    writeFileSync(join(dir, 'Notes.json'), '{}'); // not a valid key (uppercase)
+    writeFileSync(join(dir, `${'f'.repeat(64)}.json`), '{"mtastsStore":1'); // hashed name, torn content
+    // A well-formed entry under a name that is not its domain's hash (copied by hand): not trusted.
+    writeFileSync(join(dir, `${'e'.repeat(64)}.json`), JSON.stringify({ mtastsStore: 1, domain: 'good.test', entry: { id: 'x' } }));
+    assert.deepEqual(await s.list(), [{ domain: 'good.test', entry: ENTRY }]);
+    assert.deepEqual(await s.get('good.test'), ENTRY);
+    const codes = errors.map((e) => e.code).sort();
+    assert.deepEqual(codes, ['store-corrupt-entry', 'store-corrupt-entry', 'store-io-error', 'store-io-error']);
+    assert.ok(errors.every((e) => e instanceof MtaStsError));
   });
 
   test('survives re-open (a restart)', async () => {
@@ -142,7 +204,7 @@ describe('fileStore on disk', () => {
     const s = fileStore(dir, { onError: (e) => errors.push(e) });
     assert.deepEqual(await s.get('example.test'), ENTRY);
     assert.deepEqual(await s.list(), [{ domain: 'example.test', entry: ENTRY }]);
-    assert.deepEqual(readdirSync(dir).sort(), [live, 'example.test.json'].sort());
+    assert.deepEqual(readdirSync(dir).sort(), [live, hashed('example.test')].sort());
     assert.deepEqual(errors, [], 'temp files are not entries and are not reported');
   });
 
@@ -154,15 +216,18 @@ describe('fileStore on disk', () => {
     writeFileSync(join(dir, 'broken.test.json'), '{"mtastsStore":1,"dom');
     writeFileSync(join(dir, 'wrong.test.json'), JSON.stringify({ mtastsStore: 1, domain: 'other.test', entry: {} }));
     writeFileSync(join(dir, 'NOT-A-KEY.json'), '{}'); // not a valid key: not an entry at all
+    writeFileSync(join(dir, hashed('torn.test')), '{"mtastsStore":1,"dom'); // the current layout, torn
     assert.equal(await s.get('broken.test'), null);
     assert.equal(await s.get('wrong.test'), null);
+    assert.equal(await s.get('torn.test'), null);
     assert.deepEqual(await s.list(), [{ domain: 'good.test', entry: ENTRY }]);
-    assert.ok(errors.length >= 2);
+    assert.ok(errors.length >= 3);
     for (const e of errors) {
       assert.ok(e instanceof MtaStsError);
       assert.equal(e.code, 'store-corrupt-entry');
     }
     assert.ok(errors.some((e) => e.domain === 'broken.test' && e.path.endsWith('broken.test.json')));
+    assert.ok(errors.some((e) => e.domain === 'torn.test' && e.path.endsWith(hashed('torn.test'))));
     // Without an onError the corruption is silent, and a put repairs it.
     const quiet = fileStore(dir);
     assert.equal(await quiet.get('broken.test'), null);
@@ -226,7 +291,7 @@ describe('fileStore on disk', () => {
     const shared = await reader.get('shared.test');
     assert.ok(shared.writer === 'one' || shared.writer === 'two');
     assert.equal(shared.seq, 199, 'the last rename was one of the final writes');
-    assert.deepEqual(readdirSync(dir).sort(), ['one.test.json', 'shared.test.json', 'two.test.json']);
+    assert.deepEqual(readdirSync(dir).sort(), ['one.test', 'shared.test', 'two.test'].map(hashed).sort());
     for (const f of readdirSync(dir)) JSON.parse(readFileSync(join(dir, f), 'utf8'));
   });
 });
