@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { Delivery, MtaStsError } from '../core.js';
 import { trustStoreFor } from '../certificate.js';
 import { hasSignatureHost } from '../host-crypto.js';
-import { createNodeHosts, createPolicyResolver } from './resolve.js';
+import { createNodeHosts, sharedResolver } from './resolve.js';
 import { discard, peerChain, upgradeToTls } from './starttls.js';
 import { connectTcp } from './tcp-connect.js';
 
@@ -34,30 +34,9 @@ export const DEFAULT_TIMEOUTS = Object.freeze({
 export const DEFAULT_LIMITS = Object.freeze({ maxAddresses: 5, maxSessions: 2, deadline: 240_000 });
 
 const rootsByCa = new Map();
-const sharedResolvers = new Map();
 const SHARED_MAX = 16;
 
 const caKey = (list) => list.map((c) => (typeof c === 'string' ? c : Buffer.from(c).toString('base64'))).join('\n');
-
-/**
- * The PolicyResolver for these options. RFC 8461 §5.1 and §10.2: the cache is what defends a
- * domain against a downgrade, so callers that bring neither a resolver nor a store share one
- * process-wide resolver (and memory store) per host configuration instead of starting empty on
- * every call. A caller-supplied store or clock gets a resolver of its own.
- */
-function resolverFor(options, clock) {
-  if (options.resolver) return options.resolver;
-  if (options.store || options.now) return createPolicyResolver({ ...options, now: clock });
-  const { dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter } = options;
-  const key = JSON.stringify([dnsServers ?? null, ca == null ? null : caKey(Array.isArray(ca) ? ca : [ca]), policyPort ?? null, timeout ?? null, dnsTimeout ?? null, recheckAfter ?? null]);
-  let resolver = sharedResolvers.get(key);
-  if (!resolver) {
-    resolver = createPolicyResolver({ dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter });
-    if (sharedResolvers.size >= SHARED_MAX) sharedResolvers.delete(sharedResolvers.keys().next().value);
-    sharedResolvers.set(key, resolver);
-  }
-  return resolver;
-}
 
 /** tls.rootCertificates plus the extra CAs (PEM strings or Buffers, DER bytes), built once per ca. */
 function trustAnchors(ca) {
@@ -208,7 +187,9 @@ export async function connectMx(domain, options = {}) {
   const clock = clockOf(options.now);
   const timeouts = timeoutsOf(options.timeouts);
   const limits = limitsOf(options.limits);
-  const resolver = resolverFor(options, clock);
+  // RFC 8461 §5.1, §10.2: the cache is what defends a domain against a downgrade, so calls with
+  // the same host configuration share one resolver (resolve.js sharedResolver).
+  const resolver = sharedResolver(options.now == null ? options : { ...options, now: clock });
   // MX and A/AAAA go through the resolver's own DNS host, so one DNS view serves the whole delivery.
   const dns = options.dns ?? (typeof resolver.dns?.resolveMx === 'function' ? resolver.dns : createNodeHosts(options).dns);
   const store = trustStoreFor(options.roots ?? trustAnchors(options.ca));

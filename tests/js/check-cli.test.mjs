@@ -2,6 +2,7 @@
 // the whole scenario catalogue with --json against the lab served by real dnsmasq (and unbound for
 // SERVFAIL), the exit statuses, the human output, usage errors, the default file store.
 // Run: scripts/build && node --test tests/js/check-cli.test.mjs
+import { createHash } from 'node:crypto';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -208,7 +209,8 @@ describe('mtasts check: the cache and local errors', () => {
     const requests = lab.requests['testing-valid.test'];
     const first = JSON.parse((await mtasts(['check', 'testing-valid.test', '--json', ...flags], { env })).stdout);
     assert.equal(first.policy.status, 'found');
-    assert.ok(existsSync(join(cache, 'mtasts', 'testing-valid.test.json')), 'the entry file exists');
+    const entryFile = `${createHash('sha256').update('testing-valid.test').digest('hex')}.json`;
+    assert.ok(existsSync(join(cache, 'mtasts', entryFile)), 'the entry file exists (named by the hash of the domain)');
     const second = await mtasts(['check', 'testing-valid.test', '--json', ...flags], { env });
     assert.equal(second.code, 0);
     const report = JSON.parse(second.stdout);
