@@ -4,7 +4,10 @@
 //
 //   const mx = await startRelayMx(lab);
 //   mx.behave('enforce-valid.test', { cert: 'untrusted' | 'valid', rcpt: { 'x@d': '550 5.1.1 no' },
-//                                     mailReply, dataReply, closeMidData: true, silentAfterData: true })
+//                                     mailReply, dataReply, closeMidData: true, silentAfterData: true,
+//                                     hostile: dataCommandReply '250 ok' (instead of 354), mailRaw
+//                                     (bytes written as MAIL's reply, e.g. two replies), endlessEhlo,
+//                                     cert: 'fail' (the TLS handshake fails) })
 //   mx.messages [{ domain, from, mailParams, to, data, secure, servername }], mx.aborted (DATA cut off)
 //   await mx.waitFor(() => mx.messages.length === 1); await mx.close()
 
@@ -28,6 +31,7 @@ export async function startRelayMx(lab) {
 
   function contextFor(servername) {
     const kind = behaviourOf(servername).cert ?? 'valid';
+    if (kind === 'fail') return null;
     const key = `${kind} ${servername}`;
     if (!contexts.has(key)) {
       const cert = kind === 'untrusted' ? lab.issueCert({ names: [servername], ca: 'untrusted' }) : lab.certFor(servername);
@@ -72,7 +76,19 @@ export async function startRelayMx(lab) {
         return;
       }
       const verb = line.split(' ')[0].toUpperCase();
-      if (verb === 'EHLO') {
+      if (verb === 'EHLO' && b.endlessEhlo && secure) {
+        // A hostile MX: 250- lines without end (until the client goes away, or 64 MiB).
+        let sent = 0;
+        const more = () => {
+          while (!socket.destroyed && sent < 64 * 1024 * 1024) {
+            const chunk = '250-' + 'X'.repeat(200) + CRLF;
+            sent += chunk.length;
+            state.endlessBytes = sent;
+            if (!socket.write(chunk.repeat(64))) return socket.once('drain', more);
+          }
+        };
+        more();
+      } else if (verb === 'EHLO') {
         const keywords = ['PIPELINING', 'SIZE 100000000', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', ...(!secure ? ['STARTTLS'] : [])];
         const lines = ['mx.relay-test.test', ...keywords];
         socket.write(lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}`).join(CRLF) + CRLF);
@@ -83,7 +99,8 @@ export async function startRelayMx(lab) {
         const m = /^MAIL FROM:<([^>]*)>(.*)$/i.exec(line);
         envelope.from = m ? m[1] : null;
         envelope.mailParams = m ? m[2].trim().split(/\s+/).filter(Boolean) : [];
-        reply(b.mailReply ?? '250 2.1.0 Ok');
+        if (b.mailRaw) socket.write(b.mailRaw);
+        else reply(b.mailReply ?? '250 2.1.0 Ok');
       } else if (verb === 'RCPT') {
         const to = /<([^>]*)>/.exec(line)?.[1] ?? '';
         const custom = b.rcpt?.[to];
@@ -94,6 +111,7 @@ export async function startRelayMx(lab) {
           reply('250 2.1.5 Ok');
         }
       } else if (verb === 'DATA') {
+        if (b.dataCommandReply) return reply(b.dataCommandReply);
         data = [];
         reply('354 End data with <CR><LF>.<CR><LF>');
       } else if (verb === 'QUIT') {
@@ -126,7 +144,9 @@ export async function startRelayMx(lab) {
         isServer: true,
         SNICallback: (name, cb) => {
           servername = name;
-          cb(null, contextFor(name));
+          const context = contextFor(name);
+          if (context) cb(null, context);
+          else cb(new Error('no certificate for you'));
         },
       });
       secured.on('error', () => raw.destroy());
@@ -155,6 +175,10 @@ export async function startRelayMx(lab) {
     /** Lines received inside DATA so far (complete messages or not). */
     get dataLines() {
       return state.dataLines;
+    },
+    /** Bytes of endless EHLO reply written so far. */
+    get endlessBytes() {
+      return state.endlessBytes ?? 0;
     },
     get openConnections() {
       return sockets.size;

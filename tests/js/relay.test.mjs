@@ -8,83 +8,32 @@
 // Run: scripts/build && node --test tests/js/relay.test.mjs
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import nodemailer from 'nodemailer';
-import { PKG, assertBuilt } from './built-package.mjs';
-import { startRelayMx } from './relay-mx.mjs';
+import { PKG } from './built-package.mjs';
 import { rawSmtp } from './relay-client.mjs';
+import { TODAY, deliveries, startRelayWorld } from './relay-world.mjs';
 
-assertBuilt();
 const load = (p) => import(pathToFileURL(join(PKG, p)));
-const { startLab } = await load('js/lab/index.js');
-const { startRelay } = await load('js/relay/server.js');
-const { resolveConfig } = await load('js/relay/config.js');
-const { createLogger } = await load('js/relay/log.js');
 const { hashPassword } = await load('js/relay/users.js');
 
-const TODAY = () => new Date().toISOString().slice(0, 10);
+let world;
 let lab;
 let mx;
 let dir;
-let caFile;
 let main; // { relay, logs }
-
-/** A relay on an ephemeral port, pointed at the lab, logging into an array. */
-async function startTestRelay(flags = {}, deps = {}) {
-  const logs = [];
-  const logger = createLogger({ level: 'debug', stream: { write: (line) => logs.push(JSON.parse(line)) } });
-  const config = resolveConfig(
-    {},
-    {
-      listen: ['127.0.0.1:0'],
-      store: `file:${join(dir, 'store')}`,
-      dnsServers: [lab.dns.server],
-      caFile,
-      policyPort: lab.policyPort,
-      smtpPort: mx.port,
-      helo: 'relay.test',
-      refreshInterval: 0,
-      shutdownTimeout: 5,
-      reuseIdle: 0, // a new MX connection per message, unless a test asks otherwise
-      ...flags,
-    },
-  );
-  const relay = await startRelay(config, { logger, ...deps });
-  return { relay, logs, port: relay.addresses[0].port };
-}
-
-/** Sends through the relay with nodemailer; resolves { info } or { err }. */
-async function send(r, { to, from = 'sender@origin.test', raw, auth }) {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: r.port, ignoreTLS: true, name: 'client.test', auth });
-  try {
-    const info = await transport.sendMail({ envelope: { from, to }, raw: raw ?? `From: <${from}>\r\nTo: <${to[0]}>\r\nSubject: relay test\r\n\r\nhello\r\n` });
-    return { info };
-  } catch (err) {
-    return { err };
-  } finally {
-    transport.close();
-  }
-}
-
-const deliveries = (r) => r.logs.filter((l) => l.event === 'delivery');
+let startTestRelay;
+let send;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mtasts-relay-'));
-  lab = await startLab();
-  caFile = join(dir, 'lab-ca.pem');
-  writeFileSync(caFile, lab.caPem);
-  mx = await startRelayMx(lab);
+  world = await startRelayWorld();
+  ({ lab, mx, dir, startTestRelay, send } = world);
   main = await startTestRelay({ metrics: '127.0.0.1:0' });
 });
 
 after(async () => {
-  await main?.relay.close();
-  await mx?.close();
-  await lab?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await world?.stop();
 });
 
 beforeEach(() => {
