@@ -282,3 +282,146 @@ fn hostile_dialogues_fail_the_attempt_not_the_process() {
     let r = run(&world(&[GARBAGE, INJECT, ENDLESS, GOOD]), policy("enforce"), Limits { max_sessions: 9, ..Limits::default() });
     assert_eq!(results(&r), ["smtp-protocol-error", "smtp-data-before-tls", "mx-timeout", "success"]);
 }
+
+/// The shared delivery vectors (tests/vectors/delivery.json), also run through the package by
+/// tests/js/delivery-vectors.test.mjs with the same harness rules: one verdict everywhere.
+mod vectors {
+    use mtasts::delivery::{AddressAnswer, Delivery, Limits, MxAnswer, MxRecord, Options, Step};
+    use mtasts::TrustAnchors;
+    use serde_json::Value;
+
+    /// 2028-01-01T00:00:00Z, when the tests/pki certificates are valid.
+    const START_MS: u64 = 1_830_297_600_000;
+
+    fn der(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/pki/{name}.der", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn text<'a>(server: &'a Value, key: &str, default: &'a str) -> &'a str {
+        server.get(key).and_then(Value::as_str).unwrap_or(default)
+    }
+
+    fn run(case: &Value) -> (String, Vec<String>, usize) {
+        let policy = case["policy"].as_object().map(|p| {
+            let mx: Vec<String> = p["mx"].as_array().unwrap().iter().map(|m| format!("mx: {}\n", m.as_str().unwrap())).collect();
+            let text = format!("version: STSv1\nmode: {}\n{}max_age: 86400\n", p["mode"].as_str().unwrap(), mx.concat());
+            (mtasts::parse_policy(&text).unwrap(), Some("vector1".to_string()))
+        });
+        let l = &case["limits"];
+        let d = Limits::default();
+        let limits = Limits {
+            reply_ms: l["replyMs"].as_u64().unwrap_or(d.reply_ms),
+            deadline_ms: l["deadlineMs"].as_u64().unwrap_or(d.deadline_ms),
+            ..d
+        };
+        let options = Options { helo_name: "relay.example.org".into(), port: 25, require_tls: false, limits };
+        let mut anchors = TrustAnchors::new();
+        anchors.add_der(&der("ca-rsa"));
+        anchors.add_der(&der("ca-ec"));
+        let mut m = Delivery::new("example.test", policy, options).unwrap();
+        let mut now = START_MS;
+        let mut dialled = 0;
+        let mut server = Value::Null;
+        let mut pending: Vec<String> = Vec::new();
+        for _ in 0..10_000 {
+            match m.poll(now) {
+                Step::ResolveMx { .. } => match &case["mx"] {
+                    Value::Array(list) => m.on_mx(MxAnswer::Records(
+                        list.iter().map(|r| MxRecord { exchange: r[0].as_str().unwrap().into(), priority: r[1].as_u64().unwrap() as u16 }).collect(),
+                    )),
+                    Value::String(k) if k == "nxdomain" => m.on_mx(MxAnswer::NxDomain),
+                    Value::String(k) if k == "nodata" => m.on_mx(MxAnswer::NoRecords),
+                    _ => m.on_mx(MxAnswer::Temporary("ETIMEOUT".into())),
+                },
+                Step::ResolveAddresses { host } => match &case["hosts"][&host] {
+                    Value::Array(list) => m.on_addresses(AddressAnswer::Addresses(list.iter().map(|a| a.as_str().unwrap().into()).collect())),
+                    Value::String(k) if k == "nodata" => m.on_addresses(AddressAnswer::NoAddresses("ENODATA".into())),
+                    Value::String(k) if k == "temporary" => m.on_addresses(AddressAnswer::Temporary("ETIMEOUT".into())),
+                    _ => m.on_addresses(AddressAnswer::NxDomain),
+                },
+                Step::Connect { address, .. } => {
+                    dialled += 1;
+                    server = case["servers"][&address].clone();
+                    pending.clear();
+                    match &server {
+                        Value::Object(_) => {
+                            pending.push(text(&server, "greeting", "220 mx ESMTP\r\n").into());
+                            m.on_connected();
+                        }
+                        Value::String(s) if s == "silent" => m.on_connected(),
+                        _ => {
+                            now += 1;
+                            m.on_connect_failed("ECONNREFUSED");
+                        }
+                    }
+                }
+                Step::Send(bytes) => {
+                    let line = String::from_utf8(bytes).unwrap();
+                    if server.is_object() {
+                        if line.starts_with("EHLO ") {
+                            pending.push(text(&server, "ehlo", "250-mx\r\n250 STARTTLS\r\n").into());
+                        } else if line == "STARTTLS\r\n" {
+                            pending.push(text(&server, "starttls", "220 go\r\n").into());
+                        } else if line.starts_with("HELO ") {
+                            pending.push("250 mx\r\n".into());
+                        }
+                    }
+                }
+                Step::Read { timeout_ms } => {
+                    if pending.is_empty() {
+                        now += timeout_ms;
+                        m.on_timeout();
+                    } else {
+                        now += 5;
+                        m.on_data(pending.remove(0).as_bytes());
+                    }
+                }
+                Step::StartTls { .. } => {
+                    now += 10;
+                    if server["tls"].as_str() == Some("fails") {
+                        m.on_tls_failed("alert handshake failure");
+                    } else {
+                        let names = server["tls"]["chain"].as_array().cloned().unwrap_or_else(|| vec![Value::from("mx-rsa")]);
+                        let chain: Vec<Vec<u8>> = names.iter().map(|n| der(n.as_str().unwrap())).collect();
+                        m.on_tls(&chain, &anchors, None, "TLSv1.3", None);
+                    }
+                }
+                Step::Close => server = Value::Null,
+                Step::Ready(r) => {
+                    let verdict = serde_json::to_value(&r.verdict).unwrap();
+                    let got = format!("ready {} {} {}", r.mx.host, verdict.as_str().unwrap(), r.trace.result);
+                    return (got, m.attempts().iter().map(|a| a.result.clone()).collect(), dialled);
+                }
+                Step::Done(f) => {
+                    let got = format!("done {} {} {}", f.error.code(), f.reply.code, f.reply.enhanced);
+                    return (got, m.attempts().iter().map(|a| a.result.clone()).collect(), dialled);
+                }
+            }
+        }
+        panic!("{}: the delivery did not finish", case["name"]);
+    }
+
+    #[test]
+    fn delivery_vectors() {
+        let path = format!("{}/tests/vectors/delivery.json", env!("CARGO_MANIFEST_DIR"));
+        let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(cases.len() >= 15);
+        for case in &cases {
+            let name = case["name"].as_str().unwrap();
+            let e = &case["expect"];
+            let want = if let Some(r) = e.get("ready") {
+                format!("ready {} {} {}", r["mx"].as_str().unwrap(), r["verdict"].as_str().unwrap(), r["trace"].as_str().unwrap())
+            } else {
+                let d = &e["done"];
+                format!("done {} {} {}", d["code"].as_str().unwrap(), d["reply"][0], d["reply"][1].as_str().unwrap())
+            };
+            let (got, attempts, dialled) = run(case);
+            assert_eq!(got, want, "{name}");
+            let want_attempts: Vec<String> = e["attempts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            assert_eq!(attempts, want_attempts, "{name}");
+            if let Some(n) = e["dialled"].as_u64() {
+                assert_eq!(dialled as u64, n, "{name}");
+            }
+        }
+    }
+}
