@@ -222,7 +222,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     ['expired', 'certificate-expired', 'certificate-expired'],
     ['selfSigned', 'certificate-not-trusted', 'certificate-not-trusted'],
     ['untrusted', 'certificate-not-trusted', 'certificate-not-trusted'],
-    ['tls10', null, 'validation-failure'],
+    ['tls10', null, 'tls-handshake-failed'],
     ['closeAfterEhlo', null, 'smtp-closed'],
   ];
   for (const [behaviour, certificateCode, failureCode] of failures) {

@@ -47,6 +47,9 @@ function options(behaviour, extra = {}) {
     smtpPort: mx.ports[behaviour],
     store: memoryStore(),
     timeouts: { connect: 5000, reply: 10000, tls: 10000 },
+    // Four sessions: every MX address is tried, so each test sees both hosts (the default is
+    // Postfix's smtp_mx_session_limit of 2; connect-mx.test.mjs covers the limits).
+    limits: { maxSessions: 4 },
     ...extra,
   };
 }
@@ -195,8 +198,8 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       await refused(domain, connectMx(domain, options('noStarttls')), 'starttls-not-supported');
     });
 
-    test('TLS 1.0 only: no handshake with a TLS >= 1.2 client (validation-failure)', async () => {
-      const err = await refused(domain, connectMx(domain, options('tls10')), 'validation-failure');
+    test('TLS 1.0 only: no handshake with a TLS >= 1.2 client (tls-handshake-failed, never plaintext)', async () => {
+      const err = await refused(domain, connectMx(domain, options('tls10')), 'tls-handshake-failed');
       assert.match(err.attempts[0].message, /handshake/i);
     });
 
@@ -251,8 +254,18 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       assert.doesNotMatch(m.text, /using TLSv/, 'Postfix received it without TLS');
     });
 
-    test('TLS 1.0 only: no usable connection (validation-failure recorded for every attempt)', async () => {
-      await refused(domain, connectMx(domain, options('tls10')), 'validation-failure');
+    test('TLS 1.0 only: TLS fails on every MX, so it is delivered in plaintext (tls-handshake-failed recorded)', async () => {
+      // RFC 8461 §5: testing delivers as without a policy; opportunistic senders retry in the clear.
+      const c = await connectMx(domain, options('tls10'));
+      assert.equal(c.verdict, 'deliver-plaintext');
+      assert.equal(c.tls, null);
+      const tried = c.attempts.filter((a) => !a.fallback);
+      assert.ok(tried.length >= 2 && tried.every((a) => a.result === 'tls-handshake-failed' && a.tlsrpt === 'validation-failure'), JSON.stringify(c.attempts));
+      assert.deepEqual(c.attempts.at(-1).result, 'plaintext-fallback');
+      assert.equal(c.attempts.at(-1).tlsrpt, null, 'the retry is no TLS session to report');
+      await sendOver(c, { to: `dave@${domain}`, subject: 'testing tls10 plaintext retry' });
+      const m = await landed('testing tls10 plaintext retry');
+      assert.doesNotMatch(m.text, /using TLSv/, 'Postfix received it without TLS');
     });
 
     test('closes after EHLO: no usable connection (smtp-closed)', async () => {
@@ -302,8 +315,15 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       await refused(domain, connectMx(domain, options('noStarttls', { requireTls: true })), 'starttls-not-supported');
     });
 
-    test('TLS 1.0 only: no usable connection (validation-failure)', async () => {
-      await refused(domain, connectMx(domain, options('tls10')), 'validation-failure');
+    test('TLS 1.0 only: delivered in plaintext after the failed handshakes', async () => {
+      const c = await connectMx(domain, options('tls10'));
+      assert.equal(c.verdict, 'deliver-plaintext');
+      assert.equal(c.attempts.at(-1).result, 'plaintext-fallback');
+      c.socket.destroy();
+    });
+
+    test('TLS 1.0 only with requireTls: not delivered (tls-handshake-failed, no plaintext retry)', async () => {
+      await refused(domain, connectMx(domain, options('tls10', { requireTls: true })), 'tls-handshake-failed');
     });
 
     test('closes after EHLO: no usable connection (smtp-closed)', async () => {
@@ -315,13 +335,13 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
   // Postfix treats them (smtp_tls_security_level=encrypt defers with 4.7.4): a relay keeps the
   // message queued instead of bouncing it. The core decides (SmtpError/Error::is_temporary).
   describe('temporary failures outside enforce', () => {
-    test('testing, TLS 1.0 only: the failure is temporary', async () => {
-      const err = await connectMx(DOMAINS.testing, options('tls10')).catch((e) => e);
+    test('testing, TLS 1.0 only and requireTls: the failure is temporary', async () => {
+      const err = await connectMx(DOMAINS.testing, options('tls10', { requireTls: true })).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
     });
-    test('no policy, TLS 1.0 only: the failure is temporary', async () => {
-      const err = await connectMx(DOMAINS.none, options('tls10')).catch((e) => e);
+    test('no policy, TLS 1.0 only and requireTls: the failure is temporary', async () => {
+      const err = await connectMx(DOMAINS.none, options('tls10', { requireTls: true })).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
     });
