@@ -6,6 +6,9 @@
 //   - the MX connection is refused, or reaches a port whose certificate is untrusted (TLS failure:
 //     enforce defers, testing and no-policy deliver)
 //   - the MX answers 451 and 421 to some recipients, 550 to one (bounced for good)
+//   - a hostile MX stands in for the real one (issue 8): it answers DATA with 250 instead of 354,
+//     sends replies out of step (two replies to MAIL), answers EHLO without end, or never greets;
+//     it never takes a message, so every such attempt must end in a 4xx and a later delivery
 //   - the policy host answers 503 for one domain
 // Then the faults stop and the sender's queue is flushed until it is empty. Counted: every message
 // is in a maildir exactly once, or was bounced for the MX's 550; none lost. Relay kills do not make
@@ -20,6 +23,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,9 +61,75 @@ function recipientOf(k) {
 const FAULT_MAP = '/^bounce@/ 550 5.1.1 no such user (fault)\n/^tempfail@/ 451 4.3.0 try again later (fault)\n/^closing@/ 421 4.3.2 closing (fault)\n';
 const CLEAN_MAP = '/^bounce@/ 550 5.1.1 no such user (fault)\n';
 
+const HOSTILE = ['data-2xx', 'out-of-step', 'endless', 'silent'];
+
+/**
+ * A hostile MX in place of the real one, with a certificate valid for the MX name it is asked
+ * for (so the relay gets past STARTTLS and meets the misbehaviour). It never takes a message.
+ */
+function hostileMx(client, mode, certFor) {
+  let socket = client;
+  let secure = false;
+  let buffer = '';
+  const reply = (text) => socket.write(`${text}\r\n`);
+  const onLine = (line) => {
+    const verb = line.split(' ')[0].toUpperCase();
+    if (verb === 'EHLO' && secure && mode === 'endless') {
+      let sent = 0;
+      const more = () => {
+        while (!socket.destroyed && sent < 1 << 20) {
+          sent += 4096;
+          if (!socket.write('250-endless\r\n'.repeat(315))) return socket.once('drain', more);
+        }
+      };
+      more();
+    } else if (verb === 'EHLO') {
+      socket.write(['250-mx.hostile.test', '250-PIPELINING', '250-8BITMIME', ...(secure ? [] : ['250-STARTTLS']), '250 SIZE 100000000'].join('\r\n') + '\r\n');
+    } else if (verb === 'STARTTLS' && !secure) {
+      reply('220 2.0.0 go ahead');
+      client.off('data', onData);
+      const secured = new tls.TLSSocket(client, {
+        isServer: true,
+        SNICallback: (name, cb) => {
+          const cert = certFor(name);
+          cb(null, tls.createSecureContext({ key: cert.keyPem, cert: cert.chainPem }));
+        },
+      });
+      secured.on('error', () => client.destroy());
+      secured.on('secure', () => {
+        secure = true;
+        socket = secured;
+        secured.on('data', onData);
+      });
+    } else if (verb === 'MAIL') {
+      if (mode === 'out-of-step') socket.write('250 2.1.0 Ok\r\n250-stray\r\n250 stray too\r\n');
+      else reply('250 2.1.0 Ok');
+    } else if (verb === 'RCPT') {
+      reply('250 2.1.5 Ok');
+    } else if (verb === 'DATA') {
+      reply('250 2.0.0 taken, honestly'); // never 354: nothing is sent, so nothing is delivered
+    } else if (verb === 'QUIT') {
+      reply('221 2.0.0 bye');
+      socket.end();
+    } else {
+      reply('250 2.0.0 ok');
+    }
+  };
+  function onData(chunk) {
+    buffer += chunk.toString('latin1');
+    for (let i; (i = buffer.indexOf('\r\n')) >= 0; ) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 2);
+      onLine(line);
+    }
+  }
+  client.on('data', onData);
+  if (mode !== 'silent') reply('220 mx.hostile.test ESMTP');
+}
+
 /** A TCP proxy in front of the MX that misbehaves while `faulty` is set. */
-async function startFaultProxy({ valid, untrusted }) {
-  const state = { faulty: true, counts: { clean: 0, refused: 0, tls: 0, cut: 0 } };
+async function startFaultProxy({ valid, untrusted, certFor }) {
+  const state = { faulty: true, counts: { clean: 0, refused: 0, tls: 0, cut: 0, hostile: 0 } };
   const sockets = new Set();
   const onConnection = (client) => {
     sockets.add(client);
@@ -71,10 +141,15 @@ async function startFaultProxy({ valid, untrusted }) {
       client.destroy();
       return;
     }
-    const tls = r < 0.25;
+    if (r >= 0.45 && r < 0.55) {
+      state.counts.hostile += 1;
+      hostileMx(client, HOSTILE[Math.floor((r - 0.45) / 0.025)] ?? 'silent', certFor);
+      return;
+    }
+    const badTls = r < 0.25;
     const cutAfter = r >= 0.25 && r < 0.45 ? 1 + Math.floor(random() * 7000) : Infinity;
-    state.counts[tls ? 'tls' : cutAfter < Infinity ? 'cut' : 'clean'] += 1;
-    const server = net.connect(tls ? untrusted : valid, '127.0.0.1');
+    state.counts[badTls ? 'tls' : cutAfter < Infinity ? 'cut' : 'clean'] += 1;
+    const server = net.connect(badTls ? untrusted : valid, '127.0.0.1');
     sockets.add(server);
     server.on('close', () => sockets.delete(server));
     server.on('error', () => client.destroy());
@@ -159,7 +234,7 @@ before(async () => {
     listeners: { valid: 0, untrusted: 0 },
     main: { smtpd_recipient_restrictions: `check_recipient_access regexp:${join(dir, 'faults')}, permit_mynetworks, reject_unauth_destination` },
   });
-  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted });
+  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, certFor: (name) => lab.certFor(name) });
   relayPort = await freePort('127.0.0.1');
   relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
@@ -288,7 +363,7 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   assert.equal(lost, 0);
   assert.equal(bouncedLines.length, expectBounced, 'exactly the 550 recipients bounced');
   assert.equal(once + duplicates + expectBounced, N);
-  assert.ok(proxy.state.counts.cut > 0 && proxy.state.counts.tls > 0, 'the faults happened');
+  assert.ok(proxy.state.counts.cut > 0 && proxy.state.counts.tls > 0 && proxy.state.counts.hostile > 0, 'the faults happened');
   // A SIGKILL between the MX's 250 and the relay's 250 to the sender makes the sender send the
   // message again (RFC 1047's window); the journal has it as delivered and the MX gets it once.
   // Only a kill between the "." and the MX's reply can leave two copies: the journal then shows
