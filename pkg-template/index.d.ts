@@ -191,6 +191,20 @@ export interface ConnectMxTimeouts {
 }
 
 /**
+ * Bounds on one `connectMx` call, enforced by the core's delivery machine. Defaults follow
+ * Postfix (`smtp_mx_address_limit`, `smtp_mx_session_limit`) and keep the whole call below a
+ * sending MTA's 300 s RCPT timeout.
+ */
+export interface ConnectMxLimits {
+  /** MX addresses dialled in all, over every MX host (default 5; again for the plaintext retry). */
+  maxAddresses?: number;
+  /** SMTP sessions (connections that got a greeting) (default 2). */
+  maxSessions?: number;
+  /** Milliseconds for everything after the policy: MX lookup, every address, dialogue, handshake (default 240000). */
+  deadline?: number;
+}
+
+/**
  * Options of `connectMx`. The options that point the library at test infrastructure —
  * `dnsServers`, `ca`, `policyPort`, `smtpPort` — are off by default.
  */
@@ -215,6 +229,10 @@ export interface ConnectMxOptions {
   dnsTimeout?: number;
   /** Per-step time limits of the connection. */
   timeouts?: ConnectMxTimeouts;
+  /** Limits on addresses, sessions and the overall time. */
+  limits?: ConnectMxLimits;
+  /** Aborting stops the delivery at its next step and closes its socket (rejects with `aborted`). */
+  signal?: AbortSignal;
   /**
    * Policy cache. Default: without `store`, `resolver` and `now`, calls share one process-wide
    * memory store per host configuration (the cache is the RFC 8461 §10.2 downgrade defence).
@@ -234,9 +252,14 @@ export interface MxAttempt {
   /** null when the host's address could not be looked up. */
   address: string | null;
   port: number;
-  /** `success`, or the failure code (e.g. `certificate-host-mismatch`, `starttls-not-supported`, `mx-connect-failed`, `mx-timeout`, `smtp-closed`, `smtp-data-before-tls`). */
+  /**
+   * `success`, `plaintext-fallback` (the plaintext retry after TLS failed: testing, mode none or
+   * no policy), or the failure code (e.g. `certificate-host-mismatch`, `starttls-not-supported`,
+   * `starttls-refused`, `tls-handshake-failed`, `mx-connect-failed`, `mx-timeout`, `smtp-closed`,
+   * `smtp-data-before-tls`, `mx-address-not-found`).
+   */
   result: string;
-  /** The RFC 8460 result type of the failure; null for a success. */
+  /** The RFC 8460 result type of the failure; null for a success and for a plaintext retry (no TLS session). */
   tlsrpt: string | null;
   message: string | null;
   temporary: boolean;
@@ -245,9 +268,23 @@ export interface MxAttempt {
   verdict: 'deliver' | 'deliver-plaintext' | 'try-next';
   /** Whether TLS was established on this attempt. */
   secured: boolean;
-  /** The host's low-level detail, e.g. `ECONNREFUSED` or a TLS alert. */
-  detail?: string;
-  tlsVersion?: string;
+  /** The host's low-level detail, e.g. `ECONNREFUSED` or a TLS alert; null when none. */
+  detail: string | null;
+  tlsVersion: string | null;
+  /** A plaintext retry of an address whose TLS failed (RFC 8461 §5; never under enforce or requireTls). */
+  fallback: boolean;
+}
+
+/** What the core decided for the trace header (`MTA-STS-Verify` in the relay). */
+export interface DeliveryTrace {
+  /** `verified` (TLS, certificate valid for the MX name), `unverified` (TLS the mode tolerated), `plaintext`. */
+  result: 'verified' | 'unverified' | 'plaintext';
+  policyDomain: string;
+  mode: PolicyMode | null;
+  /** The TXT id of the policy applied (found or cached). */
+  policyId: string | null;
+  mx: string;
+  tlsVersion: string | null;
 }
 
 /** A verified delivery connection. */
@@ -280,18 +317,41 @@ export interface MxConnection {
     certificate: { ok: boolean; code?: string; message?: string; tlsrpt?: string };
   } | null;
   verdict: 'deliver' | 'deliver-plaintext';
+  /** The trace facts of this connection. */
+  trace: DeliveryTrace;
+  /** RFC 8460 §4.4 policy type: `sts` under enforce or testing, else `no-policy-found`. */
+  policyType: 'sts' | 'no-policy-found';
   /** Every attempt made, the last one the one that succeeded. */
   attempts: MxAttempt[];
+}
+
+/**
+ * A `connectMx` failure: an `MtaStsError` with the core's decision attached. `reply` is what a
+ * relay answers its client: 4xx keeps the message queued, 5xx only for a cause no retry can fix
+ * (NXDOMAIN `domain-not-found` 5.1.2, null MX 5.1.10, no usable MX name `mx-unusable` 5.4.4, every
+ * MX refusing for good outside enforce).
+ */
+export interface ConnectMxError extends MtaStsError {
+  temporary: boolean;
+  reply: { code: number; enhanced: string; text: string };
+  attempts: MxAttempt[];
+  mx: string | null;
+  mode: PolicyMode | null;
+  policyType: 'sts' | 'no-policy-found';
+  policy: MxConnection['policy'];
 }
 
 /**
  * Node entry only. Opens a connection to an MX host of `domain` under its MTA-STS policy
  * (RFC 8461 §4, §5): enforce — only matching MX hosts, only after STARTTLS with a certificate valid
  * for the MX host; testing — delivers anyway and records each failure in `attempts`; none / no
- * policy — opportunistic STARTTLS unless `requireTls`.
- * @throws {MtaStsError} `delivery-failed` (with `attempts` and `temporary`; always temporary under
- * enforce), `mx-null` (permanent), `mx-not-in-policy` (temporary), `mx-lookup-failed`,
- * `invalid-argument`, `smtp-helo-invalid`, `domain-invalid`.
+ * policy — opportunistic STARTTLS unless `requireTls`; when TLS fails on every MX (STARTTLS
+ * refused, handshake failed) outside enforce and without `requireTls`, the addresses are tried
+ * once more in plaintext, as opportunistic senders do.
+ * @throws {ConnectMxError} `delivery-failed` (with `attempts` and `temporary`; always temporary
+ * under enforce), `delivery-deadline`, `domain-not-found`, `mx-null`, `mx-unusable` (permanent),
+ * `mx-not-in-policy` (temporary), `mx-lookup-failed`, `aborted`, `invalid-argument`,
+ * `smtp-helo-invalid`, `domain-invalid`.
  */
 export function connectMx(domain: string, options: ConnectMxOptions): Promise<MxConnection>;
 
