@@ -33,6 +33,15 @@ function publicResult(outcome) {
   return deepFreeze({ ...rest, fetchedAt: toDate(fetchedAt), expiresAt: toDate(expiresAt) });
 }
 
+const encoder = new TextEncoder();
+
+/** The host's body as bytes (a Uint8Array or Buffer as is, a string as UTF-8). */
+function toBytes(body) {
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === 'string') return encoder.encode(body);
+  return new Uint8Array(0);
+}
+
 export class PolicyResolver {
   /**
    * @param {object} options
@@ -94,7 +103,9 @@ export class PolicyResolver {
           d.onTxt(await this.dns.resolveTxt(step.name));
         } else if (step.step === 'fetch-policy') {
           const answer = await this.https.get(step.url);
-          d.onPolicy(answer, answer && answer.ok ? answer.body : undefined);
+          // Typed across the boundary: the body as bytes, never inside a JSON string.
+          if (answer?.ok) d.onResponse(answer.status, answer.contentType ?? null, answer.location ?? null, toBytes(answer.body));
+          else d.onFetchFailed(String(answer?.kind ?? 'protocol'), String(answer?.detail ?? ''), Number(answer?.received ?? 0), answer?.expected == null ? -1 : Number(answer.expected));
         } else {
           const storeError = await this.#applyStore(key, step.outcome.store);
           const outcome = storeError ? { ...step.outcome, errors: [...step.outcome.errors, storeError] } : step.outcome;

@@ -163,7 +163,7 @@ pub fn match_mx(patterns_or_policy: JsValue, host: &str) -> Result<bool, JsValue
 }
 
 /// Policy discovery (RFC 8461 §3.3): a thin handle on [`crate::Discovery`]. JS drives it with
-/// `poll()`, `onTxt(report)` and `onPolicy(report, body)`.
+/// `poll()`, `onTxt(report)`, and `onResponse(status, contentType, location, body)` or `onFetchFailed(kind, detail, received, expected)`.
 #[wasm_bindgen(js_name = Discovery)]
 pub struct JsDiscovery(crate::Discovery);
 
@@ -210,12 +210,27 @@ impl JsDiscovery {
         self.0.on_txt(crate::TxtAnswer::from_host(&report));
     }
 
-    #[wasm_bindgen(js_name = onPolicy)]
-    pub fn on_policy(&mut self, report: JsValue, body: Option<js_sys::Uint8Array>) {
-        let report: serde_json::Value = from_js(&report, "").unwrap_or_default();
-        let body = body.map(|b| b.to_vec()).unwrap_or_default();
-        self.0
-            .on_policy(crate::FetchAnswer::from_host(&report, body));
+    /// The policy host answered: status, headers, body bytes (capped by the host). Typed: nothing
+    /// here is re-parsed from JSON (a 64 KiB body crosses as bytes).
+    #[wasm_bindgen(js_name = onResponse)]
+    pub fn on_response(&mut self, status: u16, content_type: Option<String>, location: Option<String>, body: &[u8]) {
+        self.0.on_policy(crate::FetchAnswer::Response { status, content_type, location, body: body.to_vec() });
+    }
+
+    /// The fetch failed: `kind` is the host's classification (`tls`, `timeout`, `too-large`,
+    /// `truncated`, ... as FetchFailure names them), `received`/`expected` the byte counts of a
+    /// truncated body (`expected` negative when unknown).
+    #[wasm_bindgen(js_name = onFetchFailed)]
+    pub fn on_fetch_failed(&mut self, kind: &str, detail: &str, received: f64, expected: f64) {
+        let kind = if kind == "truncated" {
+            crate::FetchFailure::Truncated {
+                received: seconds(received),
+                expected: (expected >= 0.0).then(|| seconds(expected)),
+            }
+        } else {
+            serde_json::from_value(serde_json::Value::String(kind.into())).unwrap_or(crate::FetchFailure::Protocol)
+        };
+        self.0.on_policy(crate::FetchAnswer::Failed { kind, detail: detail.into() });
     }
 }
 
