@@ -3,14 +3,18 @@
 // reply. Exim 4.96 ends every transaction that way (captured with strace: the message, "QUIT\r\n"
 // sent with MSG_MORE, shutdown(SHUT_WR), and only then the read of the reply to the "."); a raw
 // client does the same here. A client that half-closes in the middle of DATA can never send the "."
-// and is treated as gone: the MX connection is reset before its end of data.
+// and is treated as gone: the MX connection is reset before its end of data. The same ending inside
+// STARTTLS (close_notify, then the FIN) is answered too. Tests 1, 2 and 5 fail on the relay before
+// the fix (no reply after the FIN); 3 and 4 guard what the fix must keep.
 // Raw client → the relay from the built package → the scripted STARTTLS MX (relay-mx.mjs) on the lab.
 // Run: scripts/build && node --test tests/js/relay-half-close.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { PKG, assertBuilt } from './built-package.mjs';
 import { startRelayMx } from './relay-mx.mjs';
@@ -28,6 +32,7 @@ let mx;
 let dir;
 let relay;
 let port;
+let tlsRelay; // the same relay with STARTTLS offered
 const logs = [];
 const deliveries = () => logs.filter((l) => l.event === 'delivery');
 
@@ -48,12 +53,18 @@ before(async () => {
     shutdownTimeout: 5,
     reuseIdle: 0,
   });
-  relay = await startRelay(config, { logger: createLogger({ level: 'debug', stream: { write: (l) => { logs.push(JSON.parse(l)); if (process.env.DBG) console.error(l.trim()); } } }) });
+  const logger = createLogger({ level: 'debug', stream: { write: (l) => logs.push(JSON.parse(l)) } });
+  relay = await startRelay(config, { logger });
   port = relay.addresses[0].port;
+  const cert = lab.issueCert({ names: ['relay.test'] });
+  writeFileSync(join(dir, 'relay-cert.pem'), cert.chainPem);
+  writeFileSync(join(dir, 'relay-key.pem'), cert.keyPem);
+  tlsRelay = await startRelay({ ...config, tlsCert: join(dir, 'relay-cert.pem'), tlsKey: join(dir, 'relay-key.pem') }, { logger });
 });
 
 after(async () => {
   await relay?.close();
+  await tlsRelay?.close();
   await mx?.close();
   await lab?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -121,4 +132,42 @@ test('a half-close between transactions: pipelined RSET and QUIT are answered, t
   assert.match((await c.next()) ?? 'nothing', /^250 /);
   assert.match((await c.next()) ?? 'nothing', /^221 /);
   await c.closed;
+});
+
+test('the same ending inside STARTTLS (close_notify, then the FIN): delivered, 250 and 221 written', { timeout: 30000 }, async () => {
+  const subject = `half-close tls ${Date.now()}`;
+  const raw = net.connect(tlsRelay.addresses[0].port, '127.0.0.1');
+  let buffer = '';
+  /** Resolves the next complete reply on `s` (a reply's last line has a space after the code). */
+  const reply = (s) =>
+    new Promise((resolve) => {
+      const onData = (d) => {
+        buffer += d.toString('latin1');
+        const m = /^(?:\d{3}-.*\r\n)*\d{3} .*\r\n/.exec(buffer);
+        if (!m) return;
+        buffer = buffer.slice(m[0].length);
+        s.off('data', onData);
+        resolve(m[0]);
+      };
+      s.on('data', onData);
+    });
+  assert.match(await reply(raw), /^220 /);
+  raw.write('EHLO client.test\r\n');
+  assert.match(await reply(raw), /STARTTLS/);
+  raw.write('STARTTLS\r\n');
+  assert.match(await reply(raw), /^220 /);
+  const s = tls.connect({ socket: raw, servername: 'relay.test', ca: lab.caPem });
+  await new Promise((resolve, reject) => s.once('secureConnect', resolve).once('error', reject));
+  for (const [line, code] of [['EHLO client.test', /^250/], ['MAIL FROM:<a@origin.test>', /^250/], ['RCPT TO:<user@enforce-valid.test>', /^250/], ['DATA', /^354/]]) {
+    s.write(`${line}\r\n`);
+    assert.match(await reply(s), code);
+  }
+  let rest = '';
+  s.on('data', (d) => (rest += d.toString('latin1')));
+  const closed = new Promise((r) => s.once('close', r));
+  s.write(`Subject: ${subject}\r\n\r\nbody\r\n.\r\nQUIT\r\n`);
+  s.end(); // TLS close_notify and the TCP FIN, before any reply
+  await closed;
+  assert.match(rest, /^250 2\.0\.0 Ok: queued as 4ABC \[mx1\.enforce-valid\.test\]\r\n221 /);
+  assert.equal(messagesWith(subject).length, 1);
 });
