@@ -19,8 +19,6 @@
 // Run: scripts/build && node --test tests/js/relay-faults.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
 import { freePort } from '../../js/lab/peer-process.js';
 import { seededRandom } from '../bench/policy-corpus.mjs';
+import { CLEAN_MAP, FAULT_MAP, recipientOf as recipientIn, relayProcess, sleep, startFaultProxy } from './relay-fault-tools.mjs';
 
 assertBuilt();
 const { startLab, startPostfixMx, startPostfixSender, postfixAvailable } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
@@ -43,108 +42,16 @@ const DOMAINS = ['enforce-valid.test', 'testing-valid.test', 'no-record.test'];
 const FROM = 'alice@no-record.test'; // bounces come back through the relay into the MX's catch-all
 
 const random = seededRandom(SEED); // replayable with its seed
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** What message k is sent to: a fixed fraction gets the MX's 550, 451 or 421 (while faults last). */
-function recipientOf(k) {
-  const domain = DOMAINS[k % DOMAINS.length];
-  if (k % 20 === 0) return `bounce@${domain}`;
-  if (k % 20 === 7) return `tempfail@${domain}`;
-  if (k % 20 === 13) return `closing@${domain}`;
-  return `user${k}@${domain}`;
-}
-
-const FAULT_MAP = '/^bounce@/ 550 5.1.1 no such user (fault)\n/^tempfail@/ 451 4.3.0 try again later (fault)\n/^closing@/ 421 4.3.2 closing (fault)\n';
-const CLEAN_MAP = '/^bounce@/ 550 5.1.1 no such user (fault)\n';
-
-/** A TCP proxy in front of the MX that misbehaves while `faulty` is set. */
-async function startFaultProxy({ valid, untrusted }) {
-  const state = { faulty: true, counts: { clean: 0, refused: 0, tls: 0, cut: 0 } };
-  const sockets = new Set();
-  const onConnection = (client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => {});
-    const r = state.faulty ? random() : 1;
-    if (r < 0.1) {
-      state.counts.refused += 1;
-      client.destroy();
-      return;
-    }
-    const tls = r < 0.25;
-    const cutAfter = r >= 0.25 && r < 0.45 ? 1 + Math.floor(random() * 7000) : Infinity;
-    state.counts[tls ? 'tls' : cutAfter < Infinity ? 'cut' : 'clean'] += 1;
-    const server = net.connect(tls ? untrusted : valid, '127.0.0.1');
-    sockets.add(server);
-    server.on('close', () => sockets.delete(server));
-    server.on('error', () => client.destroy());
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
-    let seen = 0;
-    client.on('data', (chunk) => {
-      seen += chunk.length;
-      // Cut before forwarding the chunk that crosses the limit: the MX never sees it.
-      if (seen >= cutAfter) {
-        client.destroy();
-        server.destroy();
-        return;
-      }
-      server.write(chunk);
-    });
-    server.pipe(client);
-  };
-  const servers = [net.createServer(onConnection)];
-  await new Promise((resolve, reject) => {
-    servers[0].once('error', reject);
-    servers[0].listen(0, '127.0.0.1', resolve);
-  });
-  const port = servers[0].address().port;
-  const v6 = net.createServer(onConnection);
-  await new Promise((resolve) => {
-    v6.once('error', () => resolve());
-    v6.listen(port, '::1', () => {
-      servers.push(v6);
-      resolve();
-    });
-  });
-  return {
-    port,
-    state,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    },
-  };
-}
+const recipientOf = (k) => recipientIn(k, DOMAINS);
 
 let lab;
 let mx;
 let proxy;
 let sender;
 let dir;
-let relayChild = null;
 let relayPort;
-let relayArgs;
-let kills = 0;
-
-function startRelayProcess() {
-  const child = spawn(process.execPath, relayArgs, { stdio: ['ignore', 'ignore', 'ignore'] });
-  relayChild = child;
-  return child;
-}
-
-async function relayUp() {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(relayPort, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error('the relay did not come up');
-}
+let relay; // relay-fault-tools.mjs relayProcess
 
 before(async () => {
   if (skip) return;
@@ -159,23 +66,20 @@ before(async () => {
     listeners: { valid: 0, untrusted: 0 },
     main: { smtpd_recipient_restrictions: `check_recipient_access regexp:${join(dir, 'faults')}, permit_mynetworks, reject_unauth_destination` },
   });
-  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted });
+  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, random });
   relayPort = await freePort('127.0.0.1');
-  relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
+  const relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
     '--smtp-port', String(proxy.port), '--refresh-interval', '0', '--log-level', 'info', '--log-file', join(dir, 'relay.log'), '--shutdown-timeout', '5',
     '--connect-timeout', '5', '--reply-timeout', '10', '--command-timeout', '20', '--data-timeout', '30'];
-  startRelayProcess();
-  await relayUp();
+  relay = relayProcess({ args: relayArgs, port: relayPort });
+  relay.start();
+  await relay.up();
   sender = await startPostfixSender({ relayhost: `[127.0.0.1]:${relayPort}` });
 });
 
 after(async () => {
-  if (relayChild && relayChild.exitCode === null) {
-    const exited = new Promise((r) => relayChild.once('exit', r));
-    relayChild.kill('SIGTERM');
-    await exited;
-  }
+  await relay?.close();
   await sender?.stop();
   await proxy?.close();
   await mx?.stop();
@@ -187,21 +91,7 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   const t0 = Date.now();
   // Faults on: the relay is killed and restarted at random, the proxy misbehaves, the MX answers
   // 451/421 to some recipients, and the policy host fails for one domain.
-  let killing = process.env.MTASTS_FAULT_NO_KILL !== '1';
-  const killer = (async () => {
-    while (killing) {
-      await sleep(400 + random() * 1200);
-      if (!killing) break;
-      const child = relayChild;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      kills += 1;
-      await exited;
-      await sleep(random() * 300);
-      startRelayProcess();
-      await relayUp();
-    }
-  })();
+  const killer = process.env.MTASTS_FAULT_NO_KILL !== '1' ? relay.killer(random) : null;
   lab.update('testing-valid', { policy: { status: 503, contentType: 'text/plain', body: 'down\n' } });
 
   const subjects = [];
@@ -226,9 +116,8 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
 
   // Faults off.
   const faultsEnd = Date.now();
-  killing = false;
-  await killer;
-  await relayUp();
+  await killer?.stop();
+  await relay.up();
   proxy.state.faulty = false;
   lab.reset('testing-valid');
   writeFileSync(join(dir, 'faults'), CLEAN_MAP, { mode: 0o644 });
@@ -281,7 +170,7 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
       `journal: ${journal.delivered.size} delivered keys, ${recognised}+ retries answered "already delivered", ` +
       `${uncertain.length} keys with an interrupted attempt before the delivered one ${JSON.stringify(uncertain)}, ` +
       `${bouncedLines.length} bounced (expected ${expectBounced}), ${lost} lost; ` +
-      `faults: ${kills} relay kills, proxy ${JSON.stringify(proxy.state.counts)}; queue left: ${left.length}; ${phases}`,
+      `faults: ${relay.kills} relay kills, proxy ${JSON.stringify(proxy.state.counts)}; queue left: ${left.length}; ${phases}`,
   );
   assert.deepEqual(left, [], 'the sending queue empties once the faults end');
   assert.deepEqual(lostList, [], 'no message lost');
@@ -295,6 +184,6 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   // that key's attempt as interrupted (printed above).
   assert.ok(duplicates <= uncertain.length, `${duplicates} duplicates, but only ${uncertain.length} interrupted attempts in the journal`);
   if (process.env.MTASTS_FAULT_NO_KILL === '1') assert.equal(duplicates, 0, 'no duplicate without relay crashes');
-  else assert.ok(kills > 0, 'the relay was killed at least once');
+  else assert.ok(relay.kills > 0, 'the relay was killed at least once');
   assert.ok(journal.delivered.size >= once, 'every delivery is journaled');
 });
