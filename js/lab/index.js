@@ -41,6 +41,8 @@ import { serverString } from './peer-process.js';
 export { scenarios, scenarioNamed, policyText } from './scenarios.js';
 // Real Postfix instances as MX (several behaviours, one per port) and as a sending MTA (postfix.js).
 export { startPostfixMx, startPostfixSender, postfixAvailable } from './postfix.js';
+// Exim as the local MTA in front of the relay (exim.js).
+export { startExim, eximConfig, eximRelayRecipe, eximMissing } from './exim.js';
 
 const STANDARD_DNS_PORT = 53;
 const STANDARD_HTTPS_PORT = 443;

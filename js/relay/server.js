@@ -41,16 +41,57 @@ function keepEnhancedCodes(connection) {
   };
 }
 
+/**
+ * Interop: a client may shut down its sending side (shutdown(SHUT_WR), a TCP FIN) once it has sent
+ * all it will send, and still read the replies: Exim 4.96 writes "QUIT" right behind the final "."
+ * and half-closes before it reads the reply to the ".". The listener therefore keeps half-open
+ * sockets (allowHalfOpen below), and this runs once the client's FIN has been read and every command
+ * before it handled (the command parser, a Writable, emits 'finish' only after the last command's
+ * handler called back; for DATA that is after the reply to the "."):
+ * - the FIN came in the middle of a message: the "." can never come, so the connection is reset as
+ *   if the client had vanished (smtp-server then destroys the message stream and the transaction
+ *   resets the MX connection before its end of data: the MX takes no partial message);
+ * - else every reply has been written: the relay ends its side too (a QUIT already did).
+ */
+function clientFinished(connection) {
+  const message = connection._dataStream;
+  if (message && !message.writableEnded) connection._socket.destroy();
+  else connection.close();
+}
+
+class RelayConnection extends SMTPConnection {
+  // Also called again for the TLS session after STARTTLS.
+  _createParser() {
+    const parser = super._createParser();
+    parser.once('finish', () => clientFinished(this));
+    return parser;
+  }
+
+  // smtp-server writes a reply only while the socket's readyState is 'open'; after the client's FIN
+  // it is 'writeOnly', and the replies to what the client sent before it must still go out. So the
+  // reply is written through smtp-server's own send() with the state it expects for that call.
+  send(code, data, context) {
+    const socket = this._socket;
+    if (this._upgrading || socket?.readyState !== 'writeOnly') return super.send(code, data, context);
+    Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
+    try {
+      return super.send(code, data, context);
+    } finally {
+      delete socket.readyState;
+    }
+  }
+}
+
 class RelaySmtpServer extends SMTPServer {
   constructor(options, track) {
     super(options);
     this.track = track;
   }
 
-  // smtp-server's own connect(), with the reply filter above put on each connection before it
-  // says anything.
+  // smtp-server's own connect(), with the half-close handling and the reply filter above put on
+  // each connection before it says anything.
   connect(socket, socketOptions) {
-    const connection = new SMTPConnection(this, socket, socketOptions);
+    const connection = new RelayConnection(this, socket, socketOptions);
     keepEnhancedCodes(connection);
     this.connections.add(connection);
     this.track(connection, socket);
@@ -169,6 +210,8 @@ export async function startRelay(config, deps = {}) {
     allowInsecureAuth: true,
     ...(tls ?? {}),
     disableReverseLookup: true,
+    // net.createServer: a client's FIN ends only its side (clientFinished above).
+    allowHalfOpen: true,
     maxClients: config.maxClients,
     logger: false,
 

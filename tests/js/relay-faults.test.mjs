@@ -22,9 +22,6 @@
 // Run: scripts/build && node --test tests/js/relay-faults.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import tls from 'node:tls';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +29,7 @@ import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
 import { freePort } from '../../js/lab/peer-process.js';
 import { seededRandom } from '../bench/policy-corpus.mjs';
+import { CLEAN_MAP, FAULT_MAP, recipientOf as recipientIn, relayProcess, sleep, startFaultProxy } from './relay-fault-tools.mjs';
 
 assertBuilt();
 const { startLab, startPostfixMx, startPostfixSender, postfixAvailable } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
@@ -47,179 +45,16 @@ const DOMAINS = ['enforce-valid.test', 'testing-valid.test', 'no-record.test'];
 const FROM = 'alice@no-record.test'; // bounces come back through the relay into the MX's catch-all
 
 const random = seededRandom(SEED); // replayable with its seed
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** What message k is sent to: a fixed fraction gets the MX's 550, 451 or 421 (while faults last). */
-function recipientOf(k) {
-  const domain = DOMAINS[k % DOMAINS.length];
-  if (k % 20 === 0) return `bounce@${domain}`;
-  if (k % 20 === 7) return `tempfail@${domain}`;
-  if (k % 20 === 13) return `closing@${domain}`;
-  return `user${k}@${domain}`;
-}
-
-const FAULT_MAP = '/^bounce@/ 550 5.1.1 no such user (fault)\n/^tempfail@/ 451 4.3.0 try again later (fault)\n/^closing@/ 421 4.3.2 closing (fault)\n';
-const CLEAN_MAP = '/^bounce@/ 550 5.1.1 no such user (fault)\n';
-
-const HOSTILE = ['data-2xx', 'out-of-step', 'endless', 'silent'];
-
-/**
- * A hostile MX in place of the real one, with a certificate valid for the MX name it is asked
- * for (so the relay gets past STARTTLS and meets the misbehaviour). It never takes a message.
- */
-function hostileMx(client, mode, certFor) {
-  let socket = client;
-  let secure = false;
-  let buffer = '';
-  const reply = (text) => socket.write(`${text}\r\n`);
-  const onLine = (line) => {
-    const verb = line.split(' ')[0].toUpperCase();
-    if (verb === 'EHLO' && secure && mode === 'endless') {
-      let sent = 0;
-      const more = () => {
-        while (!socket.destroyed && sent < 1 << 20) {
-          sent += 4096;
-          if (!socket.write('250-endless\r\n'.repeat(315))) return socket.once('drain', more);
-        }
-      };
-      more();
-    } else if (verb === 'EHLO') {
-      socket.write(['250-mx.hostile.test', '250-PIPELINING', '250-8BITMIME', ...(secure ? [] : ['250-STARTTLS']), '250 SIZE 100000000'].join('\r\n') + '\r\n');
-    } else if (verb === 'STARTTLS' && !secure) {
-      reply('220 2.0.0 go ahead');
-      client.off('data', onData);
-      const secured = new tls.TLSSocket(client, {
-        isServer: true,
-        SNICallback: (name, cb) => {
-          const cert = certFor(name);
-          cb(null, tls.createSecureContext({ key: cert.keyPem, cert: cert.chainPem }));
-        },
-      });
-      secured.on('error', () => client.destroy());
-      secured.on('secure', () => {
-        secure = true;
-        socket = secured;
-        secured.on('data', onData);
-      });
-    } else if (verb === 'MAIL') {
-      if (mode === 'out-of-step') socket.write('250 2.1.0 Ok\r\n250-stray\r\n250 stray too\r\n');
-      else reply('250 2.1.0 Ok');
-    } else if (verb === 'RCPT') {
-      reply('250 2.1.5 Ok');
-    } else if (verb === 'DATA') {
-      reply('250 2.0.0 taken, honestly'); // never 354: nothing is sent, so nothing is delivered
-    } else if (verb === 'QUIT') {
-      reply('221 2.0.0 bye');
-      socket.end();
-    } else {
-      reply('250 2.0.0 ok');
-    }
-  };
-  function onData(chunk) {
-    buffer += chunk.toString('latin1');
-    for (let i; (i = buffer.indexOf('\r\n')) >= 0; ) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      onLine(line);
-    }
-  }
-  client.on('data', onData);
-  if (mode !== 'silent') reply('220 mx.hostile.test ESMTP');
-}
-
-/** A TCP proxy in front of the MX that misbehaves while `faulty` is set. */
-async function startFaultProxy({ valid, untrusted, certFor }) {
-  const state = { faulty: true, counts: { clean: 0, refused: 0, tls: 0, cut: 0, hostile: 0 } };
-  const sockets = new Set();
-  const onConnection = (client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => {});
-    const r = state.faulty ? random() : 1;
-    if (r < 0.1) {
-      state.counts.refused += 1;
-      client.destroy();
-      return;
-    }
-    if (r >= 0.45 && r < 0.55) {
-      state.counts.hostile += 1;
-      hostileMx(client, HOSTILE[Math.floor((r - 0.45) / 0.025)] ?? 'silent', certFor);
-      return;
-    }
-    const badTls = r < 0.25;
-    const cutAfter = r >= 0.25 && r < 0.45 ? 1 + Math.floor(random() * 7000) : Infinity;
-    state.counts[badTls ? 'tls' : cutAfter < Infinity ? 'cut' : 'clean'] += 1;
-    const server = net.connect(badTls ? untrusted : valid, '127.0.0.1');
-    sockets.add(server);
-    server.on('close', () => sockets.delete(server));
-    server.on('error', () => client.destroy());
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
-    let seen = 0;
-    client.on('data', (chunk) => {
-      seen += chunk.length;
-      // Cut before forwarding the chunk that crosses the limit: the MX never sees it.
-      if (seen >= cutAfter) {
-        client.destroy();
-        server.destroy();
-        return;
-      }
-      server.write(chunk);
-    });
-    server.pipe(client);
-  };
-  const servers = [net.createServer(onConnection)];
-  await new Promise((resolve, reject) => {
-    servers[0].once('error', reject);
-    servers[0].listen(0, '127.0.0.1', resolve);
-  });
-  const port = servers[0].address().port;
-  const v6 = net.createServer(onConnection);
-  await new Promise((resolve) => {
-    v6.once('error', () => resolve());
-    v6.listen(port, '::1', () => {
-      servers.push(v6);
-      resolve();
-    });
-  });
-  return {
-    port,
-    state,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    },
-  };
-}
+const recipientOf = (k) => recipientIn(k, DOMAINS);
 
 let lab;
 let mx;
 let proxy;
 let sender;
 let dir;
-let relayChild = null;
 let relayPort;
-let relayArgs;
-let kills = 0;
-
-function startRelayProcess() {
-  const child = spawn(process.execPath, relayArgs, { stdio: ['ignore', 'ignore', 'ignore'] });
-  relayChild = child;
-  return child;
-}
-
-async function relayUp() {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(relayPort, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error('the relay did not come up');
-}
+let relay; // relay-fault-tools.mjs relayProcess
 
 before(async () => {
   if (skip) return;
@@ -234,23 +69,20 @@ before(async () => {
     listeners: { valid: 0, untrusted: 0 },
     main: { smtpd_recipient_restrictions: `check_recipient_access regexp:${join(dir, 'faults')}, permit_mynetworks, reject_unauth_destination` },
   });
-  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, certFor: (name) => lab.certFor(name) });
+  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, random, certFor: (name) => lab.certFor(name) });
   relayPort = await freePort('127.0.0.1');
-  relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
+  const relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
     '--smtp-port', String(proxy.port), '--refresh-interval', '0', '--log-level', 'info', '--log-file', join(dir, 'relay.log'), '--shutdown-timeout', '5',
     '--connect-timeout', '5', '--reply-timeout', '10', '--command-timeout', '20', '--data-timeout', '30'];
-  startRelayProcess();
-  await relayUp();
+  relay = relayProcess({ args: relayArgs, port: relayPort });
+  relay.start();
+  await relay.up();
   sender = await startPostfixSender({ relayhost: `[127.0.0.1]:${relayPort}` });
 });
 
 after(async () => {
-  if (relayChild && relayChild.exitCode === null) {
-    const exited = new Promise((r) => relayChild.once('exit', r));
-    relayChild.kill('SIGTERM');
-    await exited;
-  }
+  await relay?.close();
   await sender?.stop();
   await proxy?.close();
   await mx?.stop();
@@ -262,21 +94,7 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   const t0 = Date.now();
   // Faults on: the relay is killed and restarted at random, the proxy misbehaves, the MX answers
   // 451/421 to some recipients, and the policy host fails for one domain.
-  let killing = process.env.MTASTS_FAULT_NO_KILL !== '1';
-  const killer = (async () => {
-    while (killing) {
-      await sleep(400 + random() * 1200);
-      if (!killing) break;
-      const child = relayChild;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      kills += 1;
-      await exited;
-      await sleep(random() * 300);
-      startRelayProcess();
-      await relayUp();
-    }
-  })();
+  const killer = process.env.MTASTS_FAULT_NO_KILL !== '1' ? relay.killer(random) : null;
   lab.update('testing-valid', { policy: { status: 503, contentType: 'text/plain', body: 'down\n' } });
 
   const subjects = [];
@@ -301,9 +119,8 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
 
   // Faults off.
   const faultsEnd = Date.now();
-  killing = false;
-  await killer;
-  await relayUp();
+  await killer?.stop();
+  await relay.up();
   proxy.state.faulty = false;
   lab.reset('testing-valid');
   writeFileSync(join(dir, 'faults'), CLEAN_MAP, { mode: 0o644 });
@@ -356,7 +173,7 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
       `journal: ${journal.delivered.size} delivered keys, ${recognised}+ retries answered "already delivered", ` +
       `${uncertain.length} keys with an interrupted attempt before the delivered one ${JSON.stringify(uncertain)}, ` +
       `${bouncedLines.length} bounced (expected ${expectBounced}), ${lost} lost; ` +
-      `faults: ${kills} relay kills, proxy ${JSON.stringify(proxy.state.counts)}; queue left: ${left.length}; ${phases}`,
+      `faults: ${relay.kills} relay kills, proxy ${JSON.stringify(proxy.state.counts)}; queue left: ${left.length}; ${phases}`,
   );
   assert.deepEqual(left, [], 'the sending queue empties once the faults end');
   assert.deepEqual(lostList, [], 'no message lost');
@@ -370,6 +187,6 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   // that key's attempt as interrupted (printed above).
   assert.ok(duplicates <= uncertain.length, `${duplicates} duplicates, but only ${uncertain.length} interrupted attempts in the journal`);
   if (process.env.MTASTS_FAULT_NO_KILL === '1') assert.equal(duplicates, 0, 'no duplicate without relay crashes');
-  else assert.ok(kills > 0, 'the relay was killed at least once');
+  else assert.ok(relay.kills > 0, 'the relay was killed at least once');
   assert.ok(journal.delivered.size >= once, 'every delivery is journaled');
 });
