@@ -287,4 +287,10 @@ export function recipientFailureReply(address) {
   return wasm.recipientFailureReply(address);
 }
 
+/** Every error code of the core: `[{ code, tlsrpt, temporary, rfc, example }]` (src/codes.rs). */
+export function errorCodes() {
+  if (!ready) throw notInitialized();
+  return wasm.errorCodes();
+}
+
 export { MtaStsError };

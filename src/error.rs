@@ -5,8 +5,8 @@
 //! maps to one TLS-RPT result type (RFC 8460 §4.3).
 
 use crate::diagnostic::{shown, Diagnostic};
-use crate::fetch::FetchError;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Deserialize;
 use std::fmt;
 
 /// The `_mta-sts` TXT record (RFC 8461 §3.1).
@@ -168,6 +168,173 @@ impl SmtpError {
             | SmtpError::OutOfStep { .. }
             | SmtpError::UnexpectedReply { .. } => true,
             SmtpError::BadHeloName { .. } | SmtpError::BadCommand { .. } => false,
+        }
+    }
+}
+
+/// Policy fetching (RFC 8461 §3.3), as the host reported it and the core judged it.
+/// How the host's fetch failed before a complete response was in hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchFailure {
+    /// The overall time limit passed (connect, TLS, headers and body together).
+    Timeout,
+    /// The body passed [`crate::fetch::MAX_POLICY_BYTES`] and the transfer was aborted.
+    TooLarge,
+    /// The connection ended (closed or reset) before the whole body arrived: fewer bytes than the
+    /// Content-Length, or a chunked body without its last chunk. `received` bytes came;
+    /// `expected` is the declared length, `None` when the response declared none. Read by
+    /// [`FetchAnswer::from_host`] from the report's `received` and `expected`.
+    #[serde(skip_deserializing)]
+    Truncated {
+        received: u64,
+        expected: Option<u64>,
+    },
+    /// The policy host's certificate did not validate for `mta-sts.<domain>` (§3.3: "the
+    /// certificate ... MUST be valid for the 'mta-sts' host name").
+    Certificate,
+    /// TLS failed for another reason (no common version or cipher, handshake aborted).
+    Tls,
+    /// TCP connection refused, reset or unreachable.
+    Connect,
+    /// The policy host name did not resolve.
+    Dns,
+    /// The server did not speak HTTP properly.
+    Protocol,
+}
+
+/// Why a fetched policy cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchError {
+    Failed {
+        kind: FetchFailure,
+        detail: String,
+    },
+    /// §3.3: "Policies fetched via HTTPS are only valid if the HTTP response code is 200 (OK)."
+    HttpStatus {
+        status: u16,
+    },
+    /// §3.3: "HTTP 3xx redirects MUST NOT be followed."
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+    /// §3.2: the media type MUST be "text/plain".
+    ContentType {
+        found: Option<String>,
+    },
+}
+
+impl FetchError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::Failed {
+                kind: FetchFailure::Timeout,
+                ..
+            } => "policy-fetch-timeout",
+            FetchError::Failed {
+                kind: FetchFailure::TooLarge,
+                ..
+            } => "policy-too-large",
+            FetchError::Failed {
+                kind: FetchFailure::Truncated { .. },
+                ..
+            } => "policy-truncated",
+            FetchError::Failed {
+                kind: FetchFailure::Certificate,
+                ..
+            } => "policy-webpki-invalid",
+            FetchError::Failed { .. } => "policy-fetch-error",
+            FetchError::HttpStatus { .. } => "policy-http-status",
+            FetchError::Redirect { .. } => "policy-redirect",
+            FetchError::ContentType { .. } => "policy-content-type",
+        }
+    }
+
+    /// RFC 8460 §4.3.2.1 result types for policy failures.
+    pub fn tlsrpt_result(&self) -> &'static str {
+        match self {
+            FetchError::Failed {
+                kind: FetchFailure::Certificate,
+                ..
+            } => "sts-webpki-invalid",
+            FetchError::ContentType { .. } => "sts-policy-invalid",
+            _ => "sts-policy-fetch-error",
+        }
+    }
+
+    pub fn rfc(&self) -> &'static str {
+        match self {
+            FetchError::ContentType { .. } => "RFC 8461 §3.2",
+            _ => "RFC 8461 §3.3",
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Failed {
+                kind: FetchFailure::Truncated { received, expected },
+                detail,
+            } => {
+                match expected {
+                    Some(expected) => write!(
+                        f,
+                        "the policy body was cut off: the connection ended after {received} of {expected} bytes"
+                    )?,
+                    None => write!(
+                        f,
+                        "the policy body was cut off: the connection ended after {received} bytes, before the body's end"
+                    )?,
+                }
+                if !detail.is_empty() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
+            FetchError::Failed { kind, detail } => {
+                let what = match kind {
+                    FetchFailure::Truncated { .. } => "the policy body was cut off",
+                    FetchFailure::Timeout => "the policy fetch timed out",
+                    FetchFailure::TooLarge => "the policy is larger than 64 KiB (65536 bytes)",
+                    FetchFailure::Certificate => {
+                        "the policy host's certificate is not valid for its name"
+                    }
+                    FetchFailure::Tls => "TLS with the policy host failed",
+                    FetchFailure::Connect => "could not connect to the policy host",
+                    FetchFailure::Dns => "the policy host name did not resolve",
+                    FetchFailure::Protocol => "the policy host did not answer HTTP properly",
+                };
+                if detail.is_empty() {
+                    f.write_str(what)
+                } else {
+                    write!(f, "{what} ({detail})")
+                }
+            }
+            FetchError::HttpStatus { status } => {
+                write!(f, "expected HTTP status 200, found {status}")
+            }
+            FetchError::Redirect { status, location } => match location {
+                Some(l) => write!(
+                    f,
+                    "the policy host redirects ({status} to {}); redirects must not be followed",
+                    crate::diagnostic::shown(l)
+                ),
+                None => write!(
+                    f,
+                    "the policy host redirects ({status}); redirects must not be followed"
+                ),
+            },
+            FetchError::ContentType { found } => match found {
+                Some(t) => write!(
+                    f,
+                    "expected media type text/plain, found {}",
+                    crate::diagnostic::shown(t)
+                ),
+                None => f.write_str("expected media type text/plain, found no Content-Type"),
+            },
         }
     }
 }

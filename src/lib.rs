@@ -17,6 +17,7 @@
 
 pub mod cache;
 pub mod cert;
+pub mod codes;
 pub mod delivery;
 pub mod diagnostic;
 pub mod discovery;

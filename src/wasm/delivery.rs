@@ -313,3 +313,9 @@ pub fn recipient_failure_reply(address: &str) -> Result<JsValue, JsValue> {
         )),
     }
 }
+
+/// Every error code with its RFC 8460 result type, temporariness and RFC section (src/codes.rs).
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Result<JsValue, JsValue> {
+    to_value(&crate::codes::catalogue())
+}
