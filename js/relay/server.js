@@ -83,9 +83,10 @@ class RelayConnection extends SMTPConnection {
 }
 
 class RelaySmtpServer extends SMTPServer {
-  constructor(options, track) {
+  constructor(options, track, onClientEnd) {
     super(options);
     this.track = track;
+    this.onClientEnd = onClientEnd;
   }
 
   // smtp-server's own connect(), with the half-close handling and the reply filter above put on
@@ -95,6 +96,10 @@ class RelaySmtpServer extends SMTPServer {
     keepEnhancedCodes(connection);
     this.connections.add(connection);
     this.track(connection, socket);
+    // The client's FIN: no message that is not complete yet can be delivered in this session any
+    // more (nothing can follow the FIN), so a transaction still waiting downstream (the MX being
+    // dialled, a RCPT) is aborted at once; a complete message goes on to the MX's reply.
+    socket.once('end', () => this.onClientEnd?.(connection));
     connection.on('error', (err) => this._onError(err));
     connection.on('connect', (data) => this._onClientConnect(data));
     connection.init();
@@ -182,6 +187,11 @@ export async function startRelay(config, deps = {}) {
   const transactions = new Map(); // session id → Transaction
   const connections = new Set();
   let draining = false;
+
+  const clientEnded = (connection) => {
+    const tx = transactions.get(connection.session?.id);
+    if (tx && !tx.inData) tx.abort();
+  };
 
   const track = (connection, socket) => {
     connections.add(connection);
@@ -289,7 +299,7 @@ export async function startRelay(config, deps = {}) {
   const servers = [];
   try {
     for (const { host, port } of config.listen) {
-      const server = new RelaySmtpServer({ ...options }, track);
+      const server = new RelaySmtpServer({ ...options }, track, clientEnded);
       server.on('error', (err) => log.error({ event: 'smtp-error', err: err.message, code: err.code }));
       await new Promise((resolve, reject) => {
         server.server.once('error', reject);

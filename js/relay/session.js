@@ -5,75 +5,25 @@
 //   that recipient's domain. A refused MAIL at the MX becomes the reply to that RCPT.
 // - Each RCPT gets the MX's own reply. Recipients of a second domain get the core's 452 4.5.3
 //   (one downstream connection per transaction); the local MTA sends them in another transaction.
-// - DATA is streamed to the MX as it arrives, behind the trace header, and the MX's reply to the
-//   end of DATA is the relay's reply. A message is therefore delivered or still queued upstream.
-// - When no MX could be used (policy, TLS, DNS, connect, timeout) the reply is the core's
-//   relayFailureReply: 4xx with an enhanced code naming the policy domain, the MX and the reason.
-// - The local MTA going away mid-DATA resets the MX connection before the end of data is sent, so
-//   the MX never accepts a partial message.
-// - The final "." is held until the local MTA's end of data and goes through the delivery journal
-//   (delivery-journal.js): a message the journal has as delivered (the relay died after the MX's
-//   250, before its own 250 reached the local MTA, which sends it again) is not ended at the MX —
-//   the MX connection is closed instead — and the local MTA hears 250 "already delivered". Else
-//   `pending` is journaled before the ".", `delivered` after the MX's 2xx and before the 250.
+// - DATA goes to the MX through message-transfer.js (the journal, the held "."), and the MX's reply
+//   to the end of DATA is the relay's reply. A message is therefore delivered or still queued.
+// - When no MX could be used the reply is the core's (connectMx's `err.reply`, from the delivery
+//   machine): 4xx naming the policy domain, the MX and the reason, 5xx only for what no retry fixes.
+// - A transaction aborted while it waits downstream (the local MTA left, RSET, shutdown) aborts
+//   connectMx and closes the MX connection.
+// - TLS-RPT records and metrics of each connectMx call: attempt-records.js.
 //
 // Replies handed to smtp-server are `{ responseCode, message }` where message starts with the
-// enhanced status code (server.js passes such replies through unchanged) or is an array of lines.
+// enhanced status code (replies.js; server.js passes them through unchanged).
 
-import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import {
-  deliveryTraceHeader,
-  recipientDomain,
-  recipientFailureReply,
-  relayFailureReply,
-  relayMirrorReply,
-  relayNotice,
-  relayOtherDomainReply,
-  MtaStsError,
-} from '../core.js';
+import { deliveryTraceHeader, recipientDomain, recipientFailureReply, relayFailureReply, relayNotice, relayOtherDomainReply, MtaStsError } from '../core.js';
 import { DownstreamSmtp, replyText } from './downstream-smtp.js';
-import { deliveryHasher } from './delivery-journal.js';
+import { recordAttempts } from './attempt-records.js';
+import { connectFailureReply, coreReply, domainOf, mirrorReply, outcomeOf } from './replies.js';
+import { dropMessage, transferMessage } from './message-transfer.js';
 
-/** A core reply (`{ code, enhanced, text }`) as smtp-server's error. */
-function coreReply(reply) {
-  return { responseCode: reply.code, message: `${reply.enhanced} ${reply.text}` };
-}
-
-/**
- * The MX's reply, mirrored for the local MTA by the core (src/relay.rs mirror_reply): the MX's
- * code, enhanced code and words, with the MX named at the end.
- */
-export function mirrorReply(reply, mx) {
-  return coreReply(relayMirrorReply(reply.code, reply.lines, mx));
-}
-
-function domainOf(address) {
-  const at = address.lastIndexOf('@');
-  return at === -1 ? '' : address.slice(at + 1);
-}
-
-/** The core's reply for a connectMx failure (`err.reply`), or for an error it did not make. */
-function connectFailureReply(err, domain) {
-  if (err?.reply && typeof err.reply.code === 'number') return err.reply;
-  return relayFailureReply(domain, err?.mode ?? null, err?.mx ?? null, {
-    code: typeof err?.code === 'string' ? err.code : 'internal-error',
-    message: err?.message ?? String(err),
-    // Spec: an error that does not say it is permanent keeps the message queued upstream.
-    temporary: err?.temporary !== false,
-    tlsrpt: err?.tlsrpt ?? '',
-  });
-}
-
-/** Passes `source`'s chunks on, feeding each to `hasher` (the delivery journal's key). */
-async function* hashing(source, hasher) {
-  for await (const chunk of source) {
-    hasher.update(chunk);
-    yield chunk;
-  }
-}
-
-const outcomeOf = (code) => (code < 300 ? 'delivered' : code < 500 ? 'deferred' : 'rejected');
+export { mirrorReply };
 
 export class Transaction {
   /**
@@ -183,7 +133,7 @@ export class Transaction {
       const mode = err.mode ?? null;
       const mx = err.mx ?? null;
       relay.metrics.connectSeconds.observe({ outcome: 'failed' }, (performance.now() - t0) / 1000);
-      await this.#record(domain, err);
+      await recordAttempts(this.relay, domain, err);
       const reply = connectFailureReply(err, domain);
       this.#count(outcomeOf(reply.code), mode);
       relay.log.warn({
@@ -205,7 +155,7 @@ export class Transaction {
       return null;
     }
     relay.metrics.connectSeconds.observe({ outcome: 'ok' }, (performance.now() - t0) / 1000);
-    await this.#record(domain, conn);
+    await recordAttempts(this.relay, domain, conn);
     const ds = new DownstreamSmtp(conn.socket, { heloName: relay.heloName, timeouts: relay.timeouts, mx: conn.mx.host });
     this.#use(domain, { ds, conn, uses: 1 });
     try {
@@ -289,162 +239,57 @@ export class Transaction {
   }
 
   /**
-   * DATA: streams `stream` (smtp-server's message stream) to the MX. Resolves
+   * DATA: streams `stream` (smtp-server's message stream) to the MX (message-transfer.js). Resolves
    * `{ error }` or `{ message }` for smtp-server's callback; `stream` is always read to its end.
    */
   async data(stream) {
     const { relay } = this;
     this.inData = true;
-    let bytes = 0;
-    let key = null; // the delivery journal's key, once the local MTA's end of data is in
-    const upstream = new PassThrough();
-    let upstreamGone = null;
-    const gone = (err) => {
-      upstreamGone ??= err ?? new Error('the local MTA closed the connection in the middle of the message');
-      upstream.destroy(upstreamGone);
-    };
-    stream.on('error', gone);
-    stream.on('close', () => {
-      if (!stream.readableEnded) gone();
+    const alive = !this.lost && this.downstream && !this.downstream.closed;
+    const t = alive
+      ? await transferMessage({
+          relay,
+          ds: this.downstream,
+          mx: this.conn.mx.host,
+          stream,
+          from: this.from.address,
+          accepted: this.accepted,
+          header: this.#traceHeader(),
+          failure: (err) => this.#failure(err),
+        })
+      : dropMessage(stream, this.lost ?? this.#failure(new MtaStsError('mx-connection-lost', 'the connection to the mx is gone')));
+    this.inData = false;
+    this.finished = true;
+    const mode = this.mode;
+    this.#count(t.outcome, mode);
+    relay.metrics.deliverySeconds.observe({ outcome: t.outcome }, (performance.now() - (this.startedAt ?? performance.now())) / 1000);
+    const trace = this.conn?.trace;
+    relay.log[t.outcome === 'delivered' || t.outcome === 'already-delivered' ? 'info' : 'warn']({
+      event: 'delivery',
+      outcome: t.outcome,
+      domain: this.domain,
+      mode: mode ?? 'none',
+      policyId: trace?.policyId ?? null,
+      mx: this.conn?.mx?.host ?? null,
+      address: this.conn?.mx?.address ?? null,
+      tls: trace?.tlsVersion ?? null,
+      verified: trace?.result === 'verified',
+      result: trace?.result ?? null,
+      reply: t.logReply,
+      from: this.from.address,
+      recipients: this.accepted.length,
+      bytes: t.bytes,
+      ms: Math.round(performance.now() - (this.startedAt ?? performance.now())),
+      client: this.session.remoteAddress,
+      journal: t.key,
+      ...t.extra,
     });
-    stream.pipe(upstream);
-    // After a failure the rest of the message is read and dropped, so that smtp-server sees its
-    // end and sends the reply.
-    const drain = () => {
-      stream.unpipe(upstream);
-      upstream.destroy();
-      stream.resume();
-    };
-    const finish = (outcome, reply, extra = {}) => {
-      this.inData = false;
-      this.finished = true;
-      const mode = this.mode;
-      this.#count(outcome, mode);
-      relay.metrics.deliverySeconds.observe({ outcome }, (performance.now() - (this.startedAt ?? performance.now())) / 1000);
-      const trace = this.conn?.trace;
-      relay.log[outcome === 'delivered' || outcome === 'already-delivered' ? 'info' : 'warn']({
-        event: 'delivery',
-        outcome,
-        domain: this.domain,
-        mode: mode ?? 'none',
-        policyId: trace?.policyId ?? null,
-        mx: this.conn?.mx?.host ?? null,
-        address: this.conn?.mx?.address ?? null,
-        tls: trace?.tlsVersion ?? null,
-        verified: trace?.result === 'verified',
-        result: trace?.result ?? null,
-        reply,
-        from: this.from.address,
-        recipients: this.accepted.length,
-        bytes,
-        ms: Math.round(performance.now() - (this.startedAt ?? performance.now())),
-        client: this.session.remoteAddress,
-        journal: key,
-        ...extra,
-      });
-    };
-
-    if (this.lost || !this.downstream || this.downstream.closed) {
-      drain();
-      const error = this.lost ?? this.#failure(new MtaStsError('mx-connection-lost', 'the connection to the mx is gone'));
-      finish('deferred', `${error.responseCode} ${error.message}`);
-      return { error };
-    }
-    const ds = this.downstream;
-    const mx = this.conn.mx.host;
-    let reusable = false;
-    const { journal } = relay;
-    const hasher = deliveryHasher(this.from.address, this.accepted);
-    let withheld = null; // why the "." was not sent: 'already-delivered' | 'in-flight'
-    let claimed = false; // this transaction holds `key` in relay.inFlight
-    /** At the local MTA's end of data, before the "." goes to the MX: whether it may. */
-    const beforeEnd = async () => {
-      key = hasher.key();
-      if (journal.isDelivered(key)) {
-        withheld = 'already-delivered';
-        return false;
-      }
-      // Spec: the same message in two sessions at once (the local MTA gave up on the first and
-      // sent it again): the second waits in the local MTA's queue until the first is decided.
-      if (relay.inFlight.has(key)) {
-        withheld = 'in-flight';
-        return false;
-      }
-      relay.inFlight.add(key);
-      claimed = true;
-      await journal.recordPending(key);
-      return true;
-    };
-    try {
-      const reply = await ds.data(hashing(upstream, hasher), {
-        header: this.#traceHeader(),
-        beforeEnd,
-        check: (n) => {
-          bytes = n;
-          // RFC 1870 §6: the relay announced maxSize; nothing larger is passed on.
-          if (n > relay.maxSize) throw new MtaStsError('message-too-big', `message exceeds ${relay.maxSize} octets`);
-        },
-      });
-      if (reply.phase === 'data') drain();
-      if (reply.phase === 'withheld') {
-        if (withheld === 'in-flight') {
-          finish('deferred', null, { reason: 'the same message is being delivered in another session' });
-          return { error: coreReply(relayNotice('in-flight')) };
-        }
-        relay.metrics.alreadyDelivered.inc();
-        const notice = relayNotice('already-delivered');
-        const text = `${notice.enhanced} ${notice.text}`;
-        finish('already-delivered', `${notice.code} ${text}`);
-        return { message: text };
-      }
-      reusable = reply.phase === 'end';
-      // Only a 2xx answering the end of data is delivery (the core pairs each reply with its
-      // command: a 2xx to DATA itself never gets here, it is smtp-unexpected-reply).
-      if (reply.phase === 'end' && reply.meaning === 'accepted') {
-        // Durable before the 250 goes upstream: a crash from here on finds the message delivered.
-        try {
-          await journal.recordDelivered(key);
-        } catch (err) {
-          relay.log.error({ event: 'journal-write-failed', err: err.message, journal: key });
-        }
-        relay.afterDelivered?.();
-        const text = mirrorReply(reply, mx).message;
-        finish('delivered', replyText(reply));
-        return { message: Array.isArray(text) ? text.join(' ') : text };
-      }
-      if (reply.code >= 400) {
-        const error = mirrorReply(reply, mx);
-        finish(outcomeOf(error.responseCode), replyText(reply));
-        return { error };
-      }
-      const error = this.#failure(new MtaStsError('smtp-unexpected-reply', `${mx} answered ${reply.phase === 'data' ? 'DATA' : 'the end of DATA'} with ${replyText(reply)}`));
-      finish('deferred', replyText(reply));
-      return { error };
-    } catch (err) {
-      if (upstreamGone) {
-        // The MX connection was reset before the end of data (downstream-smtp.js): nothing delivered.
-        finish('aborted', null, { reason: upstreamGone.message });
-        return { error: coreReply(relayNotice('incomplete')) };
-      }
-      drain();
-      if (err.code === 'journal-write-failed') {
-        // Nothing was ended at the MX: the message stays queued upstream.
-        finish('deferred', null, { reason: err.message });
-        return { error: coreReply(relayNotice('journal-failed', err.message)) };
-      }
-      if (err.code === 'message-too-big') {
-        finish('rejected', null, { reason: err.message });
-        return { error: coreReply(relayNotice('too-big', '', relay.maxSize)) };
-      }
-      const error = this.#failure(err);
-      finish('deferred', `${error.responseCode} ${error.message}`, { reason: err.message });
-      return { error };
-    } finally {
-      if (claimed) relay.inFlight.delete(key);
+    if (alive) {
       // After the MX's reply to the end of DATA the session is ready for the next message.
-      if (reusable && !ds.closed) this.relay.pool.release(this.domain, this.entry);
-      else ds.quit();
+      if (t.reusable && !this.downstream.closed) relay.pool.release(this.domain, this.entry);
+      else this.downstream.quit();
     }
+    return t.result;
   }
 
   /** The trace header from the core's facts for this connection (src/delivery/machine.rs). */
@@ -456,57 +301,6 @@ export class Transaction {
 
   #count(outcome, mode) {
     this.relay.metrics.deliveries.inc({ outcome, mode: mode ?? 'none' });
-  }
-
-  /**
-   * TLS-RPT records (tlsrpt-log.js) and metrics of one connectMx call: `source` is its result or
-   * its error; the policy type, id and mode are the core's (a cached policy is a policy).
-   */
-  async #record(domain, source) {
-    const { relay } = this;
-    const policy = source?.policy ?? null;
-    // A hit: the policy came from the store, or is a result the resolver handed out before (it
-    // reuses the same frozen object until the core's freshUntil); a miss: fetched for this one.
-    let lookup = 'none';
-    if (policy?.status === 'found' || policy?.status === 'cached') {
-      lookup = policy.source === 'cache' || relay.seenPolicies.has(policy) ? 'hit' : 'miss';
-      relay.seenPolicies.add(policy);
-    }
-    relay.metrics.policyLookups.inc({ result: lookup });
-    const applies = policy?.status === 'found' || policy?.status === 'cached';
-    const base = {
-      at: new Date(relay.clock()),
-      policyType: source?.policyType ?? 'no-policy-found',
-      policyId: source?.trace?.policyId ?? (applies ? (policy.id ?? null) : null),
-      mode: source?.trace?.mode ?? source?.mode ?? (applies ? (policy.policy?.mode ?? null) : null) ?? 'none',
-    };
-    const records = [];
-    for (const e of policy?.errors ?? []) {
-      if (e && e.tlsrpt) records.push({ ...base, kind: 'discovery', result: e.tlsrpt, code: e.code ?? null, message: e.message ?? null });
-    }
-    for (const a of source?.attempts ?? []) {
-      relay.metrics.mxAttempts.inc({ result: a.result });
-      if (a.tlsrpt) relay.metrics.tlsFailures.inc({ result_type: a.tlsrpt });
-      relay.log.debug({ event: 'mx-attempt', domain, mx: a.host, address: a.address, result: a.result, tlsrpt: a.tlsrpt, message: a.message, fallback: a.fallback });
-      // A plaintext retry is no TLS session (RFC 8460 §4.3): its TLS failure is the record before.
-      if (a.fallback) continue;
-      records.push({
-        ...base,
-        kind: 'session',
-        mx: a.host,
-        address: a.address ?? null,
-        result: a.result === 'success' ? 'success' : (a.tlsrpt || a.result),
-        code: a.result,
-        message: a.message ?? null,
-      });
-    }
-    for (const r of records) {
-      try {
-        await relay.tlsrpt.record(domain, r);
-      } catch (err) {
-        relay.log.error({ event: 'tlsrpt-record-failed', domain, err: err.message });
-      }
-    }
   }
 
   /** Ends the transaction without delivering (RSET, a new MAIL, the local MTA went away). */

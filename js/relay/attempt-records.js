@@ -1,0 +1,54 @@
+// The TLS-RPT records (tlsrpt-log.js) and metrics of one connectMx call (RFC 8460 §4): one record
+// per discovery failure and per attempt, under the policy type, id and mode the core applied (a
+// cached policy is a policy). A plaintext retry is no TLS session: its TLS failure has a record.
+
+/**
+ * @param {object} relay the relay's shared parts (server.js): metrics, log, tlsrpt, clock, seenPolicies
+ * @param {string} domain the policy domain
+ * @param {object} source connectMx's result or its error (both carry policy, policyType, attempts)
+ */
+export async function recordAttempts(relay, domain, source) {
+  const policy = source?.policy ?? null;
+  // A hit: the policy came from the store, or is a result the resolver handed out before (it
+  // reuses the same frozen object until the core's freshUntil); a miss: fetched for this one.
+  let lookup = 'none';
+  if (policy?.status === 'found' || policy?.status === 'cached') {
+    lookup = policy.source === 'cache' || relay.seenPolicies.has(policy) ? 'hit' : 'miss';
+    relay.seenPolicies.add(policy);
+  }
+  relay.metrics.policyLookups.inc({ result: lookup });
+  const applies = policy?.status === 'found' || policy?.status === 'cached';
+  const base = {
+    at: new Date(relay.clock()),
+    policyType: source?.policyType ?? 'no-policy-found',
+    policyId: source?.trace?.policyId ?? (applies ? (policy.id ?? null) : null),
+    mode: source?.trace?.mode ?? source?.mode ?? (applies ? (policy.policy?.mode ?? null) : null) ?? 'none',
+  };
+  const records = [];
+  for (const e of policy?.errors ?? []) {
+    if (e && e.tlsrpt) records.push({ ...base, kind: 'discovery', result: e.tlsrpt, code: e.code ?? null, message: e.message ?? null });
+  }
+  for (const a of source?.attempts ?? []) {
+    relay.metrics.mxAttempts.inc({ result: a.result });
+    if (a.tlsrpt) relay.metrics.tlsFailures.inc({ result_type: a.tlsrpt });
+    relay.log.debug({ event: 'mx-attempt', domain, mx: a.host, address: a.address, result: a.result, tlsrpt: a.tlsrpt, message: a.message, fallback: a.fallback });
+    // A plaintext retry is no TLS session (RFC 8460 §4.3): its TLS failure is the record before.
+    if (a.fallback) continue;
+    records.push({
+      ...base,
+      kind: 'session',
+      mx: a.host,
+      address: a.address ?? null,
+      result: a.result === 'success' ? 'success' : (a.tlsrpt || a.result),
+      code: a.result,
+      message: a.message ?? null,
+    });
+  }
+  for (const r of records) {
+    try {
+      await relay.tlsrpt.record(domain, r);
+    } catch (err) {
+      relay.log.error({ event: 'tlsrpt-record-failed', domain, err: err.message });
+    }
+  }
+}
