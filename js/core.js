@@ -208,15 +208,7 @@ export class TrustStore extends wasm.TrustStore {
   }
 }
 
-export function planDelivery(domain, records, policy) {
-  if (!ready) throw notInitialized();
-  return wasm.planDelivery(domain, records, policy);
-}
 
-export function judgeAttempt(mode, candidate, tls, requireTls) {
-  if (!ready) throw notInitialized();
-  return wasm.judgeAttempt(mode, candidate, tls, requireTls);
-}
 
 export function relayFailureReply(policyDomain, mode, mx, error) {
   if (!ready) throw notInitialized();
@@ -228,23 +220,8 @@ export function relayOtherDomainReply(firstDomain) {
   return wasm.relayOtherDomainReply(firstDomain);
 }
 
-export function traceHeader(name, trace) {
-  if (!ready) throw notInitialized();
-  return wasm.traceHeader(name, trace);
-}
 
-export function deliveryFailedTemporary(mode, attempts) {
-  if (!ready) throw notInitialized();
-  return wasm.deliveryFailedTemporary(mode, Uint8Array.from(attempts, (a) => (a.temporary ? 1 : 0)));
-}
 
-/** The core's SMTP dialogue up to STARTTLS (driven by the Node host's connectMx). */
-export class SmtpStartTls extends wasm.SmtpStartTls {
-  constructor(heloName) {
-    if (!ready) throw notInitialized();
-    super(heloName);
-  }
-}
 
 /** The core's delivery state machine (driven by the Node host's connectMx). */
 export class Delivery extends wasm.Delivery {
@@ -252,6 +229,12 @@ export class Delivery extends wasm.Delivery {
     if (!ready) throw notInitialized();
     super(...args);
   }
+}
+
+/** The core's probe of one MX host (Delivery in probe mode; driven by js/node/probe-mx.js). */
+export function probeDelivery(...args) {
+  if (!ready) throw notInitialized();
+  return wasm.Delivery.probe(...args);
 }
 
 /** The core's SMTP client after the greeting: replies paired with commands (the relay's MX side). */
@@ -275,6 +258,11 @@ export function relayNotice(kind, detail = '', limit = 0) {
 export function deliveryTraceHeader(name, trace) {
   if (!ready) throw notInitialized();
   return wasm.deliveryTraceHeader(name, trace.result, trace.policyDomain, trace.mode ?? null, trace.policyId ?? null, trace.mx, trace.tlsVersion ?? null);
+}
+
+export function checkHeloName(name) {
+  if (!ready) throw notInitialized();
+  return wasm.checkHeloName(name);
 }
 
 export function recipientDomain(address) {

@@ -351,83 +351,6 @@ pub fn verify_chain(
     to_js(&verdict)
 }
 
-/// The SMTP dialogue up to STARTTLS (RFC 5321, RFC 3207): a thin handle on [`crate::smtp::StartTls`].
-#[wasm_bindgen(js_name = SmtpStartTls)]
-pub struct JsStartTls(crate::smtp::StartTls);
-
-#[wasm_bindgen(js_class = SmtpStartTls)]
-impl JsStartTls {
-    #[wasm_bindgen(constructor)]
-    pub fn new(helo_name: &str) -> Result<JsStartTls, JsValue> {
-        crate::smtp::StartTls::new(helo_name)
-            .map(JsStartTls)
-            .map_err(|e| js_error(&e))
-    }
-
-    #[wasm_bindgen(js_name = onData)]
-    pub fn on_data(&mut self, data: &[u8]) {
-        self.0.on_data(data);
-    }
-
-    #[wasm_bindgen(js_name = onClose)]
-    pub fn on_close(&mut self) {
-        self.0.on_close();
-    }
-
-    pub fn poll(&mut self) -> Result<JsValue, JsValue> {
-        to_js(&self.0.poll())
-    }
-}
-
-/// RFC 8461 §4.1/§5 and RFC 5321 §5.1: orders and filters MX records for `domain` under `policy`
-/// (or null). Throws `mx-null`, `mx-not-in-policy`, `domain-invalid`.
-#[wasm_bindgen(js_name = planDelivery)]
-pub fn plan_delivery(domain: &str, records: JsValue, policy: JsValue) -> Result<JsValue, JsValue> {
-    let records: Vec<crate::delivery::MxRecord> =
-        from_js(&records, "expected MX records as [{ exchange, priority }]")?;
-    let policy = policy_arg(&policy)?;
-    crate::delivery::plan(domain, &records, policy.as_ref())
-        .map_err(|e| js_error(&e))
-        .and_then(|p| to_js(&p))
-}
-
-fn policy_arg(policy: &JsValue) -> Result<Option<crate::Policy>, JsValue> {
-    if policy.is_null() || policy.is_undefined() {
-        return Ok(None);
-    }
-    let value: serde_json::Value = from_js(policy, "expected a policy object or null")?;
-    crate::policy::policy_from_json(&value)
-        .map(Some)
-        .map_err(|e| js_error(&e))
-}
-
-/// RFC 8461 §5: the verdict for one attempt on `candidate` (from `planDelivery`) under `mode`
-/// (`"enforce"`, `"testing"`, `"none"` or null), given the host's TLS report.
-#[wasm_bindgen(js_name = judgeAttempt)]
-pub fn judge_attempt(
-    mode: Option<String>,
-    candidate: JsValue,
-    tls: JsValue,
-    require_tls: bool,
-) -> Result<JsValue, JsValue> {
-    let mode = match mode.as_deref() {
-        None => None,
-        Some(m) => Some(
-            crate::Mode::from_value(m)
-                .ok_or_else(|| bad_argument("mode must be enforce, testing, none or null"))?,
-        ),
-    };
-    let candidate: crate::delivery::Candidate =
-        from_js(&candidate, "expected a candidate from planDelivery")?;
-    let tls: serde_json::Value = from_js(&tls, "expected a TLS report")?;
-    to_js(&crate::delivery::judge(
-        mode,
-        &candidate,
-        crate::delivery::TlsResult::from_host(&tls),
-        require_tls,
-    ))
-}
-
 #[derive(serde::Deserialize)]
 struct ErrorArg {
     code: String,
@@ -472,36 +395,6 @@ pub fn relay_other_domain_reply(first_domain: &str) -> Result<JsValue, JsValue> 
     to_js(&crate::relay::other_domain_reply(first_domain))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TraceArg {
-    result: String,
-    policy_domain: String,
-    mode: Option<String>,
-    policy_id: Option<String>,
-    mx: String,
-    tls_version: Option<String>,
-}
-
-/// The trace header line (with CRLF) recording the delivery verdict; throws on a bad name.
-#[wasm_bindgen(js_name = traceHeader)]
-pub fn trace_header(name: &str, trace: JsValue) -> Result<String, JsValue> {
-    let t: TraceArg = from_js(
-        &trace,
-        "expected { result, policyDomain, mode, policyId, mx, tlsVersion }",
-    )?;
-    let trace = crate::relay::Trace {
-        result: &t.result,
-        policy_domain: &t.policy_domain,
-        mode: t.mode.as_deref(),
-        policy_id: t.policy_id.as_deref(),
-        mx: &t.mx,
-        tls_version: t.tls_version.as_deref(),
-    };
-    crate::relay::trace_header(name, &trace).ok_or_else(|| {
-        bad_argument("the header name must be printable ASCII without spaces or \":\"")
-    })
-}
 
 /// `parsePolicy` for a string, answered by positions in that string (see
 /// [`crate::policy::parse_policy_layout`]): no strings cross back.
@@ -611,11 +504,3 @@ impl JsMxMatcher {
     }
 }
 
-/// The verdict when every candidate failed: `{ code: "delivery-failed", temporary }` (see
-/// [`crate::delivery::DeliveryError::all_failed`]); `temporaries` holds 1 per temporary attempt.
-#[wasm_bindgen(js_name = deliveryFailedTemporary)]
-pub fn delivery_failed_temporary(mode: Option<String>, temporaries: &[u8]) -> bool {
-    let mode = mode.as_deref().and_then(crate::Mode::from_value);
-    let attempts: Vec<bool> = temporaries.iter().map(|&t| t != 0).collect();
-    crate::delivery::DeliveryError::all_failed(mode == Some(crate::Mode::Enforce), &attempts).is_temporary()
-}

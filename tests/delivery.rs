@@ -53,7 +53,9 @@ struct World {
 }
 
 struct Run {
-    outcome: Result<Ready, Failure>,
+    /// Ready or Done; `Err(None)` for a probe's end.
+    outcome: Result<Ready, Option<Failure>>,
+    quits: usize,
     dialled: Vec<String>,
     elapsed_ms: u64,
     delivery: Delivery,
@@ -69,7 +71,11 @@ fn options(limits: Limits) -> Options {
 }
 
 fn run(world: &World, policy: Option<(mtasts::Policy, Option<String>)>, limits: Limits) -> Run {
-    let mut d = Delivery::new("example.com", policy, options(limits)).unwrap();
+    drive(world, Delivery::new("example.com", policy, options(limits)).unwrap())
+}
+
+fn drive(world: &World, mut d: Delivery) -> Run {
+    let mut quits = 0;
     let mut now = 1_000_000u64;
     let start = now;
     let mut dialled = Vec::new();
@@ -111,8 +117,12 @@ fn run(world: &World, policy: Option<(mtasts::Policy, Option<String>)>, limits: 
                         pending.push(starttls);
                     } else if line.starts_with("HELO ") {
                         pending.push(b"250 mx\r\n");
+                    } else if line == "QUIT\r\n" {
+                        quits += 1;
+                        pending.push(b"221 bye\r\n");
                     }
                 }
+                assert!(!line.starts_with("MAIL"), "the machine never sends mail commands");
             }
             Step::Read { timeout_ms } => {
                 if pending.is_empty() {
@@ -135,8 +145,9 @@ fn run(world: &World, policy: Option<(mtasts::Policy, Option<String>)>, limits: 
                 }
             }
             Step::Close => server = None,
-            Step::Ready(r) => return Run { outcome: Ok(r), dialled, elapsed_ms: now - start, delivery: d },
-            Step::Done(f) => return Run { outcome: Err(f), dialled, elapsed_ms: now - start, delivery: d },
+            Step::Ready(r) => return Run { outcome: Ok(r), quits, dialled, elapsed_ms: now - start, delivery: d },
+            Step::Done(f) => return Run { outcome: Err(Some(f)), quits, dialled, elapsed_ms: now - start, delivery: d },
+            Step::Probed => return Run { outcome: Err(None), quits, dialled, elapsed_ms: now - start, delivery: d },
         }
     }
     panic!("the delivery did not finish");
@@ -168,7 +179,7 @@ fn results(run: &Run) -> Vec<String> {
 /// (code, reply code, enhanced code); for "every MX failed", the code of the last failure, which
 /// is what the reply names.
 fn failure(run: &Run) -> (&str, u16, &str) {
-    let f = run.outcome.as_ref().expect_err("expected no delivery");
+    let f = run.outcome.as_ref().expect_err("expected no delivery").as_ref().expect("a failure");
     let mut code = f.error.code_str();
     if code == "delivery-failed" {
         code = run.delivery.attempts().last().map_or(code, |a| a.result.as_str());
@@ -272,6 +283,35 @@ fn forty_silent_mx_hosts_cost_at_most_the_address_limit_and_the_deadline() {
     assert_eq!(failure(&r).0, "delivery-deadline");
     assert!(r.elapsed_ms <= 100_000 + 1, "{} ms", r.elapsed_ms);
     assert_eq!(r.dialled.len(), 2);
+}
+
+#[test]
+fn a_probe_tries_every_address_says_quit_and_never_mail() {
+    let mut w = world(&[GOOD]);
+    w.hosts.insert("mx1.example.com".into(), AddressAnswer::Addresses(vec!["192.0.2.1".into(), "192.0.2.2".into(), "192.0.2.3".into(), "192.0.2.4".into()]));
+    w.servers.insert("192.0.2.2".into(), BAD_CERT);
+    w.servers.insert("192.0.2.3".into(), NO_STARTTLS);
+    w.servers.insert("192.0.2.4".into(), TLS_FAILS);
+    w.hosts.insert("mx.example.net".into(), AddressAnswer::Addresses(vec!["192.0.2.1".into()]));
+    let probe = |policy, host: &str| drive(&w, Delivery::probe("example.com", policy, host, options(Limits::default())).unwrap());
+    let r = probe(policy("enforce"), "mx1.example.com");
+    assert!(matches!(r.outcome, Err(None)), "a probe ends with Probed");
+    assert_eq!(results(&r), ["success", "certificate-expired", "starttls-not-supported", "tls-handshake-failed"]);
+    assert_eq!(r.quits, 3, "QUIT after each dialogue that got that far (not after a failed handshake)");
+    let a = r.delivery.attempts();
+    assert_eq!((a[0].starttls, a[2].starttls, a[3].starttls), (Some(true), Some(false), Some(true)));
+    assert_eq!(a[1].certificate.as_ref().map(|c| (c.ok, c.code.as_deref())), Some((false, Some("certificate-expired"))));
+    assert_eq!(a[1].verdict, mtasts::delivery::Verdict::TryNext);
+    assert_eq!(a[1].rfc, Some("RFC 8461 §4.2"));
+    // Under testing the same host is delivered to despite the certificate; no plaintext retry in a probe.
+    let r = probe(policy("testing"), "mx1.example.com");
+    let v: Vec<_> = r.delivery.attempts().iter().map(|a| a.verdict.clone()).collect();
+    use mtasts::delivery::Verdict::*;
+    assert_eq!(v, [Deliver, Deliver, DeliverPlaintext, TryNext]);
+    // Under enforce a host outside the policy is probed for the person looking, and excluded.
+    let r = probe(policy("enforce"), "mx.example.net");
+    assert_eq!(r.delivery.attempts()[0].verdict, Excluded);
+    assert_eq!(r.delivery.attempts()[0].result, "success", "what it showed");
 }
 
 #[test]
@@ -396,6 +436,7 @@ mod vectors {
                     let got = format!("done {} {} {}", f.error.code(), f.reply.code, f.reply.enhanced);
                     return (got, m.attempts().iter().map(|a| a.result.clone()).collect(), dialled);
                 }
+                Step::Probed => panic!("{}: a delivery never ends as a probe", case["name"]),
             }
         }
         panic!("{}: the delivery did not finish", case["name"]);

@@ -5,11 +5,11 @@
 // The verdict on the policy is the PolicyResolver's (so the core's): this file watches the DNS and
 // HTTPS steps the resolver takes, to show them to a person, and adds what the resolver does not look
 // at: the MX hosts (RFC 8461 §4.1) and a record left at the draft-era name `_mta_sts`. The probe of
-// each MX is probeMx's (js/node/probe-mx.js), and the verdict on it the core's (planDelivery,
-// judgeAttempt), exactly as connectMx would decide it for a delivery.
+// each MX is probeMx's (js/node/probe-mx.js: the core's Delivery machine in probe mode), and the
+// verdict on it the core's, exactly as connectMx would decide it for a delivery.
 
 import { selectRecord, lintRecord, lintPolicy, matchMx, PolicyResolver } from '../node/index.js';
-import { judgeAttempt, normalizeDomain, planDelivery } from '../core.js';
+import { normalizeDomain } from '../core.js';
 import { probeMx } from '../node/probe-mx.js';
 
 /** MX hosts probed at the same time (each host's addresses one after the other). */
@@ -52,7 +52,7 @@ export async function checkDomain(domain, { dns, https, store, now, probe = fals
 
   const policy = policyReport(name, result, seen);
   const mx = mxReport(name, mxAnswer, result.policy);
-  if (probe) await probeReport(name, mx, mxAnswer, result.policy, { options: probe, dns, now, notes });
+  if (probe) await probeReport(name, mx, mxAnswer, result.policy, { options: probe, dns, now, notes, policyId: result.id });
   else for (const h of mx.hosts) Object.assign(h, { probe: null, verdict: null });
   const errors = [...result.errors.map(errorOf), ...mx.errors];
 
@@ -183,25 +183,16 @@ function mxReport(name, answer, policy) {
   return { hosts, lookup, errors };
 }
 
-// What each MX host shows a sender (probeMx), and the verdict the policy implies for it: the core's
-// judgeAttempt on the candidate planDelivery makes of it (RFC 8461 §4.1, §4.2, §5), the same call
-// connectMx makes. Under enforce or testing, a matching MX host whose probe fails is an error.
-async function probeReport(name, mx, mxAnswer, policy, { options, dns, now, notes }) {
-  let plan = { candidates: [], excluded: [] };
-  try {
-    plan = planDelivery(name, mxAnswer.ok ? mxAnswer.records : [], policy ?? null);
-  } catch (err) {
-    // RFC 8461 §5: under enforce with no MX host matching, none is delivered to (mx-not-in-policy is
-    // already reported); a null MX has no host.
-    if (err?.code !== 'mx-not-in-policy' && err?.code !== 'mx-null') throw err;
-    if (err.code === 'mx-not-in-policy') plan.excluded = mx.hosts.map((h) => ({ host: h.host }));
-  }
+// What each MX host shows a sender (probeMx: the core's Delivery machine in probe mode), and the
+// verdict the policy implies for it (RFC 8461 §4.1, §4.2, §5), decided by the core exactly as for
+// a delivery. Under enforce or testing, a matching MX host whose probe fails is an error.
+async function probeReport(name, mx, mxAnswer, policy, { options, dns, now, notes, policyId }) {
   const mode = policy?.mode ?? null;
-  const probes = await bounded(mx.hosts, PROBE_CONCURRENCY, (h) => probeMx(h.host, { ...options, dns, now }));
+  const probes = await bounded(mx.hosts, PROBE_CONCURRENCY, (h) => probeMx(h.host, { ...options, dns, now, domain: name, policy: policy ?? null, policyId: policyId ?? null }));
   mx.hosts.forEach((h, i) => {
-    const { host: _host, tlsReport: _report, ...shown } = probes[i];
-    h.probe = { ...shown, addresses: shown.addresses.map(({ tlsReport: _r, ...a }) => a) };
-    h.verdict = verdictFor(h, probes[i], plan, mode);
+    const { host: _host, verdict, ...shown } = probes[i];
+    h.probe = { ...shown, addresses: shown.addresses.map(({ verdict: _v, ...a }) => a) };
+    h.verdict = verdict;
 
     const c = h.probe.certificate;
     if (c?.daysLeft !== null && c?.daysLeft !== undefined && c.daysLeft >= 0 && c.daysLeft < EXPIRY_WARNING_DAYS) {
@@ -216,28 +207,6 @@ async function probeReport(name, mx, mxAnswer, policy, { options, dns, now, note
       mx.errors.push({ code: f.code, message: `MX host ${h.host}${where}: ${f.message}`, tlsrpt: f.tlsrpt ?? null, rfc: f.rfc || 'RFC 8461 §5', mx: h.host });
     }
   });
-}
-
-// Verdict strength: a host is shown with its worst address.
-const rank = (j) => (j.verdict === 'try-next' ? 4 : 0) + (j.failure ? 2 : 0) + (j.verdict === 'deliver-plaintext' ? 1 : 0);
-
-/**
- * { verdict, failure, address } for one probed host: the core's judgeAttempt for each address,
- * the worst of them shown. `excluded`: enforce, the host matches no pattern, so a sender never
- * dials it (RFC 8461 §5).
- */
-function verdictFor(h, probe, plan, mode) {
-  if (plan.excluded?.some((c) => c.host === h.host)) return { verdict: 'excluded', failure: null, address: null };
-  const candidate = plan.candidates?.find((c) => c.host === h.host);
-  if (!candidate) return null;
-  const judged = (probe.addresses.length ? probe.addresses : [{ address: null, tlsReport: probe.tlsReport }]).map((a) => {
-    const j = judgeAttempt(mode, candidate, a.tlsReport, false);
-    // The verifier's own message for a certificate failure (judgeAttempt rewraps it as a detail).
-    const message = a.certificate && a.certificate.code === j.failure?.code ? a.certificate.message : j.failure?.message;
-    const failure = j.failure ? { code: j.failure.code, message, tlsrpt: j.failure.tlsrpt ?? null, temporary: j.failure.temporary, rfc: j.failure.rfc || null } : null;
-    return { verdict: j.verdict, failure, address: a.address };
-  });
-  return judged.reduce((worst, j) => (rank(j) > rank(worst) ? j : worst));
 }
 
 /** fn over items, at most `limit` at a time; results in the order of items. */

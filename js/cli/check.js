@@ -7,7 +7,7 @@ import { homedir, hostname } from 'node:os';
 import tls from 'node:tls';
 import { isAbsolute, join } from 'node:path';
 import { memoryStore, fileStore } from '../node/index.js';
-import { SmtpStartTls } from '../core.js';
+import { checkHeloName } from '../core.js';
 import { createNodeHosts } from '../node/resolve.js';
 import { checkDomain } from './check-domain.js';
 import { renderReport } from './check-report.js';
@@ -100,7 +100,7 @@ function domainArgument(domain) {
 function heloName(given) {
   const valid = (name) => {
     try {
-      new SmtpStartTls(name).free();
+      checkHeloName(name);
       return true;
     } catch {
       return false;

@@ -9,10 +9,9 @@
 import tls from 'node:tls';
 import { Delivery, MtaStsError } from '../core.js';
 import { trustStoreFor } from '../certificate.js';
-import { hasSignatureHost } from '../host-crypto.js';
+import { abortedError, driveDelivery } from './delivery-driver.js';
 import { createNodeHosts, sharedResolver } from './resolve.js';
-import { discard, peerChain, upgradeToTls } from './starttls.js';
-import { connectTcp } from './tcp-connect.js';
+import { peerChain } from './starttls.js';
 
 /** RFC 5321 §4.5.4.2: SMTP is port 25. `smtpPort` replaces it for test infrastructure only. */
 export const SMTP_PORT = 25;
@@ -76,19 +75,6 @@ function clockOf(now) {
   throw new MtaStsError('invalid-argument', 'now must be a function returning milliseconds, or a Date');
 }
 
-/**
- * Opens a connection to an MX host of `domain` that the domain's MTA-STS policy allows, secured
- * by STARTTLS with a certificate the core verified (RFC 8461 §4, §5), or as the mode permits.
- * See pkg-template/index.d.ts (ConnectMxOptions, MxConnection) for every option and field.
- *
- * The returned `socket` is paused and carries SMTP after the dialogue: after STARTTLS it is the
- * TLSSocket, and the caller says EHLO again (RFC 3207 §4.2); after a plaintext dialogue
- * ('deliver-plaintext') the server has already answered EHLO, and the caller may go on with
- * MAIL FROM or send EHLO again (RFC 5321 §4.1.4 allows a repeated EHLO; it resets the session).
- *
- * @param {string} domain the recipient domain
- * @param {object} options
- */
 function limitsOf(given = {}) {
   const limits = { ...DEFAULT_LIMITS };
   for (const [name, n] of Object.entries(given)) {
@@ -98,64 +84,6 @@ function limitsOf(given = {}) {
     limits[name] = n;
   }
   return limits;
-}
-
-function abortedError(signal) {
-  const err = new MtaStsError('aborted', `connectMx was aborted${signal.reason?.message ? `: ${signal.reason.message}` : ''}`);
-  err.temporary = true;
-  return err;
-}
-
-/** The DNS host's "no record" split into the core's answers: NXDOMAIN is not NODATA. */
-const noneKind = (answer) => (answer.kind !== 'none' ? 'temporary' : answer.detail === 'ENOTFOUND' ? 'nxdomain' : 'nodata');
-
-/**
- * Reads the socket for one Read step: resolves with { data } | { closed } | { timeout } | { aborted }
- * and leaves no listener or timer behind; the socket is paused again.
- */
-function readOnce(socket, ms, signal) {
-  return new Promise((resolve) => {
-    const done = (result) => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('end', onClosed);
-      socket.off('close', onClosed);
-      socket.off('error', onClosed);
-      signal?.removeEventListener('abort', onAbort);
-      socket.pause();
-      resolve(result);
-    };
-    const onData = (data) => done({ data });
-    const onClosed = () => done({ closed: true });
-    const onAbort = () => done({ aborted: true });
-    const timer = setTimeout(() => done({ timeout: true }), ms);
-    if (socket.destroyed || socket.readableEnded) return done({ closed: true });
-    socket.on('data', onData);
-    socket.on('end', onClosed);
-    socket.on('close', onClosed);
-    socket.on('error', onClosed);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.resume();
-  });
-}
-
-/** Races `promise` against the signal; on abort resolves { aborted: true }. */
-function unlessAborted(promise, signal) {
-  if (!signal) return promise;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => resolve({ aborted: true });
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /**
@@ -213,114 +141,39 @@ export async function connectMx(domain, options = {}) {
     timeouts.reply,
     timeouts.tls,
   );
-  let plain = null; // the TCP socket of the current attempt
-  let secure = null; // its TLS socket after STARTTLS
-  const close = () => {
-    discard(secure);
-    discard(plain);
-    secure = null;
-    plain = null;
-  };
-  try {
-    for (;;) {
-      if (signal?.aborted) throw abortedError(signal);
-      const step = d.poll(clock());
-      switch (step.step) {
-        case 'resolve-mx': {
-          const mx = await unlessAborted(dns.resolveMx(step.name), signal);
-          if (mx.aborted) throw abortedError(signal);
-          if (mx.ok) d.onMx(mx.records.map((r) => String(r.exchange)), mx.records.map((r) => r.priority));
-          else d.onMxFailed(noneKind(mx), mx.detail ?? '');
-          break;
-        }
-        case 'resolve-addresses': {
-          const a = await unlessAborted(dns.resolveAddresses(step.host), signal);
-          if (a.aborted) throw abortedError(signal);
-          if (a.ok) d.onAddresses(a.addresses.map((x) => x.address));
-          else d.onAddressesFailed(noneKind(a), a.detail ?? '');
-          break;
-        }
-        case 'connect': {
-          const connected = await unlessAborted(connectTcp(step.address, step.port, step.timeoutMs), signal);
-          if (connected.aborted) throw abortedError(signal);
-          if (connected.socket) {
-            plain = connected.socket;
-            plain.pause();
-            d.onConnected();
-          } else if (connected.error.code === 'mx-timeout') d.onTimeout();
-          else d.onConnectFailed(connected.error.detail ?? connected.error.message);
-          break;
-        }
-        case 'send':
-          plain.write(step.data);
-          break;
-        case 'read': {
-          const r = await readOnce(plain, step.timeoutMs, signal);
-          if (r.aborted) throw abortedError(signal);
-          if (r.data) d.onData(r.data);
-          else if (r.closed) d.onClose();
-          else d.onTimeout();
-          break;
-        }
-        case 'starttls': {
-          const upgraded = await unlessAborted(upgradeToTls(plain, step.serverName, step.timeoutMs), signal);
-          if (upgraded.aborted) throw abortedError(signal);
-          if (!upgraded.ok) {
-            plain = null; // upgradeToTls destroyed both sockets
-            d.onTlsFailed(upgraded.detail);
-            break;
-          }
-          secure = upgraded.socket;
-          secure.pause();
-          // RFC 8461 §4.2: the core judges the chain for the MX host actually dialled, before any
-          // mail command is sent or the stream is handed out.
-          d.onTls(peerChain(secure), store, hasSignatureHost(), secure.getProtocol() ?? '', secure.getCipher()?.name ?? null);
-          break;
-        }
-        case 'close':
-          close();
-          break;
-        case 'ready': {
-          const r = step.ready;
-          const attempts = d.attempts();
-          const socket = secure ?? plain;
-          const peerCertificates = secure ? peerChain(secure) : null;
-          return {
-            socket,
-            mx: { host: r.mx.host, priority: r.mx.priority, address: r.address, port: r.port, matched: r.mx.matched ?? null, implicit: r.mx.implicit },
-            policy,
-            tls: secure ? { version: r.tlsVersion, cipher: r.cipher, peerCertificates, certificate: r.certificate } : null,
-            verdict: r.verdict,
-            trace: r.trace,
-            policyType: d.policyType,
-            attempts,
-          };
-        }
-        case 'done': {
-          close();
-          const f = step.failure;
-          const attempts = d.attempts();
-          const err = new MtaStsError(f.error.code, failureMessage(f, attempts), { rfc: f.error.rfc });
-          err.temporary = f.error.temporary;
-          err.tlsrpt = f.error.tlsrpt;
-          err.reply = f.reply;
-          err.mx = f.mx ?? null;
-          err.mode = d.mode ?? null;
-          err.policyType = d.policyType;
-          err.policy = policy;
-          err.attempts = attempts;
-          throw err;
-        }
-        default:
-          throw new MtaStsError('internal-error', `unknown delivery step ${step.step}`);
-      }
-    }
-  } catch (err) {
-    close();
+  const { step, plain, secure } = await driveDelivery(d, { dns, clock, signal, store }).catch((err) => {
     if (err instanceof MtaStsError && err.policy === undefined) {
       err.policy = policy;
       err.attempts ??= d.attempts();
     }
+    d.free();
+    throw err;
+  });
+  try {
+    const attempts = d.attempts();
+    if (step.step === 'ready') {
+      const r = step.ready;
+      return {
+        socket: secure ?? plain,
+        mx: { host: r.mx.host, priority: r.mx.priority, address: r.address, port: r.port, matched: r.mx.matched ?? null, implicit: r.mx.implicit },
+        policy,
+        tls: secure ? { version: r.tlsVersion, cipher: r.cipher, peerCertificates: peerChain(secure), certificate: r.certificate } : null,
+        verdict: r.verdict,
+        trace: r.trace,
+        policyType: d.policyType,
+        attempts,
+      };
+    }
+    const f = step.failure;
+    const err = new MtaStsError(f.error.code, failureMessage(f, attempts), { rfc: f.error.rfc });
+    err.temporary = f.error.temporary;
+    err.tlsrpt = f.error.tlsrpt;
+    err.reply = f.reply;
+    err.mx = f.mx ?? null;
+    err.mode = d.mode ?? null;
+    err.policyType = d.policyType;
+    err.policy = policy;
+    err.attempts = attempts;
     throw err;
   } finally {
     d.free();

@@ -1,25 +1,22 @@
 // probeMx: what one MX host shows a sender, for `mtasts check` — STARTTLS offered (RFC 3207), the
-// TLS version and cipher, and the core's RFC 8461 §4.2 verdict on the certificate chain for the
-// host name dialled. Never sends mail: on each address the session is the core's dialogue up to
-// STARTTLS (SmtpStartTls), the TLS handshake, then QUIT; no MAIL FROM is ever written.
-//
-// The verdict on the certificate is the core's (verifyCertificateWith); Node's own view of the
-// leaf (X509Certificate: names, notAfter) is read for display only.
+// TLS version and cipher, the core's RFC 8461 §4.2 verdict on the certificate chain for the host
+// name dialled, and the §5 verdict the policy implies on each address. The session on each address
+// is the core's Delivery machine in probe mode (src/delivery/machine.rs, Delivery::probe), run by
+// the same driver as connectMx (delivery-driver.js): EHLO, STARTTLS, the handshake, then QUIT;
+// never MAIL FROM. Node's own view of the leaf (X509Certificate: names, notAfter) is read for
+// display only.
 
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { MtaStsError, SmtpStartTls } from '../core.js';
-import { verifyCertificateWith } from '../certificate.js';
-import { startTlsDialogue } from './smtp-dialogue.js';
-import { discard, peerChain, upgradeToTls } from './starttls.js';
-import { connectTcp } from './tcp-connect.js';
+import { MtaStsError, probeDelivery } from '../core.js';
+import { trustStoreFor } from '../certificate.js';
+import { driveDelivery } from './delivery-driver.js';
 
 /** Time limits in ms for a probe: a person is waiting, so shorter than connectMx's. */
 export const PROBE_TIMEOUTS = Object.freeze({ connect: 10_000, reply: 10_000, tls: 10_000 });
 
-// Spec: after QUIT the 221 is waited for at most this long (never more than the reply limit);
-// the sockets are destroyed either way.
-const QUIT_WAIT_MS = 2000;
+// Spec: a probe of one host with many addresses that all stall is still bounded.
+const PROBE_DEADLINE_MS = 10 * 60_000;
 const DAY_MS = 86_400_000;
 
 const defaultRoots = [...tls.rootCertificates];
@@ -29,127 +26,74 @@ const defaultRoots = [...tls.rootCertificates];
  * @param {object} options
  * @param {{ resolveAddresses(name: string): Promise<object> }} options.dns the DNS host (A/AAAA)
  * @param {string} options.heloName the name given in EHLO
+ * @param {string} [options.domain] the policy domain (default: the host itself)
+ * @param {object} [options.policy] the policy that applies (as the resolver returns it), or none
+ * @param {string} [options.policyId] its TXT id
  * @param {number} [options.port] the port dialled (default 25; another port is test infrastructure)
  * @param {{ connect?: number, reply?: number, tls?: number }} [options.timeouts] ms (default 10 s each)
  * @param {Array<string|Uint8Array>} [options.roots] trust anchors (default: Node's root certificates)
  * @param {Date | (() => number)} [options.now] the time certificates are judged at
- * @returns {Promise<object>} { host, port, addresses: [AddressProbe], and the fields of the address
- *   shown for the host: starttls, tlsVersion, cipher, certificate, error, tlsReport } where
+ * @returns {Promise<object>} { host, port, addresses: [AddressProbe], verdict, and the fields of
+ *   the address shown for the host: starttls, tlsVersion, cipher, certificate, error } where
  *   AddressProbe is { address, starttls: true|false|null, tlsVersion, cipher,
  *   certificate: { ok, code, message, subjectAltNames, notAfter, daysLeft } | null,
- *   error: { code, message } | null, tlsReport } and tlsReport is what judgeAttempt reads.
- *   The address shown for the host is the first that fails, else the first.
+ *   error: { code, message } | null, verdict: { verdict, failure, address } } (the core's), and the
+ *   host's verdict is its worst address's. The address shown is the first that fails, else the first.
  */
-export async function probeMx(host, { dns, heloName, port = 25, timeouts, roots = defaultRoots, now } = {}) {
+export async function probeMx(host, { dns, heloName, domain, policy = null, policyId = null, port = 25, timeouts, roots = defaultRoots, now } = {}) {
   if (typeof host !== 'string' || host === '') throw new MtaStsError('invalid-argument', 'host must be a host name');
   if (typeof dns?.resolveAddresses !== 'function') throw new MtaStsError('invalid-argument', 'dns (with resolveAddresses) is required');
   if (typeof heloName !== 'string') throw new MtaStsError('invalid-argument', 'heloName (the name this host gives in EHLO) is required');
-  // The core checks the EHLO name before any I/O (smtp-helo-invalid).
-  new SmtpStartTls(heloName).free();
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new MtaStsError('invalid-argument', `port must be a port number, found ${JSON.stringify(port)}`);
   }
-  const ctx = { host, port, heloName, roots, clock: clockOf(now), timeouts: { ...PROBE_TIMEOUTS, ...defined(timeouts) } };
-
-  const found = await dns.resolveAddresses(host);
-  if (!found.ok) {
-    const error = {
-      code: found.kind === 'none' ? 'mx-address-not-found' : 'mx-address-lookup-failed',
-      message: `no address for ${host}: ${found.detail}`,
-      detail: found.detail,
-      temporary: found.kind !== 'none',
-    };
-    const shown = { starttls: null, tlsVersion: null, cipher: null, certificate: null, error: publicError(error), tlsReport: { kind: 'unreachable', error } };
-    return { host, port, addresses: [], ...shown };
+  const clock = clockOf(now);
+  const t = { ...PROBE_TIMEOUTS, ...defined(timeouts) };
+  // The core checks the EHLO name and the host before any I/O (smtp-helo-invalid, mx-host-invalid).
+  const d = probeDelivery(domain ?? host, policy, policyId, host, heloName, port, PROBE_DEADLINE_MS, t.connect, t.reply, t.tls);
+  const leaves = new Map(); // address → the leaf the server presented (display only)
+  try {
+    await driveDelivery(d, {
+      dns,
+      clock,
+      store: trustStoreFor(roots),
+      onTls: (address, chain) => leaves.set(address, chain[0]),
+    });
+    const at = new Date(clock());
+    const seen = d.attempts().map((a) => addressProbe(a, leaves.get(a.address), at));
+    const addresses = seen.filter((a) => a.address !== null);
+    const verdict = seen.reduce((worst, a) => (rank(a.verdict) > rank(worst.verdict) ? a : worst), seen[0]).verdict;
+    const { address: _shownAddress, verdict: _v, ...shown } = seen.find(fails) ?? seen[0];
+    return { host, port, addresses, verdict, ...shown };
+  } finally {
+    d.free();
   }
-  const addresses = [];
-  for (const { address } of found.addresses) addresses.push(await probeAddress(ctx, address));
-  const { address: _shownAddress, ...shown } = addresses.find(fails) ?? addresses[0];
-  return { host, port, addresses, ...shown };
 }
 
 const fails = (a) => a.error !== null || a.starttls === false || a.certificate?.ok === false;
 
-/** One session with one address, up to the §4.2 verdict, then QUIT. Never rejects for I/O. */
-async function probeAddress(ctx, address) {
-  const result = { address, starttls: null, tlsVersion: null, cipher: null, certificate: null, error: null, tlsReport: null };
-  const connected = await connectTcp(address, ctx.port, ctx.timeouts.connect);
-  if (connected.error) return unreachable(result, connected.error);
-  const plain = connected.socket;
-  const dialogue = await startTlsDialogue(plain, ctx.heloName, { replyTimeout: ctx.timeouts.reply });
-  if (dialogue.step === 'failed') {
-    discard(plain);
-    return unreachable(result, dialogue.error);
-  }
-  if (dialogue.step === 'plain') {
-    // RFC 3207: STARTTLS not in the EHLO reply. The core names the failure (judgeAttempt).
-    result.starttls = false;
-    result.tlsReport = { kind: 'no-starttls' };
-    await quit(plain, ctx.timeouts.reply);
-    return result;
-  }
-  result.starttls = true;
-  const upgraded = await upgradeToTls(plain, ctx.host, ctx.timeouts.tls);
-  if (!upgraded.ok) {
-    // Both sockets are already destroyed.
-    result.error = { code: 'tls-handshake-failed', message: `TLS handshake with ${ctx.host} (${address}) failed: ${upgraded.detail}` };
-    result.tlsReport = { kind: 'handshake-failed', detail: upgraded.detail };
-    return result;
-  }
-  const secure = upgraded.socket;
-  try {
-    result.tlsVersion = secure.getProtocol() ?? null;
-    result.cipher = secure.getCipher()?.name ?? null;
-    const chain = peerChain(secure);
-    const at = new Date(ctx.clock());
-    // RFC 8461 §4.2: the core judges the chain for the MX host name actually dialled.
-    const verdict = verifyCertificateWith(chain, ctx.host, { now: at, roots: ctx.roots });
-    result.certificate = { ok: verdict.ok, code: verdict.ok ? null : verdict.code, message: verdict.ok ? null : verdict.message, ...leafForDisplay(chain[0], at) };
-    result.tlsReport = { kind: 'secured', certificate: verdict };
-  } catch (err) {
-    discard(secure);
-    discard(plain);
-    throw err;
-  }
-  await quit(secure, ctx.timeouts.reply);
-  discard(plain);
-  return result;
-}
+// Verdict strength: a host is shown with its worst address.
+const rank = (j) => (j.verdict === 'try-next' ? 4 : 0) + (j.failure ? 2 : 0) + (j.verdict === 'deliver-plaintext' ? 1 : 0);
 
-function unreachable(result, error) {
-  result.error = publicError(error);
-  result.tlsReport = { kind: 'unreachable', error };
-  return result;
-}
-
-const publicError = (e) => ({ code: e.code, message: e.message });
-
-/**
- * RFC 5321 §4.1.1.10: QUIT, then wait (briefly) for the 221 or the close; the socket is destroyed
- * in every case. Whatever the server answers is of no interest any more.
- */
-function quit(socket, replyTimeout) {
-  return new Promise((resolve) => {
-    let timer = null;
-    const done = () => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', done);
-      discard(socket);
-      resolve();
-    };
-    let text = '';
-    function onData(chunk) {
-      text += chunk.toString('latin1');
-      if (/(^|\r\n)\d{3} [^\r\n]*\r\n$/.test(text)) done(); // a complete final reply line
-    }
-    socket.on('error', () => {});
-    socket.on('data', onData);
-    socket.on('close', done);
-    timer = setTimeout(done, Math.min(QUIT_WAIT_MS, replyTimeout));
-    socket.resume();
-    socket.write('QUIT\r\n');
-  });
+/** One attempt of the core as the check shows it. */
+function addressProbe(a, leaf, at) {
+  const failed = a.result !== 'success';
+  const certificate = a.certificate
+    ? { ok: a.certificate.ok, code: a.certificate.code ?? null, message: a.certificate.message ?? null, ...leafForDisplay(leaf, at) }
+    : null;
+  // A failure of the session itself (not the certificate's, not the missing STARTTLS, which are
+  // shown in their own fields, and not the policy's view of the host).
+  const sessionFailed = failed && !a.secured && a.starttls !== false && a.result !== 'mx-not-in-policy';
+  const failure = a.verdict === 'excluded' || !failed ? null : { code: a.result, message: a.message, tlsrpt: a.tlsrpt ?? null, temporary: a.temporary, rfc: a.rfc ?? null };
+  return {
+    address: a.address,
+    starttls: a.starttls ?? null,
+    tlsVersion: a.tlsVersion ?? null,
+    cipher: a.cipher ?? null,
+    certificate,
+    error: sessionFailed ? { code: a.result, message: a.message } : null,
+    verdict: { verdict: a.verdict, failure, address: a.verdict === 'excluded' ? null : a.address },
+  };
 }
 
 /** The leaf's dNSNames and notAfter as Node reads them: for a person to see, not for the verdict. */

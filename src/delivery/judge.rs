@@ -18,58 +18,6 @@ pub enum TlsResult {
     Unreachable { error: Error },
 }
 
-impl TlsResult {
-    /// Reads the host's report: `{ kind: "secured", certificate: { ok, code, message } }`,
-    /// `{ kind: "no-starttls" }`, `{ kind: "handshake-failed", detail }` or
-    /// `{ kind: "unreachable", error: { code, message, temporary, tlsrpt } }`.
-    pub fn from_host(report: &serde_json::Value) -> TlsResult {
-        let text = |v: &serde_json::Value, k: &str| {
-            v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
-        };
-        match report.get("kind").and_then(|k| k.as_str()) {
-            Some("secured") => {
-                let cert = &report["certificate"];
-                let certificate = if cert.get("ok").and_then(|v| v.as_bool()) == Some(true) {
-                    Ok(())
-                } else {
-                    // The verifier's own verdict, passed back unchanged (its code is the RFC 8460
-                    // result type).
-                    let code = Some(text(cert, "code"))
-                        .filter(|c| !c.is_empty())
-                        .unwrap_or_else(|| "validation-failure".into());
-                    Err(Error::Host {
-                        tlsrpt: code.clone(),
-                        code,
-                        message: text(cert, "message"),
-                        temporary: true,
-                    })
-                };
-                TlsResult::Secured { certificate }
-            }
-            Some("no-starttls") => TlsResult::NoStartTls,
-            Some("handshake-failed") => TlsResult::HandshakeFailed {
-                detail: text(report, "detail"),
-            },
-            _ => {
-                let e = &report["error"];
-                let code = Some(text(e, "code"))
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| "host-failure".into());
-                TlsResult::Unreachable {
-                    error: Error::Host {
-                        code,
-                        message: text(e, "message"),
-                        temporary: e.get("temporary").and_then(|v| v.as_bool()).unwrap_or(true),
-                        tlsrpt: Some(text(e, "tlsrpt"))
-                            .filter(|t| !t.is_empty())
-                            .unwrap_or_else(|| "validation-failure".into()),
-                    },
-                }
-            }
-        }
-    }
-}
-
 /// The decision for one attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -80,6 +28,9 @@ pub enum Verdict {
     DeliverPlaintext,
     /// Close this connection and try the next candidate.
     TryNext,
+    /// Probe only: under enforce the host matches no policy pattern, so a sender never dials it
+    /// (RFC 8461 §5); what it showed is recorded for the person looking.
+    Excluded,
 }
 
 /// The decision and the failure to record for TLS-RPT (`None` for a success). Serialised as

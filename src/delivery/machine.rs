@@ -77,6 +77,9 @@ pub struct Options {
     pub limits: Limits,
 }
 
+/// How long a probe waits for the 221 to its QUIT (RFC 5321 §4.1.1.10) before closing anyway.
+const QUIT_WAIT_MS: u64 = 2_000;
+
 /// The answer to [`Step::ResolveMx`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MxAnswer {
@@ -134,6 +137,9 @@ pub enum Step {
     Ready(Ready),
     /// No MX could be used; close any connection still open. The machine is finished.
     Done(Failure),
+    /// Probe only: every address was tried and judged (see [`Delivery::probe`]); the attempts are
+    /// the result. The machine is finished.
+    Probed,
 }
 
 /// A connection ready for the mail transaction.
@@ -224,8 +230,25 @@ pub struct Attempt {
     pub tls_version: Option<String>,
     /// A plaintext retry after TLS failed on this address (not a TLS-RPT session).
     pub fallback: bool,
+    /// Whether the server offered STARTTLS (RFC 3207 §4): None when the dialogue did not get as
+    /// far as the EHLO reply.
+    pub starttls: Option<bool>,
+    pub cipher: Option<String>,
+    /// The §4.2 verdict when TLS was established.
+    pub certificate: Option<CertificateVerdict>,
+    /// The RFC section of the failure's rule.
+    pub rfc: Option<&'static str>,
     /// The host's own word for a network failure (`ECONNREFUSED`, a TLS alert), if any.
     pub detail: Option<String>,
+}
+
+/// What an attempt showed of the server, for its record.
+#[derive(Default)]
+struct Seen {
+    starttls: Option<bool>,
+    tls_version: Option<String>,
+    cipher: Option<String>,
+    certificate: Option<CertificateVerdict>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,6 +267,9 @@ enum State {
     AwaitConnect(Target),
     Dialogue(Target, Box<StartTls>, u64),
     AwaitTls(Target),
+    /// Probe: QUIT to send (false) or sent (true), then waiting until the time given (briefly) for
+    /// the 221 or the close.
+    Quitting(u64, bool),
     Finished,
 }
 
@@ -268,6 +294,8 @@ pub struct Delivery {
     attempts: Vec<Attempt>,
     open: bool,
     finished: Option<Step>,
+    /// Probe mode (see [`Delivery::probe`]): `Some(excluded)`.
+    probe: Option<bool>,
 }
 
 impl Delivery {
@@ -298,7 +326,31 @@ impl Delivery {
             attempts: Vec::new(),
             open: false,
             finished: None,
+            probe: None,
         })
+    }
+
+    /// A probe of one MX `host` of `domain` as a sender under `policy` would meet it (`mtasts
+    /// check`): every address is dialled, taken through EHLO, STARTTLS and the handshake, judged
+    /// like a delivery (RFC 8461 §4.1, §4.2, §5), and left with QUIT; never MAIL FROM. No limits
+    /// on addresses or sessions, no plaintext retry; ends with [`Step::Probed`]. Under enforce a
+    /// host outside the policy is still probed (for the person looking) and judged `excluded`.
+    pub fn probe(domain: &str, policy: Option<(Policy, Option<String>)>, host: &str, options: Options) -> Result<Delivery, Error> {
+        let mut d = Delivery::new(domain, policy, options)?;
+        let host = crate::mx::normalize_host(host)?.to_ascii_lowercase();
+        let matched = d
+            .policy
+            .as_ref()
+            .and_then(|p| crate::mx::match_mx(&p.mx, &host).ok().flatten())
+            .map(|m| m.as_str().to_string());
+        // §5: under enforce a host outside the policy is never dialled by a sender.
+        let excluded = d.mode() == Some(Mode::Enforce) && matched.is_none();
+        d.candidates = vec![Candidate { host, priority: 0, matched, implicit: false }];
+        d.options.limits.max_addresses = usize::MAX;
+        d.options.limits.max_sessions = usize::MAX;
+        d.probe = Some(excluded);
+        d.state = State::Next;
+        Ok(d)
     }
 
     pub fn domain(&self) -> &str {
@@ -398,6 +450,13 @@ impl Delivery {
                         }
                     }
                 }
+                State::Quitting(by, sent) => {
+                    self.state = State::Quitting(by, true);
+                    if !sent {
+                        return Step::Send(b"QUIT\r\n".to_vec());
+                    }
+                    return Step::Read { timeout_ms: by.saturating_sub(self.now).clamp(1, deadline - self.now) };
+                }
                 State::Finished => {
                     // Only reached when a Ready/Done was produced; `finished` holds it.
                     return self.finished.clone().unwrap_or_else(|| {
@@ -454,6 +513,12 @@ impl Delivery {
                 self.state = State::AwaitAddresses(i);
                 return Some(Step::ResolveAddresses { host: self.candidates[i].host.clone() });
             }
+        }
+        if self.probe.is_some() {
+            let step = Step::Probed;
+            self.finished = Some(step.clone());
+            self.state = State::Finished;
+            return Some(step);
         }
         // RFC 8461 §5: testing (and no policy) deliver as if there were no policy, and an
         // opportunistic sender whose TLS failed retries in the clear (RFC 3207 §4.1; Postfix does
@@ -531,7 +596,7 @@ impl Delivery {
             AddressAnswer::Temporary(detail) => ConnectError::AddressLookup { host: host.clone(), detail }.into(),
         };
         let judgement = judge(self.mode(), &self.candidates[i], TlsResult::Unreachable { error: failure }, self.options.require_tls);
-        self.record(i, None, &judgement.verdict, judgement.failure.as_ref(), false, None);
+        self.record(i, None, &judgement.verdict, judgement.failure.as_ref(), false, Seen::default());
         self.state = State::Next;
     }
 
@@ -556,8 +621,11 @@ impl Delivery {
 
     /// Bytes from the server during the dialogue before TLS.
     pub fn on_data(&mut self, data: &[u8]) {
-        if let State::Dialogue(_, dialogue, _) = &mut self.state {
-            dialogue.on_data(data);
+        match &mut self.state {
+            State::Dialogue(_, dialogue, _) => dialogue.on_data(data),
+            // Whatever the server answers QUIT is of no interest: the probe is done with it.
+            State::Quitting(..) if !data.is_empty() => self.state = State::Next,
+            _ => {}
         }
     }
 
@@ -566,6 +634,10 @@ impl Delivery {
         match &mut self.state {
             State::Dialogue(_, dialogue, _) => dialogue.on_close(),
             State::AwaitTls(_) => self.on_tls_failed("the connection closed during the TLS handshake"),
+            State::Quitting(..) => {
+                self.open = false;
+                self.state = State::Next;
+            }
             _ => {}
         }
     }
@@ -579,6 +651,10 @@ impl Delivery {
                 (t, during, self.options.limits.reply_ms, d.greeted())
             }
             State::AwaitTls(t) => (t, "the TLS handshake", self.options.limits.tls_ms, true),
+            State::Quitting(..) => {
+                self.state = State::Next;
+                return;
+            }
             other => {
                 self.state = other;
                 return;
@@ -623,8 +699,12 @@ impl Delivery {
         self.sessions += 1;
         let i = target.candidate;
         let j = judge(self.mode(), &self.candidates[i], TlsResult::HandshakeFailed { detail: detail.to_string() }, self.options.require_tls);
-        self.record(i, Some(&target.address), &j.verdict, j.failure.as_ref(), false, None);
-        self.retry_plaintext.push(target);
+        self.record(i, Some(&target.address), &j.verdict, j.failure.as_ref(), false, Seen { starttls: Some(true), ..Seen::default() });
+        // The host destroyed the connection with the failed handshake.
+        self.open = false;
+        if self.probe.is_none() {
+            self.retry_plaintext.push(target);
+        }
         self.state = State::Next;
     }
 
@@ -655,9 +735,11 @@ impl Delivery {
             self.sessions += 1;
         }
         let tls_refused = matches!(error, Error::Smtp(SmtpError::StartTlsRefused { .. }));
+        // STARTTLS was offered when the server answered it (refused, or bytes injected after 220).
+        let offered = matches!(error, Error::Smtp(SmtpError::StartTlsRefused { .. } | SmtpError::DataBeforeTls { .. }));
         let j = judge(self.mode(), &self.candidates[i], TlsResult::Unreachable { error }, self.options.require_tls);
-        self.record(i, Some(&target.address), &j.verdict, j.failure.as_ref(), false, None);
-        if tls_refused && !self.plaintext_pass {
+        self.record(i, Some(&target.address), &j.verdict, j.failure.as_ref(), false, Seen { starttls: offered.then_some(true), ..Seen::default() });
+        if tls_refused && !self.plaintext_pass && self.probe.is_none() {
             self.retry_plaintext.push(target);
         }
         self.state = State::Next;
@@ -683,7 +765,19 @@ impl Delivery {
         let version = tls_info.as_ref().map(|(v, _)| v.clone());
         // The plaintext retry delivers; its TLS failure was recorded on the first try.
         let failure = j.failure.as_ref().filter(|_| !(fallback && j.verdict != Verdict::TryNext));
-        self.record(i, Some(&target.address), &j.verdict, failure, fallback, version.clone());
+        let seen = Seen {
+            // A plaintext retry does not ask for STARTTLS: what the server offers is not seen.
+            starttls: (!fallback).then_some(secured),
+            tls_version: version.clone(),
+            cipher: tls_info.as_ref().and_then(|(_, c)| c.clone()),
+            certificate: certificate.clone(),
+        };
+        self.record(i, Some(&target.address), &j.verdict, failure, fallback, seen);
+        if self.probe.is_some() {
+            // RFC 5321 §4.1.1.10: the probe says QUIT (never MAIL) and waits briefly for the 221.
+            self.state = State::Quitting(self.now + QUIT_WAIT_MS.min(self.options.limits.reply_ms), false);
+            return None;
+        }
         if j.verdict == Verdict::TryNext {
             self.state = State::Next;
             return None;
@@ -719,8 +813,12 @@ impl Delivery {
         Some(step)
     }
 
-    fn record(&mut self, i: usize, address: Option<&str>, verdict: &Verdict, failure: Option<&Error>, fallback: bool, tls_version: Option<String>) {
+    fn record(&mut self, i: usize, address: Option<&str>, verdict: &Verdict, failure: Option<&Error>, fallback: bool, seen: Seen) {
         let c = &self.candidates[i];
+        let Seen { starttls, tls_version, cipher, certificate } = seen;
+        // Probe under enforce, a host outside the policy: shown, not judged (§5: never dialled).
+        let excluded = self.probe == Some(true);
+        let (verdict, failure) = if excluded { (&Verdict::Excluded, None) } else { (verdict, failure) };
         self.attempts.push(Attempt {
             host: c.host.clone(),
             address: address.map(str::to_string),
@@ -738,6 +836,10 @@ impl Delivery {
                 Some(Error::Connect(c)) => c.detail().map(str::to_string),
                 _ => None,
             },
+            starttls,
+            cipher,
+            certificate,
+            rfc: failure.map(Error::rfc).filter(|r| !r.is_empty()),
         });
     }
 
@@ -821,6 +923,7 @@ impl Serialize for Step {
                 m.serialize_entry("step", "done")?;
                 m.serialize_entry("failure", f)?;
             }
+            Step::Probed => m.serialize_entry("step", "probed")?,
         }
         m.end()
     }

@@ -18,6 +18,17 @@ fn ms(n: Option<f64>, default: u64) -> u64 {
     n.map_or(default, |v| seconds(v).max(1))
 }
 
+/// The applying policy from the resolver's object (`{ mode, maxAge, mx, ... }`) or null.
+fn policy_of(policy: JsValue, policy_id: Option<String>) -> Result<Option<(crate::Policy, Option<String>)>, JsValue> {
+    if policy.is_null() || policy.is_undefined() {
+        return Ok(None);
+    }
+    let value: serde_json::Value =
+        serde_wasm_bindgen::from_value(policy).map_err(|_| bad_argument("expected a policy object or null"))?;
+    let p = crate::policy::policy_from_json(&value).map_err(|e| js_error(&e))?;
+    Ok(Some((p, policy_id)))
+}
+
 /// One delivery (see src/delivery/machine.rs for each step's contract).
 #[wasm_bindgen(js_name = Delivery)]
 pub struct JsDelivery(delivery::Delivery);
@@ -43,14 +54,7 @@ impl JsDelivery {
         reply_ms: Option<f64>,
         tls_ms: Option<f64>,
     ) -> Result<JsDelivery, JsValue> {
-        let policy = if policy.is_null() || policy.is_undefined() {
-            None
-        } else {
-            let value: serde_json::Value = serde_wasm_bindgen::from_value(policy)
-                .map_err(|_| bad_argument("expected a policy object or null"))?;
-            let p = crate::policy::policy_from_json(&value).map_err(|e| js_error(&e))?;
-            Some((p, policy_id))
-        };
+        let policy = policy_of(policy, policy_id)?;
         let d = Limits::default();
         let limits = Limits {
             max_addresses: max_addresses.map_or(d.max_addresses, |n| n.max(1) as usize),
@@ -62,6 +66,34 @@ impl JsDelivery {
         };
         let options = Options { helo_name: helo_name.into(), port, require_tls, limits };
         delivery::Delivery::new(domain, policy, options).map(JsDelivery).map_err(|e| js_error(&e))
+    }
+
+    /// A probe of one MX host (see [`crate::delivery::Delivery::probe`]): every address, QUIT,
+    /// never mail; ends with `{ step: "probed" }` and the attempts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn probe(
+        domain: &str,
+        policy: JsValue,
+        policy_id: Option<String>,
+        host: &str,
+        helo_name: &str,
+        port: u16,
+        deadline_ms: Option<f64>,
+        connect_ms: Option<f64>,
+        reply_ms: Option<f64>,
+        tls_ms: Option<f64>,
+    ) -> Result<JsDelivery, JsValue> {
+        let policy = policy_of(policy, policy_id)?;
+        let d = Limits::default();
+        let limits = Limits {
+            deadline_ms: ms(deadline_ms, d.deadline_ms),
+            connect_ms: ms(connect_ms, d.connect_ms),
+            reply_ms: ms(reply_ms, d.reply_ms),
+            tls_ms: ms(tls_ms, d.tls_ms),
+            ..d
+        };
+        let options = Options { helo_name: helo_name.into(), port, require_tls: false, limits };
+        delivery::Delivery::probe(domain, policy, host, options).map(JsDelivery).map_err(|e| js_error(&e))
     }
 
     pub fn poll(&mut self, now: f64) -> Result<JsValue, JsValue> {
@@ -318,4 +350,11 @@ pub fn recipient_failure_reply(address: &str) -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = errorCodes)]
 pub fn error_codes() -> Result<JsValue, JsValue> {
     to_value(&crate::codes::catalogue())
+}
+
+/// Throws `smtp-helo-invalid` unless `name` can be given in EHLO (RFC 5321 §4.1.1.1; no spaces or
+/// control characters, which would inject a command).
+#[wasm_bindgen(js_name = checkHeloName)]
+pub fn check_helo_name(name: &str) -> Result<(), JsValue> {
+    crate::smtp::StartTls::new(name).map(|_| ()).map_err(|e| js_error(&e))
 }

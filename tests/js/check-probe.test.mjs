@@ -277,7 +277,7 @@ describe('probeMx on its own (scripted MX, no Postfix)', () => {
       assert.equal(r.starttls, true);
       assert.equal(r.certificate.ok, true, JSON.stringify(r.certificate));
       assert.equal(r.error, null);
-      assert.deepEqual(r.tlsReport.kind, 'secured');
+      assert.deepEqual([r.verdict.verdict, r.verdict.failure], ['deliver', null], 'no policy: the core delivers over TLS');
       assert.equal(r.addresses.length, server.dualStack ? 2 : 1);
       assert.equal(server.tlsSessions, r.addresses.length);
       assert.deepEqual(server.messages, []);
@@ -293,7 +293,7 @@ describe('probeMx on its own (scripted MX, no Postfix)', () => {
   test('an unknown host: mx-address-not-found, no connection; bad arguments are invalid-argument', async () => {
     const dns = createDnsHost({ servers: [lab.dns.server], timeout: 2000, tries: 1 });
     const r = await probeMx('nothing-here.enforce-valid.test', { dns, heloName: 'checker.test', port: 1 });
-    assert.deepEqual([r.addresses, r.starttls, r.error.code, r.tlsReport.kind], [[], null, 'mx-address-not-found', 'unreachable']);
+    assert.deepEqual([r.addresses, r.starttls, r.error.code, r.verdict.verdict], [[], null, 'mx-address-not-found', 'try-next']);
     await assert.rejects(probeMx('mx1.enforce-valid.test', { dns, heloName: 'bad name' }), { code: 'smtp-helo-invalid' });
     await assert.rejects(probeMx('mx1.enforce-valid.test', { dns, heloName: 'ok.test', port: 0 }), { code: 'invalid-argument' });
     await assert.rejects(probeMx('mx1.enforce-valid.test', { heloName: 'ok.test' }), { code: 'invalid-argument' });

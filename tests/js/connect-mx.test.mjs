@@ -153,6 +153,10 @@ describe('enforce: only a verified STARTTLS is delivered to', () => {
         tlsVersion: c.tls.version,
         fallback: false,
         detail: null,
+        starttls: true,
+        cipher: c.tls.cipher,
+        certificate: { ok: true, code: null, message: null, tlsrpt: null },
+        rfc: null,
       });
       // The socket is the secured session: the caller says EHLO again (RFC 3207 §4.2).
       assert.equal(c.socket.encrypted, true);
