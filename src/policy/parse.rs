@@ -5,7 +5,7 @@ use super::draft::diagnose_json;
 use super::{Lint, Mode, Policy, PolicyProblem, MAX_AGE_ADVISED, MAX_AGE_LIMIT};
 use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, PolicyError};
-use crate::mx::MxPattern;
+use crate::mx::{MxPattern, MxPatternList};
 use crate::record::check_ext_name;
 use std::collections::HashSet;
 
@@ -448,13 +448,45 @@ fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
 /// by slicing their own copy of the text (the wasm bindings: no strings cross back). The layout
 /// is `[mode (0 enforce, 1 testing, 2 none), max_age, mx count, extension count]`, then a
 /// `[start, end)` pair per mx value, then `[key start, key end, value start, value end]` per
-/// extension, in UTF-16 code units (JavaScript string indices).
+/// extension, in UTF-16 code units (JavaScript string indices). The end of an mx value has
+/// [`LAYOUT_UPPERCASE`] added when the value holds an upper-case letter: the policy's pattern is
+/// that text in lower case (RFC 8461 §4.1).
 pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
+    let mut out = Vec::new();
+    layout_into(text, &mut out, None)?;
+    Ok(out)
+}
+
+/// Added to the end offset of an mx value that must be lower-cased (see [`parse_policy_layout`]).
+/// Offsets stay below it: JavaScript strings are shorter than 2^30 code units.
+pub const LAYOUT_UPPERCASE: u32 = 1 << 31;
+
+/// [`parse_policy_bytes_layout`] appended to `out`, with the policy's mx patterns put into `mx`
+/// (cleared first) as well, for matching without another parse: one call of the wasm bindings
+/// does both, with no allocation once the buffers have grown. On an error `out` and `mx` hold
+/// nothing useful.
+pub fn parse_policy_bytes_layout_into(
+    bytes: &[u8],
+    out: &mut Vec<u32>,
+    mx: &mut MxPatternList,
+) -> Result<(), Error> {
+    mx.clear();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => layout_into(text, out, Some(mx)),
+        Err(e) => Err(PolicyError::Invalid(encoding_diagnostic(bytes, e.valid_up_to())).into()),
+    }
+}
+
+fn layout_into(
+    text: &str,
+    out: &mut Vec<u32>,
+    mut patterns: Option<&mut MxPatternList>,
+) -> Result<(), Error> {
     let mut diags = Diagnostics::strict();
     let Some((policy, spans)) = scan_with_spans(text, &mut diags, false) else {
         return Err(strict_error(diags));
     };
-    let mut out = Vec::with_capacity(4 + spans.mx.len() * 2 + spans.extensions.len() * 4);
+    out.reserve(4 + spans.mx.len() * 2 + spans.extensions.len() * 4);
     out.push(match policy.mode {
         Mode::Enforce => 0,
         Mode::Testing => 1,
@@ -464,15 +496,20 @@ pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
     out.push(spans.mx.len() as u32);
     out.push(spans.extensions.len() as u32);
     let units = Utf16Offsets::new(text);
-    for s in spans
-        .mx
-        .iter()
-        .flatten()
-        .chain(spans.extensions.iter().flatten())
-    {
+    for &[start, end] in &spans.mx {
+        let value = &text[start..end];
+        // RFC 8461 §4.1: matching is case-insensitive; patterns are given in lower case.
+        let upper = value.bytes().any(|b| b.is_ascii_uppercase());
+        out.push(units.at(start));
+        out.push(units.at(end) | if upper { LAYOUT_UPPERCASE } else { 0 });
+        if let Some(list) = patterns.as_deref_mut() {
+            list.push_checked(value); // checked by scan_line
+        }
+    }
+    for s in spans.extensions.iter().flatten() {
         out.push(units.at(*s));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Byte offsets to UTF-16 offsets. ASCII text (nearly every policy) maps one to one.
