@@ -342,9 +342,7 @@ export function matchMxList(patternsOrPolicy, hosts) {
   if (!ready) throw notInitialized();
   if (!Array.isArray(hosts)) throw invalidArgument('matchMxList', 'hosts must be an array of strings', hosts);
   checkStrings('matchMxList', 'hosts', hosts);
-  let joinable = memory !== null && hosts.length > 0;
-  for (let i = 0; joinable && i < hosts.length; i++) joinable = !hosts[i].includes('\n');
-  if (!joinable) {
+  if (memory === null || hosts.length === 0) {
     const list = patternList('matchMxList', patternsOrPolicy);
     // With no hosts there is nothing to match, but invalid patterns are still an error.
     if (hosts.length === 0 && handleOf(patternsOrPolicy) === 0 && matcherFor(list) === null) wasm.matchMx(list, '');
@@ -355,9 +353,10 @@ export function matchMxList(patternsOrPolicy, hosts) {
   let matcher = null;
   for (let from = 0; from < hosts.length; from += HOSTS_PER_CALL) {
     const count = Math.min(HOSTS_PER_CALL, hosts.length - from);
-    const joined = count === 1 ? hosts[from] : (count === hosts.length ? hosts : hosts.slice(from, from + count)).join('\n');
+    const length = writeHostLines(hosts, from, count);
+    if (length < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // a host holds a LF
     if (handle > 0) {
-      const bits = wasm.matchHandleLines(handle, writeInput(joined));
+      const bits = wasm.matchHandleLines(handle, length);
       if (bits >= 0) {
         unpack(bits, count, out, from);
         continue;
@@ -370,11 +369,38 @@ export function matchMxList(patternsOrPolicy, hosts) {
       matcher = matcherFor(list);
       if (matcher === null) return hosts.map((host) => wasm.matchMx(list, host)); // throws the core's error
     }
-    const bits = matcher.testLines(writeInput(joined));
+    const bits = matcher.testLines(length);
     if (bits < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // not expected: see src/wasm.rs
     unpack(bits, count, out, from);
   }
   return out;
+}
+
+/**
+ * Writes `count` hosts from `from` into the input buffer as UTF-8, joined by LF; returns the byte
+ * length, or -1 when a host holds a LF (the lines would not be the hosts). ASCII hosts (nearly
+ * all) are copied by a loop, cheaper here than joining the strings for TextEncoder.
+ */
+function writeHostLines(hosts, from, count) {
+  let need = count;
+  for (let k = from; k < from + count; k++) need += hosts[k].length;
+  const view = inputView(need * 3);
+  let p = 0;
+  for (let k = from; k < from + count; k++) {
+    const host = hosts[k];
+    if (k > from) view[p++] = 10;
+    for (let i = 0; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      if (c >= 0x80 || c === 10) return writeHostLinesEncoded(hosts, from, count);
+      view[p++] = c;
+    }
+  }
+  return p;
+}
+
+function writeHostLinesEncoded(hosts, from, count) {
+  const chunk = hosts.slice(from, from + count);
+  return chunk.some((host) => host.includes('\n')) ? -1 : writeInput(chunk.join('\n'));
 }
 
 export function normalizeDomain(domain) {

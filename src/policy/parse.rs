@@ -183,15 +183,7 @@ fn scan_with_spans(
     let mut number = 0u32;
     while !rest.is_empty() {
         number = number.saturating_add(1);
-        // One pass finds the end of the line and its first CR.
-        let bytes = rest.as_bytes();
-        let (mut end, mut first_cr) = (0, None);
-        while end < bytes.len() && bytes[end] != b'\n' {
-            if bytes[end] == b'\r' && first_cr.is_none() {
-                first_cr = Some(end);
-            }
-            end += 1;
-        }
+        let (end, first_cr) = line_end(rest.as_bytes());
         let raw = &rest[..end];
         rest = rest.get(end + 1..).unwrap_or("");
         // §3.2: sts-policy-term = LF / CRLF; a CR elsewhere is not a line end.
@@ -207,6 +199,34 @@ fn scan_with_spans(
         }
     }
     finish(seen, diags)
+}
+
+/// One pass finds the end of a line (its first LF, or the end of `b`) and its first CR: eight
+/// bytes at a time while neither appears (most of a policy), then byte by byte.
+fn line_end(b: &[u8]) -> (usize, Option<usize>) {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Nonzero exactly when some byte of `w` is `byte` (the has-zero-byte test on `w ^ byte`).
+    let has = |w: u64, byte: u8| {
+        let x = w ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let w = u64::from_ne_bytes(chunk);
+        if has(w, b'\n') | has(w, b'\r') != 0 {
+            break;
+        }
+        i += 8;
+    }
+    let mut first_cr = None;
+    while i < b.len() && b[i] != b'\n' {
+        if b[i] == b'\r' && first_cr.is_none() {
+            first_cr = Some(i);
+        }
+        i += 1;
+    }
+    (i, first_cr)
 }
 
 fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnostics) {
@@ -619,5 +639,40 @@ pub fn lint_policy_bytes(bytes: &[u8]) -> Lint {
             lint.policy = None;
             lint
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_end;
+
+    #[test]
+    fn line_ends() {
+        // (text, end, first CR) — every position of the LF and CR against the 8-byte steps
+        let long = "0123456789abcdefghij";
+        for at in 0..=long.len() {
+            let (head, tail) = long.split_at(at);
+            assert_eq!(
+                line_end(format!("{head}\n{tail}").as_bytes()),
+                (at, None),
+                "LF at {at}"
+            );
+            assert_eq!(
+                line_end(format!("{head}\r\n{tail}").as_bytes()),
+                (at + 1, Some(at)),
+                "CRLF at {at}"
+            );
+            assert_eq!(
+                line_end(format!("{head}\r{tail}").as_bytes()),
+                (long.len() + 1, Some(at)),
+                "bare CR at {at}"
+            );
+            assert_eq!(line_end(head.as_bytes()), (at, None), "no LF, {at} bytes");
+        }
+        assert_eq!(
+            line_end("é\u{1f600}x\r\r\ny".as_bytes()),
+            (9, Some(7)),
+            "the first CR of two"
+        );
     }
 }
