@@ -147,13 +147,17 @@ impl MxPatternList {
         self.ends.clear();
     }
 
-    /// Adds `pattern`, which the caller has checked with [`MxPattern::check`].
-    pub(crate) fn push_checked(&mut self, pattern: &str) {
+    /// Adds `pattern`, which the caller has checked with [`MxPattern::check`]; `has_upper`: it
+    /// holds an upper-case letter (the policy parser knows already).
+    pub(crate) fn push_checked(&mut self, pattern: &str, has_upper: bool) {
         debug_assert!(MxPattern::check(pattern).is_ok(), "{pattern:?}");
+        debug_assert_eq!(has_upper, pattern.bytes().any(|b| b.is_ascii_uppercase()));
         // RFC 8461 §4.1: case-insensitive; kept in lower case as [`MxPattern::parse`] does.
         let start = self.text.len();
         self.text.push_str(pattern);
-        self.text[start..].make_ascii_lowercase();
+        if has_upper {
+            self.text[start..].make_ascii_lowercase();
+        }
         self.ends
             .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
     }
@@ -412,7 +416,7 @@ mod tests {
     fn list(patterns: &[&str]) -> MxPatternList {
         let mut l = MxPatternList::default();
         for p in patterns {
-            l.push_checked(p);
+            l.push_checked(p, p.bytes().any(|b| b.is_ascii_uppercase()));
         }
         l
     }
@@ -445,7 +449,7 @@ mod tests {
     fn ring_handles_name_one_list_or_nothing() {
         let mut ring = PatternRing::new();
         let first = ring.store(|l| {
-            l.push_checked("a.example");
+            l.push_checked("a.example", false);
             true
         });
         assert_eq!(first, 1);
@@ -455,7 +459,7 @@ mod tests {
         // A failed fill keeps nothing and hands out no handle.
         assert_eq!(ring.store(|_| false), 0);
         let second = ring.store(|l| {
-            l.push_checked("b.example");
+            l.push_checked("b.example", false);
             true
         });
         assert_eq!(second, 2, "handles count stored lists");
@@ -464,7 +468,7 @@ mod tests {
         let mut last = second;
         for _ in 0..PatternRing::SLOTS {
             last = ring.store(|l| {
-                l.push_checked("c.example");
+                l.push_checked("c.example", false);
                 true
             });
         }
@@ -476,7 +480,7 @@ mod tests {
         let long = format!("{}.example", "a".repeat(60));
         let big = ring.store(|l| {
             for _ in 0..PatternRing::MAX_BYTES / 60 + 1 {
-                l.push_checked(&long);
+                l.push_checked(&long, false);
             }
             true
         });
