@@ -76,7 +76,11 @@ function kind(value) {
   return typeof value;
 }
 
-function invalidArgument(fn, expected, value) {
+/**
+ * Internal (also for the package's other entry points, e.g. resolvePolicy): the error for an
+ * argument of the wrong type, `${fn}: ${expected}, found ${kind}`.
+ */
+export function invalidArgument(fn, expected, value) {
   return new MtaStsError('invalid-argument', `${fn}: ${expected}, found ${kind(value)}`);
 }
 
