@@ -73,6 +73,24 @@ fn pattern_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+const LABEL_BYTE: u8 = 1;
+const DOT: u8 = 2;
+/// What each byte may be in a host name: a label byte (letters, digits, "-", "_"), the dot
+/// between labels, or neither (0).
+const HOST_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' {
+            t[b] = LABEL_BYTE;
+        }
+        b += 1;
+    }
+    t[b'.' as usize] = DOT;
+    t
+};
+
 /// Normalises an MX host name for matching: one trailing dot dropped (DNS answers are absolute
 /// names), U-labels converted to A-labels (RFC 8461 §4.1 compares A-label forms).
 pub fn normalize_host(host: &str) -> Result<Cow<'_, str>, MxError> {
@@ -93,15 +111,15 @@ pub fn normalize_host(host: &str) -> Result<Cow<'_, str>, MxError> {
     // non-empty and holds letters, digits, "-" and "_" only; the first problem is reported.
     let mut label = 0;
     for &b in ascii.as_bytes() {
-        if b == b'.' {
-            if label == 0 {
-                return Err(invalid("it has an empty label"));
+        match HOST_BYTES[usize::from(b)] {
+            LABEL_BYTE => label += 1,
+            DOT => {
+                if label == 0 {
+                    return Err(invalid("it has an empty label"));
+                }
+                label = 0;
             }
-            label = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            label += 1;
-        } else {
-            return Err(invalid("it holds characters no host name has"));
+            _ => return Err(invalid("it holds characters no host name has")),
         }
     }
     if label == 0 {
