@@ -65,72 +65,210 @@ function notInitialized() {
   return new MtaStsError('not-initialized', 'call init() and await it before using mtasts in a browser');
 }
 
+// Argument checks: a value of the wrong type gets MtaStsError `invalid-argument` naming the
+// function, the argument and what was found, before it reaches the module (where a number for a
+// string is a trap, not an error). Only types are checked here; every MTA-STS rule is the core's.
+
+/** What a wrong argument is, for the message: `number`, `null`, `array`, `object`, ... */
+function kind(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+/**
+ * Internal (also for the package's other entry points, e.g. resolvePolicy): the error for an
+ * argument of the wrong type, `${fn}: ${expected}, found ${kind}`.
+ */
+export function invalidArgument(fn, expected, value) {
+  return new MtaStsError('invalid-argument', `${fn}: ${expected}, found ${kind(value)}`);
+}
+
+function checkString(fn, name, value) {
+  if (typeof value !== 'string') throw invalidArgument(fn, `${name} must be a string`, value);
+}
+
+function checkText(fn, name, value) {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw invalidArgument(fn, `${name} must be a string or a Uint8Array`, value);
+  }
+}
+
+function checkStrings(fn, name, list) {
+  for (let i = 0; i < list.length; i++) {
+    if (typeof list[i] !== 'string') throw invalidArgument(fn, `${name}[${i}] must be a string`, list[i]);
+  }
+}
+
+/** The pattern list of `matchMx`'s first argument (an array, or a policy's `mx`), checked. */
+function patternList(fn, patternsOrPolicy) {
+  if (Array.isArray(patternsOrPolicy)) {
+    checkStrings(fn, 'patternsOrPolicy', patternsOrPolicy);
+    return patternsOrPolicy;
+  }
+  const list = typeof patternsOrPolicy === 'object' && patternsOrPolicy !== null ? patternsOrPolicy.mx : undefined;
+  if (!Array.isArray(list)) {
+    throw invalidArgument(fn, 'patternsOrPolicy must be an array of mx patterns or a policy with an mx array', patternsOrPolicy);
+  }
+  checkStrings(fn, 'patternsOrPolicy.mx', list);
+  return list;
+}
+
+/**
+ * Internal (for the entries' verifyCertificate): the types of its arguments. The chain and the
+ * roots are further checked by the core.
+ */
+export function checkCertificateArguments(chain, host, options) {
+  const fn = 'verifyCertificate';
+  if (!Array.isArray(chain)) throw invalidArgument(fn, 'chain must be an array of DER Uint8Arrays', chain);
+  for (let i = 0; i < chain.length; i++) {
+    if (!(chain[i] instanceof Uint8Array)) throw invalidArgument(fn, `chain[${i}] must be a Uint8Array (DER)`, chain[i]);
+  }
+  checkString(fn, 'host', host);
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgument(fn, 'options must be an object', options);
+  }
+  const { now, roots, ring } = options;
+  if (now !== undefined && !(now instanceof Date && !Number.isNaN(now.getTime())) && !Number.isFinite(now)) {
+    throw invalidArgument(fn, 'options.now must be a valid Date or milliseconds since the epoch', now);
+  }
+  if (roots !== undefined) {
+    const list = Array.isArray(roots) ? roots : [roots];
+    for (let i = 0; i < list.length; i++) {
+      if (typeof list[i] !== 'string' && !(list[i] instanceof Uint8Array)) {
+        const name = Array.isArray(roots) ? `options.roots[${i}]` : 'options.roots';
+        throw invalidArgument(fn, `${name} must be a PEM string or a DER Uint8Array`, list[i]);
+      }
+    }
+  }
+  if (ring !== undefined && typeof ring !== 'boolean') throw invalidArgument(fn, 'options.ring must be a boolean', ring);
+}
+
 export function parseRecord(txt) {
   if (!ready) throw notInitialized();
+  checkString('parseRecord', 'txt', txt);
   return wasm.parseRecord(txt);
 }
 
 export function selectRecord(records) {
   if (!ready) throw notInitialized();
+  if (!Array.isArray(records)) throw invalidArgument('selectRecord', 'records must be an array of TXT records (arrays of strings)', records);
+  for (let i = 0; i < records.length; i++) {
+    if (!Array.isArray(records[i])) throw invalidArgument('selectRecord', `records[${i}] must be an array of strings`, records[i]);
+    checkStrings('selectRecord', `records[${i}]`, records[i]);
+  }
   return wasm.selectRecord(records);
 }
 
 export function lintRecord(txt, name) {
   if (!ready) throw notInitialized();
+  checkString('lintRecord', 'txt', txt);
+  if (name !== undefined) checkString('lintRecord', 'name', name);
   return wasm.lintRecord(txt, name);
 }
 
 const MODES = ['enforce', 'testing', 'none'];
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a BOM: offsets count it
+const UPPERCASE = 0x80000000; // LAYOUT_UPPERCASE in src/policy/parse.rs
 
 /**
  * The policy object from the core's layout of `text` (see `parse_policy_layout` in
  * src/policy/parse.rs): mode, max_age, counts, then UTF-16 spans of the strings in `text`.
  */
-function policyFromLayout(text, l, at = 0, end = l.length) {
+function policyFromLayout(text, l, at = 0) {
   const count = l[at + 2];
+  const end = at + 4 + 2 * count + 4 * l[at + 3];
   const mx = new Array(count);
-  for (let i = 0; i < count; i++) mx[i] = text.slice(l[at + 4 + 2 * i], l[at + 5 + 2 * i]);
+  for (let i = 0; i < count; i++) {
+    const stop = l[at + 5 + 2 * i];
+    // RFC 8461 §4.1: the core flags a pattern written with capitals; patterns are ASCII, so
+    // toLowerCase is the ASCII folding the core does.
+    mx[i] = stop >= UPPERCASE ? text.slice(l[at + 4 + 2 * i], stop - UPPERCASE).toLowerCase() : text.slice(l[at + 4 + 2 * i], stop);
+  }
   const extensions = {};
   for (let i = at + 4 + 2 * count; i < end; i += 4) extensions[text.slice(l[i], l[i + 1])] = text.slice(l[i + 2], l[i + 3]);
   return { version: 'STSv1', mode: MODES[l[at]], maxAge: l[at + 1], mx, extensions };
 }
 
+// A policy parsed here carries its patterns as the core validated them: a handle on the core's
+// ring of pattern lists (see src/wasm.rs), so matchMx(policy, host) validates nothing again.
+// The handle is a private field stamped on the plain object (a base constructor that returns
+// its argument): invisible to Object.keys, JSON and deepEqual, and cheaper than a WeakMap entry
+// (measured: ~5 ns against ~150 ns per policy). It applies while `policy.mx` is the array the
+// parse made and holds the same strings; otherwise the patterns are validated as any list.
+class Stamped {
+  constructor(object) {
+    return object;
+  }
+}
+
+class CarriedPatterns extends Stamped {
+  #carried;
+
+  constructor(policy, handle) {
+    super(policy);
+    this.#carried = { list: policy.mx, copy: policy.mx.slice(), handle };
+  }
+
+  /** The handle for `policy`'s current mx patterns, or 0. */
+  static handle(policy) {
+    if (!(#carried in policy)) return 0;
+    const c = policy.#carried;
+    const list = policy.mx;
+    if (c.handle === 0 || list !== c.list || list.length !== c.copy.length) return 0;
+    for (let i = 0; i < list.length; i++) if (list[i] !== c.copy[i]) return 0;
+    return c.handle;
+  }
+
+  /** The core no longer holds the patterns: forget the handle. */
+  static drop(policy) {
+    policy.#carried.handle = 0;
+  }
+}
+
+/**
+ * The policy from what parsePolicyInput wrote at byte address `address`: the handle of its
+ * patterns (two words, low then high; 0 when not kept), then the layout.
+ */
+function carriedPolicy(text, address) {
+  views();
+  const at = address >>> 2;
+  const handle = words[at] + words[at + 1] * 0x100000000;
+  const policy = policyFromLayout(text, words, at + 2);
+  if (handle > 0) new CarriedPatterns(policy, handle);
+  return policy;
+}
+
 export function parsePolicy(text) {
   if (!ready) throw notInitialized();
+  checkText('parsePolicy', 'text', text);
   if (typeof text === 'string') {
     if (memory !== null) {
-      const length = wasm.parsePolicyInput(writeInput(text));
-      if (length >= 0) {
-        const at = wasm.outputBuffer() >>> 2;
-        views();
-        return policyFromLayout(text, words, at, at + length);
-      }
+      const address = wasm.parsePolicyInput(writeInput(text));
+      if (address !== 0) return carriedPolicy(text, address);
     }
     return policyFromLayout(text, wasm.parsePolicyLayout(text)); // throws the core's error
   }
-  if (text instanceof Uint8Array) {
-    if (memory !== null) {
-      const length = wasm.parsePolicyInput(writeInputBytes(text)); // the core checks the UTF-8
-      if (length >= 0) {
-        const at = wasm.outputBuffer() >>> 2;
-        views();
-        return policyFromLayout(utf8.decode(text), words, at, at + length);
-      }
-    }
-    const layout = wasm.parsePolicyBytesLayout(text); // throws the core's error
-    return policyFromLayout(utf8.decode(text), layout);
+  if (memory !== null) {
+    const address = wasm.parsePolicyInput(writeInputBytes(text)); // the core checks the UTF-8
+    if (address !== 0) return carriedPolicy(utf8.decode(text), address);
   }
-  return wasm.parsePolicy(text); // the core names the bad argument
+  const layout = wasm.parsePolicyBytesLayout(text); // throws the core's error
+  return policyFromLayout(utf8.decode(text), layout);
 }
 
 export function lintPolicy(text) {
   if (!ready) throw notInitialized();
+  checkText('lintPolicy', 'text', text);
   return wasm.lintPolicy(text);
 }
 
 export function formatPolicy(policy) {
   if (!ready) throw notInitialized();
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+    throw invalidArgument('formatPolicy', 'policy must be a policy object', policy);
+  }
   return wasm.formatPolicy(policy);
 }
 
@@ -143,7 +281,7 @@ const matchers = new WeakMap();
 const matchersByText = new Map();
 const MAX_MATCHERS_BY_TEXT = 4096;
 
-/** The cached matcher for `list`, or null when the list is not plain strings (the core reports). */
+/** The cached matcher for `list` (checked strings), or null when a pattern holds a line feed. */
 function matcherFor(list) {
   const cached = matchers.get(list);
   if (cached !== undefined) {
@@ -153,7 +291,7 @@ function matcherFor(list) {
     if (same) return cached.matcher;
   }
   for (let i = 0; i < list.length; i++) {
-    if (typeof list[i] !== 'string' || list[i].includes('\n')) return null;
+    if (list[i].includes('\n')) return null; // the core says why the pattern is invalid
   }
   const joined = list.join('\n');
   let matcher = matchersByText.get(joined);
@@ -168,17 +306,110 @@ function matcherFor(list) {
   return matcher;
 }
 
+/** The handle of a policy parsed here whose patterns the core still holds, or 0. */
+function handleOf(patternsOrPolicy) {
+  return memory !== null && !Array.isArray(patternsOrPolicy) && typeof patternsOrPolicy === 'object' && patternsOrPolicy !== null
+    ? CarriedPatterns.handle(patternsOrPolicy)
+    : 0;
+}
+
+const STALE_HANDLE = 3; // src/wasm.rs
+
 export function matchMx(patternsOrPolicy, host) {
   if (!ready) throw notInitialized();
-  const list = Array.isArray(patternsOrPolicy) ? patternsOrPolicy : patternsOrPolicy?.mx;
-  const matcher = Array.isArray(list) && typeof host === 'string' ? matcherFor(list) : null;
-  if (matcher === null) return wasm.matchMx(patternsOrPolicy, host);
-  const verdict = memory !== null ? matcher.testInput(writeInput(host)) : matcher.test(host);
-  return verdict === 2 ? matcher.matches(host) /* throws mx-host-invalid */ : verdict === 1;
+  checkString('matchMx', 'host', host);
+  const handle = handleOf(patternsOrPolicy);
+  if (handle > 0) {
+    const verdict = wasm.matchHandleInput(handle, writeInput(host));
+    if (verdict !== STALE_HANDLE) return verdict === 1;
+    CarriedPatterns.drop(patternsOrPolicy);
+  }
+  const list = patternList('matchMx', patternsOrPolicy);
+  const matcher = matcherFor(list);
+  if (matcher === null) return wasm.matchMx(list, host); // throws the core's mx-pattern-invalid
+  // RFC 8461 §4.1: a host that is not a domain name matches no pattern (the core answers 0).
+  return (memory !== null ? matcher.testInput(writeInput(host)) : matcher.test(host)) === 1;
+}
+
+const HOSTS_PER_CALL = 31; // verdicts come back as the bits of an i32 (src/wasm.rs)
+
+/** `count` verdicts from the bits of `bits`, into `out` from `from`. */
+function unpack(bits, count, out, from) {
+  for (let i = 0; i < count; i++) out[from + i] = (bits & (1 << i)) !== 0;
+}
+
+/**
+ * matchMx for each host of `hosts`, in one call into the core (per 31 hosts):
+ * `[matchMx(patternsOrPolicy, hosts[0]), ...]`.
+ */
+export function matchMxList(patternsOrPolicy, hosts) {
+  if (!ready) throw notInitialized();
+  if (!Array.isArray(hosts)) throw invalidArgument('matchMxList', 'hosts must be an array of strings', hosts);
+  checkStrings('matchMxList', 'hosts', hosts);
+  if (memory === null || hosts.length === 0) {
+    const list = patternList('matchMxList', patternsOrPolicy);
+    // With no hosts there is nothing to match, but invalid patterns are still an error.
+    if (hosts.length === 0 && handleOf(patternsOrPolicy) === 0 && matcherFor(list) === null) wasm.matchMx(list, '');
+    return hosts.map((host) => matchMx(patternsOrPolicy, host));
+  }
+  const out = new Array(hosts.length);
+  let handle = handleOf(patternsOrPolicy);
+  let matcher = null;
+  for (let from = 0; from < hosts.length; from += HOSTS_PER_CALL) {
+    const count = Math.min(HOSTS_PER_CALL, hosts.length - from);
+    const length = writeHostLines(hosts, from, count);
+    if (length < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // a host holds a LF
+    if (handle > 0) {
+      const bits = wasm.matchHandleLines(handle, length);
+      if (bits >= 0) {
+        unpack(bits, count, out, from);
+        continue;
+      }
+      CarriedPatterns.drop(patternsOrPolicy);
+      handle = 0;
+    }
+    if (matcher === null) {
+      const list = patternList('matchMxList', patternsOrPolicy);
+      matcher = matcherFor(list);
+      if (matcher === null) return hosts.map((host) => wasm.matchMx(list, host)); // throws the core's error
+    }
+    const bits = matcher.testLines(length);
+    if (bits < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // not expected: see src/wasm.rs
+    unpack(bits, count, out, from);
+  }
+  return out;
+}
+
+/**
+ * Writes `count` hosts from `from` into the input buffer as UTF-8, joined by LF; returns the byte
+ * length, or -1 when a host holds a LF (the lines would not be the hosts). ASCII hosts (nearly
+ * all) are copied by a loop, cheaper here than joining the strings for TextEncoder.
+ */
+function writeHostLines(hosts, from, count) {
+  let need = count;
+  for (let k = from; k < from + count; k++) need += hosts[k].length;
+  const view = inputView(need * 3);
+  let p = 0;
+  for (let k = from; k < from + count; k++) {
+    const host = hosts[k];
+    if (k > from) view[p++] = 10;
+    for (let i = 0; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      if (c >= 0x80 || c === 10) return writeHostLinesEncoded(hosts, from, count);
+      view[p++] = c;
+    }
+  }
+  return p;
+}
+
+function writeHostLinesEncoded(hosts, from, count) {
+  const chunk = hosts.slice(from, from + count);
+  return chunk.some((host) => host.includes('\n')) ? -1 : writeInput(chunk.join('\n'));
 }
 
 export function normalizeDomain(domain) {
   if (!ready) throw notInitialized();
+  checkString('normalizeDomain', 'domain', domain);
   return wasm.normalizeDomain(domain);
 }
 

@@ -35,8 +35,8 @@ export interface MtaStsPolicy {
   /** `max_age` in seconds: 1–10 digits, at most 31557600 (about one year), RFC 8461 §3.2. */
   maxAge: number;
   /**
-   * MX host patterns, `[*.]domain` in A-label form (RFC 8461 §3.2, matched per §4.1). At least
-   * one unless `mode` is `none`.
+   * MX host patterns, `[*.]domain` in A-label form and in lower case (RFC 8461 §3.2, matched per
+   * §4.1, case-insensitively). At least one unless `mode` is `none`.
    */
   mx: string[];
   /** Extension keys and values (RFC 8461 §3.2 `sts-policy-extension`); for a repeated key the first counts. */
@@ -77,7 +77,9 @@ export interface PolicyLint {
 
 /**
  * Stable error codes thrown by this package (more may be added; compare against `code`).
- * `invalid-argument`: a function was given a value of the wrong type (e.g. a number as policy text).
+ * `invalid-argument`: a function was given a value of the wrong type (e.g. a number as policy
+ * text); the message names the function, the argument and what was found, e.g.
+ * `parseRecord: txt must be a string, found number`.
  */
 export type MtaStsErrorCode =
   | 'not-initialized'
@@ -129,7 +131,8 @@ export function init(
 
 /**
  * Parses one MTA-STS TXT record (the strings of one TXT record already concatenated), RFC 8461 §3.1.
- * @throws {MtaStsError} `record-invalid` (with `problem`, `column`, `rfc`).
+ * @throws {MtaStsError} `record-invalid` (with `problem`, `column`, `rfc`); `invalid-argument`
+ * when `txt` is not a string (as every function here does for an argument of the wrong type).
  */
 export function parseRecord(txt: string): MtaStsRecord;
 
@@ -152,7 +155,10 @@ export function lintRecord(txt: string, name?: string): RecordLint;
 
 /**
  * Parses a policy file (RFC 8461 §3.2). Lines end in LF or CRLF; unknown keys are kept as
- * extensions; for keys other than `mx` the first occurrence counts. Bytes must be UTF-8.
+ * extensions; for keys other than `mx` the first occurrence counts; `mx` patterns are given in
+ * lower case (RFC 8461 §4.1). Bytes must be UTF-8. The policy returned is a plain object that
+ * also carries its checked patterns for {@link matchMx} and {@link matchMxList} (not a visible
+ * property: while its `mx` array is unchanged, matching validates nothing again).
  * @throws {MtaStsError} `policy-invalid` with `problem`, `line`, `column` and `rfc` of the first error.
  */
 export function parsePolicy(text: string | Uint8Array): MtaStsPolicy;
@@ -175,10 +181,22 @@ export function formatPolicy(policy: MtaStsPolicy): string;
 /**
  * Whether `host` matches one of the policy's MX patterns (RFC 8461 §4.1): case-insensitive, a
  * trailing dot ignored, `*` only as the whole left-most label, matching exactly one label; U-label
- * hosts are converted to A-labels first.
- * @throws {MtaStsError} `mx-host-invalid` or `mx-pattern-invalid`.
+ * hosts are converted to A-labels first. A host that is not a domain name (`''`, `a..b`,
+ * `.example.com`) matches no pattern: `false`.
+ * @throws {MtaStsError} `mx-pattern-invalid` for an invalid pattern; `invalid-argument` when
+ * `host` is not a string or `patternsOrPolicy` is not an array of strings or an object with one as `mx`.
  */
 export function matchMx(patternsOrPolicy: readonly string[] | { readonly mx: readonly string[] }, host: string): boolean;
+
+/**
+ * {@link matchMx} for each host of an MX list, in one call into the module:
+ * `matchMxList(p, hosts)[i] === matchMx(p, hosts[i])`. An empty list gives `[]`.
+ * @throws {MtaStsError} as {@link matchMx}; `invalid-argument` when `hosts` is not an array of strings.
+ */
+export function matchMxList(
+  patternsOrPolicy: readonly string[] | { readonly mx: readonly string[] },
+  hosts: readonly string[],
+): boolean[];
 
 /** Per-step time limits of `connectMx`, in milliseconds. */
 export interface ConnectMxTimeouts {
@@ -506,10 +524,13 @@ export function resolvePolicy(domain: string, options?: ResolveOptions): Promise
  * left-most label, no Common Name fallback), server-auth EKU? Signatures are checked by
  * node:crypto; `ring: true` uses the module's own (the browser's) code instead.
  * Codes: `certificate-host-mismatch`, `certificate-expired`, `certificate-not-trusted`,
- * `validation-failure` (the RFC 8460 result types).
+ * `validation-failure` (the RFC 8460 result types). `now` may also be milliseconds since the epoch.
+ * @throws {MtaStsError} `invalid-argument` for arguments of the wrong type (a chain that is not
+ * an array of `Uint8Array`s, a host that is not a string, an invalid `Date`, roots that are not
+ * PEM strings or DER bytes).
  */
 export function verifyCertificate(
   chain: Uint8Array[],
   host: string,
-  options?: { now?: Date; roots?: Array<string | Uint8Array>; ring?: boolean },
+  options?: { now?: Date | number; roots?: Array<string | Uint8Array>; ring?: boolean },
 ): { ok: boolean; code?: string; message?: string; tlsrpt?: string };

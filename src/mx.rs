@@ -9,7 +9,7 @@ use crate::error::MxError;
 use crate::idna;
 use std::borrow::Cow;
 
-/// One `mx` value of a policy: `["*."] Domain` (RFC 8461 §3.2), kept as written.
+/// One `mx` value of a policy: `["*."] Domain` (RFC 8461 §3.2), in lower case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MxPattern {
     text: String,
@@ -19,8 +19,10 @@ impl MxPattern {
     /// Parses `sts-policy-mx-value = ["*."] Domain`. The problem offset is relative to `s`.
     pub fn parse(s: &str) -> Result<MxPattern, DomainProblem> {
         Self::check(s)?;
+        // RFC 8461 §4.1 (and RFC 4343 §3): names compare case-insensitively, so a pattern has one
+        // spelling, lower case. A valid pattern is ASCII (A-labels), so ASCII folding is enough.
         Ok(MxPattern {
-            text: s.to_string(),
+            text: s.to_ascii_lowercase(),
         })
     }
 
@@ -52,18 +54,42 @@ impl MxPattern {
         self.text.starts_with("*.")
     }
 
-    /// Matches a host already normalised by [`normalize_host`] (lowercase A-labels, no trailing
-    /// dot). RFC 8461 §4.1: case-insensitive; `*` matches exactly one whole label.
+    /// Matches a host already normalised by [`normalize_host`] (A-labels, no trailing dot).
     pub fn matches(&self, host: &str) -> bool {
-        match self.text.strip_prefix("*.") {
-            Some(parent) => match host.split_once('.') {
-                Some((first, rest)) => !first.is_empty() && rest.eq_ignore_ascii_case(parent),
-                None => false,
-            },
-            None => host.eq_ignore_ascii_case(&self.text),
-        }
+        pattern_matches(&self.text, host)
     }
 }
+
+/// RFC 8461 §4.1: `pattern` (valid, see [`MxPattern::check`]) against a host normalised by
+/// [`normalize_host`]: case-insensitive; `*` matches exactly one whole label.
+fn pattern_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        // A byte scan for the first dot: str::split_once's searcher costs more on names this short.
+        Some(parent) => match host.bytes().position(|b| b == b'.') {
+            Some(dot) => dot > 0 && host[dot + 1..].eq_ignore_ascii_case(parent),
+            None => false,
+        },
+        None => host.eq_ignore_ascii_case(pattern),
+    }
+}
+
+const LABEL_BYTE: u8 = 1;
+const DOT: u8 = 2;
+/// What each byte may be in a host name: a label byte (letters, digits, "-", "_"), the dot
+/// between labels, or neither (0).
+const HOST_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' {
+            t[b] = LABEL_BYTE;
+        }
+        b += 1;
+    }
+    t[b'.' as usize] = DOT;
+    t
+};
 
 /// Normalises an MX host name for matching: one trailing dot dropped (DNS answers are absolute
 /// names), U-labels converted to A-labels (RFC 8461 §4.1 compares A-label forms).
@@ -81,27 +107,167 @@ pub fn normalize_host(host: &str) -> Result<Cow<'_, str>, MxError> {
     } else {
         Cow::Owned(idna::to_ascii(trimmed).map_err(invalid)?)
     };
-    for label in ascii.split('.') {
-        if label.is_empty() {
-            return Err(invalid("it has an empty label"));
+    // One pass over the bytes (a hot path: every MX host of every delivery): each label is
+    // non-empty and holds letters, digits, "-" and "_" only; the first problem is reported.
+    let mut label = 0;
+    for &b in ascii.as_bytes() {
+        match HOST_BYTES[usize::from(b)] {
+            LABEL_BYTE => label += 1,
+            DOT => {
+                if label == 0 {
+                    return Err(invalid("it has an empty label"));
+                }
+                label = 0;
+            }
+            _ => return Err(invalid("it holds characters no host name has")),
         }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(invalid("it holds characters no host name has"));
-        }
+    }
+    if label == 0 {
+        return Err(invalid("it has an empty label"));
     }
     Ok(ascii)
 }
 
-/// Returns the first pattern that `host` matches (RFC 8461 §4.1), or `None`.
+/// Returns the first pattern that `host` matches (RFC 8461 §4.1), or `None`; a host that is not
+/// a domain name is an error that says why (see [`first_match`] for a plain verdict).
 pub fn match_mx<'a, I>(patterns: I, host: &str) -> Result<Option<&'a MxPattern>, MxError>
 where
     I: IntoIterator<Item = &'a MxPattern>,
 {
     let host = normalize_host(host)?;
     Ok(patterns.into_iter().find(|p| p.matches(&host)))
+}
+
+/// The first pattern that `host` matches (RFC 8461 §4.1), or `None`. A host that is not a domain
+/// name (empty, an empty label, characters no host name has) matches no pattern: every pattern is
+/// a domain name, so none can equal it. This is the verdict the JS `matchMx` gives.
+pub fn first_match<'a, I>(patterns: I, host: &str) -> Option<&'a MxPattern>
+where
+    I: IntoIterator<Item = &'a MxPattern>,
+{
+    match_mx(patterns, host).ok().flatten()
+}
+
+/// The `mx` patterns of one policy in one string, for matching many hosts against many
+/// policies without an allocation per pattern (the wasm bindings keep these in a
+/// [`PatternRing`]). Only the policy parser fills one, with patterns it has checked.
+#[derive(Clone, Debug, Default)]
+pub struct MxPatternList {
+    /// The patterns, lower case, one after another.
+    text: String,
+    /// The end of each pattern in `text`.
+    ends: Vec<u32>,
+}
+
+impl MxPatternList {
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    /// Adds `pattern`, which the caller has checked with [`MxPattern::check`]; `has_upper`: it
+    /// holds an upper-case letter (the policy parser knows already).
+    pub(crate) fn push_checked(&mut self, pattern: &str, has_upper: bool) {
+        debug_assert!(MxPattern::check(pattern).is_ok(), "{pattern:?}");
+        debug_assert_eq!(has_upper, pattern.bytes().any(|b| b.is_ascii_uppercase()));
+        // RFC 8461 §4.1: case-insensitive; kept in lower case as [`MxPattern::parse`] does.
+        let start = self.text.len();
+        self.text.push_str(pattern);
+        if has_upper {
+            self.text[start..].make_ascii_lowercase();
+        }
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The patterns, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            let p = self.text.get(start..end).unwrap_or("");
+            start = end;
+            p
+        })
+    }
+
+    /// [`first_match`] over these patterns: the first that `host` matches, or `None` (also for a
+    /// host that is not a domain name).
+    pub fn first_match(&self, host: &str) -> Option<&str> {
+        let host = normalize_host(host).ok()?;
+        self.iter().find(|p| pattern_matches(p, &host))
+    }
+}
+
+/// A fixed ring of [`MxPatternList`]s addressed by handles: a handle names one stored list until
+/// its slot is reused, [`PatternRing::SLOTS`] stores later; after that it names nothing (never
+/// another list: handles are never reused). Memory stays bounded: slots are reused, and lists longer than
+/// [`PatternRing::MAX_BYTES`] are not kept.
+#[derive(Debug, Default)]
+pub struct PatternRing {
+    /// (handle, list); handle 0 marks a slot being filled or empty.
+    slots: Vec<(u64, MxPatternList)>,
+    /// The handle the next stored list gets; handles start at 1.
+    next: u64,
+}
+
+impl PatternRing {
+    pub const SLOTS: usize = 1024;
+    pub const MAX_BYTES: usize = 2048;
+    /// Handles stay exact as JavaScript numbers (2^53).
+    const LAST_HANDLE: u64 = 1 << 53;
+
+    pub const fn new() -> Self {
+        PatternRing {
+            slots: Vec::new(),
+            next: 1,
+        }
+    }
+
+    fn index(handle: u64) -> usize {
+        (handle % Self::SLOTS as u64) as usize
+    }
+
+    /// Fills the next slot with `fill` (given an empty list) and keeps it when `fill` returns
+    /// true. Returns the new handle (1 or more), or 0 when nothing was kept (`fill` said no, or
+    /// the list is longer than [`PatternRing::MAX_BYTES`]). The slot's old handle names nothing
+    /// from here on, either way.
+    pub fn store(&mut self, fill: impl FnOnce(&mut MxPatternList) -> bool) -> u64 {
+        let (handle, i) = (self.next, Self::index(self.next));
+        while self.slots.len() <= i {
+            self.slots.push((0, MxPatternList::default()));
+        }
+        let slot = &mut self.slots[i];
+        slot.0 = 0;
+        slot.1.clear();
+        if !fill(&mut slot.1) || handle >= Self::LAST_HANDLE {
+            slot.1.clear();
+            return 0;
+        }
+        if slot.1.text.len() > Self::MAX_BYTES {
+            slot.1 = MxPatternList::default(); // gives the memory back
+            return 0;
+        }
+        slot.0 = handle;
+        self.next += 1;
+        handle
+    }
+
+    /// The list stored under `handle`, or `None` when its slot has been reused since.
+    pub fn get(&self, handle: u64) -> Option<&MxPatternList> {
+        match self.slots.get(Self::index(handle)) {
+            Some((h, list)) if handle != 0 && *h == handle => Some(list),
+            _ => None,
+        }
+    }
 }
 
 /// Parses patterns given directly (not from a policy), failing on the first invalid one.
@@ -240,6 +406,104 @@ mod tests {
                 "{patterns:?} vs {host:?}: {why}"
             );
         }
+    }
+
+    #[test]
+    fn hosts_that_are_not_domain_names_match_nothing() {
+        // (host, reason) — RFC 8461 §4.1: patterns are domain names; these hosts are not.
+        let patterns = parse_patterns(&["a.example", "*.example"]).unwrap();
+        for (h, why) in [
+            ("", "empty"),
+            (".", "root only"),
+            (".example", "empty first label"),
+            ("a..example", "empty label"),
+            ("a.example..", "only one trailing dot is dropped"),
+            ("a b.example", "space"),
+            ("a\nb.example", "line feed"),
+        ] {
+            assert!(match_mx(&patterns, h).is_err(), "{h:?}: match_mx says why");
+            assert_eq!(first_match(&patterns, h), None, "{h:?}: {why}");
+        }
+        assert_eq!(
+            first_match(&patterns, "B.Example").map(MxPattern::as_str),
+            Some("*.example"),
+            "a domain name still matches"
+        );
+    }
+
+    fn list(patterns: &[&str]) -> MxPatternList {
+        let mut l = MxPatternList::default();
+        for p in patterns {
+            l.push_checked(p, p.bytes().any(|b| b.is_ascii_uppercase()));
+        }
+        l
+    }
+
+    #[test]
+    fn pattern_list_matches_as_patterns_do() {
+        // The table above through the compact list: the same verdicts.
+        let l = list(&["MAIL.example.com", "*.Example.NET"]);
+        assert_eq!(
+            l.iter().collect::<Vec<_>>(),
+            ["mail.example.com", "*.example.net"]
+        );
+        for (host, want) in [
+            ("mail.example.com", Some("mail.example.com")),
+            ("Mail.Example.Com.", Some("mail.example.com")),
+            ("mx1.example.net", Some("*.example.net")),
+            ("example.net", None),
+            ("a.b.example.net", None),
+            ("xmail.example.com", None),
+            ("", None),
+            ("a..example.net", None),
+        ] {
+            assert_eq!(l.first_match(host), want, "{host:?}");
+        }
+        assert_eq!(list(&[]).first_match("a.example"), None, "no patterns");
+        assert!(list(&[]).is_empty());
+    }
+
+    #[test]
+    fn ring_handles_name_one_list_or_nothing() {
+        let mut ring = PatternRing::new();
+        let first = ring.store(|l| {
+            l.push_checked("a.example", false);
+            true
+        });
+        assert_eq!(first, 1);
+        assert!(ring.get(first).unwrap().first_match("a.example").is_some());
+        assert!(ring.get(0).is_none(), "0 is no handle");
+        assert!(ring.get(first + 1).is_none(), "not stored yet");
+        // A failed fill keeps nothing and hands out no handle.
+        assert_eq!(ring.store(|_| false), 0);
+        let second = ring.store(|l| {
+            l.push_checked("b.example", false);
+            true
+        });
+        assert_eq!(second, 2, "handles count stored lists");
+        // After SLOTS more stores the first slot is reused: its old handle names nothing, and in
+        // particular not the list now in its slot.
+        let mut last = second;
+        for _ in 0..PatternRing::SLOTS {
+            last = ring.store(|l| {
+                l.push_checked("c.example", false);
+                true
+            });
+        }
+        assert_eq!(ring.slots.len(), PatternRing::SLOTS, "bounded");
+        assert!(ring.get(first).is_none(), "a reused slot's old handle");
+        assert!(ring.get(second).is_none());
+        assert!(ring.get(last).unwrap().first_match("c.example").is_some());
+        // A list longer than MAX_BYTES is not kept, and its slot gives its memory back.
+        let long = format!("{}.example", "a".repeat(60));
+        let big = ring.store(|l| {
+            for _ in 0..PatternRing::MAX_BYTES / 60 + 1 {
+                l.push_checked(&long, false);
+            }
+            true
+        });
+        assert_eq!(big, 0);
+        assert!(ring.get(last + 1).is_none());
     }
 
     #[test]

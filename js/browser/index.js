@@ -2,7 +2,7 @@
 // loaded by `await init()`. Until then every function throws MtaStsError `not-initialized`.
 
 import initWasm from '../../wasm/mtasts.js';
-import { markReady } from '../core.js';
+import { markReady, checkCertificateArguments } from '../core.js';
 import { verifyCertificateWith } from '../certificate.js';
 
 let initializing;
@@ -33,6 +33,7 @@ export {
   lintPolicy,
   formatPolicy,
   matchMx,
+  matchMxList,
   MtaStsError,
 } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';
@@ -43,5 +44,6 @@ export { memoryStore } from '../stores/memory.js';
  * `options.roots` is required; signatures are checked by ring inside the module.
  */
 export function verifyCertificate(chain, host, options) {
+  checkCertificateArguments(chain, host, options);
   return verifyCertificateWith(chain, host, options, undefined);
 }

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { initSync } from '../../wasm/mtasts.js';
-import { markReady } from '../core.js';
+import { markReady, checkCertificateArguments } from '../core.js';
 import { rootCertificates } from 'node:tls';
 import { setSignatureHost } from '../host-crypto.js';
 import { nodeVerify } from './signature-host.js';
@@ -19,6 +19,7 @@ setSignatureHost(nodeVerify);
  * `roots` (default: Node's root certificates)?
  */
 export function verifyCertificate(chain, host, options) {
+  checkCertificateArguments(chain, host, options);
   return verifyCertificateWith(chain, host, options, rootCertificates);
 }
 
@@ -30,6 +31,7 @@ export {
   lintPolicy,
   formatPolicy,
   matchMx,
+  matchMxList,
   MtaStsError,
 } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';

@@ -27,7 +27,7 @@ pub use format::format_policy;
 pub use json::policy_from_json;
 pub use parse::{
     lint_policy, lint_policy_bytes, parse_policy, parse_policy_bytes, parse_policy_bytes_layout,
-    parse_policy_layout,
+    parse_policy_bytes_layout_into, parse_policy_layout, LAYOUT_UPPERCASE,
 };
 pub use problem::PolicyProblem;
 
@@ -78,7 +78,8 @@ pub struct Policy {
     pub mode: Mode,
     /// Seconds, 0 to [`MAX_AGE_LIMIT`].
     pub max_age: u32,
-    /// In order of appearance, duplicates kept (§3.2: "mx" may repeat).
+    /// In order of appearance, in lower case (§4.1: matching is case-insensitive), duplicates
+    /// kept (§3.2: "mx" may repeat).
     pub mx: Vec<MxPattern>,
     /// Other keys with their values, in order; for a repeated key the first counts (§3.2).
     pub extensions: Vec<(String, String)>,
@@ -123,15 +124,95 @@ impl Serialize for Lint {
 
 #[cfg(test)]
 mod tests {
-    use super::parse::{parse_policy, parse_policy_bytes_layout, parse_policy_layout};
+    use super::parse::{
+        lint_policy, parse_policy, parse_policy_bytes_layout, parse_policy_bytes_layout_into,
+        parse_policy_layout, LAYOUT_UPPERCASE,
+    };
+    use super::{format_policy, policy_from_json};
+    use crate::mx::{MxPattern, MxPatternList};
 
-    /// Rebuilds the strings from a layout the way the JS host does (UTF-16 slicing).
+    /// Rebuilds the strings from a layout the way the JS host does (UTF-16 slicing, mx values
+    /// flagged upper-case lowered).
     fn strings(text: &str, layout: &[u32]) -> Vec<String> {
         let units: Vec<u16> = text.encode_utf16().collect();
+        let mx = layout[2] as usize;
         layout[4..]
             .chunks(2)
-            .map(|r| String::from_utf16(&units[r[0] as usize..r[1] as usize]).unwrap())
+            .enumerate()
+            .map(|(i, r)| {
+                let end = (r[1] & !LAYOUT_UPPERCASE) as usize;
+                let s = String::from_utf16(&units[r[0] as usize..end]).unwrap();
+                if i < mx && r[1] & LAYOUT_UPPERCASE != 0 {
+                    s.to_ascii_lowercase()
+                } else {
+                    s
+                }
+            })
             .collect()
+    }
+
+    #[test]
+    fn mx_patterns_are_lower_case() {
+        // RFC 8461 §4.1 (RFC 4343 §3): one spelling per pattern, whichever way it is parsed.
+        let text = "version: STSv1\nmode: enforce\nmx: MAIL.Example.COM\nmx: *.B.example\nmx: c.example\nmax_age: 86400\nX-Note: Keep Case\n";
+        let want = ["mail.example.com", "*.b.example", "c.example"];
+        let mx = |p: &super::Policy| -> Vec<String> {
+            p.mx.iter().map(|m| m.as_str().to_string()).collect()
+        };
+        let parsed = parse_policy(text).unwrap();
+        assert_eq!(mx(&parsed), want, "parse_policy");
+        assert_eq!(
+            parsed.extensions,
+            [("X-Note".to_string(), "Keep Case".to_string())],
+            "extensions keep their case"
+        );
+        assert_eq!(mx(&lint_policy(text).policy.unwrap()), want, "lint_policy");
+        let l = parse_policy_layout(text).unwrap();
+        assert_eq!(&strings(text, &l)[..3], want, "layout");
+        assert_eq!(
+            [l[5] & LAYOUT_UPPERCASE, l[7] & LAYOUT_UPPERCASE, l[9]],
+            [LAYOUT_UPPERCASE, LAYOUT_UPPERCASE, l[9] & !LAYOUT_UPPERCASE],
+            "only mixed-case values are flagged"
+        );
+        let (mut out, mut list) = (Vec::new(), MxPatternList::default());
+        parse_policy_bytes_layout_into(text.as_bytes(), &mut out, &mut list).unwrap();
+        assert_eq!(out, l, "the _into layout is the same");
+        assert_eq!(list.iter().collect::<Vec<_>>(), want, "the pattern list");
+        let json =
+            serde_json::json!({ "mode": "enforce", "maxAge": 86400, "mx": ["MX.Example.org"] });
+        let from_json = policy_from_json(&json).unwrap();
+        assert_eq!(mx(&from_json), ["mx.example.org"], "policy_from_json");
+        assert_eq!(
+            format_policy(&from_json)
+                .matches("mx: mx.example.org")
+                .count(),
+            1
+        );
+        assert_eq!(
+            MxPattern::parse("*.EXAMPLE.net").unwrap().as_str(),
+            "*.example.net"
+        );
+    }
+
+    #[test]
+    fn layout_into_errors_and_reuse() {
+        let (mut out, mut list) = (Vec::new(), MxPatternList::default());
+        let err = parse_policy_bytes_layout_into(b"mode: x", &mut out, &mut list).unwrap_err();
+        assert_eq!(err.code(), "policy-invalid");
+        let err = parse_policy_bytes_layout_into(b"\xff", &mut out, &mut list).unwrap_err();
+        assert_eq!(err.diagnostic().unwrap().code, "policy-encoding");
+        let (mut out, mut list) = (vec![7, 7], MxPatternList::default());
+        parse_policy_bytes_layout_into(
+            b"version: STSv1\nmode: testing\nmx: a.example\nmax_age: 86400\n",
+            &mut out,
+            &mut list,
+        )
+        .unwrap();
+        let ok = "version: STSv1\nmode: none\nmax_age: 86400\n";
+        parse_policy_bytes_layout_into(ok.as_bytes(), &mut out, &mut list).unwrap();
+        assert_eq!(&out[..2], [7, 7], "appended to what out held");
+        assert_eq!(&out[out.len() - 4..], [2, 86400, 0, 0]);
+        assert!(list.is_empty(), "the list is cleared first");
     }
 
     #[test]

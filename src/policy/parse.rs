@@ -5,7 +5,7 @@ use super::draft::diagnose_json;
 use super::{Lint, Mode, Policy, PolicyProblem, MAX_AGE_ADVISED, MAX_AGE_LIMIT};
 use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, PolicyError};
-use crate::mx::MxPattern;
+use crate::mx::{MxPattern, MxPatternList};
 use crate::record::check_ext_name;
 use std::collections::HashSet;
 
@@ -183,15 +183,7 @@ fn scan_with_spans(
     let mut number = 0u32;
     while !rest.is_empty() {
         number = number.saturating_add(1);
-        // One pass finds the end of the line and its first CR.
-        let bytes = rest.as_bytes();
-        let (mut end, mut first_cr) = (0, None);
-        while end < bytes.len() && bytes[end] != b'\n' {
-            if bytes[end] == b'\r' && first_cr.is_none() {
-                first_cr = Some(end);
-            }
-            end += 1;
-        }
+        let (end, first_cr) = line_end(rest.as_bytes());
         let raw = &rest[..end];
         rest = rest.get(end + 1..).unwrap_or("");
         // §3.2: sts-policy-term = LF / CRLF; a CR elsewhere is not a line end.
@@ -207,6 +199,34 @@ fn scan_with_spans(
         }
     }
     finish(seen, diags)
+}
+
+/// One pass finds the end of a line (its first LF, or the end of `b`) and its first CR: eight
+/// bytes at a time while neither appears (most of a policy), then byte by byte.
+fn line_end(b: &[u8]) -> (usize, Option<usize>) {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Nonzero exactly when some byte of `w` is `byte` (the has-zero-byte test on `w ^ byte`).
+    let has = |w: u64, byte: u8| {
+        let x = w ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let w = u64::from_ne_bytes(chunk);
+        if has(w, b'\n') | has(w, b'\r') != 0 {
+            break;
+        }
+        i += 8;
+    }
+    let mut first_cr = None;
+    while i < b.len() && b[i] != b'\n' {
+        if b[i] == b'\r' && first_cr.is_none() {
+            first_cr = Some(i);
+        }
+        i += 1;
+    }
+    (i, first_cr)
 }
 
 fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnostics) {
@@ -448,13 +468,45 @@ fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
 /// by slicing their own copy of the text (the wasm bindings: no strings cross back). The layout
 /// is `[mode (0 enforce, 1 testing, 2 none), max_age, mx count, extension count]`, then a
 /// `[start, end)` pair per mx value, then `[key start, key end, value start, value end]` per
-/// extension, in UTF-16 code units (JavaScript string indices).
+/// extension, in UTF-16 code units (JavaScript string indices). The end of an mx value has
+/// [`LAYOUT_UPPERCASE`] added when the value holds an upper-case letter: the policy's pattern is
+/// that text in lower case (RFC 8461 §4.1).
 pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
+    let mut out = Vec::new();
+    layout_into(text, &mut out, None)?;
+    Ok(out)
+}
+
+/// Added to the end offset of an mx value that must be lower-cased (see [`parse_policy_layout`]).
+/// Offsets stay below it: JavaScript strings are shorter than 2^30 code units.
+pub const LAYOUT_UPPERCASE: u32 = 1 << 31;
+
+/// [`parse_policy_bytes_layout`] appended to `out`, with the policy's mx patterns put into `mx`
+/// (cleared first) as well, for matching without another parse: one call of the wasm bindings
+/// does both, with no allocation once the buffers have grown. On an error `out` and `mx` hold
+/// nothing useful.
+pub fn parse_policy_bytes_layout_into(
+    bytes: &[u8],
+    out: &mut Vec<u32>,
+    mx: &mut MxPatternList,
+) -> Result<(), Error> {
+    mx.clear();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => layout_into(text, out, Some(mx)),
+        Err(e) => Err(PolicyError::Invalid(encoding_diagnostic(bytes, e.valid_up_to())).into()),
+    }
+}
+
+fn layout_into(
+    text: &str,
+    out: &mut Vec<u32>,
+    mut patterns: Option<&mut MxPatternList>,
+) -> Result<(), Error> {
     let mut diags = Diagnostics::strict();
     let Some((policy, spans)) = scan_with_spans(text, &mut diags, false) else {
         return Err(strict_error(diags));
     };
-    let mut out = Vec::with_capacity(4 + spans.mx.len() * 2 + spans.extensions.len() * 4);
+    out.reserve(4 + spans.mx.len() * 2 + spans.extensions.len() * 4);
     out.push(match policy.mode {
         Mode::Enforce => 0,
         Mode::Testing => 1,
@@ -464,15 +516,21 @@ pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
     out.push(spans.mx.len() as u32);
     out.push(spans.extensions.len() as u32);
     let units = Utf16Offsets::new(text);
-    for s in spans
-        .mx
-        .iter()
-        .flatten()
-        .chain(spans.extensions.iter().flatten())
-    {
+    for &[start, end] in &spans.mx {
+        let value = &text[start..end];
+        // RFC 8461 §4.1: matching is case-insensitive; patterns are given in lower case.
+        // A fold without an early exit: the loop is cheaper without the branch per byte.
+        let upper = value.bytes().fold(false, |u, b| u | b.is_ascii_uppercase());
+        out.push(units.at(start));
+        out.push(units.at(end) | if upper { LAYOUT_UPPERCASE } else { 0 });
+        if let Some(list) = patterns.as_deref_mut() {
+            list.push_checked(value, upper); // checked by scan_line
+        }
+    }
+    for s in spans.extensions.iter().flatten() {
         out.push(units.at(*s));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Byte offsets to UTF-16 offsets. ASCII text (nearly every policy) maps one to one.
@@ -582,5 +640,40 @@ pub fn lint_policy_bytes(bytes: &[u8]) -> Lint {
             lint.policy = None;
             lint
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_end;
+
+    #[test]
+    fn line_ends() {
+        // (text, end, first CR) — every position of the LF and CR against the 8-byte steps
+        let long = "0123456789abcdefghij";
+        for at in 0..=long.len() {
+            let (head, tail) = long.split_at(at);
+            assert_eq!(
+                line_end(format!("{head}\n{tail}").as_bytes()),
+                (at, None),
+                "LF at {at}"
+            );
+            assert_eq!(
+                line_end(format!("{head}\r\n{tail}").as_bytes()),
+                (at + 1, Some(at)),
+                "CRLF at {at}"
+            );
+            assert_eq!(
+                line_end(format!("{head}\r{tail}").as_bytes()),
+                (long.len() + 1, Some(at)),
+                "bare CR at {at}"
+            );
+            assert_eq!(line_end(head.as_bytes()), (at, None), "no LF, {at} bytes");
+        }
+        assert_eq!(
+            line_end("é\u{1f600}x\r\r\ny".as_bytes()),
+            (9, Some(7)),
+            "the first CR of two"
+        );
     }
 }

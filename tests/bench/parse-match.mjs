@@ -11,8 +11,8 @@
 //   1. the corpus (generated, seeded: policy-corpus.mjs);
 //   2. verdict agreement: corpus policies both libraries accept, MX verdicts against RFC 8461 §4.1,
 //      and a table of edge cases where the two libraries (or the RFC) disagree;
-//   3. median ops/s over interleaved rounds for parse, match, and parse + 3 matches, with the ratio
-//      mtasts / mailauth;
+//   3. median ops/s over interleaved rounds for parse, match, and parse + 3 matches (mtasts: 3
+//      matchMx calls, and one matchMxList call), with the ratio mtasts / mailauth;
 //   4. where mtasts spends a call: the JS↔wasm boundary against the work (ns per call);
 //   5. with --profile, the functions with the most self time in CPU profiles of the mtasts parse and
 //      match loops (wasm function names need a build that keeps them: see MTASTS_PKG above).
@@ -28,7 +28,7 @@ import { throughput, nsPerCall, sink, table, formatNumber } from './measure.mjs'
 // The package under test: pkg/, or MTASTS_PKG=<dir> (e.g. a build that keeps wasm function names
 // for --profile).
 const PKG = process.env.MTASTS_PKG ? pathToFileURL(`${process.env.MTASTS_PKG}/`) : new URL('../../pkg/', import.meta.url);
-const { parsePolicy, matchMx } = await import(new URL('js/node/index.js', PKG));
+const { parsePolicy, matchMx, matchMxList } = await import(new URL('js/node/index.js', PKG));
 const { initSync } = await import(new URL('wasm/mtasts.js', PKG));
 // Not a public export: the core wrapper the Node entry initialised, for a short string round trip.
 const { normalizeDomain } = await import(new URL('js/core.js', PKG));
@@ -114,9 +114,19 @@ corpus.forEach((c, i) => {
     if (a !== b) matchDiffer++;
   });
 });
+// matchMxList answers what matchMx answers, host by host.
+let listDiffer = 0;
+corpus.forEach((c, i) => {
+  if (!ours[i].ok || matchMxList === undefined) return;
+  const list = matchMxList(ours[i].value, c.hosts);
+  c.hosts.forEach((h, k) => {
+    if (list[k] !== matchMx(ours[i].value, h)) listDiffer++;
+  });
+});
 console.log(
   `corpus match (modes enforce/testing): verdicts differing from RFC 8461 §4.1: mtasts ${matchWrong.mtasts}, ` +
-    `mailauth ${matchWrong.mailauth}; mtasts and mailauth differ on ${matchDiffer}`,
+    `mailauth ${matchWrong.mailauth}; mtasts and mailauth differ on ${matchDiffer}; ` +
+    (matchMxList === undefined ? 'no matchMxList in this build' : `matchMxList and matchMx differ on ${listDiffer}`),
 );
 
 const show = (v) => (v.ok ? 'accept' : `reject (${v.code})`);
@@ -189,6 +199,14 @@ const cases = [
     },
   },
   {
+    // The whole MX list in one call (matchMxList), where the build has it.
+    name: 'mtasts parse+matchMxList',
+    run: () => {
+      for (let i = 0; i < N; i++) sink.keep(matchMxList(parsePolicy(timedTexts[i]), hostsOf[i]));
+      return N;
+    },
+  },
+  {
     name: 'mailauth parse+3 matches',
     run: () => {
       for (let i = 0; i < N; i++) {
@@ -201,14 +219,16 @@ const cases = [
 ];
 
 console.log(`\n== throughput (${N} policies both accept; median of ${ROUNDS} rounds of ≥${MIN_MS} ms after 2 warm-up rounds) ==`);
-const results = throughput(cases, { rounds: ROUNDS, minMs: MIN_MS });
+const results = throughput(matchMxList === undefined ? cases.filter((c) => c.name !== 'mtasts parse+matchMxList') : cases, { rounds: ROUNDS, minMs: MIN_MS });
 const rows = [['operation', 'mtasts ops/s', 'mailauth ops/s', 'mtasts/mailauth', 'mtasts range', 'mailauth range']];
 for (const [label, a, b] of [
   ['parsePolicy (string)', 'mtasts parse (string)', 'mailauth parse (string)'],
   ['parsePolicy (Buffer)', 'mtasts parse (bytes)', 'mailauth parse (bytes)'],
   ['matchMx / validateMx', 'mtasts match', 'mailauth match'],
   ['parse + 3 matches', 'mtasts parse+3 matches', 'mailauth parse+3 matches'],
+  ['parse + 3 matches, one matchMxList call', 'mtasts parse+matchMxList', 'mailauth parse+3 matches'],
 ]) {
+  if (!results.has(a)) continue;
   const x = results.get(a);
   const y = results.get(b);
   const range = (r) => `${formatNumber(r.min / 1000)}k-${formatNumber(r.max / 1000)}k`;
@@ -243,6 +263,7 @@ const breakdown = [
   ['matchMx(10 patterns, non-matching host)', () => matchMx(ten, 'smtp.example.org')],
   ['matchMx(10 wildcard patterns, non-matching host)', () => matchMx(wild10, 'smtp.example.org')],
   ['matchMx(policy object, 3 patterns, matching host)', () => matchMx(sampleParsed, sample.hosts[0])],
+  ...(matchMxList === undefined ? [] : [['matchMxList(policy object, 3 patterns, its 3 hosts)', () => matchMxList(sampleParsed, sample.hosts)]]),
   ['mailauth validateMx(10 patterns, non-matching host)', () => mailauth.validateMx('smtp.example.org', { mode: 'enforce', mx: ten }).valid],
 ];
 const breakdownRows = [['call', 'ns/call']];
