@@ -95,6 +95,23 @@ export type MtaStsErrorCode =
  * The one error class of the package. `code` is stable and kebab-case; parse errors also say which
  * rule (`problem`, a diagnostic code), where (`line`, `column`, 1-based) and the RFC section (`rfc`).
  */
+/** One error code of the core, as `errorCodes()` lists them (derived in Rust from the errors). */
+export interface ErrorCodeInfo {
+  /** The stable kebab-case `code` an `MtaStsError` (or an `errors[]` entry) carries. */
+  code: string;
+  /** The RFC 8460 §4.3 result type a sender reports for it. */
+  tlsrpt: string;
+  /** Whether a later try may succeed; null when it depends on the case (an SMTP reply code, whether every MX failed for good). */
+  temporary: boolean | null;
+  /** The RFC section of the rule. */
+  rfc: string;
+  /** The message of an example. */
+  example: string;
+}
+
+/** Every error code the core can produce, with its TLS-RPT result type, temporariness and RFC section. */
+export function errorCodes(): ErrorCodeInfo[];
+
 export class MtaStsError extends Error {
   constructor(
     code: MtaStsErrorCode,

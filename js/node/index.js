@@ -32,6 +32,7 @@ export {
   formatPolicy,
   matchMx,
   matchMxList,
+  errorCodes,
   MtaStsError,
 } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';
