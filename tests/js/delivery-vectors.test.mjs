@@ -116,3 +116,19 @@ for (const [how, hostCrypto] of [['host crypto', true], ['ring', false]]) {
     }
   });
 }
+
+test('errorCodes() lists every code the vectors produce, each with its TLS-RPT type and RFC', () => {
+  const list = node.errorCodes();
+  const byCode = new Map(list.map((c) => [c.code, c]));
+  assert.equal(byCode.size, list.length, 'one entry per code');
+  for (const c of cases) {
+    const codes = [...(c.expect.done ? [c.expect.done.code] : []), ...c.expect.attempts.filter((r) => r !== 'success' && r !== 'plaintext-fallback')];
+    for (const code of codes) {
+      assert.ok(byCode.has(code), `${c.name}: ${code} is in errorCodes()`);
+      assert.match(byCode.get(code).rfc, /^RFC \d+/, code);
+      assert.ok(byCode.get(code).tlsrpt, code);
+    }
+  }
+  assert.equal(byCode.get('domain-not-found').temporary, false);
+  assert.equal(byCode.get('delivery-failed').temporary, null, 'depends on the attempts');
+});
