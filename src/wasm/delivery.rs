@@ -18,6 +18,18 @@ fn ms(n: Option<f64>, default: u64) -> u64 {
     n.map_or(default, |v| seconds(v).max(1))
 }
 
+/// The default limits with the times the host gave (undefined: the core's default).
+fn times(deadline_ms: Option<f64>, connect_ms: Option<f64>, reply_ms: Option<f64>, tls_ms: Option<f64>) -> Limits {
+    let d = Limits::default();
+    Limits {
+        deadline_ms: ms(deadline_ms, d.deadline_ms),
+        connect_ms: ms(connect_ms, d.connect_ms),
+        reply_ms: ms(reply_ms, d.reply_ms),
+        tls_ms: ms(tls_ms, d.tls_ms),
+        ..d
+    }
+}
+
 /// The applying policy from the resolver's object (`{ mode, maxAge, mx, ... }`) or null.
 fn policy_of(policy: JsValue, policy_id: Option<String>) -> Result<Option<(crate::Policy, Option<String>)>, JsValue> {
     if policy.is_null() || policy.is_undefined() {
@@ -59,10 +71,7 @@ impl JsDelivery {
         let limits = Limits {
             max_addresses: max_addresses.map_or(d.max_addresses, |n| n.max(1) as usize),
             max_sessions: max_sessions.map_or(d.max_sessions, |n| n.max(1) as usize),
-            deadline_ms: ms(deadline_ms, d.deadline_ms),
-            connect_ms: ms(connect_ms, d.connect_ms),
-            reply_ms: ms(reply_ms, d.reply_ms),
-            tls_ms: ms(tls_ms, d.tls_ms),
+            ..times(deadline_ms, connect_ms, reply_ms, tls_ms)
         };
         let options = Options { helo_name: helo_name.into(), port, require_tls, limits };
         delivery::Delivery::new(domain, policy, options).map(JsDelivery).map_err(|e| js_error(&e))
@@ -84,14 +93,7 @@ impl JsDelivery {
         tls_ms: Option<f64>,
     ) -> Result<JsDelivery, JsValue> {
         let policy = policy_of(policy, policy_id)?;
-        let d = Limits::default();
-        let limits = Limits {
-            deadline_ms: ms(deadline_ms, d.deadline_ms),
-            connect_ms: ms(connect_ms, d.connect_ms),
-            reply_ms: ms(reply_ms, d.reply_ms),
-            tls_ms: ms(tls_ms, d.tls_ms),
-            ..d
-        };
+        let limits = times(deadline_ms, connect_ms, reply_ms, tls_ms);
         let options = Options { helo_name: helo_name.into(), port, require_tls: false, limits };
         delivery::Delivery::probe(domain, policy, host, options).map(JsDelivery).map_err(|e| js_error(&e))
     }

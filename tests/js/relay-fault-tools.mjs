@@ -3,7 +3,10 @@
 // of the MX that misbehaves, and the relay as a CLI process that is SIGKILLed and restarted at random.
 // Not a test file itself. Every random choice comes from the caller's seeded `random`.
 
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 
@@ -218,4 +221,25 @@ export function relayProcess({ args, port }) {
     },
   };
   return p;
+}
+
+/**
+ * The receiving side of a fault matrix: a private directory (`prefix`), the lab, a receiving Postfix
+ * MX for `domains` whose recipient map is the FAULT_MAP (switch to CLEAN_MAP by rewriting
+ * `<dir>/faults`), and the fault proxy in front of it. `lib` is the package's lab module.
+ */
+export async function startFaultMx({ prefix, domains, random, lib }) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'faults'), FAULT_MAP, { mode: 0o644 });
+  const lab = await lib.startLab();
+  writeFileSync(join(dir, 'ca.pem'), lab.caPem);
+  const mx = await lib.startPostfixMx({
+    lab,
+    domains,
+    listeners: { valid: 0, untrusted: 0 },
+    main: { smtpd_recipient_restrictions: `check_recipient_access regexp:${join(dir, 'faults')}, permit_mynetworks, reject_unauth_destination` },
+  });
+  const proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, random, certFor: (name) => lab.certFor(name) });
+  return { dir, lab, mx, proxy };
 }

@@ -22,17 +22,17 @@
 // Run: scripts/build && node --test tests/js/relay-faults.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
 import { freePort } from '../../js/lab/peer-process.js';
 import { seededRandom } from '../bench/policy-corpus.mjs';
-import { CLEAN_MAP, FAULT_MAP, recipientOf as recipientIn, relayProcess, sleep, startFaultProxy } from './relay-fault-tools.mjs';
+import { CLEAN_MAP, recipientOf as recipientIn, relayProcess, sleep, startFaultMx } from './relay-fault-tools.mjs';
 
 assertBuilt();
-const { startLab, startPostfixMx, startPostfixSender, postfixAvailable } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
+const lib = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
+const { startPostfixSender, postfixAvailable } = lib;
 const { readDeliveryJournal } = await import(pathToFileURL(join(PKG, 'js/relay/delivery-journal.js')));
 
 const skip = !postfixAvailable() ? 'postfix is not installed' : process.getuid?.() !== 0 ? 'private Postfix instances need root' : false;
@@ -58,18 +58,7 @@ let relay; // relay-fault-tools.mjs relayProcess
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'mtasts-relay-faults-'));
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'faults'), FAULT_MAP, { mode: 0o644 });
-  lab = await startLab();
-  writeFileSync(join(dir, 'ca.pem'), lab.caPem);
-  mx = await startPostfixMx({
-    lab,
-    domains: DOMAINS,
-    listeners: { valid: 0, untrusted: 0 },
-    main: { smtpd_recipient_restrictions: `check_recipient_access regexp:${join(dir, 'faults')}, permit_mynetworks, reject_unauth_destination` },
-  });
-  proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, random, certFor: (name) => lab.certFor(name) });
+  ({ dir, lab, mx, proxy } = await startFaultMx({ prefix: 'mtasts-relay-faults-', domains: DOMAINS, random, lib }));
   relayPort = await freePort('127.0.0.1');
   const relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),

@@ -10,64 +10,34 @@
 // Run: scripts/build && node --test tests/js/relay-half-close.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import net from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { pathToFileURL } from 'node:url';
-import { PKG, assertBuilt } from './built-package.mjs';
-import { startRelayMx } from './relay-mx.mjs';
 import { rawSmtp } from './relay-client.mjs';
+import { startRelayWorld } from './relay-world.mjs';
 
-assertBuilt();
-const load = (p) => import(pathToFileURL(join(PKG, p)));
-const { startLab } = await load('js/lab/index.js');
-const { startRelay } = await load('js/relay/server.js');
-const { resolveConfig } = await load('js/relay/config.js');
-const { createLogger } = await load('js/relay/log.js');
-
+let world;
 let lab;
 let mx;
-let dir;
-let relay;
+let main; // { relay, logs, port }
 let port;
-let tlsRelay; // the same relay with STARTTLS offered
-const logs = [];
-const deliveries = () => logs.filter((l) => l.event === 'delivery');
+let tlsMain; // the same relay with STARTTLS offered
+const deliveries = () => [...main.logs, ...tlsMain.logs].filter((l) => l.event === 'delivery');
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mtasts-half-close-'));
-  lab = await startLab();
-  writeFileSync(join(dir, 'ca.pem'), lab.caPem);
-  mx = await startRelayMx(lab);
-  const config = resolveConfig({}, {
-    listen: ['127.0.0.1:0'],
-    store: `file:${join(dir, 'store')}`,
-    dnsServers: [lab.dns.server],
-    caFile: join(dir, 'ca.pem'),
-    policyPort: lab.policyPort,
-    smtpPort: mx.port,
-    helo: 'relay.test',
-    refreshInterval: 0,
-    shutdownTimeout: 5,
-    reuseIdle: 0,
-  });
-  const logger = createLogger({ level: 'debug', stream: { write: (l) => logs.push(JSON.parse(l)) } });
-  relay = await startRelay(config, { logger });
-  port = relay.addresses[0].port;
+  world = await startRelayWorld();
+  ({ lab, mx } = world);
+  main = await world.startTestRelay();
+  port = main.port;
   const cert = lab.issueCert({ names: ['relay.test'] });
-  writeFileSync(join(dir, 'relay-cert.pem'), cert.chainPem);
-  writeFileSync(join(dir, 'relay-key.pem'), cert.keyPem);
-  tlsRelay = await startRelay({ ...config, tlsCert: join(dir, 'relay-cert.pem'), tlsKey: join(dir, 'relay-key.pem') }, { logger });
+  writeFileSync(join(world.dir, 'relay-cert.pem'), cert.chainPem);
+  writeFileSync(join(world.dir, 'relay-key.pem'), cert.keyPem);
+  tlsMain = await world.startTestRelay({ tlsCert: join(world.dir, 'relay-cert.pem'), tlsKey: join(world.dir, 'relay-key.pem') });
 });
 
 after(async () => {
-  await relay?.close();
-  await tlsRelay?.close();
-  await mx?.close();
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.stop();
 });
 
 /** Greeting, EHLO, MAIL, RCPT and DATA, one at a time; resolves the client in data mode. */
@@ -136,7 +106,7 @@ test('a half-close between transactions: pipelined RSET and QUIT are answered, t
 
 test('the same ending inside STARTTLS (close_notify, then the FIN): delivered, 250 and 221 written', { timeout: 30000 }, async () => {
   const subject = `half-close tls ${Date.now()}`;
-  const raw = net.connect(tlsRelay.addresses[0].port, '127.0.0.1');
+  const raw = net.connect(tlsMain.port, '127.0.0.1');
   let buffer = '';
   /** Resolves the next complete reply on `s` (a reply's last line has a space after the code). */
   const reply = (s) =>
