@@ -167,6 +167,24 @@ pub enum Notice {
     TooBig { limit: u64 },
     /// The journal could not be written before the end of data: nothing was ended at the MX.
     JournalFailed { detail: String },
+    /// The transaction was aborted while it waited downstream (the client left, RSET, shutdown).
+    Aborted,
+    /// RFC 5321 §3.8: the relay is shutting down; the client tries again later.
+    ShuttingDown,
+    /// The client's address is outside the allow list (RFC 5321 §3.1: 554 at connection).
+    NotAllowed { client: String },
+    /// A command before MAIL that needs it (RFC 5321 §4.1.4: bad sequence of commands).
+    NeedMail,
+    /// RFC 4954 §6: AUTH is not enabled on this relay.
+    AuthDisabled,
+    /// RFC 4954 §6: 538 encryption required for the requested authentication mechanism.
+    AuthNeedsTls,
+    /// RFC 4954 §6: 535 authentication credentials invalid.
+    AuthFailed,
+    /// RFC 4954 §6: 454 temporary authentication failure.
+    AuthTemporary { detail: String },
+    /// A bug in the relay: the message stays queued upstream.
+    InternalError,
 }
 
 pub fn notice_reply(notice: &Notice) -> RelayReply {
@@ -177,6 +195,15 @@ pub fn notice_reply(notice: &Notice) -> RelayReply {
         Notice::NeedsSmtpUtf8 { mx } => (553, "5.6.7", format!("{} does not support SMTPUTF8, which this message needs", clean(mx))),
         Notice::TooBig { limit } => (552, "5.3.4", format!("message exceeds {limit} octets")),
         Notice::JournalFailed { detail } => (451, "4.3.0", format!("delivery journal write failed: {}", clean(detail))),
+        Notice::Aborted => (451, "4.4.2", "transaction aborted by the client".to_string()),
+        Notice::ShuttingDown => (421, "4.3.2", "the relay is shutting down, try again later".to_string()),
+        Notice::NotAllowed { client } => (554, "5.7.1", format!("{} may not relay through this host", clean(client))),
+        Notice::NeedMail => (503, "5.5.1", "need MAIL command".to_string()),
+        Notice::AuthDisabled => (502, "5.5.1", "authentication is not enabled".to_string()),
+        Notice::AuthNeedsTls => (538, "5.7.11", "encryption required for authentication".to_string()),
+        Notice::AuthFailed => (535, "5.7.8", "authentication credentials invalid".to_string()),
+        Notice::AuthTemporary { detail } => (454, "4.7.0", format!("temporary authentication failure: {}", clean(detail))),
+        Notice::InternalError => (451, "4.3.0", "internal error in the relay".to_string()),
     };
     RelayReply { code, enhanced: enhanced.into(), text: clean(&text) }
 }

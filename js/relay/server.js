@@ -13,6 +13,7 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { MtaStsError } from '../error.js';
 // The Node entry loads the wasm core (and exports connectMx).
 import { connectMx } from '../node/index.js';
+import { relayNotice } from '../core.js';
 import { createPolicyResolver } from '../node/resolve.js';
 import { fileStore, memoryStore } from '../stores/index.js';
 import { createAllowList, isLoopback } from './allow-list.js';
@@ -26,7 +27,6 @@ import { fileTlsrptLog, memoryTlsrptLog } from './tlsrpt-log.js';
 import { checkPassword, loadUsers } from './users.js';
 
 const WITH_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
-const SHUTTING_DOWN = '4.3.2 the relay is shutting down, try again later';
 
 /**
  * smtp-server adds an enhanced status code of its own choosing to every reply (RFC 2034) when
@@ -106,8 +106,10 @@ class RelaySmtpServer extends SMTPServer {
   }
 }
 
-function smtpError(responseCode, message) {
-  return { responseCode, message };
+/** The core's reply (src/relay.rs Notice) as smtp-server's error. */
+function notice(kind, detail = '') {
+  const r = relayNotice(kind, detail);
+  return { responseCode: r.code, message: `${r.enhanced} ${r.text}` };
 }
 
 /** $XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts (the default store, shared with `mtasts check`). */
@@ -226,32 +228,32 @@ export async function startRelay(config, deps = {}) {
     logger: false,
 
     onConnect(session, callback) {
-      if (draining) return callback(smtpError(421, SHUTTING_DOWN));
+      if (draining) return callback(notice('shutting-down'));
       if (!allow.allows(session.remoteAddress)) {
         log.warn({ event: 'client-refused', client: session.remoteAddress });
-        return callback(smtpError(554, `5.7.1 ${session.remoteAddress} may not relay through this host`));
+        return callback(notice('not-allowed', session.remoteAddress));
       }
       callback();
     },
 
     onAuth(auth, session, callback) {
-      if (!users) return callback(smtpError(502, '5.5.1 authentication is not enabled'));
+      if (!users) return callback(notice('auth-disabled'));
       // Spec: a password travels only over TLS or within this machine.
       if (!session.secure && !isLoopback(session.remoteAddress)) {
-        return callback(smtpError(538, '5.7.11 encryption required for authentication'));
+        return callback(notice('auth-needs-tls'));
       }
       checkPassword(users, auth.username ?? '', auth.password ?? '').then(
         (ok) => {
           if (ok) return callback(null, { user: auth.username });
           log.warn({ event: 'auth-failed', client: session.remoteAddress, user: auth.username });
-          callback(smtpError(535, '5.7.8 authentication credentials invalid'));
+          callback(notice('auth-failed'));
         },
-        (err) => callback(smtpError(454, `4.7.0 temporary authentication failure: ${err.message}`)),
+        (err) => callback(notice('auth-temporary', err.message)),
       );
     },
 
     onMailFrom(address, session, callback) {
-      if (draining) return callback(smtpError(421, SHUTTING_DOWN));
+      if (draining) return callback(notice('shutting-down'));
       transactions.get(session.id)?.abort();
       transactions.set(session.id, new Transaction(relay, session, address));
       callback();
@@ -259,12 +261,12 @@ export async function startRelay(config, deps = {}) {
 
     onRcptTo(address, session, callback) {
       const tx = transactions.get(session.id);
-      if (!tx) return callback(smtpError(503, '5.5.1 need MAIL command'));
+      if (!tx) return callback(notice('need-mail'));
       tx.rcpt(address).then(
         (refusal) => callback(refusal ?? undefined),
         (err) => {
           log.error({ event: 'internal-error', where: 'rcpt', err: err.message, stack: err.stack });
-          callback(smtpError(451, '4.3.0 internal error in the relay'));
+          callback(notice('internal-error'));
         },
       );
     },
@@ -277,7 +279,7 @@ export async function startRelay(config, deps = {}) {
       };
       if (!tx) {
         stream.resume();
-        return done(smtpError(503, '5.5.1 need MAIL command'));
+        return done(notice('need-mail'));
       }
       tx.data(stream).then(
         ({ error, message }) => done(error, message),
@@ -285,7 +287,7 @@ export async function startRelay(config, deps = {}) {
           log.error({ event: 'internal-error', where: 'data', err: err.message, stack: err.stack });
           tx.abort();
           stream.resume();
-          done(smtpError(451, '4.3.0 internal error in the relay'));
+          done(notice('internal-error'));
         },
       );
     },
@@ -349,19 +351,20 @@ export async function startRelay(config, deps = {}) {
       log.info({ event: 'shutting-down', sessions: connections.size });
       for (const s of servers) s.server.close();
       const told = new WeakSet();
+      const shuttingDown = notice('shutting-down').message;
       const deadline = Date.now() + config.shutdownTimeout;
       for (;;) {
         for (const c of connections) {
           if (!told.has(c) && !busy(c)) {
             told.add(c);
-            c.send(421, SHUTTING_DOWN);
+            c.send(421, shuttingDown);
           }
         }
         if (connections.size === 0) break;
         if (Date.now() >= deadline) {
           for (const c of connections) {
             transactions.get(c.session?.id)?.abort();
-            if (!told.has(c)) c.send(421, SHUTTING_DOWN);
+            if (!told.has(c)) c.send(421, shuttingDown);
             c._socket?.destroy?.();
           }
           break;

@@ -60,7 +60,7 @@ export class Transaction {
   #abandoned() {
     this.downstream?.close();
     this.#unuse();
-    return { responseCode: 451, message: '4.4.2 transaction aborted by the client' };
+    return coreReply(relayNotice('aborted'));
   }
 
   /** RCPT TO: resolves null (accepted) or the reply to give. */

@@ -288,7 +288,9 @@ pub fn relay_mirror_reply(code: u16, lines: Vec<String>, mx: &str) -> Result<JsV
 
 /// The relay's own replies at the end of DATA (see [`crate::relay::Notice`]): `kind` is
 /// "already-delivered", "in-flight", "incomplete", "needs-smtputf8" (detail: the MX),
-/// "too-big" (limit), "journal-failed" (detail).
+/// "too-big" (limit), "journal-failed" (detail), and the session's own: "aborted",
+/// "shutting-down", "not-allowed" (detail: the client), "need-mail", "auth-disabled",
+/// "auth-needs-tls", "auth-failed", "auth-temporary" (detail), "internal-error".
 #[wasm_bindgen(js_name = relayNotice)]
 pub fn relay_notice(kind: &str, detail: &str, limit: f64) -> Result<JsValue, JsValue> {
     use crate::relay::Notice;
@@ -299,6 +301,15 @@ pub fn relay_notice(kind: &str, detail: &str, limit: f64) -> Result<JsValue, JsV
         "needs-smtputf8" => Notice::NeedsSmtpUtf8 { mx: detail.into() },
         "too-big" => Notice::TooBig { limit: seconds(limit) },
         "journal-failed" => Notice::JournalFailed { detail: detail.into() },
+        "aborted" => Notice::Aborted,
+        "shutting-down" => Notice::ShuttingDown,
+        "not-allowed" => Notice::NotAllowed { client: detail.into() },
+        "need-mail" => Notice::NeedMail,
+        "auth-disabled" => Notice::AuthDisabled,
+        "auth-needs-tls" => Notice::AuthNeedsTls,
+        "auth-failed" => Notice::AuthFailed,
+        "auth-temporary" => Notice::AuthTemporary { detail: detail.into() },
+        "internal-error" => Notice::InternalError,
         _ => return Err(bad_argument("unknown relay notice")),
     };
     to_value(&crate::relay::notice_reply(&notice))
