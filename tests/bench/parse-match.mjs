@@ -295,7 +295,7 @@ async function profileOf(run, ms) {
 }
 
 if (PROFILE) {
-  for (const [label, c] of [['parsePolicy', cases[0]], ['matchMx', cases[4]]]) {
+  for (const [label, c] of [['parsePolicy', cases[0]], ['matchMx', cases[4]], ['parse + 3 matches', cases.find((c) => c.name === 'mtasts parse+3 matches')]]) {
     const { self, total } = await profileOf(c.run, 2000);
     const inWasm = [...self].filter(([k]) => k.startsWith('[wasm]')).reduce((n, [, v]) => n + v, 0);
     const alloc = [...self].filter(([k]) => /dlmalloc|__rust_(alloc|dealloc|realloc)|__wbindgen_(malloc|free|realloc)/.test(k)).reduce((n, [, v]) => n + v, 0);
