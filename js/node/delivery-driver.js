@@ -48,15 +48,21 @@ function readOnce(socket, ms, signal) {
 }
 
 /** Races `promise` against the signal; on abort resolves { aborted: true }. */
-function unlessAborted(promise, signal) {
+function unlessAborted(promise, signal, late = () => {}) {
   if (!signal) return promise;
   return new Promise((resolve, reject) => {
-    const onAbort = () => resolve({ aborted: true });
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      resolve({ aborted: true });
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (v) => {
         signal.removeEventListener('abort', onAbort);
-        resolve(v);
+        // A socket that comes after the abort has nobody to close it but this.
+        if (aborted) late(v);
+        else resolve(v);
       },
       (e) => {
         signal.removeEventListener('abort', onAbort);
@@ -109,7 +115,7 @@ export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
         }
         case 'connect': {
           address = step.address;
-          const connected = await unlessAborted(connectTcp(step.address, step.port, step.timeoutMs), signal);
+          const connected = await unlessAborted(connectTcp(step.address, step.port, step.timeoutMs), signal, (r) => discard(r.socket));
           if (connected.aborted) throw abortedError(signal);
           if (connected.socket) {
             plain = connected.socket;
@@ -131,7 +137,7 @@ export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
           break;
         }
         case 'starttls': {
-          const upgraded = await unlessAborted(upgradeToTls(plain, step.serverName, step.timeoutMs), signal);
+          const upgraded = await unlessAborted(upgradeToTls(plain, step.serverName, step.timeoutMs), signal, (r) => r.ok && discard(r.socket));
           if (upgraded.aborted) throw abortedError(signal);
           if (!upgraded.ok) {
             plain = null; // upgradeToTls destroyed both sockets

@@ -500,3 +500,52 @@ describe('nodemailerSocket', () => {
     assert.match(stdout, /over TLS/);
   });
 });
+
+describe('limits and abort (the core\'s delivery machine)', () => {
+  /** A TCP server that accepts and never speaks; counts open connections. */
+  async function silent() {
+    const net = await import('node:net');
+    const open = new Set();
+    let accepted = 0;
+    const server = net.createServer((s) => {
+      accepted += 1;
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => {});
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    return { port: server.address().port, open, get accepted() { return accepted; }, close: () => new Promise((r) => { for (const s of open) s.destroy(); server.close(r); }) };
+  }
+
+  test('an AbortSignal stops the dialling and closes the socket (aborted, temporary)', async () => {
+    const s = await silent();
+    try {
+      const controller = new AbortController();
+      const pending = connectMx('enforce-valid.test', { ...labOptions(s), signal: controller.signal, timeouts: { reply: 60_000 } });
+      for (let i = 0; i < 200 && s.open.size === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(s.open.size, 1, 'dialled the MX');
+      controller.abort(new Error('the client left'));
+      await assert.rejects(pending, (err) => err.code === 'aborted' && err.temporary === true && /the client left/.test(err.message));
+      for (let i = 0; i < 200 && s.open.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(s.open.size, 0, 'the connection was closed');
+      assert.equal(s.accepted, 1, 'and no other address was dialled');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('silent MX addresses: at most limits.maxAddresses are dialled, and the reply says why', async () => {
+    const s = await silent();
+    try {
+      const err = await connectMx('enforce-valid.test', { ...labOptions(s), timeouts: { reply: 200 }, limits: { maxAddresses: 1 } }).catch((e) => e);
+      assert.equal(err.code, 'delivery-failed');
+      assert.equal(err.attempts.length, 1);
+      assert.equal(err.attempts[0].result, 'mx-timeout');
+      assert.deepEqual([err.reply.code, err.reply.enhanced], [451, '4.4.1']);
+      assert.match(err.reply.text, /mx-timeout/);
+      await assert.rejects(connectMx('enforce-valid.test', { ...labOptions(s), limits: { maxAddresses: 0 } }), { code: 'invalid-argument' });
+    } finally {
+      await s.close();
+    }
+  });
+});
