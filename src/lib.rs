@@ -30,6 +30,7 @@ pub mod policy;
 pub mod record;
 pub mod relay;
 pub mod smtp;
+pub mod tlsrpt;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

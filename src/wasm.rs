@@ -7,6 +7,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 mod delivery;
+mod tlsrpt_record;
+mod tlsrpt_report;
 
 #[wasm_bindgen(module = "/js/error.js")]
 extern "C" {

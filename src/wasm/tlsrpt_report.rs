@@ -1,0 +1,1 @@
+//! Bindings of the TLS-RPT report (src/tlsrpt/report.rs): argument conversion only.
