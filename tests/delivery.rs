@@ -466,3 +466,69 @@ mod vectors {
         }
     }
 }
+
+#[test]
+fn a_clock_at_the_end_of_time_does_not_panic() {
+    let mut d = Delivery::new("example.com", None, options(Limits::default())).unwrap();
+    assert!(matches!(d.poll(u64::MAX - 1), Step::ResolveMx { .. }));
+    d.on_mx(MxAnswer::NoRecords);
+    d.on_addresses(AddressAnswer::Addresses(vec!["192.0.2.1".into()]));
+    for _ in 0..5 {
+        let _ = d.poll(u64::MAX);
+    }
+}
+
+/// Random hosts: every answer, in any order, at any time, with any bytes. The machine must never
+/// panic, and must end (Ready, Done or Probed) within a bounded number of steps.
+#[test]
+fn random_hosts_never_panic_and_always_finish() {
+    let mut seed = 0x5eed_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let chunks: [&[u8]; 10] = [b"220 mx\r\n", b"250-mx\r\n250 STARTTLS\r\n", b"220 go\r\n", b"454 no\r\n", b"250 mx\r\n", b"\xff\xfe\r\n", b"2", b"50 x\r\n", b"", b"554 bye\r\n"];
+    for round in 0..2000 {
+        let policy = match next() % 4 {
+            0 => None,
+            1 => policy("enforce"),
+            2 => policy("testing"),
+            _ => policy("none"),
+        };
+        let limits = Limits { deadline_ms: 1 + next() % 500_000, reply_ms: 1 + next() % 100_000, ..Limits::default() };
+        let mut d = if round % 5 == 0 {
+            Delivery::probe("example.com", policy, "mx1.example.com", options(limits)).unwrap()
+        } else {
+            Delivery::new("example.com", policy, options(limits)).unwrap()
+        };
+        let mut now = next() % 1_000_000_000;
+        let mut finished = false;
+        for _ in 0..5000 {
+            now += next() % 50_000;
+            match d.poll(now) {
+                Step::Ready(_) | Step::Done(_) | Step::Probed => {
+                    finished = true;
+                    break;
+                }
+                _ => {}
+            }
+            // Any input, whatever was asked.
+            match next() % 12 {
+                0 => d.on_mx(MxAnswer::Records((0..next() % 4).map(|i| MxRecord { exchange: format!("mx{i}.example.com"), priority: (next() % 3) as u16 }).collect())),
+                1 => d.on_mx([MxAnswer::NoRecords, MxAnswer::NxDomain, MxAnswer::Temporary("x".into())][(next() % 3) as usize].clone()),
+                2 => d.on_addresses(AddressAnswer::Addresses((0..next() % 3).map(|i| format!("192.0.2.{i}")).collect())),
+                3 => d.on_addresses([AddressAnswer::NxDomain, AddressAnswer::NoAddresses("x".into()), AddressAnswer::Temporary("y".into())][(next() % 3) as usize].clone()),
+                4 => d.on_connected(),
+                5 => d.on_connect_failed("ECONNREFUSED"),
+                6 | 7 => d.on_data(chunks[(next() % chunks.len() as u64) as usize]),
+                8 => d.on_close(),
+                9 => d.on_timeout(),
+                10 => d.on_tls_verified(if next() % 2 == 0 { Ok(()) } else { Err(CertificateError::NotTrusted { detail: String::new() }.into()) }, "TLSv1.3"),
+                _ => d.on_tls_failed("alert"),
+            }
+        }
+        assert!(finished, "round {round}: the machine did not finish");
+    }
+}

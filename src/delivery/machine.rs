@@ -389,7 +389,7 @@ impl Delivery {
         if let Some(step) = &self.finished {
             return step.clone();
         }
-        let deadline = *self.deadline.get_or_insert(now + self.options.limits.deadline_ms);
+        let deadline = *self.deadline.get_or_insert(now.saturating_add(self.options.limits.deadline_ms));
         if self.now >= deadline {
             let e = DeliveryError::DeadlineExceeded {
                 ms: self.options.limits.deadline_ms,
@@ -422,7 +422,7 @@ impl Delivery {
                 State::Dialogue(target, mut dialogue, reply_by) => {
                     match dialogue.poll() {
                         smtp::Step::Send(bytes) => {
-                            let by = self.now + self.options.limits.reply_ms;
+                            let by = self.now.saturating_add(self.options.limits.reply_ms);
                             self.state = State::Dialogue(target, dialogue, by);
                             return Step::Send(bytes);
                         }
@@ -608,7 +608,7 @@ impl Delivery {
         if self.plaintext_pass {
             dialogue = dialogue.plaintext();
         }
-        let by = self.now + self.options.limits.reply_ms;
+        let by = self.now.saturating_add(self.options.limits.reply_ms);
         self.state = State::Dialogue(target, Box::new(dialogue), by);
     }
 
@@ -775,7 +775,7 @@ impl Delivery {
         self.record(i, Some(&target.address), &j.verdict, failure, fallback, seen);
         if self.probe.is_some() {
             // RFC 5321 §4.1.1.10: the probe says QUIT (never MAIL) and waits briefly for the 221.
-            self.state = State::Quitting(self.now + QUIT_WAIT_MS.min(self.options.limits.reply_ms), false);
+            self.state = State::Quitting(self.now.saturating_add(QUIT_WAIT_MS.min(self.options.limits.reply_ms)), false);
             return None;
         }
         if j.verdict == Verdict::TryNext {
