@@ -144,8 +144,12 @@ impl Scan<'_> {
             self.diags.dropped += 1;
             return;
         }
-        self.diags
-            .push(Diagnostic::new(problem, message, 1, column_of(self.text, at)));
+        self.diags.push(Diagnostic::new(
+            problem,
+            message,
+            1,
+            column_of(self.text, at),
+        ));
     }
 }
 
@@ -180,10 +184,9 @@ fn version_hint(text: &str) -> String {
 /// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1); the offset of ":".
 fn scheme_end(uri: &str) -> Option<usize> {
     let colon = uri.find(':')?;
-    let s = uri[..colon].as_bytes();
+    let s = &uri.as_bytes()[..colon];
     (s.first()?.is_ascii_alphabetic()
-        && s
-            .iter()
+        && s.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))
     .then_some(colon)
 }
@@ -220,7 +223,8 @@ fn check_uri_chars(uri: &str) -> Result<(), (usize, String)> {
             _ => {
                 let ch = uri[i..].chars().next().unwrap_or('?');
                 let why = if ch == ' ' || ch == '\t' {
-                    "a URI holds no whitespace (separate URIs with \",\"), found a space".to_string()
+                    "a URI holds no whitespace (separate URIs with \",\"), found a space"
+                        .to_string()
                 } else {
                     format!("{ch:?} is not allowed in a URI (RFC 3986 §2); percent-encode it")
                 };
@@ -245,7 +249,8 @@ fn host_problem(host: &str) -> Option<String> {
     let trimmed = host.strip_suffix('.').unwrap_or(host);
     let ok = trimmed.split('.').all(|l| {
         !l.is_empty()
-            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'%')
+            && l.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'%')
     });
     (!ok).then(|| format!("expected a host name, found {}", shown(host)))
 }
@@ -254,7 +259,10 @@ fn host_problem(host: &str) -> Option<String> {
 /// `Ok(true)`: usable (mailto or https); `Ok(false)`: a valid URI of another scheme.
 fn check_uri(uri: &str) -> Result<bool, (usize, String)> {
     if uri.is_empty() {
-        return Err((0, "expected a URI, found nothing (two \",\" in a row, or a \",\" at the end)".into()));
+        return Err((
+            0,
+            "expected a URI, found nothing (two \",\" in a row, or a \",\" at the end)".into(),
+        ));
     }
     check_uri_chars(uri)?;
     let Some(colon) = scheme_end(uri) else {
@@ -291,10 +299,16 @@ fn check_uri(uri: &str) -> Result<bool, (usize, String)> {
                 ));
             };
             if sign == 0 {
-                return Err((at, "a mailto: address needs a local part before \"@\"".into()));
+                return Err((
+                    at,
+                    "a mailto: address needs a local part before \"@\"".into(),
+                ));
             }
             if let Some(why) = host_problem(&to[sign + 1..]) {
-                return Err((at + sign + 1, format!("a mailto: address needs a domain: {why}")));
+                return Err((
+                    at + sign + 1,
+                    format!("a mailto: address needs a domain: {why}"),
+                ));
             }
             Ok(true)
         }
@@ -304,10 +318,7 @@ fn check_uri(uri: &str) -> Result<bool, (usize, String)> {
             let Some(authority) = rest.strip_prefix("//") else {
                 return Err((
                     colon + 1,
-                    format!(
-                        "an https: URI is https://host/path, found {}",
-                        shown(uri)
-                    ),
+                    format!("an https: URI is https://host/path, found {}", shown(uri)),
                 ));
             };
             let start = colon + 3;
@@ -329,7 +340,10 @@ fn check_uri(uri: &str) -> Result<bool, (usize, String)> {
                 _ => host_port,
             };
             if let Some(why) = host_problem(host) {
-                return Err((start + host_at, format!("an https: URI needs a host: {why}")));
+                return Err((
+                    start + host_at,
+                    format!("an https: URI needs a host: {why}"),
+                ));
             }
             Ok(true)
         }
@@ -344,7 +358,9 @@ fn scan(text: &str) -> (Option<TlsRptRecord>, Diagnostics) {
         diags: Diagnostics::default(),
     };
     // RFC 8460 §3: tlsrpt-version = %s"v=TLSRPTv1" (case-sensitive).
-    if !text.starts_with(VERSION) || text[VERSION.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+    if !text.starts_with(VERSION)
+        || text[VERSION.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
         let hint = version_hint(text);
         s.report(
             P::Version,
@@ -360,7 +376,8 @@ fn scan(text: &str) -> (Option<TlsRptRecord>, Diagnostics) {
     // selection would ignore it.
     if b.get(pos) != Some(&b';') {
         let message = if pos == b.len() {
-            "expected \";\" and a rua field after \"v=TLSRPTv1\", found the end of the record".to_string()
+            "expected \";\" and a rua field after \"v=TLSRPTv1\", found the end of the record"
+                .to_string()
         } else {
             format!(
                 "expected \";\" right after \"v=TLSRPTv1\" (records not beginning with \"v=TLSRPTv1;\" are discarded), found {}",
@@ -432,7 +449,11 @@ fn scan(text: &str) -> (Option<TlsRptRecord>, Diagnostics) {
                 rua_like_name = Some(name.to_string());
             }
             if value.is_empty() {
-                s.report(P::ExtensionValue, at, format!("extension {name} needs a value"));
+                s.report(
+                    P::ExtensionValue,
+                    at,
+                    format!("extension {name} needs a value"),
+                );
             } else if let Some(bad) = value
                 .bytes()
                 // RFC 8460 §3: tlsrpt-ext-value = 1*(%x21-3A / %x3C / %x3E-7E)
@@ -459,7 +480,9 @@ fn scan(text: &str) -> (Option<TlsRptRecord>, Diagnostics) {
     if rua.is_none() && !rua_invalid {
         let hint = match (rua_like_name, ruf) {
             (Some(n), _) => format!(" (field names are case-sensitive: found {})", shown(&n)),
-            (None, true) => " (found ruf, the drafts' failure-report field: publish the address as rua)".into(),
+            (None, true) => {
+                " (found ruf, the drafts' failure-report field: publish the address as rua)".into()
+            }
             (None, false) => String::new(),
         };
         s.report(
@@ -515,9 +538,16 @@ fn scan_rua(s: &mut Scan<'_>, value: &str, at: usize) -> Option<Vec<String>> {
                 let why = if scheme.eq_ignore_ascii_case("http") {
                     "http: is not supported: reports are POSTed over https: only".to_string()
                 } else {
-                    format!("the scheme {} is not supported (only mailto: and https:)", shown(scheme))
+                    format!(
+                        "the scheme {} is not supported (only mailto: and https:)",
+                        shown(scheme)
+                    )
                 };
-                s.report(P::RuaScheme, part_at + lead, format!("{why}; {} is ignored", shown(uri)));
+                s.report(
+                    P::RuaScheme,
+                    part_at + lead,
+                    format!("{why}; {} is ignored", shown(uri)),
+                );
             }
         }
     }
@@ -642,6 +672,7 @@ mod tests {
 
     /// (input, rua, extensions, reason)
     #[allow(clippy::type_complexity)]
+    #[rustfmt::skip]
     const GOOD: &[(&str, &[&str], &[(&str, &str)], &str)] = &[
         ("v=TLSRPTv1; rua=mailto:tlsrpt@example.com", &["mailto:tlsrpt@example.com"], &[], "RFC 8460 §3 example"),
         ("v=TLSRPTv1; rua=https://reporting.example.com/v1/tlsrpt", &["https://reporting.example.com/v1/tlsrpt"], &[], "RFC 8460 §3 https example"),
@@ -659,6 +690,7 @@ mod tests {
     ];
 
     /// (input, problem, column, reason)
+    #[rustfmt::skip]
     const BAD: &[(&str, &str, u32, &str)] = &[
         ("", "tlsrpt-record-version", 1, "empty"),
         ("v=tlsrptv1; rua=mailto:a@example.com", "tlsrpt-record-version", 1, "the version is case-sensitive"),
@@ -700,12 +732,19 @@ mod tests {
             let r = parse_tlsrpt_record(input).unwrap_or_else(|e| panic!("{why}: {input:?}: {e}"));
             assert_eq!(r.version, "TLSRPTv1", "{why}");
             assert_eq!(r.rua, *rua, "{why}");
-            let ext: Vec<(String, String)> = ext.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let ext: Vec<(String, String)> = ext
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             assert_eq!(r.extensions, ext, "{why}");
             let lint = lint_tlsrpt_record(input, Some("_smtp._tls.example.com"));
             assert_eq!(lint.record.as_ref(), Some(&r), "{why}: lint agrees");
             assert!(lint.diagnostics.iter().all(|d| !d.is_error()), "{why}");
-            assert_eq!(select_tlsrpt_record(&[vec![input.to_string()]]), Ok(Some(r)), "{why}: selected");
+            assert_eq!(
+                select_tlsrpt_record(&[vec![input.to_string()]]),
+                Ok(Some(r)),
+                "{why}: selected"
+            );
         }
     }
 
@@ -715,18 +754,37 @@ mod tests {
             let e = parse_tlsrpt_record(input).expect_err(why);
             assert_eq!(e.code(), "tlsrpt-record-invalid", "{why}");
             let d = e.diagnostic().expect("a diagnostic");
-            assert_eq!((d.code, d.column, d.line), (*problem, *column, 1), "{why}: {input:?}: {}", d.message);
+            assert_eq!(
+                (d.code, d.column, d.line),
+                (*problem, *column, 1),
+                "{why}: {input:?}: {}",
+                d.message
+            );
             assert_eq!(e.rfc(), "RFC 8460 §3");
             assert_eq!(e.tlsrpt_result(), "validation-failure");
             let lint = lint_tlsrpt_record(input, None);
             assert_eq!(lint.record, None, "{why}");
-            assert_eq!(lint.diagnostics.iter().find(|d| d.is_error()).map(|d| d.code), Some(*problem), "{why}");
+            assert_eq!(
+                lint.diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| d.code),
+                Some(*problem),
+                "{why}"
+            );
         }
     }
 
     #[test]
     fn messages_say_what_was_expected_and_found() {
-        let msg = |t: &str| parse_tlsrpt_record(t).unwrap_err().diagnostic().unwrap().message.clone();
+        let msg = |t: &str| {
+            parse_tlsrpt_record(t)
+                .unwrap_err()
+                .diagnostic()
+                .unwrap()
+                .message
+                .clone()
+        };
         assert!(msg("v=tlsrptv1; rua=mailto:a@b.c").contains("case-sensitive"));
         assert!(msg("v=STSv1; id=1").contains("MTA-STS record"));
         assert!(msg("v=TLSRPTv2; rua=mailto:a@b.c").contains("\"TLSRPTv2\""));
@@ -740,30 +798,91 @@ mod tests {
     #[test]
     fn lint_warnings_and_names() {
         let codes = |t: &str, n: Option<&str>| -> Vec<&'static str> {
-            lint_tlsrpt_record(t, n).diagnostics.iter().map(|d| d.code).collect()
+            lint_tlsrpt_record(t, n)
+                .diagnostics
+                .iter()
+                .map(|d| d.code)
+                .collect()
         };
         let good = "v=TLSRPTv1; rua=mailto:a@example.com";
-        assert_eq!(codes(good, Some("_smtp._tls.example.com")), Vec::<&str>::new());
-        assert_eq!(codes(good, Some("_SMTP._TLS.example.com.")), Vec::<&str>::new(), "DNS names are case-insensitive");
-        assert_eq!(codes(good, Some("_smtp-tlsrpt.example.com")), ["tlsrpt-record-draft-name"]);
-        assert_eq!(codes(good, Some("_mta-sts.example.com")), ["tlsrpt-record-name"]);
-        assert_eq!(codes(good, Some("_smtp._tls.")), ["tlsrpt-record-name"], "no domain");
-        assert!(lint_tlsrpt_record(good, Some("_smtp-tlsrpt.example.com")).record.is_none(), "a wrong name is an error");
-        let ruf = lint_tlsrpt_record("v=TLSRPTv1; rua=mailto:a@example.com; ruf=mailto:a@example.com", None);
-        assert_eq!(ruf.diagnostics.iter().map(|d| (d.code, d.severity)).collect::<Vec<_>>(), [("tlsrpt-record-draft-ruf", Severity::Warning)]);
-        assert!(ruf.record.is_some());
-        assert_eq!(codes("v=TLSRPTv1; rua=mailto:a@example.com,mailto:a@example.com", None), ["tlsrpt-record-rua-repeated"]);
         assert_eq!(
-            parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:a@example.com,mailto:a@example.com").unwrap().rua,
+            codes(good, Some("_smtp._tls.example.com")),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(good, Some("_SMTP._TLS.example.com.")),
+            Vec::<&str>::new(),
+            "DNS names are case-insensitive"
+        );
+        assert_eq!(
+            codes(good, Some("_smtp-tlsrpt.example.com")),
+            ["tlsrpt-record-draft-name"]
+        );
+        assert_eq!(
+            codes(good, Some("_mta-sts.example.com")),
+            ["tlsrpt-record-name"]
+        );
+        assert_eq!(
+            codes(good, Some("_smtp._tls.")),
+            ["tlsrpt-record-name"],
+            "no domain"
+        );
+        assert!(
+            lint_tlsrpt_record(good, Some("_smtp-tlsrpt.example.com"))
+                .record
+                .is_none(),
+            "a wrong name is an error"
+        );
+        let ruf = lint_tlsrpt_record(
+            "v=TLSRPTv1; rua=mailto:a@example.com; ruf=mailto:a@example.com",
+            None,
+        );
+        assert_eq!(
+            ruf.diagnostics
+                .iter()
+                .map(|d| (d.code, d.severity))
+                .collect::<Vec<_>>(),
+            [("tlsrpt-record-draft-ruf", Severity::Warning)]
+        );
+        assert!(ruf.record.is_some());
+        assert_eq!(
+            codes(
+                "v=TLSRPTv1; rua=mailto:a@example.com,mailto:a@example.com",
+                None
+            ),
+            ["tlsrpt-record-rua-repeated"]
+        );
+        assert_eq!(
+            parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:a@example.com,mailto:a@example.com")
+                .unwrap()
+                .rua,
             ["mailto:a@example.com"],
             "a repeated URI is listed once"
         );
-        assert_eq!(codes("v=TLSRPTv1; rua=mailto:a@example.com, http://r.example/", None), ["tlsrpt-record-rua-scheme"]);
-        assert_eq!(codes("v=TLSRPTv1; rua=mailto:a@example.com; x=1; x=2", None), ["tlsrpt-record-extension-duplicate"]);
+        assert_eq!(
+            codes(
+                "v=TLSRPTv1; rua=mailto:a@example.com, http://r.example/",
+                None
+            ),
+            ["tlsrpt-record-rua-scheme"]
+        );
+        assert_eq!(
+            codes("v=TLSRPTv1; rua=mailto:a@example.com; x=1; x=2", None),
+            ["tlsrpt-record-extension-duplicate"]
+        );
         // Every problem, not just the first.
         assert_eq!(
-            codes("v=TLSRPTv1;; rua=nope, mailto:x; junk", Some("_smtp-tlsrpt.example.com")),
-            ["tlsrpt-record-separator", "tlsrpt-record-rua-invalid", "tlsrpt-record-rua-invalid", "tlsrpt-record-field-invalid", "tlsrpt-record-draft-name"]
+            codes(
+                "v=TLSRPTv1;; rua=nope, mailto:x; junk",
+                Some("_smtp-tlsrpt.example.com")
+            ),
+            [
+                "tlsrpt-record-separator",
+                "tlsrpt-record-rua-invalid",
+                "tlsrpt-record-rua-invalid",
+                "tlsrpt-record-field-invalid",
+                "tlsrpt-record-draft-name"
+            ]
         );
         for d in lint_tlsrpt_record("v=TLSRPTv1; rua=x", Some("x")).diagnostics {
             assert_eq!(d.rfc, "RFC 8460 §3");
@@ -775,21 +894,50 @@ mod tests {
         let rec = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         // RFC 8460 §3: no record, or none beginning "v=TLSRPTv1;": the domain has no TLS-RPT.
         assert_eq!(select_tlsrpt_record::<Vec<String>, String>(&[]), Ok(None));
-        assert_eq!(select_tlsrpt_record(&[rec(&["v=spf1 -all"]), rec(&["v=TLSRPTv1"]), rec(&["v=TLSRPTv1 ; rua=mailto:a@b.c"])]), Ok(None));
+        assert_eq!(
+            select_tlsrpt_record(&[
+                rec(&["v=spf1 -all"]),
+                rec(&["v=TLSRPTv1"]),
+                rec(&["v=TLSRPTv1 ; rua=mailto:a@b.c"])
+            ]),
+            Ok(None)
+        );
         // Strings of one record are concatenated without separator.
-        let split = select_tlsrpt_record(&[rec(&["v=TLSRPTv1; rua=mailto:tls", "rpt@example.com"])]).unwrap().unwrap();
+        let split =
+            select_tlsrpt_record(&[rec(&["v=TLSRPTv1; rua=mailto:tls", "rpt@example.com"])])
+                .unwrap()
+                .unwrap();
         assert_eq!(split.rua, ["mailto:tlsrpt@example.com"]);
         // Others are ignored.
-        let one = select_tlsrpt_record(&[rec(&["v=spf1 -all"]), rec(&["v=TLSRPTv1; rua=mailto:a@b.c"])]).unwrap().unwrap();
+        let one = select_tlsrpt_record(&[
+            rec(&["v=spf1 -all"]),
+            rec(&["v=TLSRPTv1; rua=mailto:a@b.c"]),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(one.rua, ["mailto:a@b.c"]);
         // More than one: not one record, so no TLS-RPT (even when both are equal).
-        let two = select_tlsrpt_record(&[rec(&["v=TLSRPTv1; rua=mailto:a@b.c"]), rec(&["v=TLSRPTv1; rua=mailto:a@b.c"])]).unwrap_err();
-        assert_eq!((two.code(), two.rfc(), two.to_string().as_str()), ("tlsrpt-record-multiple", "RFC 8460 §3", "expected one TXT record beginning with \"v=TLSRPTv1;\", found 2"));
+        let two = select_tlsrpt_record(&[
+            rec(&["v=TLSRPTv1; rua=mailto:a@b.c"]),
+            rec(&["v=TLSRPTv1; rua=mailto:a@b.c"]),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            (two.code(), two.rfc(), two.to_string().as_str()),
+            (
+                "tlsrpt-record-multiple",
+                "RFC 8460 §3",
+                "expected one TXT record beginning with \"v=TLSRPTv1;\", found 2"
+            )
+        );
         assert!(!two.is_temporary());
         // The one record is invalid.
         let bad = select_tlsrpt_record(&[rec(&["v=TLSRPTv1; rua=nope"])]).unwrap_err();
         assert_eq!(bad.code(), "tlsrpt-record-invalid");
-        assert_eq!(bad.to_string(), "line 1, column 17: expected a URI with a scheme, mailto: or https:, found \"nope\"");
+        assert_eq!(
+            bad.to_string(),
+            "line 1, column 17: expected a URI with a scheme, mailto: or https:, found \"nope\""
+        );
     }
 
     #[test]
@@ -797,7 +945,10 @@ mod tests {
         let mb = 1 << 20;
         let inputs = [
             format!("v=TLSRPTv1; rua={}", ",".repeat(100_000)),
-            format!("v=TLSRPTv1; rua=mailto:a@example.com{}", ", mailto:a@example.com".repeat(40_000)),
+            format!(
+                "v=TLSRPTv1; rua=mailto:a@example.com{}",
+                ", mailto:a@example.com".repeat(40_000)
+            ),
             format!("v=TLSRPTv1; rua=mailto:{}@example.com", "a".repeat(mb)),
             format!("v=TLSRPTv1; rua=mailto:a@example.com;{}", ";".repeat(mb)),
             format!("v=TLSRPTv1;{}", " x=1;".repeat(mb / 5)),
@@ -811,7 +962,10 @@ mod tests {
             let _ = select_tlsrpt_record(&[vec![text.clone()], vec![text.clone()]]);
         }
         let commas = parse_tlsrpt_record(&inputs[0]).unwrap_err();
-        assert_eq!(commas.diagnostic().unwrap().code, "tlsrpt-record-rua-invalid");
+        assert_eq!(
+            commas.diagnostic().unwrap().code,
+            "tlsrpt-record-rua-invalid"
+        );
         assert_eq!(parse_tlsrpt_record(&inputs[1]).unwrap().rua.len(), 1);
         assert!(parse_tlsrpt_record(&inputs[2]).is_ok(), "long but valid");
         // Every prefix of a good record, cut at any byte: no panic.
