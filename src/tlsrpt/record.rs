@@ -516,6 +516,16 @@ fn scan_rua(s: &mut Scan<'_>, value: &str, at: usize) -> Option<Vec<String>> {
         // RFC 8460 §3: *WSP "," *WSP between URIs.
         let lead = part.len() - part.trim_start_matches([' ', '\t']).len();
         let uri = part.trim_matches([' ', '\t']);
+        if part_at == at && lead > 0 {
+            // RFC 8460 §3: %s"rua=" tlsrpt-uri: no whitespace between "=" and the first URI.
+            ok = false;
+            s.report(
+                P::RuaInvalid,
+                at,
+                "expected the first URI right after \"rua=\", found whitespace".into(),
+            );
+            continue;
+        }
         match check_uri(uri) {
             Err((off, why)) => {
                 ok = false;
@@ -706,6 +716,7 @@ mod tests {
         ("v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com", "tlsrpt-record-rua-duplicate", 39, "two rua fields"),
         ("v=TLSRPTv1; rua=", "tlsrpt-record-rua-invalid", 17, "rua needs a URI"),
         ("v=TLSRPTv1; rua=mailto:a@example.com,", "tlsrpt-record-rua-invalid", 38, "a trailing comma"),
+        ("v=TLSRPTv1; rua= mailto:a@example.com", "tlsrpt-record-rua-invalid", 17, "no WSP after \"rua=\""),
         ("v=TLSRPTv1; rua=a@example.com", "tlsrpt-record-rua-invalid", 17, "no scheme"),
         ("v=TLSRPTv1; rua=mailto:example.com", "tlsrpt-record-rua-invalid", 24, "mailto without @"),
         ("v=TLSRPTv1; rua=mailto:@example.com", "tlsrpt-record-rua-invalid", 24, "no local part"),
