@@ -177,7 +177,8 @@ mod tests {
         // Every name `variant` can return except the host's own and the fetch kinds that share
         // `policy-fetch-error` with `fetch-other`'s sample (Connect).
         let all = [
-            "record-multiple", "record-invalid", "tlsrpt-record-multiple", "tlsrpt-record-invalid", "policy-invalid", "mx-host-invalid", "mx-pattern-invalid",
+            "tlsrpt-record-multiple", "tlsrpt-record-invalid",
+            "record-multiple", "record-invalid", "policy-invalid", "mx-host-invalid", "mx-pattern-invalid",
             "fetch-timeout", "fetch-too-large", "fetch-truncated", "fetch-certificate", "fetch-other",
             "http-status", "redirect", "content-type", "dns", "domain", "cert-host", "cert-expired",
             "cert-trust", "cert-invalid", "smtp-refused", "starttls-refused", "starttls-missing",
