@@ -528,3 +528,29 @@ export function errorCodes() {
 }
 
 export { MtaStsError };
+
+// RFC 8460 §3: the `_smtp._tls.<domain>` TLS-RPT record (src/tlsrpt/record.rs).
+
+export function parseTlsRptRecord(txt) {
+  if (!ready) throw notInitialized();
+  checkString('parseTlsRptRecord', 'txt', txt);
+  return wasm.parseTlsRptRecord(txt);
+}
+
+export function selectTlsRptRecord(records) {
+  if (!ready) throw notInitialized();
+  const fn = 'selectTlsRptRecord';
+  if (!Array.isArray(records)) throw invalidArgument(fn, 'records must be an array of TXT records (arrays of strings)', records);
+  for (let i = 0; i < records.length; i++) {
+    if (!Array.isArray(records[i])) throw invalidArgument(fn, `records[${i}] must be an array of strings`, records[i]);
+    checkStrings(fn, `records[${i}]`, records[i]);
+  }
+  return wasm.selectTlsRptRecord(records);
+}
+
+export function lintTlsRptRecord(txt, name) {
+  if (!ready) throw notInitialized();
+  checkString('lintTlsRptRecord', 'txt', txt);
+  if (name !== undefined) checkString('lintTlsRptRecord', 'name', name);
+  return wasm.lintTlsRptRecord(txt, name);
+}

@@ -551,3 +551,63 @@ export function verifyCertificate(
   host: string,
   options?: { now?: Date | number; roots?: Array<string | Uint8Array>; ring?: boolean },
 ): { ok: boolean; code?: string; message?: string; tlsrpt?: string };
+
+// ---------------------------------------------------------------------------------------------
+// TLS-RPT record (RFC 8460 §3)
+
+/**
+ * A valid TLS-RPT TXT record, published at `_smtp._tls.<domain>` (RFC 8460 §3).
+ *
+ * ```text
+ * tlsrpt-record    = tlsrpt-version 1*(field-delim tlsrpt-field) [field-delim]
+ * field-delim      = *WSP ";" *WSP
+ * tlsrpt-version   = %s"v=TLSRPTv1"
+ * tlsrpt-rua       = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
+ * tlsrpt-extension = tlsrpt-ext-name "=" tlsrpt-ext-value
+ * ```
+ */
+export interface TlsRptRecord {
+  /** Always `TLSRPTv1`. */
+  version: 'TLSRPTv1';
+  /**
+   * Where aggregate reports go: the record's `mailto:` and `https:` URIs in order, each once
+   * (the only schemes RFC 8460 §3 supports; URIs of other schemes are left out, and lint warns
+   * `tlsrpt-record-rua-scheme`). Never empty.
+   */
+  rua: string[];
+  /** Extension fields (`tlsrpt-ext-name=tlsrpt-ext-value`); for a repeated name the first counts. */
+  extensions: { [name: string]: string };
+}
+
+/** Result of {@link lintTlsRptRecord}. */
+export interface TlsRptRecordLint {
+  /** The record when it has no errors (warnings allowed), else `null`. */
+  record: TlsRptRecord | null;
+  /** Every problem found, in input order; codes begin with `tlsrpt-record-`, `rfc` is `RFC 8460 §3`. */
+  diagnostics: Diagnostic[];
+}
+
+/**
+ * Parses one TLS-RPT TXT record (the strings of one TXT record already concatenated), RFC 8460 §3.
+ * @throws {MtaStsError} `tlsrpt-record-invalid` (with `problem`, e.g. `tlsrpt-record-rua-missing`,
+ * `column` and `rfc`); `invalid-argument` when `txt` is not a string.
+ */
+export function parseTlsRptRecord(txt: string): TlsRptRecord;
+
+/**
+ * Applies the RFC 8460 §3 selection to the TXT records found at `_smtp._tls.<domain>`: each record
+ * is a list of strings, concatenated without separator; records not beginning with `v=TLSRPTv1;`
+ * are ignored.
+ * @returns the one record, or `null` when no record begins with `v=TLSRPTv1;`.
+ * @throws {MtaStsError} `tlsrpt-record-multiple` when more than one remains, `tlsrpt-record-invalid`
+ * when the one left is invalid. In every case but a record, senders MUST assume the domain does not
+ * implement TLS-RPT and send it no report.
+ */
+export function selectTlsRptRecord(records: readonly (readonly string[])[]): TlsRptRecord | null;
+
+/**
+ * Lints a TLS-RPT record for people: every problem, not just the first (RFC 8460 §3), including
+ * draft-era inputs (`ruf=`, the `_smtp-tlsrpt` name). `name`, when given, is the DNS name the record
+ * was found at, and is checked too. Never throws on bad input.
+ */
+export function lintTlsRptRecord(txt: string, name?: string): TlsRptRecordLint;

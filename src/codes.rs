@@ -7,6 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::*;
 use crate::policy::PolicyProblem;
 use crate::record::RecordProblem;
+use crate::tlsrpt::record::TlsRptRecordProblem;
 use serde::Serialize;
 
 /// One error code as hosts and documentation see it.
@@ -31,6 +32,8 @@ fn samples() -> Vec<(Error, bool)> {
     vec![
         (RecordError::Multiple { count: 2 }.into(), false),
         (RecordError::Invalid(Diagnostic::new(RecordProblem::IdInvalid, "id must be 1-32 letters and digits, found \"2024-01\"".into(), 0, 13)).into(), false),
+        (TlsRptRecordError::Multiple { count: 2 }.into(), false),
+        (TlsRptRecordError::Invalid(Diagnostic::new(TlsRptRecordProblem::RuaMissing, "the rua field is required".into(), 1, 12)).into(), false),
         (PolicyError::Invalid(d).into(), false),
         (MxError::HostInvalid { host: s(".example.com"), reason: "empty label" }.into(), false),
         (MxError::PatternInvalid { pattern: s("*.*.example.com"), reason: s("a wildcard only as the whole left-most label") }.into(), false),
@@ -103,6 +106,10 @@ mod tests {
                 RecordError::Multiple { .. } => "record-multiple",
                 RecordError::Invalid(_) => "record-invalid",
             },
+            Error::TlsRptRecord(r) => match r {
+                TlsRptRecordError::Multiple { .. } => "tlsrpt-record-multiple",
+                TlsRptRecordError::Invalid(_) => "tlsrpt-record-invalid",
+            },
             Error::Policy(PolicyError::Invalid(_)) => "policy-invalid",
             Error::Mx(m) => match m {
                 MxError::HostInvalid { .. } => "mx-host-invalid",
@@ -170,6 +177,7 @@ mod tests {
         // Every name `variant` can return except the host's own and the fetch kinds that share
         // `policy-fetch-error` with `fetch-other`'s sample (Connect).
         let all = [
+            "tlsrpt-record-multiple", "tlsrpt-record-invalid",
             "record-multiple", "record-invalid", "policy-invalid", "mx-host-invalid", "mx-pattern-invalid",
             "fetch-timeout", "fetch-too-large", "fetch-truncated", "fetch-certificate", "fetch-other",
             "http-status", "redirect", "content-type", "dns", "domain", "cert-host", "cert-expired",

@@ -19,6 +19,17 @@ pub enum RecordError {
     Invalid(Diagnostic),
 }
 
+/// The `_smtp._tls` TXT record (RFC 8460 §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsRptRecordError {
+    /// More than one TXT record begins with `v=TLSRPTv1;` (§3: "If the number of resulting
+    /// records is not one, senders MUST assume the recipient domain does not implement TLSRPT").
+    Multiple { count: usize },
+    /// The one record does not follow the §3 grammar.
+    Invalid(Diagnostic),
+}
+
 /// The policy file (RFC 8461 §3.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -470,6 +481,7 @@ impl From<DeliveryError> for Error {
 #[non_exhaustive]
 pub enum Error {
     Record(RecordError),
+    TlsRptRecord(TlsRptRecordError),
     Policy(PolicyError),
     Mx(MxError),
     Fetch(FetchError),
@@ -522,6 +534,11 @@ impl From<RecordError> for Error {
         Error::Record(e)
     }
 }
+impl From<TlsRptRecordError> for Error {
+    fn from(e: TlsRptRecordError) -> Self {
+        Error::TlsRptRecord(e)
+    }
+}
 impl From<PolicyError> for Error {
     fn from(e: PolicyError) -> Self {
         Error::Policy(e)
@@ -539,6 +556,8 @@ impl Error {
         match self {
             Error::Record(RecordError::Multiple { .. }) => "record-multiple",
             Error::Record(RecordError::Invalid(_)) => "record-invalid",
+            Error::TlsRptRecord(TlsRptRecordError::Multiple { .. }) => "tlsrpt-record-multiple",
+            Error::TlsRptRecord(TlsRptRecordError::Invalid(_)) => "tlsrpt-record-invalid",
             Error::Policy(PolicyError::Invalid(_)) => "policy-invalid",
             Error::Mx(MxError::HostInvalid { .. }) => "mx-host-invalid",
             Error::Mx(MxError::PatternInvalid { .. }) => "mx-pattern-invalid",
@@ -577,9 +596,9 @@ impl Error {
     /// The diagnostic behind a parse error: its `code` is the exact problem.
     pub fn diagnostic(&self) -> Option<&Diagnostic> {
         match self {
-            Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
-                Some(d)
-            }
+            Error::Record(RecordError::Invalid(d))
+            | Error::TlsRptRecord(TlsRptRecordError::Invalid(d))
+            | Error::Policy(PolicyError::Invalid(d)) => Some(d),
             _ => None,
         }
     }
@@ -588,6 +607,7 @@ impl Error {
     pub fn rfc(&self) -> &'static str {
         match self {
             Error::Record(RecordError::Multiple { .. }) => "RFC 8461 §3.1",
+            Error::TlsRptRecord(TlsRptRecordError::Multiple { .. }) => "RFC 8460 §3",
             Error::Mx(_) => "RFC 8461 §4.1",
             Error::Fetch(e) => e.rfc(),
             Error::Dns(_) => "RFC 8461 §3.3, §10.2",
@@ -613,9 +633,9 @@ impl Error {
             Error::Connect(_) => "RFC 5321 §5.1",
             Error::Host { code, .. } if code.starts_with("certificate-") => "RFC 8461 §4.2",
             Error::Host { .. } => "",
-            Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
-                d.rfc
-            }
+            Error::Record(RecordError::Invalid(d))
+            | Error::TlsRptRecord(TlsRptRecordError::Invalid(d))
+            | Error::Policy(PolicyError::Invalid(d)) => d.rfc,
         }
     }
 
@@ -625,6 +645,9 @@ impl Error {
         match self {
             Error::Host { tlsrpt, .. } => tlsrpt,
             Error::Record(_) | Error::Policy(_) => "sts-policy-invalid",
+            // Spec: a broken TLS-RPT record fails no TLS session; it only means nothing can be
+            // reported. RFC 8460 §4.3.2.3's catch-all is the closest type.
+            Error::TlsRptRecord(_) => "validation-failure",
             Error::Fetch(e) => e.tlsrpt_result(),
             // RFC 8460 has no DNS type; a policy that cannot be discovered is a fetch error.
             Error::Dns(_) => "sts-policy-fetch-error",
@@ -650,7 +673,13 @@ impl fmt::Display for Error {
                 f,
                 "expected one TXT record beginning with \"v=STSv1;\", found {count}"
             ),
-            Error::Record(RecordError::Invalid(d)) | Error::Policy(PolicyError::Invalid(d)) => {
+            Error::TlsRptRecord(TlsRptRecordError::Multiple { count }) => write!(
+                f,
+                "expected one TXT record beginning with \"v=TLSRPTv1;\", found {count}"
+            ),
+            Error::Record(RecordError::Invalid(d))
+            | Error::TlsRptRecord(TlsRptRecordError::Invalid(d))
+            | Error::Policy(PolicyError::Invalid(d)) => {
                 if d.line > 0 {
                     write!(f, "line {}, column {}: {}", d.line, d.column, d.message)
                 } else {

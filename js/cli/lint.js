@@ -1,19 +1,23 @@
-// `mtasts lint`: every problem in a policy file (RFC 8461 §3.2) or a TXT record (§3.1), one line each.
+// `mtasts lint`: every problem in a policy file (RFC 8461 §3.2), an _mta-sts TXT record (§3.1) or an
+// _smtp._tls TLS-RPT record (RFC 8460 §3), one line each.
 
 import { open } from 'node:fs/promises';
-import { lintPolicy, lintRecord } from '../node/index.js';
+import { lintPolicy, lintRecord, lintTlsRptRecord } from '../node/index.js';
 import { parseCommandLine, UsageError } from './usage.js';
 
 export const usage = `usage: mtasts lint [--json] <policy-file | ->
        mtasts lint [--json] --record '<txt>' [--name _mta-sts.<domain>]
+       mtasts lint [--json] --tlsrpt '<txt>' [--name _smtp._tls.<domain>]
 
-Checks an MTA-STS policy file (RFC 8461 §3.2; '-' reads standard input) or the text of an
-_mta-sts TXT record (§3.1) and prints every problem as
+Checks an MTA-STS policy file (RFC 8461 §3.2; '-' reads standard input), the text of an
+_mta-sts TXT record (§3.1) or of an _smtp._tls TLS-RPT record (RFC 8460 §3) and prints every
+problem as
   file:line:column: error|warning [code] message (RFC section)
 
 options:
-  --record <txt>   lint this TXT record text instead of a policy file
-  --name <name>    with --record: the DNS name the record was found at (checked too)
+  --record <txt>   lint this _mta-sts TXT record text instead of a policy file
+  --tlsrpt <txt>   lint this _smtp._tls TLS-RPT record text instead of a policy file
+  --name <name>    with --record or --tlsrpt: the DNS name the record was found at (checked too)
   --json           print the lint result as JSON: { policy|record, diagnostics }
   -h, --help       show this help
 
@@ -37,6 +41,7 @@ const tooLarge = (what) =>
 
 const OPTIONS = {
   record: { type: 'string' },
+  tlsrpt: { type: 'string' },
   name: { type: 'string' },
   json: { type: 'boolean' },
 };
@@ -45,12 +50,19 @@ export async function run(args, io) {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   let label;
   let result;
+  if (values.record !== undefined && values.tlsrpt !== undefined) {
+    throw new UsageError('give either --record or --tlsrpt, not both');
+  }
   if (values.record !== undefined) {
     if (positionals.length > 0) throw new UsageError('give either --record or a policy file, not both');
     label = values.name ?? 'record';
     result = lintRecord(values.record, values.name);
+  } else if (values.tlsrpt !== undefined) {
+    if (positionals.length > 0) throw new UsageError('give either --tlsrpt or a policy file, not both');
+    label = values.name ?? 'record';
+    result = lintTlsRptRecord(values.tlsrpt, values.name);
   } else {
-    if (values.name !== undefined) throw new UsageError('--name applies only with --record');
+    if (values.name !== undefined) throw new UsageError('--name applies only with --record or --tlsrpt');
     if (positionals.length === 0) throw new UsageError('missing policy file (or - for standard input); try mtasts lint --help');
     if (positionals.length > 1) throw new UsageError('give one policy file at a time');
     const [file] = positionals;
@@ -84,9 +96,11 @@ function summarize(label, result, paint) {
   if (errors > 0) return `${label}: ${paint.red('invalid')}: ${counts}`;
   const what = result.policy
     ? `mode ${result.policy.mode}, max_age ${result.policy.maxAge}, ${plural(result.policy.mx.length, 'mx pattern')}`
-    : result.record
-      ? `id ${result.record.id}`
-      : '';
+    : result.record?.rua
+      ? `rua ${result.record.rua.join(', ')}`
+      : result.record
+        ? `id ${result.record.id}`
+        : '';
   return `${label}: ${paint.green('valid')}${what ? ` (${what})` : ''}: ${counts}`;
 }
 

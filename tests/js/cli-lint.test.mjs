@@ -235,3 +235,56 @@ test('no colour when stdout is not a terminal', () => {
   const r = mtasts(['lint', 'draft-mode-report.txt'], { env: { NO_COLOR: '' } });
   assert.doesNotMatch(r.stdout, /\x1b\[/);
 });
+
+test('--tlsrpt lints a TLS-RPT record (RFC 8460 §3)', () => {
+  const good = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:tlsrpt@example.com']);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.equal(good.stdout, 'record: valid (rua mailto:tlsrpt@example.com): 0 errors, 0 warnings\n');
+  const json = JSON.parse(mtasts(['lint', '--json', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com,https://r.example.com/t']).stdout);
+  assert.deepEqual(json, {
+    record: { version: 'TLSRPTv1', rua: ['mailto:a@example.com', 'https://r.example.com/t'], extensions: {} },
+    diagnostics: [],
+  });
+  const bad = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=tlsrpt@example.com']);
+  assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+  const lines = bad.stdout.trimEnd().split('\n');
+  const m = DIAGNOSTIC_LINE.exec(lines[0]);
+  assert.ok(m, `diagnostic line format: ${lines[0]}`);
+  assert.deepEqual([m[1], m[2], m[3], m[4], m[5], m[7]], ['record', '1', '17', 'error', 'tlsrpt-record-rua-invalid', 'RFC 8460 §3']);
+  assert.match(m[6], /write mailto:tlsrpt@example\.com/);
+  assert.equal(lines.at(-1), 'record: invalid: 1 error, 0 warnings');
+});
+
+test('--tlsrpt: warnings exit 0; draft-era inputs are named', () => {
+  const ruf = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com; ruf=mailto:a@example.com']);
+  assert.equal(ruf.code, 0, ruf.stdout + ruf.stderr);
+  assert.match(ruf.stdout, /^record:1:\d+: warning \[tlsrpt-record-draft-ruf\] .* \(RFC 8460 §3\)$/m);
+  assert.match(ruf.stdout, /: valid \(rua mailto:a@example\.com\): 0 errors, 1 warning\n$/);
+  const version = mtasts(['lint', '--tlsrpt', 'v=tlsrptv1; rua=mailto:a@example.com']);
+  assert.equal(version.code, 1);
+  assert.match(version.stdout, /\[tlsrpt-record-version\] .*case-sensitive/);
+  const name = mtasts(['lint', '--json', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com', '--name', '_smtp-tlsrpt.example.com']);
+  assert.equal(name.code, 1, name.stdout + name.stderr);
+  const { record, diagnostics } = JSON.parse(name.stdout);
+  assert.equal(record, null);
+  assert.deepEqual(diagnostics.map((d) => d.code), ['tlsrpt-record-draft-name']);
+  const human = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com', '--name', '_smtp-tlsrpt.example.com']);
+  assert.match(human.stdout, /^_smtp-tlsrpt\.example\.com: error \[tlsrpt-record-draft-name\] .*"_smtp\._tls\."/m);
+  const right = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com', '--name', '_smtp._tls.example.com']);
+  assert.equal(right.code, 0, right.stdout);
+  assert.match(right.stdout, /^_smtp\._tls\.example\.com: valid/);
+});
+
+test('--tlsrpt usage errors exit 2 with one line', () => {
+  for (const args of [
+    ['lint', '--tlsrpt'],
+    ['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com', 'enforce.txt'],
+    ['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com', '--record', 'v=STSv1; id=1'],
+  ]) {
+    const r = mtasts(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /^mtasts: [^\n]+\n$/, `${args.join(' ')}: one line`);
+    assertNoStack(r.stderr);
+  }
+  assert.match(mtasts(['lint', '--help']).stdout, /--tlsrpt '<txt>' \[--name _smtp\._tls\.<domain>\]/);
+});
