@@ -81,20 +81,75 @@ export interface PolicyLint {
  * text); the message names the function, the argument and what was found, e.g.
  * `parseRecord: txt must be a string, found number`.
  */
+/**
+ * Every `code` an `MtaStsError` can carry. The core's codes are `errorCodes()` (derived in Rust;
+ * tests/js/consumer.test.mjs checks this list against it); the host's own follow.
+ */
 export type MtaStsErrorCode =
-  | 'not-initialized'
-  | 'invalid-argument'
-  | 'record-invalid'
   | 'record-multiple'
+  | 'record-invalid'
+  | 'tlsrpt-record-multiple'
+  | 'tlsrpt-record-invalid'
   | 'policy-invalid'
   | 'mx-host-invalid'
   | 'mx-pattern-invalid'
+  | 'policy-fetch-timeout'
+  | 'policy-too-large'
+  | 'policy-truncated'
+  | 'policy-webpki-invalid'
+  | 'policy-fetch-error'
+  | 'policy-http-status'
+  | 'policy-redirect'
+  | 'policy-content-type'
+  | 'dns-temporary'
+  | 'domain-invalid'
+  | 'certificate-host-mismatch'
+  | 'certificate-expired'
+  | 'certificate-not-trusted'
+  | 'validation-failure'
+  | 'smtp-refused'
+  | 'starttls-refused'
+  | 'starttls-not-supported'
+  | 'smtp-closed'
+  | 'smtp-protocol-error'
+  | 'smtp-data-before-tls'
+  | 'smtp-helo-invalid'
+  | 'smtp-out-of-step'
+  | 'smtp-unexpected-reply'
+  | 'invalid-argument'
+  | 'mx-null'
+  | 'mx-not-in-policy'
+  | 'delivery-failed'
+  | 'domain-not-found'
+  | 'mx-unusable'
+  | 'recipient-address-literal'
+  | 'recipient-no-domain'
+  | 'delivery-deadline'
+  | 'mx-lookup-failed'
+  | 'mx-address-not-found'
+  | 'mx-address-lookup-failed'
+  | 'mx-connect-failed'
+  | 'mx-timeout'
+  | 'tls-handshake-failed'
+  // The Node host's, the relay's and the stores' own codes:
+  | 'aborted'
+  | 'config-invalid'
+  | 'internal-error'
+  | 'journal-unavailable'
+  | 'journal-write-failed'
+  | 'listen-failed'
+  | 'message-too-big'
+  | 'mx-connection-lost'
+  | 'mx-data-aborted'
+  | 'not-initialized'
+  | 'store-corrupt-entry'
+  | 'store-invalid-entry'
+  | 'store-invalid-key'
+  | 'store-invalid-path'
+  | 'store-io-error'
+  | 'users-file-invalid'
   | (string & {});
 
-/**
- * The one error class of the package. `code` is stable and kebab-case; parse errors also say which
- * rule (`problem`, a diagnostic code), where (`line`, `column`, 1-based) and the RFC section (`rfc`).
- */
 /** One error code of the core, as `errorCodes()` lists them (derived in Rust from the errors). */
 export interface ErrorCodeInfo {
   /** The stable kebab-case `code` an `MtaStsError` (or an `errors[]` entry) carries. */
@@ -112,6 +167,10 @@ export interface ErrorCodeInfo {
 /** Every error code the core can produce, with its TLS-RPT result type, temporariness and RFC section. */
 export function errorCodes(): ErrorCodeInfo[];
 
+/**
+ * The one error class of the package. `code` is stable and kebab-case; parse errors also say which
+ * rule (`problem`, a diagnostic code), where (`line`, `column`, 1-based) and the RFC section (`rfc`).
+ */
 export class MtaStsError extends Error {
   constructor(
     code: MtaStsErrorCode,

@@ -136,3 +136,12 @@ test('browser entry: not-initialized before init(), works after await init(bytes
   assert.equal(browser.matchMx(policy, 'a.b.example.com'), false);
   assert.throws(() => browser.parsePolicy('mode: report\n'), (e) => e instanceof browser.MtaStsError && e.code === 'policy-invalid');
 });
+
+test('index.d.ts names every error code the core can produce (MtaStsErrorCode ⊇ errorCodes())', async () => {
+  const { errorCodes } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
+  const dts = readFileSync(join(PKG, 'index.d.ts'), 'utf8');
+  const union = dts.slice(dts.indexOf('export type MtaStsErrorCode ='), dts.indexOf('(string & {});'));
+  const declared = new Set([...union.matchAll(/\| '([a-z0-9-]+)'/g)].map((m) => m[1]));
+  const missing = errorCodes().map((c) => c.code).filter((c) => !declared.has(c));
+  assert.deepEqual(missing, [], 'add them to MtaStsErrorCode in pkg-template/index.d.ts');
+});
