@@ -1,2 +1,365 @@
 //! The aggregate TLS report (RFC 8460 §4, erratum 6241): built from recorded session results, and
 //! read (validated, tolerantly) from reports others send.
+//!
+//! Building: the host records one [`SessionResult`] per session (or a counter of equal ones, with
+//! its `count`), per policy domain and UTC day; [`build_reports`] aggregates them into one report per
+//! policy domain, one `policies[]` entry per distinct policy, and gives each report's exact JSON
+//! text, its `report-id` and its file name (RFC 8460 §5.3). The core has no clock: the day is an
+//! input. Gzip and delivery are the host's. Counters from several processes merge by addition:
+//! the same results split into any number of records, in any order, give byte-identical JSON.
+//!
+//! Reading: [`read_report`] (see `read.rs`).
+
+use crate::error::{Error, ReportError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+mod read;
+mod time;
+
+pub use read::{
+    read_report, DateRange, FailureSummary, PolicySummary, ReportProblem, ReportSummary,
+    MAX_DEPTH, MAX_REPORT_BYTES,
+};
+
+/// RFC 8460 §4.3: the result types a report may hold — §4.3.1 negotiation failures, §4.3.2.1
+/// DANE and §4.3.2.2 MTA-STS policy failures, §4.3.3 the general `validation-failure`.
+pub const RESULT_TYPES: [&str; 11] = [
+    "starttls-not-supported",
+    "certificate-host-mismatch",
+    "certificate-expired",
+    "certificate-not-trusted",
+    "validation-failure",
+    "tlsa-invalid",
+    "dnssec-invalid",
+    "dane-required",
+    "sts-policy-fetch-error",
+    "sts-policy-invalid",
+    "sts-webpki-invalid",
+];
+
+/// The largest count a report holds: 2^53 - 1, so that JS (and every JSON reader that uses
+/// doubles) reads it exactly.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+
+/// RFC 8460 §4.4 `policy-type` of a session a sender records. (`tlsa`, DANE, is not applied by
+/// mtasts, so it records none.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyType {
+    Sts,
+    NoPolicyFound,
+}
+
+impl PolicyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyType::Sts => "sts",
+            PolicyType::NoPolicyFound => "no-policy-found",
+        }
+    }
+}
+
+/// The policy a session was made under (RFC 8460 §4.4 `policy`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyKind {
+    #[serde(rename = "type")]
+    pub kind: PolicyType,
+    /// RFC 8460 §4.4 `policy-string`: for MTA-STS, the policy file's lines, exactly.
+    #[serde(default)]
+    pub strings: Vec<String>,
+    /// RFC 8460 §4.4 `mx-host` (erratum 6241: an array): the policy's `mx` patterns.
+    #[serde(default)]
+    pub mx_patterns: Vec<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// What a sender recorded of `count` equal sessions to one policy domain on the report day.
+/// Absent and empty strings are the same: unknown, and left out of the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResult {
+    pub policy_domain: String,
+    pub policy: PolicyKind,
+    /// `success`, or an RFC 8460 §4.3 result type ([`RESULT_TYPES`]).
+    pub result: String,
+    #[serde(default)]
+    pub sending_mta_ip: Option<String>,
+    #[serde(default)]
+    pub receiving_mx_hostname: Option<String>,
+    #[serde(default)]
+    pub receiving_mx_helo: Option<String>,
+    #[serde(default)]
+    pub receiving_ip: Option<String>,
+    #[serde(default)]
+    pub failure_reason_code: Option<String>,
+    #[serde(default)]
+    pub additional_information: Option<String>,
+    /// How many sessions this record stands for (1 to [`MAX_COUNT`]).
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+/// Who reports, and for which UTC day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportOptions<'a> {
+    /// RFC 8460 §4.4 `organization-name`.
+    pub organization: &'a str,
+    /// RFC 8460 §4.4 `contact-info` (an address or URI).
+    pub contact: &'a str,
+    /// The submitter's domain (RFC 8460 §5.3 `sender` of the file name, and part of `report-id`).
+    pub submitter: &'a str,
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: &'a str,
+}
+
+/// One report, ready to gzip and send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuiltReport {
+    pub policy_domain: String,
+    pub report_id: String,
+    /// RFC 8460 §5.3: `submitter!policy-domain!begin-timestamp!end-timestamp.json.gz`.
+    pub file_name: String,
+    /// The report's exact JSON text (what is gzipped).
+    pub json: String,
+}
+
+/// The report as RFC 8460 §4.4 lays it out; members in the RFC's order.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Report<'a> {
+    organization_name: &'a str,
+    date_range: DateRangeOut,
+    contact_info: &'a str,
+    report_id: &'a str,
+    policies: Vec<PolicyOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct DateRangeOut {
+    start_datetime: String,
+    end_datetime: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct PolicyOut<'a> {
+    policy: PolicyDesc<'a>,
+    summary: SummaryOut,
+    // Spec: always an array, empty when every session succeeded (never null, never absent).
+    failure_details: Vec<FailureOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct PolicyDesc<'a> {
+    policy_type: &'static str,
+    // Spec: `no-policy-found` has no policy to encode and no mx patterns: both left out rather
+    // than sent as empty arrays.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    policy_string: &'a [String],
+    policy_domain: &'a str,
+    // RFC 8460 erratum 6241: `mx-host` is an array of patterns.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    mx_host: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct SummaryOut {
+    total_successful_session_count: u64,
+    total_failure_session_count: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct FailureOut<'a> {
+    result_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sending_mta_ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiving_mx_hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiving_mx_helo: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiving_ip: Option<&'a str>,
+    failed_session_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_information: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_reason_code: Option<&'a str>,
+}
+
+/// A failure detail's identity, in the order failure details are sorted: result type, receiving
+/// MX host name, receiving IP, sending MTA IP, HELO, reason code, additional information (an
+/// absent field before any present one; strings by bytes).
+type FailureKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A policy's identity, in the order `policies[]` is sorted: type name, policy strings, mx
+/// patterns.
+type PolicyKey = (&'static str, Vec<String>, Vec<String>);
+
+#[derive(Default)]
+struct Counts {
+    successful: u64,
+    failed: u64,
+    failures: BTreeMap<FailureKey, u64>,
+}
+
+fn add(a: u64, b: u64) -> Result<u64, ReportError> {
+    a.checked_add(b)
+        .filter(|&n| n <= MAX_COUNT)
+        .ok_or_else(|| ReportError::BadCount {
+            path: "a sum of counts".into(),
+            found: format!("{a} + {b}"),
+        })
+}
+
+/// Absent and empty are the same; host names lose case and one trailing dot, so that records of
+/// `MX1.example.com.` and `mx1.example.com` merge.
+fn field(s: &Option<String>) -> Option<String> {
+    s.as_deref().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn host(s: &Option<String>) -> Option<String> {
+    field(s).map(|h| {
+        let h = h.strip_suffix('.').unwrap_or(&h);
+        h.to_ascii_lowercase()
+    })
+}
+
+/// Whether `s` is an RFC 8460 §4.3 result type.
+pub fn is_result_type(s: &str) -> bool {
+    RESULT_TYPES.contains(&s)
+}
+
+/// The `report-id` of a report: unique and stable for (day, policy domain, submitter), so a
+/// report built twice (a retry, another process) has the same id. Spec: RFC 8460 §4.4 leaves the
+/// scheme to the author; ours is the first 128 bits of SHA-256 over
+/// `"mtasts tlsrpt report-id v1\n" day "\n" policy-domain "\n" submitter`, written as a UUID of
+/// version 8 (RFC 9562 §5.8: custom), e.g. `3f0c…-…-8…-…`.
+pub fn report_id(day: &str, policy_domain: &str, submitter: &str) -> String {
+    let input = format!("mtasts tlsrpt report-id v1\n{day}\n{policy_domain}\n{submitter}");
+    let digest = ring::digest::digest(&ring::digest::SHA256, input.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80; // version 8
+    b[8] = (b[8] & 0x3f) | 0x80; // variant 10
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// RFC 8460 §5.3: `filename = sender "!" policy-domain "!" begin-timestamp "!" end-timestamp
+/// [ "!" unique-id ] "." extension`, with `extension = "json" / "json.gz"`. Spec: the end
+/// timestamp is the day's last second (as `end-datetime`), and no unique-id is added: the name
+/// is already unique per (submitter, policy domain, day).
+pub fn file_name(submitter: &str, policy_domain: &str, begin: i64, end: i64) -> String {
+    format!("{submitter}!{policy_domain}!{begin}!{end}.json.gz")
+}
+
+/// Builds one report per policy domain from the day's session results (see the module doc).
+/// Reports come sorted by policy domain; in each, `policies[]` by [`PolicyKey`] and
+/// `failure-details[]` by [`FailureKey`].
+pub fn build_reports(
+    options: &ReportOptions<'_>,
+    results: &[SessionResult],
+) -> Result<Vec<BuiltReport>, Error> {
+    if options.organization.is_empty() {
+        return Err(ReportError::Input { detail: "organization must not be empty (RFC 8460 §4.4 organization-name)".into() }.into());
+    }
+    if options.contact.is_empty() {
+        return Err(ReportError::Input { detail: "contact must not be empty (RFC 8460 §4.4 contact-info)".into() }.into());
+    }
+    let submitter = crate::domain::normalize_domain(options.submitter)?;
+    let begin = time::day_start(options.day).ok_or_else(|| ReportError::BadDate {
+        path: "day (YYYY-MM-DD, a UTC day from 1970)".into(),
+        found: options.day.to_string(),
+    })?;
+    // RFC 8460 §4.1: the report covers one UTC day; its range ends at the day's last second.
+    let end = begin + time::DAY_SECONDS - 1;
+
+    let mut domains: BTreeMap<String, BTreeMap<PolicyKey, Counts>> = BTreeMap::new();
+    for r in results {
+        if r.count == 0 || r.count > MAX_COUNT {
+            return Err(ReportError::BadCount { path: "count (at least 1)".into(), found: r.count.to_string() }.into());
+        }
+        let domain = crate::domain::normalize_domain(&r.policy_domain)?;
+        let key = (r.policy.kind.as_str(), r.policy.strings.clone(), r.policy.mx_patterns.clone());
+        let counts = domains.entry(domain).or_default().entry(key).or_default();
+        if r.result == "success" {
+            counts.successful = add(counts.successful, r.count)?;
+            continue;
+        }
+        // RFC 8460 §4.3: only the registered result types may appear in a report.
+        if !is_result_type(&r.result) {
+            return Err(ReportError::ResultType { found: r.result.clone() }.into());
+        }
+        counts.failed = add(counts.failed, r.count)?;
+        let detail = (
+            r.result.clone(),
+            host(&r.receiving_mx_hostname),
+            field(&r.receiving_ip),
+            field(&r.sending_mta_ip),
+            field(&r.receiving_mx_helo),
+            field(&r.failure_reason_code),
+            field(&r.additional_information),
+        );
+        let n = counts.failures.entry(detail).or_default();
+        *n = add(*n, r.count)?;
+    }
+
+    let mut reports = Vec::with_capacity(domains.len());
+    for (domain, policies) in &domains {
+        let id = report_id(options.day, domain, &submitter);
+        let report = Report {
+            organization_name: options.organization,
+            date_range: DateRangeOut { start_datetime: time::format_utc(begin), end_datetime: time::format_utc(end) },
+            contact_info: options.contact,
+            report_id: &id,
+            policies: policies
+                .iter()
+                .map(|((kind, strings, mx), c)| PolicyOut {
+                    policy: PolicyDesc { policy_type: kind, policy_string: strings, policy_domain: domain, mx_host: mx },
+                    summary: SummaryOut { total_successful_session_count: c.successful, total_failure_session_count: c.failed },
+                    failure_details: c
+                        .failures
+                        .iter()
+                        .map(|((result, mx, ip, sending, helo, reason, info), &n)| FailureOut {
+                            result_type: result,
+                            sending_mta_ip: sending.as_deref(),
+                            receiving_mx_hostname: mx.as_deref(),
+                            receiving_mx_helo: helo.as_deref(),
+                            receiving_ip: ip.as_deref(),
+                            failed_session_count: n,
+                            additional_information: info.as_deref(),
+                            failure_reason_code: reason.as_deref(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let json = serde_json::to_string(&report)
+            .map_err(|e| ReportError::Input { detail: format!("the report could not be written: {e}") })?;
+        reports.push(BuiltReport {
+            policy_domain: domain.clone(),
+            file_name: file_name(&submitter, domain, begin, end),
+            report_id: id,
+            json,
+        });
+    }
+    Ok(reports)
+}
