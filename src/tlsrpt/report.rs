@@ -363,3 +363,212 @@ pub fn build_reports(
     }
     Ok(reports)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: ReportOptions<'static> = ReportOptions {
+        organization: "Example Sender",
+        contact: "tlsrpt@sender.example",
+        submitter: "sender.example",
+        day: "2026-12-01",
+    };
+
+    fn sts() -> PolicyKind {
+        PolicyKind {
+            kind: PolicyType::Sts,
+            strings: vec!["version: STSv1".into(), "mode: enforce".into(), "mx: *.mail.example.com".into(), "max_age: 86400".into()],
+            mx_patterns: vec!["*.mail.example.com".into()],
+        }
+    }
+
+    fn session(domain: &str, result: &str, mx: &str, count: u64) -> SessionResult {
+        SessionResult {
+            policy_domain: domain.into(),
+            policy: sts(),
+            result: result.into(),
+            sending_mta_ip: Some("192.0.2.10".into()),
+            receiving_mx_hostname: Some(mx.into()),
+            receiving_mx_helo: None,
+            receiving_ip: Some("203.0.113.5".into()),
+            failure_reason_code: None,
+            additional_information: None,
+            count,
+        }
+    }
+
+    fn sample() -> Vec<SessionResult> {
+        let mut none = session("other.example", "sts-policy-fetch-error", "", 1);
+        none.policy = PolicyKind { kind: PolicyType::NoPolicyFound, strings: vec![], mx_patterns: vec![] };
+        none.receiving_ip = None;
+        let mut expired = session("example.com", "certificate-expired", "mx2.mail.example.com", 2);
+        expired.failure_reason_code = Some("X509_V_ERR_CERT_HAS_EXPIRED".into());
+        vec![
+            session("example.com", "success", "mx1.mail.example.com", 5),
+            session("example.com", "starttls-not-supported", "mx1.mail.example.com", 1),
+            expired,
+            session("example.com", "success", "mx2.mail.example.com", 3),
+            none,
+            session("other.example", "success", "mx.other.example", 1),
+        ]
+    }
+
+    #[test]
+    fn the_report_is_rfc_8460_json() {
+        let reports = build_reports(&OPTIONS, &sample()).unwrap();
+        assert_eq!(reports.iter().map(|r| r.policy_domain.as_str()).collect::<Vec<_>>(), ["example.com", "other.example"]);
+        let r = &reports[0];
+        assert_eq!(r.file_name, "sender.example!example.com!1796083200!1796169599.json.gz");
+        let v: serde_json::Value = serde_json::from_str(&r.json).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "organization-name": "Example Sender",
+                "date-range": { "start-datetime": "2026-12-01T00:00:00Z", "end-datetime": "2026-12-01T23:59:59Z" },
+                "contact-info": "tlsrpt@sender.example",
+                "report-id": r.report_id,
+                "policies": [{
+                    "policy": {
+                        "policy-type": "sts",
+                        "policy-string": ["version: STSv1", "mode: enforce", "mx: *.mail.example.com", "max_age: 86400"],
+                        "policy-domain": "example.com",
+                        "mx-host": ["*.mail.example.com"]
+                    },
+                    "summary": { "total-successful-session-count": 8, "total-failure-session-count": 3 },
+                    "failure-details": [
+                        { "result-type": "certificate-expired", "sending-mta-ip": "192.0.2.10", "receiving-mx-hostname": "mx2.mail.example.com",
+                          "receiving-ip": "203.0.113.5", "failed-session-count": 2, "failure-reason-code": "X509_V_ERR_CERT_HAS_EXPIRED" },
+                        { "result-type": "starttls-not-supported", "sending-mta-ip": "192.0.2.10", "receiving-mx-hostname": "mx1.mail.example.com",
+                          "receiving-ip": "203.0.113.5", "failed-session-count": 1 }
+                    ]
+                }]
+            })
+        );
+        // Members in RFC 8460 §4.4's order, no nulls anywhere.
+        assert!(r.json.starts_with("{\"organization-name\":\"Example Sender\",\"date-range\":{\"start-datetime\""), "{}", r.json);
+        assert!(!r.json.contains("null"));
+        // no-policy-found: no policy-string, no mx-host; a policy failure has no MX or receiving IP.
+        let other: serde_json::Value = serde_json::from_str(&reports[1].json).unwrap();
+        let policies = other["policies"].as_array().unwrap();
+        assert_eq!(policies.len(), 2, "two policies: no-policy-found and sts");
+        assert_eq!(policies[0]["policy"], serde_json::json!({ "policy-type": "no-policy-found", "policy-domain": "other.example" }));
+        assert_eq!(policies[0]["failure-details"], serde_json::json!([{ "result-type": "sts-policy-fetch-error", "sending-mta-ip": "192.0.2.10", "failed-session-count": 1 }]));
+        assert_eq!(policies[1]["policy"]["policy-type"], "sts");
+        assert_eq!(policies[1]["failure-details"], serde_json::json!([]), "all sessions succeeded: an empty array");
+    }
+
+    #[test]
+    fn the_same_results_in_any_order_or_split_give_the_same_bytes() {
+        let base = build_reports(&OPTIONS, &sample()).unwrap();
+        let mut rotated = sample();
+        for k in 0..rotated.len() {
+            rotated.rotate_left(1);
+            assert_eq!(build_reports(&OPTIONS, &rotated).unwrap(), base, "rotation {k}");
+        }
+        let mut reversed = sample();
+        reversed.reverse();
+        assert_eq!(build_reports(&OPTIONS, &reversed).unwrap(), base);
+        // Counters merge by addition: 5 successes as 2 + 3 from two processes, 2 expiries as 1 + 1,
+        // a host name in another case with a trailing dot.
+        let mut split = sample();
+        split[0].count = 2;
+        let mut three = split[0].clone();
+        three.count = 3;
+        split[2].count = 1;
+        let mut again = split[2].clone();
+        again.receiving_mx_hostname = Some("MX2.mail.example.com.".into());
+        split.push(three);
+        split.insert(1, again);
+        assert_eq!(build_reports(&OPTIONS, &split).unwrap(), base);
+    }
+
+    #[test]
+    fn optional_fields_are_left_out_and_empty_is_absent() {
+        let mut s = session("example.com", "validation-failure", "mx1.mail.example.com", 1);
+        s.sending_mta_ip = Some(String::new());
+        s.receiving_mx_helo = Some("mx1.mail.example.com ESMTP".into());
+        s.additional_information = Some("https://sender.example/tlsrpt/1".into());
+        let json = &build_reports(&OPTIONS, &[s]).unwrap()[0].json;
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        let d = &v["policies"][0]["failure-details"][0];
+        assert_eq!(
+            d,
+            &serde_json::json!({ "result-type": "validation-failure", "receiving-mx-hostname": "mx1.mail.example.com",
+                "receiving-mx-helo": "mx1.mail.example.com ESMTP", "receiving-ip": "203.0.113.5", "failed-session-count": 1,
+                "additional-information": "https://sender.example/tlsrpt/1" })
+        );
+        assert!(!json.contains("sending-mta-ip") && !json.contains("failure-reason-code"));
+    }
+
+    #[test]
+    fn every_result_type_is_accepted_and_another_refused() {
+        for t in RESULT_TYPES {
+            let r = build_reports(&OPTIONS, &[session("example.com", t, "mx1.mail.example.com", 1)]).unwrap();
+            assert!(r[0].json.contains(&format!("\"result-type\":\"{t}\"")), "{t}");
+        }
+        // (result, why it is refused)
+        for (bad, why) in [
+            ("tls-timeout", "not registered"),
+            ("Certificate-Expired", "result types are lowercase"),
+            ("", "empty"),
+            ("successful", "only `success` counts a success"),
+            ("policy-fetch-timeout", "a core error code, not its result type"),
+        ] {
+            let e = build_reports(&OPTIONS, &[session("example.com", bad, "mx", 1)]).unwrap_err();
+            assert_eq!(e.code(), "tlsrpt-report-result-type-invalid", "{bad}: {why}");
+            assert_eq!(e.rfc(), "RFC 8460 §4");
+        }
+        // Every core error's result type is one a report accepts (the one table, src/error.rs).
+        for c in crate::codes::catalogue() {
+            assert!(is_result_type(&c.tlsrpt), "{}: {}", c.code, c.tlsrpt);
+        }
+    }
+
+    #[test]
+    fn bad_options_and_counts_are_named_errors() {
+        let ok = [session("example.com", "success", "mx", 1)];
+        // (options, code, why)
+        let cases: &[(ReportOptions<'_>, &str, &str)] = &[
+            (ReportOptions { day: "2026-02-29", ..OPTIONS }, "tlsrpt-report-date-invalid", "2026 is no leap year"),
+            (ReportOptions { day: "2026-12-01T00:00:00Z", ..OPTIONS }, "tlsrpt-report-date-invalid", "a day, not a date-time"),
+            (ReportOptions { organization: "", ..OPTIONS }, "tlsrpt-report-input-invalid", "organization-name is required"),
+            (ReportOptions { contact: "", ..OPTIONS }, "tlsrpt-report-input-invalid", "contact-info is required"),
+            (ReportOptions { submitter: "a!b.example", ..OPTIONS }, "domain-invalid", "`!` would break the file name"),
+        ];
+        for (options, code, why) in cases {
+            assert_eq!(build_reports(options, &ok).unwrap_err().code(), *code, "{why}");
+        }
+        let mut zero = ok[0].clone();
+        zero.count = 0;
+        assert_eq!(build_reports(&OPTIONS, &[zero]).unwrap_err().code(), "tlsrpt-report-count-invalid");
+        let mut big = ok[0].clone();
+        big.count = MAX_COUNT;
+        assert_eq!(build_reports(&OPTIONS, &[big.clone(), big]).unwrap_err().code(), "tlsrpt-report-count-invalid", "a sum past 2^53 - 1");
+        let mut domain = ok[0].clone();
+        domain.policy_domain = "exa mple.com".into();
+        assert_eq!(build_reports(&OPTIONS, &[domain]).unwrap_err().code(), "domain-invalid");
+        assert_eq!(build_reports(&OPTIONS, &[]).unwrap(), vec![], "no sessions, no reports");
+    }
+
+    #[test]
+    fn report_ids_are_stable_and_differ_per_day_domain_and_submitter() {
+        let id = report_id("2026-12-01", "example.com", "sender.example");
+        assert_eq!(id, report_id("2026-12-01", "example.com", "sender.example"));
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "8", "UUID version 8: {id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "RFC 9562 variant: {id}");
+        let others = [
+            report_id("2026-12-02", "example.com", "sender.example"),
+            report_id("2026-12-01", "example.net", "sender.example"),
+            report_id("2026-12-01", "example.com", "other.example"),
+        ];
+        for o in &others {
+            assert_ne!(&id, o);
+        }
+        // Policy domain names are normalised first: the same domain, the same id.
+        let mut upper = session("EXAMPLE.com.", "success", "mx", 1);
+        upper.policy_domain = "EXAMPLE.com.".into();
+        assert_eq!(build_reports(&OPTIONS, &[upper]).unwrap()[0].report_id, report_id("2026-12-01", "example.com", "sender.example"));
+    }
+}

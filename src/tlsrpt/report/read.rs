@@ -339,3 +339,38 @@ fn read(text: &str) -> Result<ReportSummary, ReportError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ReportSummary { organization, report_id, date_range, policies, problems: r.problems })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_codes_are_unique_and_apart_from_error_codes() {
+        use ReportProblem::*;
+        let problems = [MxHostString, DateNoZone, SendingIpMissing, PolicyTypeUnknown, ResultTypeUnknown, FieldAbsent, FieldIgnored, CountMismatch];
+        let errors: Vec<&str> = crate::codes::catalogue().iter().map(|c| c.code).collect();
+        let mut seen = std::collections::HashSet::new();
+        for p in problems {
+            assert!(p.code().starts_with("tlsrpt-report-"), "{}", p.code());
+            assert!(seen.insert(p.code()), "{} twice", p.code());
+            assert!(!errors.contains(&p.code()), "{} is also an error code", p.code());
+            assert_eq!(p.severity(), Severity::Warning);
+        }
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings() {
+        // (text, deeper than 2?)
+        let cases = [
+            ("[[]]", false),
+            ("[[[]]]", true),
+            ("{\"a\":{\"b\":{}}}", true),
+            ("[\"[[[[\"]", false),
+            ("[\"\\\"[[[[\"]", false),
+            ("]]]][[]", false),
+        ];
+        for (text, deeper) in cases {
+            assert_eq!(nests_deeper(text.as_bytes(), 2), deeper, "{text}");
+        }
+    }
+}
