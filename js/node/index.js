@@ -35,6 +35,7 @@ export {
   errorCodes,
   MtaStsError,
 } from '../core.js';
+export { buildTlsRptReports, readTlsRptReport } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';
 export { resolvePolicy, createPolicyResolver } from './resolve.js';
 export { memoryStore, fileStore } from '../stores/index.js';

@@ -181,7 +181,7 @@ impl Reader {
         v.as_u64().filter(|&n| n <= MAX_COUNT).ok_or_else(|| {
             let mut found = v.to_string();
             if found.len() > 40 {
-                found = format!("{}", kind(v));
+                found = kind(v).to_string();
             }
             ReportError::BadCount { path: path.to_string(), found }
         })
