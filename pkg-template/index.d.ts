@@ -554,6 +554,19 @@ export function verifyCertificate(
 
 // --- TLS-RPT aggregate reports (RFC 8460 §4, erratum 6241) -------------------------------------
 
+/** The `code`s of report errors (`rfc` is `RFC 8460 §4`; they are not temporary). */
+export type TlsRptReportErrorCode =
+  | 'tlsrpt-report-too-large'
+  | 'tlsrpt-report-not-json'
+  | 'tlsrpt-report-too-deep'
+  | 'tlsrpt-report-not-object'
+  | 'tlsrpt-report-field-missing'
+  | 'tlsrpt-report-wrong-type'
+  | 'tlsrpt-report-count-invalid'
+  | 'tlsrpt-report-date-invalid'
+  | 'tlsrpt-report-result-type-invalid'
+  | 'tlsrpt-report-input-invalid';
+
 /** RFC 8460 §4.3 result types (§4.3.1 negotiation, §4.3.2 DANE and MTA-STS policy, §4.3.3 general). */
 export type TlsRptResultType =
   | 'starttls-not-supported'
