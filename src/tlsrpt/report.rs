@@ -79,7 +79,11 @@ fn one() -> u64 {
 }
 
 /// What a sender recorded of `count` equal sessions to one policy domain on the report day.
-/// Absent and empty strings are the same: unknown, and left out of the report.
+/// Absent and empty strings are the same: unknown, and left out of the report. From a delivery's
+/// [`crate::delivery::Attempt`]: `receiving_mx_hostname` is its `host`, `receiving_ip` its
+/// `address`, `result` its `tlsrpt` (or `success`); a plaintext retry is no session (RFC 8460
+/// §4.3) and has no result of its own. A discovery failure (`sts-policy-fetch-error`, ...) has no
+/// MX: leave the receiving fields out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionResult {
