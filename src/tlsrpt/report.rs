@@ -276,8 +276,10 @@ pub fn file_name(submitter: &str, policy_domain: &str, begin: i64, end: i64) -> 
 }
 
 /// Builds one report per policy domain from the day's session results (see the module doc).
-/// Reports come sorted by policy domain; in each, `policies[]` by [`PolicyKey`] and
-/// `failure-details[]` by [`FailureKey`].
+/// Reports come sorted by policy domain. Spec: RFC 8460 §4.4 gives no order; ours, so that
+/// the bytes are deterministic: `policies[]` by policy type, policy strings, mx patterns;
+/// `failure-details[]` by result type, receiving MX host name, receiving IP, sending MTA IP,
+/// HELO, failure reason code, additional information (absent before present, strings by bytes).
 pub fn build_reports(
     options: &ReportOptions<'_>,
     results: &[SessionResult],
