@@ -554,3 +554,36 @@ export function lintTlsRptRecord(txt, name) {
   if (name !== undefined) checkString('lintTlsRptRecord', 'name', name);
   return wasm.lintTlsRptRecord(txt, name);
 }
+
+// TLS-RPT aggregate reports (RFC 8460 §4; src/tlsrpt/report.rs): the core aggregates and writes
+// the JSON, and reads it back; gzip and delivery are the host's.
+
+/**
+ * One report per policy domain for one UTC day: `[{ policyDomain, reportId, fileName, json }]`,
+ * `json` the exact report text (gzip it as `fileName`).
+ */
+export function buildTlsRptReports(options) {
+  if (!ready) throw notInitialized();
+  const fn = 'buildTlsRptReports';
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgument(fn, 'options must be an object { organization, contact, submitter, day, results }', options);
+  }
+  const { organization, contact, submitter, day, results } = options;
+  checkString(fn, 'options.organization', organization);
+  checkString(fn, 'options.contact', contact);
+  checkString(fn, 'options.submitter', submitter);
+  checkString(fn, 'options.day', day);
+  if (!Array.isArray(results)) throw invalidArgument(fn, 'options.results must be an array of session results', results);
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw invalidArgument(fn, `options.results[${i}] must be an object`, r);
+  }
+  return wasm.buildTlsRptReports(organization, contact, submitter, day, results);
+}
+
+/** The checked summary of a report's JSON text (gunzipped): counts, failures and problems. */
+export function readTlsRptReport(jsonText) {
+  if (!ready) throw notInitialized();
+  checkString('readTlsRptReport', 'jsonText', jsonText);
+  return wasm.readTlsRptReport(jsonText);
+}

@@ -131,6 +131,16 @@ export type MtaStsErrorCode =
   | 'mx-connect-failed'
   | 'mx-timeout'
   | 'tls-handshake-failed'
+  | 'tlsrpt-report-too-large'
+  | 'tlsrpt-report-not-json'
+  | 'tlsrpt-report-too-deep'
+  | 'tlsrpt-report-not-object'
+  | 'tlsrpt-report-field-missing'
+  | 'tlsrpt-report-wrong-type'
+  | 'tlsrpt-report-count-invalid'
+  | 'tlsrpt-report-date-invalid'
+  | 'tlsrpt-report-result-type-invalid'
+  | 'tlsrpt-report-input-invalid'
   // The Node host's, the relay's and the stores' own codes:
   | 'aborted'
   | 'config-invalid'
@@ -670,3 +680,134 @@ export function selectTlsRptRecord(records: readonly (readonly string[])[]): Tls
  * was found at, and is checked too. Never throws on bad input.
  */
 export function lintTlsRptRecord(txt: string, name?: string): TlsRptRecordLint;
+
+// --- TLS-RPT aggregate reports (RFC 8460 §4, erratum 6241) -------------------------------------
+
+/** The `code`s of report errors (`rfc` is `RFC 8460 §4`; they are not temporary). */
+export type TlsRptReportErrorCode =
+  | 'tlsrpt-report-too-large'
+  | 'tlsrpt-report-not-json'
+  | 'tlsrpt-report-too-deep'
+  | 'tlsrpt-report-not-object'
+  | 'tlsrpt-report-field-missing'
+  | 'tlsrpt-report-wrong-type'
+  | 'tlsrpt-report-count-invalid'
+  | 'tlsrpt-report-date-invalid'
+  | 'tlsrpt-report-result-type-invalid'
+  | 'tlsrpt-report-input-invalid';
+
+/** RFC 8460 §4.3 result types (§4.3.1 negotiation, §4.3.2 DANE and MTA-STS policy, §4.3.3 general). */
+export type TlsRptResultType =
+  | 'starttls-not-supported'
+  | 'certificate-host-mismatch'
+  | 'certificate-expired'
+  | 'certificate-not-trusted'
+  | 'validation-failure'
+  | 'tlsa-invalid'
+  | 'dnssec-invalid'
+  | 'dane-required'
+  | 'sts-policy-fetch-error'
+  | 'sts-policy-invalid'
+  | 'sts-webpki-invalid';
+
+/**
+ * What a sender recorded of `count` equal sessions to one policy domain on the report day. Absent,
+ * `null` and `''` are the same (unknown, left out of the report). Counters of several processes
+ * merge by addition: give each as its own result, in any order.
+ */
+export interface TlsRptSessionResult {
+  policyDomain: string;
+  /** RFC 8460 §4.4 `policy`: `strings` are the policy file's lines, exactly; `mxPatterns` its `mx` values. */
+  policy: { type: 'sts' | 'no-policy-found'; strings?: string[]; mxPatterns?: string[] };
+  /** `success`, or the failure's result type (an error's `tlsrpt`). Another string is `tlsrpt-report-result-type-invalid`. */
+  result: 'success' | TlsRptResultType;
+  sendingMtaIp?: string | null;
+  receivingMxHostname?: string | null;
+  receivingMxHelo?: string | null;
+  receivingIp?: string | null;
+  failureReasonCode?: string | null;
+  additionalInformation?: string | null;
+  /** How many sessions this result stands for: 1 (the default) to 2^53 - 1. */
+  count?: number;
+}
+
+export interface TlsRptBuildOptions {
+  /** RFC 8460 §4.4 `organization-name`. */
+  organization: string;
+  /** RFC 8460 §4.4 `contact-info`. */
+  contact: string;
+  /** The submitter's domain: the file name's first part (RFC 8460 §5.3) and part of `reportId`. */
+  submitter: string;
+  /** The UTC day reported, `YYYY-MM-DD` (the core has no clock). */
+  day: string;
+  results: TlsRptSessionResult[];
+}
+
+export interface TlsRptBuiltReport {
+  policyDomain: string;
+  /**
+   * Unique and stable for (day, policy domain, submitter): a version-8 UUID from SHA-256 of
+   * `"mtasts tlsrpt report-id v1\n" + day + "\n" + policyDomain + "\n" + submitter`.
+   */
+  reportId: string;
+  /** RFC 8460 §5.3: `submitter!policy-domain!begin!end.json.gz` (Unix seconds; end is the day's last second). */
+  fileName: string;
+  /** The exact report JSON (gzip it yourself for `application/tlsrpt+gzip`). */
+  json: string;
+}
+
+/**
+ * Aggregates one UTC day of session results into one report per policy domain (sorted), each
+ * with one `policies[]` entry per distinct policy. Deterministic: the same results in any order
+ * (or split into any counters) give byte-identical `json`. Policies are sorted by type, policy
+ * strings and mx patterns; failure details by result type, receiving MX host name, receiving IP,
+ * sending MTA IP, HELO, reason code and additional information.
+ * @throws {MtaStsError} `tlsrpt-report-result-type-invalid`, `tlsrpt-report-date-invalid` (day),
+ * `tlsrpt-report-count-invalid`, `tlsrpt-report-input-invalid` (empty organization or contact),
+ * `domain-invalid` (submitter or a policy domain), `invalid-argument` (wrong types).
+ */
+export function buildTlsRptReports(options: TlsRptBuildOptions): TlsRptBuiltReport[];
+
+/** A tolerated oddity of a report read (`severity` is always `warning`; `line`, `column` are 0). */
+export interface TlsRptProblem {
+  severity: 'warning';
+  /**
+   * `tlsrpt-report-mx-host-string`, `tlsrpt-report-date-no-zone`, `tlsrpt-report-sending-ip-missing`,
+   * `tlsrpt-report-policy-type-unknown`, `tlsrpt-report-result-type-unknown`,
+   * `tlsrpt-report-field-absent`, `tlsrpt-report-field-ignored`, `tlsrpt-report-count-mismatch`.
+   */
+  code: string;
+  message: string;
+  line: number;
+  column: number;
+  rfc: string;
+}
+
+export interface TlsRptReportSummary {
+  /** `organization-name` (`''` when absent, with a problem). */
+  organization: string;
+  /** `report-id` (`''` when absent, with a problem). */
+  reportId: string;
+  /** Normalised to `YYYY-MM-DDTHH:MM:SSZ` (a zone-less time is read as UTC, with a problem). */
+  dateRange: { start: string; end: string };
+  policies: Array<{
+    policyDomain: string;
+    /** As sent; other than `tlsa`, `sts`, `no-policy-found` it has a problem. */
+    policyType: string;
+    successful: number;
+    failed: number;
+    failures: Array<{ resultType: string; count: number; receivingMxHostname: string | null; receivingIp: string | null }>;
+  }>;
+  /** At most 200. */
+  problems: TlsRptProblem[];
+}
+
+/**
+ * Reads a report's JSON text (gunzipped) into a checked summary, tolerating what real senders send
+ * (a string `mx-host`, zone-less date-times, missing `sending-mta-ip`, unknown types) as problems.
+ * @throws {MtaStsError} `tlsrpt-report-too-large` (over 16 MiB), `tlsrpt-report-too-deep` (over 32
+ * levels), `tlsrpt-report-not-json`, `tlsrpt-report-not-object`, `tlsrpt-report-field-missing`,
+ * `tlsrpt-report-wrong-type`, `tlsrpt-report-count-invalid`, `tlsrpt-report-date-invalid`;
+ * `invalid-argument` when `jsonText` is not a string.
+ */
+export function readTlsRptReport(jsonText: string): TlsRptReportSummary;

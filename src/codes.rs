@@ -75,6 +75,16 @@ fn samples() -> Vec<(Error, bool)> {
         (ConnectError::Refused { address: s("192.0.2.1:25"), detail: s("ECONNREFUSED") }.into(), false),
         (ConnectError::Timeout { during: s("the greeting"), ms: 60_000 }.into(), false),
         (ConnectError::TlsHandshake { detail: s("alert protocol version") }.into(), false),
+        (ReportError::TooLarge { size: 20_000_000, limit: 16 * 1024 * 1024 }.into(), false),
+        (ReportError::NotJson { line: 1, column: 2, detail: s("expected value") }.into(), false),
+        (ReportError::TooDeep { limit: 32 }.into(), false),
+        (ReportError::NotObject { found: "an array" }.into(), false),
+        (ReportError::Missing { path: s("policies") }.into(), false),
+        (ReportError::WrongType { path: s("policies"), expected: "an array", found: "a string" }.into(), false),
+        (ReportError::BadCount { path: s("policies[0].summary.total-failure-session-count"), found: s("-1") }.into(), false),
+        (ReportError::BadDate { path: s("date-range.start-datetime"), found: s("yesterday") }.into(), false),
+        (ReportError::ResultType { found: s("tls-timeout") }.into(), false),
+        (ReportError::Input { detail: s("organization must not be empty") }.into(), false),
     ]
 }
 
@@ -165,6 +175,18 @@ mod tests {
                 ConnectError::Timeout { .. } => "timeout",
                 ConnectError::TlsHandshake { .. } => "tls-handshake",
             },
+            Error::Report(r) => match r {
+                ReportError::TooLarge { .. } => "report-too-large",
+                ReportError::NotJson { .. } => "report-not-json",
+                ReportError::TooDeep { .. } => "report-too-deep",
+                ReportError::NotObject { .. } => "report-not-object",
+                ReportError::Missing { .. } => "report-missing",
+                ReportError::WrongType { .. } => "report-wrong-type",
+                ReportError::BadCount { .. } => "report-count",
+                ReportError::BadDate { .. } => "report-date",
+                ReportError::ResultType { .. } => "report-result-type",
+                ReportError::Input { .. } => "report-input",
+            },
             // The host's own classification: its code is the host's, not one of ours.
             Error::Host { .. } => "host",
         }
@@ -186,6 +208,9 @@ mod tests {
             "smtp-unexpected", "smtp-bad-command", "null-mx", "no-matching-mx", "all-failed", "nxdomain",
             "no-usable-mx", "literal", "no-domain", "deadline", "mx-lookup", "address-not-found",
             "address-lookup", "connect-refused", "timeout", "tls-handshake",
+            "report-too-large", "report-not-json", "report-too-deep", "report-not-object",
+            "report-missing", "report-wrong-type", "report-count", "report-date",
+            "report-result-type", "report-input",
         ];
         for v in all {
             assert!(variants.contains(v), "no sample of {v}");

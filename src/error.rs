@@ -476,6 +476,94 @@ impl From<DeliveryError> for Error {
     }
 }
 
+/// The aggregate TLS report (RFC 8460 §4): what makes a report unbuildable or unreadable.
+/// Tolerable oddities of a report read are diagnostics (`ReportProblem`), not errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// The report text is larger than the reader accepts.
+    TooLarge { size: usize, limit: usize },
+    /// The text is not JSON (RFC 8460 §4.4: the report is a JSON object).
+    NotJson { line: usize, column: usize, detail: String },
+    /// Arrays and objects nest deeper than any report does.
+    TooDeep { limit: usize },
+    /// The top-level value is not a JSON object.
+    NotObject { found: &'static str },
+    /// A member the report cannot be read without is absent.
+    Missing { path: String },
+    /// A member has the wrong JSON type.
+    WrongType { path: String, expected: &'static str, found: &'static str },
+    /// A session count is not a non-negative integer (at most 2^53 - 1, so JS reads it exactly).
+    BadCount { path: String, found: String },
+    /// A date-time is not RFC 3339 (or the report day is not `YYYY-MM-DD`).
+    BadDate { path: String, found: String },
+    /// A session result is neither `success` nor an RFC 8460 §4.3 result type.
+    ResultType { found: String },
+    /// Another input of the builder is unusable (an empty organization, contact, or count).
+    Input { detail: String },
+}
+
+impl ReportError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReportError::TooLarge { .. } => "tlsrpt-report-too-large",
+            ReportError::NotJson { .. } => "tlsrpt-report-not-json",
+            ReportError::TooDeep { .. } => "tlsrpt-report-too-deep",
+            ReportError::NotObject { .. } => "tlsrpt-report-not-object",
+            ReportError::Missing { .. } => "tlsrpt-report-field-missing",
+            ReportError::WrongType { .. } => "tlsrpt-report-wrong-type",
+            ReportError::BadCount { .. } => "tlsrpt-report-count-invalid",
+            ReportError::BadDate { .. } => "tlsrpt-report-date-invalid",
+            ReportError::ResultType { .. } => "tlsrpt-report-result-type-invalid",
+            ReportError::Input { .. } => "tlsrpt-report-input-invalid",
+        }
+    }
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::TooLarge { size, limit } => {
+                write!(f, "the report is {size} bytes; at most {limit} bytes are read")
+            }
+            ReportError::NotJson { line, column, detail } => {
+                write!(f, "line {line}, column {column}: the report is not JSON: {detail}")
+            }
+            ReportError::TooDeep { limit } => write!(
+                f,
+                "the report nests arrays and objects deeper than {limit} levels"
+            ),
+            ReportError::NotObject { found } => {
+                write!(f, "expected the report to be a JSON object, found {found}")
+            }
+            ReportError::Missing { path } => write!(f, "expected {path}, found none"),
+            ReportError::WrongType { path, expected, found } => {
+                write!(f, "expected {path} to be {expected}, found {found}")
+            }
+            ReportError::BadCount { path, found } => write!(
+                f,
+                "expected {path} to be a non-negative integer (at most 2^53 - 1), found {}",
+                shown(found)
+            ),
+            ReportError::BadDate { path, found } => {
+                write!(f, "expected {path} to be a date-time (RFC 3339), found {}", shown(found))
+            }
+            ReportError::ResultType { found } => write!(
+                f,
+                "expected success or an RFC 8460 result type (starttls-not-supported, certificate-host-mismatch, ...), found {}",
+                shown(found)
+            ),
+            ReportError::Input { detail } => f.write_str(detail),
+        }
+    }
+}
+
+impl From<ReportError> for Error {
+    fn from(e: ReportError) -> Self {
+        Error::Report(e)
+    }
+}
+
 /// Any error of the crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -491,6 +579,7 @@ pub enum Error {
     Smtp(SmtpError),
     Delivery(DeliveryError),
     Connect(ConnectError),
+    Report(ReportError),
     /// A failure the host observed and classified itself (TCP connect refused, TLS alert, timeout),
     /// carried through the core's decisions unchanged.
     Host {
@@ -568,6 +657,7 @@ impl Error {
             Error::Smtp(e) => e.code(),
             Error::Delivery(e) => e.code(),
             Error::Connect(e) => e.code(),
+            Error::Report(e) => e.code(),
             Error::Host { .. } => "host-failure",
         }
     }
@@ -631,6 +721,7 @@ impl Error {
             Error::Delivery(_) => "RFC 8461 §5",
             Error::Connect(ConnectError::TlsHandshake { .. }) => "RFC 3207 §4.1",
             Error::Connect(_) => "RFC 5321 §5.1",
+            Error::Report(_) => "RFC 8460 §4",
             Error::Host { code, .. } if code.starts_with("certificate-") => "RFC 8461 §4.2",
             Error::Host { .. } => "",
             Error::Record(RecordError::Invalid(d))
@@ -662,6 +753,9 @@ impl Error {
             | Error::Domain(_)
             | Error::Delivery(_)
             | Error::Connect(_) => "validation-failure",
+            // Spec: a report that cannot be built or read is no session failure and never enters a
+            // report; §4.3.3's general type keeps this one table total.
+            Error::Report(_) => "validation-failure",
         }
     }
 }
@@ -801,6 +895,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Smtp(SmtpError::BadCommand { detail }) => f.write_str(detail),
+            Error::Report(e) => e.fmt(f),
         }
     }
 }

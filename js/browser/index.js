@@ -40,6 +40,7 @@ export {
   errorCodes,
   MtaStsError,
 } from '../core.js';
+export { buildTlsRptReports, readTlsRptReport } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';
 export { memoryStore } from '../stores/memory.js';
 

@@ -38,6 +38,7 @@ export {
   errorCodes,
   MtaStsError,
 } from '../core.js';
+export { buildTlsRptReports, readTlsRptReport } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';
 export { resolvePolicy, createPolicyResolver } from './resolve.js';
 export { memoryStore, fileStore } from '../stores/index.js';
