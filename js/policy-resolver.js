@@ -100,7 +100,12 @@ export class PolicyResolver {
       for (;;) {
         const step = d.poll();
         if (step.step === 'resolve-txt') {
-          d.onTxt(await this.dns.resolveTxt(step.name));
+          // Typed across the boundary, like the body below: the host's own classification of its
+          // answer (records, none, or a temporary failure), never a JSON string.
+          const txt = await this.dns.resolveTxt(step.name);
+          if (txt?.ok) d.onTxtRecords(txt.records);
+          else if (txt?.kind === 'none') d.onTxtNone();
+          else d.onTxtFailed(String(txt?.detail ?? 'unknown DNS failure'));
         } else if (step.step === 'fetch-policy') {
           const answer = await this.https.get(step.url);
           // Typed across the boundary: the body as bytes, never inside a JSON string.

@@ -163,7 +163,7 @@ pub fn match_mx(patterns_or_policy: JsValue, host: &str) -> Result<bool, JsValue
 }
 
 /// Policy discovery (RFC 8461 §3.3): a thin handle on [`crate::Discovery`]. JS drives it with
-/// `poll()`, `onTxt(report)`, and `onResponse(status, contentType, location, body)` or `onFetchFailed(kind, detail, received, expected)`.
+/// `poll()`, `onTxtRecords(records)` / `onTxtNone()` / `onTxtFailed(detail)`, and `onResponse(status, contentType, location, body)` or `onFetchFailed(kind, detail, received, expected)`.
 #[wasm_bindgen(js_name = Discovery)]
 pub struct JsDiscovery(crate::Discovery);
 
@@ -204,10 +204,26 @@ impl JsDiscovery {
         to_js(&self.0.poll())
     }
 
-    #[wasm_bindgen(js_name = onTxt)]
-    pub fn on_txt(&mut self, report: JsValue) {
-        let report: serde_json::Value = from_js(&report, "").unwrap_or_default();
-        self.0.on_txt(crate::TxtAnswer::from_host(&report));
+    /// The TXT records at the name asked for, each an array of its strings (RFC 8461 §3.1: not yet
+    /// concatenated). Anything else is a malformed host answer: a temporary failure, never "none".
+    #[wasm_bindgen(js_name = onTxtRecords)]
+    pub fn on_txt_records(&mut self, records: JsValue) {
+        self.0.on_txt(match serde_wasm_bindgen::from_value::<Vec<Vec<String>>>(records) {
+            Ok(records) => crate::TxtAnswer::Records(records),
+            Err(_) => crate::TxtAnswer::Temporary { detail: "malformed TXT answer from the host".into() },
+        });
+    }
+
+    /// NXDOMAIN or no TXT data: the domain publishes no record.
+    #[wasm_bindgen(js_name = onTxtNone)]
+    pub fn on_txt_none(&mut self) {
+        self.0.on_txt(crate::TxtAnswer::NoRecord);
+    }
+
+    /// Timeout, SERVFAIL, refused: `detail` is the resolver's code. Never the same as no record.
+    #[wasm_bindgen(js_name = onTxtFailed)]
+    pub fn on_txt_failed(&mut self, detail: &str) {
+        self.0.on_txt(crate::TxtAnswer::Temporary { detail: detail.into() });
     }
 
     /// The policy host answered: status, headers, body bytes (capped by the host). Typed: nothing

@@ -27,7 +27,7 @@ function discover() {
   try {
     for (;;) {
       const step = d.poll();
-      if (step.step === 'resolve-txt') d.onTxt(txt);
+      if (step.step === 'resolve-txt') d.onTxtRecords(txt.records);
       else if (step.step === 'fetch-policy') {
         d.onResponse(200, 'text/plain', null, body);
       } else {
