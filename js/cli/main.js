@@ -27,6 +27,10 @@ const COMMANDS = {
     summary: 'SMTP relay for a local MTA: delivers under the MTA-STS policy, never queues',
     load: () => import('./relay.js'),
   },
+  report: {
+    summary: 'TLS reports (RFC 8460): build them from recorded sessions, read the ones received',
+    load: () => import('./report.js'),
+  },
 };
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };

@@ -1,0 +1,26 @@
+// `mtasts report build|read`: TLS reports (RFC 8460). Each subcommand lives in its own file
+// (report-build.js, report-read.js); this one only dispatches.
+
+import { UsageError } from './usage.js';
+
+const SUBCOMMANDS = {
+  build: () => import('./report-build.js'),
+  read: () => import('./report-read.js'),
+};
+
+export const usage = `usage: mtasts report build [options]   build the day's reports from the recorded sessions
+       mtasts report read FILE...         read reports received (.json, .json.gz, .eml)
+       mtasts report SUBCOMMAND --help    the options of one
+`;
+
+export async function run(argv, io) {
+  const [sub, ...rest] = argv;
+  if (sub === undefined) throw new UsageError('report needs a subcommand: build or read');
+  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown report subcommand '${sub}' (build, read)`);
+  const command = await SUBCOMMANDS[sub]();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(command.usage);
+    return 0;
+  }
+  return command.run(rest, io);
+}
