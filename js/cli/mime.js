@@ -35,9 +35,13 @@ const RFC = {
   'mime-too-many-parts': 'RFC 2046 §5.1',
 };
 
-/** Whether `text` (a binary string) begins like a message: a header field, or an mbox `From ` line. */
+/**
+ * Whether `text` (a binary string) begins like a message: a header field, or an mbox `From ` line.
+ * Spec: RFC 5322 §3.6.8 allows any printable but `:` in a field name; the fields of real mail are
+ * letters, digits and `-`, which tells a message from JSON text (`{"a":`).
+ */
 export function looksLikeMessage(text) {
-  return /^(?:From [^\r\n]*\r?\n)?[!-9;-~]+[ \t]*:/.test(text);
+  return /^(?:From [^\r\n]*\r?\n)?[A-Za-z0-9-]+[ \t]*:/.test(text);
 }
 
 /**
