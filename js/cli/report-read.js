@@ -58,6 +58,10 @@ const OPTIONS = { json: { type: 'boolean' } };
 
 export async function run(args, io) {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
+  if (values.help) {
+    io.stdout.write(usage);
+    return 0;
+  }
   if (positionals.length === 0) throw new UsageError('missing report file (or - for standard input); try mtasts report read --help');
   if (positionals.filter((f) => f === '-').length > 1) throw new UsageError("give '-' (standard input) once");
 
