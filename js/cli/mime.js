@@ -142,10 +142,26 @@ export function decodeBase64(text) {
  * hex digits is kept as it is (the robust reading §6.7 note (1) suggests).
  */
 export function decodeQuotedPrintable(text) {
-  return text
-    .replace(/[ \t]+(?=\r?\n|$)/g, '')
-    .replace(/=\r?\n/g, '')
-    .replace(/=([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  // Line by line, so that no pattern backtracks over a long run of white space.
+  const out = [];
+  const eol = /\r?\n/g;
+  let start = 0;
+  for (let m = eol.exec(text); ; m = eol.exec(text)) {
+    let line = text.slice(start, m ? m.index : text.length);
+    let end = line.length;
+    while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
+    line = line.slice(0, end);
+    const soft = line.endsWith('=');
+    out.push(unhex(soft ? line.slice(0, -1) : line));
+    if (!m) break;
+    if (!soft) out.push(m[0]);
+    start = eol.lastIndex;
+  }
+  return out.join('');
+}
+
+function unhex(line) {
+  return line.replace(/=([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
 }
 
 /** Undoes a part's Content-Transfer-Encoding (RFC 2045 §6.1; absent is 7bit). */

@@ -101,7 +101,8 @@ const GZIP_MAGIC = [0x1f, 0x8b]; // RFC 1952 §2.3.1
 export function reportTexts(bytes) {
   if (isGzip(bytes)) return [utf8(gunzip(bytes))];
   const start = firstNonSpace(bytes);
-  if (bytes[start] === 0x7b /* { */) return [utf8(bytes)];
+  // A `[` is JSON too: the core names what is wrong with it (tlsrpt-report-not-object).
+  if (bytes[start] === 0x7b /* { */ || bytes[start] === 0x5b /* [ */) return [utf8(bytes)];
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   if (looksLikeMessage(text)) return fromMail(text);
   if (bytes.length === 0) throw new ReportInputError('tlsrpt-input-empty', 'the file is empty');
@@ -147,7 +148,7 @@ function gunzip(bytes) {
   try {
     return gunzipSync(bytes, { maxOutputLength: MAX_REPORT_BYTES });
   } catch (err) {
-    if (err.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+    if (err.code === 'ERR_BUFFER_TOO_LARGE') {
       throw new ReportInputError('tlsrpt-gzip-too-large', `gunzipped, the report is larger than ${mib(MAX_REPORT_BYTES)}, the most read (a report is far smaller)`);
     }
     throw new ReportInputError('tlsrpt-gzip-invalid', `not valid gzip: ${err.message}`);

@@ -85,7 +85,9 @@ test('quoted-printable (RFC 2045 §6.7)', () => {
     ['white space before a soft line break is content', 'a =\nb', 'a b'],
     ['white space after a soft line break’s = was added in transport', 'a= \t\r\nb', 'ab'],
     ['a hard line break stays', 'a\r\nb', 'a\r\nb'],
-    ['an = not followed by hex is kept', 'a=zz=', 'a=zz='],
+    ['an = not followed by hex is kept', 'a=zzb=4', 'a=zzb=4'],
+    ['an = at the very end is a soft line break (the line break before a boundary is the boundary’s)', '{"a":1}=', '{"a":1}'],
+    ['white space inside a line stays, however long', `a${' '.repeat(100000)}b`, `a${' '.repeat(100000)}b`],
   ];
   for (const [reason, text, expected] of cases) assert.equal(mime.decodeQuotedPrintable(text), expected, reason);
 });

@@ -274,3 +274,18 @@ test("round trip with the core's builder: buildTlsRptReports → gzip → report
   const human = mtasts(files);
   assert.match(human.stdout, new RegExp(`^total of ${built.length} reports:$`, 'm'));
 });
+
+test('mail variants: a single-part report mail, and (interop) an application/gzip part named *.json.gz', () => {
+  const b64 = gzipSync(EXAMPLE_JSON).toString('base64');
+  const single = tmpFile('single.eml', `From: a@example\nContent-Type: application/tlsrpt+gzip\nContent-Transfer-Encoding: base64\n\n${b64}\n`);
+  const labelled = tmpFile(
+    'octet.eml',
+    `From: a@example\nContent-Type: multipart/report; report-type=tlsrpt; boundary=b\n\n--b\nContent-Type: text/plain\n\nreport\n--b\nContent-Type: application/gzip\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename="x!company-y.example!1459468800!1459555199.json.gz"\n\n${b64}\n--b--\n`,
+  );
+  const unlabelled = tmpFile('octet-noname.eml', `From: a@example\nContent-Type: application/gzip\nContent-Transfer-Encoding: base64\n\n${b64}\n`);
+  const r = json([single, labelled, unlabelled]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(r.reports.map((x) => x.file), [single, labelled]);
+  for (const x of r.reports) assert.deepEqual(sansFile(x), { ...EXAMPLE.summary, problems: x.problems });
+  assert.match(r.stderr, /^.*octet-noname\.eml: error \[tlsrpt-mail-no-report\] .*\(its parts: application\/gzip\)$/m, 'without the §5.3 file name a gzip part is not taken for a report');
+});
