@@ -60,7 +60,8 @@ async function main(argv) {
   }
   if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (try mtasts --help)`);
   const command = await load(first);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // A command with subcommands (report) answers --help for each of them itself.
+  if (!command.handlesHelp && (rest.includes('--help') || rest.includes('-h'))) {
     io.stdout.write(command.usage);
     return 0;
   }

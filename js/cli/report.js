@@ -8,13 +8,20 @@ const SUBCOMMANDS = {
   read: () => import('./report-read.js'),
 };
 
-export const usage = `usage: mtasts report build [options]   build the day's reports from the recorded sessions
-       mtasts report read FILE...         read reports received (.json, .json.gz, .eml)
-       mtasts report SUBCOMMAND --help    the options of one
+export const usage = `usage: mtasts report build [options]          build the day's reports from the recorded sessions
+       mtasts report read [--json] FILE...       read reports received (.json, .json.gz, .eml; - for stdin)
+       mtasts report SUBCOMMAND --help           the options of one
 `;
+
+/** `mtasts report read --help` is the subcommand's own help (main.js leaves --help to us). */
+export const handlesHelp = true;
 
 export async function run(argv, io) {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') {
+    io.stdout.write(usage);
+    return 0;
+  }
   if (sub === undefined) throw new UsageError('report needs a subcommand: build or read');
   if (!Object.hasOwn(SUBCOMMANDS, sub)) throw new UsageError(`unknown report subcommand '${sub}' (build, read)`);
   const command = await SUBCOMMANDS[sub]();
