@@ -95,6 +95,8 @@ export async function sessionResultsFor(tlsrptLog, day) {
           mxPatterns: sts && Array.isArray(r.mxPatterns) ? r.mxPatterns : [],
         },
         result: r.result,
+        // Spec: a discovery failure's sending-mta-ip is unknown (the policy fetch's local address
+        // is not kept); left out, which readers such as the core's note as a warning.
         sendingMtaIp: session ? (r.sendingIp ?? null) : null,
         receivingMxHostname: session ? (r.mx ?? null) : null,
         receivingIp: session ? (r.address ?? null) : null,
