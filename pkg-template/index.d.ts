@@ -377,6 +377,11 @@ export interface MxAttempt {
   tlsVersion: string | null;
   /** A plaintext retry of an address whose TLS failed (RFC 8461 §5; never under enforce or requireTls). */
   fallback: boolean;
+  /**
+   * RFC 8460 §4.4 `sending-mta-ip`: the local address of this attempt's connection, added by the
+   * Node host (the core sees no socket); null when no connection was made (connect failed, no address).
+   */
+  sendingIp: string | null;
 }
 
 /** What the core decided for the trace header (`MTA-STS-Verify` in the relay). */

@@ -23,7 +23,7 @@ import { openDeliveryJournal } from './delivery-journal.js';
 import { createRelayMetrics, serveMetrics } from './metrics.js';
 import { startRefresh } from './refresh.js';
 import { Transaction } from './session.js';
-import { fileTlsrptLog, memoryTlsrptLog } from './tlsrpt-log.js';
+import { DEFAULT_KEEP_DAYS, fileTlsrptLog, memoryTlsrptLog, pruneTlsrptLog } from './tlsrpt-log.js';
 import { checkPassword, loadUsers } from './users.js';
 
 const WITH_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -154,6 +154,19 @@ export async function startRelay(config, deps = {}) {
     // The relay stopped between a "." and the MX's reply: those messages go to the MX again.
     log.info({ event: 'journal-pending', pendingOnly: journal.stats.pendingOnly, journal: journalDir });
   }
+
+  // TLS-RPT records older than the kept days go, at start and then daily (tlsrpt-log.js).
+  // (config.js has no keep-days setting yet: DEFAULT_KEEP_DAYS unless an embedder sets one.)
+  const keepDays = config.tlsrptKeepDays ?? DEFAULT_KEEP_DAYS;
+  const pruneRecords = async () => {
+    try {
+      const removed = await pruneTlsrptLog(tlsrpt, { now: clock(), keepDays });
+      if (removed.length > 0) log.info({ event: 'tlsrpt-pruned', days: removed, keepDays });
+    } catch (err) {
+      log.error({ event: 'tlsrpt-prune-failed', err: err.message });
+    }
+  };
+  await pruneRecords();
 
   const hostOptions = { dnsServers: config.dnsServers, ca, policyPort: config.policyPort };
   const resolver = deps.resolver ?? createPolicyResolver({ ...hostOptions, store, now: clock });
@@ -328,6 +341,8 @@ export async function startRelay(config, deps = {}) {
     }
   }
   const refresh = startRefresh(resolver, { interval: config.refreshInterval, log, metrics });
+  const pruneTimer = setInterval(pruneRecords, 86_400_000);
+  pruneTimer.unref();
 
   const addresses = servers.map((s) => {
     const a = s.server.address();
@@ -374,6 +389,7 @@ export async function startRelay(config, deps = {}) {
       relay.pool.close();
       await journal.close();
       await refresh.stop();
+      clearInterval(pruneTimer);
       if (metricsServer) {
         metricsServer.closeAllConnections?.();
         await new Promise((r) => metricsServer.close(r));

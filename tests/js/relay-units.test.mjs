@@ -166,3 +166,43 @@ test('TLS-RPT log: one JSONL file per day and policy domain, torn lines skipped,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Pruning and the reader for the core (tlsrpt-log.js pruneTlsrptLog, sessionResultsFor).
+const { oldestKeptDay, pruneTlsrptLog, sessionResultsFor } = await load('js/relay/tlsrpt-log.js');
+
+test('TLS-RPT log pruning: days before today minus keepDays go, the boundary day stays, in files and in memory', async () => {
+  const now = Date.parse('2026-03-11T08:00:00Z');
+  assert.equal(oldestKeptDay(now, 10), '2026-03-01');
+  assert.equal(oldestKeptDay(now, 1), '2026-03-10', 'yesterday is always kept');
+  for (const bad of [0, -1, 1.5, '10', undefined]) assert.throws(() => oldestKeptDay(now, bad), { code: 'invalid-argument' }, String(bad));
+  const dir = mkdtempSync(join(tmpdir(), 'mtasts-tlsrpt-'));
+  try {
+    for (const log of [fileTlsrptLog(dir), memoryTlsrptLog()]) {
+      for (const day of ['2026-02-20', '2026-02-28', '2026-03-01', '2026-03-11']) await log.record('example.test', { at: new Date(`${day}T12:00:00Z`), result: 'success' });
+      assert.deepEqual(await pruneTlsrptLog(log, { now, keepDays: 10 }), ['2026-02-20', '2026-02-28']);
+      assert.deepEqual(await log.days(), ['2026-03-01', '2026-03-11']);
+      assert.deepEqual(await pruneTlsrptLog(log, { now, keepDays: 10 }), [], 'nothing left to prune');
+      // A pruned day can be written again (the file log remembers made directories).
+      await log.record('example.test', { at: new Date('2026-02-20T12:00:00Z'), result: 'success' });
+      assert.equal((await log.list('example.test', '2026-02-20')).length, 1);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('TLS-RPT records → SessionResults: a session keeps its MX and IPs, a discovery failure has none, no-policy-found has no strings', async () => {
+  const log = memoryTlsrptLog();
+  const at = new Date('2026-03-04T05:06:07Z');
+  const sts = { policyType: 'sts', policyStrings: ['version: STSv1', 'mode: enforce', 'mx: mx.b.test', 'max_age: 86400'], mxPatterns: ['mx.b.test'], count: 1 };
+  await log.record('b.test', { at, ...sts, kind: 'session', mx: 'mx.b.test', address: '192.0.2.1', sendingIp: '192.0.2.9', result: 'certificate-expired', code: 'certificate-expired' });
+  await log.record('b.test', { at, ...sts, kind: 'session', mx: 'mx.b.test', address: '192.0.2.1', sendingIp: '192.0.2.9', result: 'success', code: 'success' });
+  await log.record('a.test', { at, policyType: 'no-policy-found', policyStrings: ['stray'], count: 1, kind: 'discovery', result: 'sts-policy-fetch-error', code: 'policy-http-status' });
+  const results = await sessionResultsFor(log, '2026-03-04');
+  assert.deepEqual(results, [
+    { policyDomain: 'a.test', policy: { type: 'no-policy-found', strings: [], mxPatterns: [] }, result: 'sts-policy-fetch-error', sendingMtaIp: null, receivingMxHostname: null, receivingIp: null, failureReasonCode: 'policy-http-status', count: 1 },
+    { policyDomain: 'b.test', policy: { type: 'sts', strings: sts.policyStrings, mxPatterns: ['mx.b.test'] }, result: 'certificate-expired', sendingMtaIp: '192.0.2.9', receivingMxHostname: 'mx.b.test', receivingIp: '192.0.2.1', failureReasonCode: 'certificate-expired', count: 1 },
+    { policyDomain: 'b.test', policy: { type: 'sts', strings: sts.policyStrings, mxPatterns: ['mx.b.test'] }, result: 'success', sendingMtaIp: '192.0.2.9', receivingMxHostname: 'mx.b.test', receivingIp: '192.0.2.1', failureReasonCode: null, count: 1 },
+  ]);
+  assert.deepEqual(await sessionResultsFor(log, '2026-03-05'), []);
+});
