@@ -106,7 +106,7 @@ fn drive(world: &World, mut d: Delivery) -> Run {
                 }
                 assert!(timeout_ms > 0);
                 server = Some(s);
-                d.on_connected();
+                d.on_connected(None);
             }
             Step::Send(bytes) => {
                 let line = String::from_utf8(bytes).unwrap();
@@ -386,9 +386,9 @@ mod vectors {
                     match &server {
                         Value::Object(_) => {
                             pending.push(text(&server, "greeting", "220 mx ESMTP\r\n").into());
-                            m.on_connected();
+                            m.on_connected(None);
                         }
-                        Value::String(s) if s == "silent" => m.on_connected(),
+                        Value::String(s) if s == "silent" => m.on_connected(None),
                         _ => {
                             now += 1;
                             m.on_connect_failed("ECONNREFUSED");
@@ -520,7 +520,7 @@ fn random_hosts_never_panic_and_always_finish() {
                 1 => d.on_mx([MxAnswer::NoRecords, MxAnswer::NxDomain, MxAnswer::Temporary("x".into())][(next() % 3) as usize].clone()),
                 2 => d.on_addresses(AddressAnswer::Addresses((0..next() % 3).map(|i| format!("192.0.2.{i}")).collect())),
                 3 => d.on_addresses([AddressAnswer::NxDomain, AddressAnswer::NoAddresses("x".into()), AddressAnswer::Temporary("y".into())][(next() % 3) as usize].clone()),
-                4 => d.on_connected(),
+                4 => d.on_connected(None),
                 5 => d.on_connect_failed("ECONNREFUSED"),
                 6 | 7 => d.on_data(chunks[(next() % chunks.len() as u64) as usize]),
                 8 => d.on_close(),

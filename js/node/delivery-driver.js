@@ -73,29 +73,6 @@ function unlessAborted(promise, signal, late = () => {}) {
 }
 
 /**
- * RFC 8460 §4.4 `sending-mta-ip`: the core never sees a socket, so the host adds the local
- * address of each connection it made to the attempt the core recorded for it. Each connect step
- * gives at most one attempt, recorded after it and for its address, in order; an attempt without
- * an address (its host had none) made no connection. `d.attempts()` is wrapped on this instance
- * only, so every caller (connectMx, its errors, probeMx) reads `sendingIp`: the local IP, or null
- * when no connection was made (connect failed, no address).
- */
-function addSendingIps(d, connections) {
-  const coreAttempts = d.attempts.bind(d);
-  d.attempts = () => {
-    let next = 0;
-    return coreAttempts().map((a) => {
-      let sendingIp = null;
-      if (a.address != null && next < connections.length && connections[next].address === a.address) {
-        sendingIp = connections[next].localAddress;
-        next += 1;
-      }
-      return { ...a, sendingIp };
-    });
-  };
-}
-
-/**
  * Runs `d` until it is ready, done or (a probe) probed. Resolves { step, plain, secure }: for
  * 'ready' the sockets of the connection to deliver over (paused; `secure` after STARTTLS), else
  * both null and every socket closed. Rejects `aborted` when `signal` fires (the socket closed).
@@ -111,8 +88,6 @@ export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
   let plain = null; // the TCP socket of the current attempt
   let secure = null; // its TLS socket after STARTTLS
   let address = null;
-  const connections = []; // { address, localAddress } per connect step, in order (addSendingIps)
-  addSendingIps(d, connections);
   const close = () => {
     discard(secure);
     discard(plain);
@@ -142,12 +117,11 @@ export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
           address = step.address;
           const connected = await unlessAborted(connectTcp(step.address, step.port, step.timeoutMs), signal, (r) => discard(r.socket));
           if (connected.aborted) throw abortedError(signal);
-          // Read now: a destroyed socket no longer knows its local address.
-          connections.push({ address: step.address, localAddress: connected.socket?.localAddress ?? null });
           if (connected.socket) {
             plain = connected.socket;
             plain.pause();
-            d.onConnected();
+            // RFC 8460 §4.4 sending-mta-ip: our end of the connection, for the attempt's record.
+            d.onConnected(plain.localAddress ?? null);
           } else if (connected.error.code === 'mx-timeout') d.onTimeout();
           else d.onConnectFailed(connected.error.detail ?? connected.error.message);
           break;

@@ -240,6 +240,9 @@ pub struct Attempt {
     pub rfc: Option<&'static str>,
     /// The host's own word for a network failure (`ECONNREFUSED`, a TLS alert), if any.
     pub detail: Option<String>,
+    /// RFC 8460 §4.4 `sending-mta-ip`: our local address on this connection, as the host said
+    /// (none when no connection was made).
+    pub sending_ip: Option<String>,
 }
 
 /// What an attempt showed of the server, for its record.
@@ -296,6 +299,8 @@ pub struct Delivery {
     finished: Option<Step>,
     /// Probe mode (see [`Delivery::probe`]): `Some(excluded)`.
     probe: Option<bool>,
+    /// The local address of the current connection (the host tells it with `on_connected`).
+    sending_ip: Option<String>,
 }
 
 impl Delivery {
@@ -327,6 +332,7 @@ impl Delivery {
             open: false,
             finished: None,
             probe: None,
+            sending_ip: None,
         })
     }
 
@@ -498,6 +504,7 @@ impl Delivery {
         if !exhausted {
             if let Some(target) = self.queue.pop_front() {
                 self.addresses += 1;
+                self.sending_ip = None;
                 let step = Step::Connect {
                     host: self.candidates[target.candidate].host.clone(),
                     address: target.address.clone(),
@@ -600,10 +607,12 @@ impl Delivery {
         self.state = State::Next;
     }
 
-    /// The TCP connection is up: the SMTP dialogue begins.
-    pub fn on_connected(&mut self) {
+    /// The TCP connection is up: the SMTP dialogue begins. `local_address`: our end of it, for
+    /// the TLS-RPT record (RFC 8460 §4.4 `sending-mta-ip`), when the host knows it.
+    pub fn on_connected(&mut self, local_address: Option<&str>) {
         let Some(target) = self.take_connect() else { return };
         self.open = true;
+        self.sending_ip = local_address.map(str::to_string);
         let mut dialogue = StartTls::new(&self.options.helo_name).expect("checked in new()");
         if self.plaintext_pass {
             dialogue = dialogue.plaintext();
@@ -840,6 +849,7 @@ impl Delivery {
             cipher,
             certificate,
             rfc: failure.map(Error::rfc).filter(|r| !r.is_empty()),
+            sending_ip: address.and(self.sending_ip.clone()),
         });
     }
 

@@ -138,8 +138,9 @@ impl JsDelivery {
     }
 
     #[wasm_bindgen(js_name = onConnected)]
-    pub fn on_connected(&mut self) {
-        self.0.on_connected();
+    /// `localAddress`: our end of the connection (RFC 8460 §4.4 `sending-mta-ip`), if known.
+    pub fn on_connected(&mut self, local_address: Option<String>) {
+        self.0.on_connected(local_address.as_deref());
     }
 
     #[wasm_bindgen(js_name = onConnectFailed)]

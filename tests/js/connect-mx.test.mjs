@@ -157,6 +157,7 @@ describe('enforce: only a verified STARTTLS is delivered to', () => {
         cipher: c.tls.cipher,
         certificate: { ok: true, code: null, message: null, tlsrpt: null },
         rfc: null,
+        sendingIp: '127.0.0.1',
       });
       // The socket is the secured session: the caller says EHLO again (RFC 3207 §4.2).
       assert.equal(c.socket.encrypted, true);

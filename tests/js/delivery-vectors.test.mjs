@@ -54,8 +54,8 @@ function run(c, hostCrypto) {
           pending = [];
           if (typeof server === 'object') {
             pending.push(text(server, 'greeting', '220 mx ESMTP\r\n'));
-            d.onConnected();
-          } else if (server === 'silent') d.onConnected();
+            d.onConnected(null);
+          } else if (server === 'silent') d.onConnected(null);
           else {
             now += 1;
             d.onConnectFailed('ECONNREFUSED');
