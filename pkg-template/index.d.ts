@@ -378,8 +378,8 @@ export interface MxAttempt {
   /** A plaintext retry of an address whose TLS failed (RFC 8461 §5; never under enforce or requireTls). */
   fallback: boolean;
   /**
-   * RFC 8460 §4.4 `sending-mta-ip`: the local address of this attempt's connection, added by the
-   * Node host (the core sees no socket); null when no connection was made (connect failed, no address).
+   * RFC 8460 §4.4 `sending-mta-ip`: the local address of this attempt's connection, which the host
+   * tells the core when it connects (the core sees no socket); null when no connection was made.
    */
   sendingIp: string | null;
 }
