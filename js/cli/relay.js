@@ -53,6 +53,7 @@ options:
                          smtp_rcpt_timeout)
   --mx-address-limit N   MX addresses dialled per recipient domain (default 5, as Postfix)
   --mx-session-limit N   SMTP sessions (greeted connections) per recipient domain (default 2)
+  --tlsrpt-keep-days N   days of TLS-RPT session records kept under <store>/tlsrpt (default 10)
   --reuse-idle S         keep a verified MX connection idle S seconds for the next message to the
                          same domain, while its policy is unchanged (default 5; 0 = never reuse)
   --max-clients N        concurrent client sessions (default 500)
@@ -63,7 +64,7 @@ options:
   --config FILE          a JSON object with any of these settings, named in camelCase (listen,
                          helo, store, allow, users, tlsCert, tlsKey, maxSize, traceHeader (false:
                          none), metrics, logLevel, logFile, refreshInterval, reuseIdle, maxClients,
-                         shutdownTimeout, journalDays, mxAddressLimit, mxSessionLimit, timeouts {connect, reply,
+                         shutdownTimeout, journalDays, mxAddressLimit, mxSessionLimit, tlsrptKeepDays, timeouts {connect, reply,
                          tls, delivery, command, dataEnd},
                          dnsServers, caFile, policyPort, smtpPort); flags override the file
   --hash-password        read a password on stdin, print its hash for --users, and exit
@@ -113,6 +114,7 @@ const OPTIONS = {
   'delivery-timeout': { type: 'string' },
   'mx-address-limit': { type: 'string' },
   'mx-session-limit': { type: 'string' },
+  'tlsrpt-keep-days': { type: 'string' },
   'tls-timeout': { type: 'string' },
   'command-timeout': { type: 'string' },
   'data-timeout': { type: 'string' },
@@ -162,6 +164,7 @@ export async function run(args, io) {
       journalDays: values['journal-days'],
       mxAddressLimit: values['mx-address-limit'],
       mxSessionLimit: values['mx-session-limit'],
+      tlsrptKeepDays: values['tlsrpt-keep-days'],
       timeouts,
       dnsServers: values['dns-server'],
       caFile: values['ca-file'],

@@ -9,7 +9,7 @@
 //   metrics: "127.0.0.1:9464" | null      logLevel: "info"              logFile: "/var/log/mtasts.log"
 //   refreshInterval: 900                  maxClients: 500               shutdownTimeout: 600
 //   reuseIdle: 5                          journalDays: 5
-//   mxAddressLimit: 5                     mxSessionLimit: 2
+//   mxAddressLimit: 5                     mxSessionLimit: 2             tlsrptKeepDays: 10
 //   timeouts: { connect: 30, reply: 60, tls: 30, delivery: 240, command: 240, dataEnd: 540 }
 //   dnsServers: ["127.0.0.1:5353"]        caFile: "lab-ca.pem"          policyPort: 443   smtpPort: 25
 
@@ -48,6 +48,9 @@ export const DEFAULTS = Object.freeze({
   // Postfix's smtp_mx_address_limit / smtp_mx_session_limit (same defaults).
   mxAddressLimit: 5,
   mxSessionLimit: 2,
+  // Days of TLS-RPT session records kept (tlsrpt-log.js pruning): enough to build and resend the
+  // reports of the last days (RFC 8460 §5.1 reports cover one day; a sender retries for a day).
+  tlsrptKeepDays: 10,
   // RFC 5321 §4.5.3.2 gives the client 5 minutes for MAIL/RCPT replies and 10 for the end of DATA;
   // the relay's own limits towards the MX stay below Postfix's smtp_rcpt_timeout (300 s) and
   // smtp_data_done_timeout (600 s), so the local MTA hears the relay's 4xx before it gives up.
@@ -165,6 +168,7 @@ export function resolveConfig(file = {}, flags = {}) {
     journalDays: integer(raw.journalDays, 'journal-days', 1, 366),
     mxAddressLimit: integer(raw.mxAddressLimit, 'mx-address-limit', 1, 100),
     mxSessionLimit: integer(raw.mxSessionLimit, 'mx-session-limit', 1, 100),
+    tlsrptKeepDays: integer(raw.tlsrptKeepDays, 'tlsrpt-keep-days', 1, 366),
     timeouts,
     dnsServers: list(raw.dnsServers) ?? undefined,
     caFile: raw.caFile ?? undefined,

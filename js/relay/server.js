@@ -157,7 +157,7 @@ export async function startRelay(config, deps = {}) {
 
   // TLS-RPT records older than the kept days go, at start and then daily (tlsrpt-log.js).
   // (config.js has no keep-days setting yet: DEFAULT_KEEP_DAYS unless an embedder sets one.)
-  const keepDays = config.tlsrptKeepDays ?? DEFAULT_KEEP_DAYS;
+  const keepDays = config.tlsrptKeepDays ?? DEFAULT_KEEP_DAYS; // --tlsrpt-keep-days
   const pruneRecords = async () => {
     try {
       const removed = await pruneTlsrptLog(tlsrpt, { now: clock(), keepDays });
