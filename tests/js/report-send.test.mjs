@@ -8,12 +8,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { SMTPServer } from 'smtp-server';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { PKG, CLI } from './built-package.mjs';
 
 const { readTlsRptReport } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
@@ -239,6 +241,30 @@ test('a connect failure is temporary: failed, exit 1, no ledger line', async () 
   assert.equal(run.code, 1, run.stdout + run.stderr);
   assert.match(lineOf(run.stdout, 'https-ok.test')[0], /failed \(temporary, tried again next run\): connect with mta-sts\.enforce-valid\.test failed: ECONNREFUSED.*\[tlsrpt-send-connect\]/);
   assert.ok(!existsSync(join(store2, 'tlsrpt-sent', `${DAY}.jsonl`)));
+});
+
+test('--dkim-*: the message is DKIM-signed over the TLS-Report headers, and the signature verifies', async () => {
+  const store3 = join(dir, 'store3');
+  await fileTlsrptLog(join(store3, 'tlsrpt')).record('mail.test', SESSION('mail.test', 'success'));
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = join(dir, 'dkim.pem');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const before = mails.length;
+  const args = [...common().map((a) => (a === `file:${store}` ? `file:${store3}` : a)), '--dkim-key', keyFile, '--dkim-selector', 's1', '--dkim-domain', SUBMITTER];
+  const run = await mtasts(args);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.equal(mails.length, before + 1);
+  const raw = mails.at(-1).raw;
+  const h = /^DKIM-Signature:[\s\S]*?\bh=([^;]+);/m.exec(raw)?.[1].replace(/\s+/g, '');
+  assert.ok(h, raw.slice(0, 500));
+  for (const name of ['tls-report-domain', 'tls-report-submitter', 'from', 'subject']) assert.ok(h.split(':').includes(name), `${name} signed: ${h}`);
+  const pub = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  const resolver = async (name, type) => {
+    if (name === `s1._domainkey.${SUBMITTER}` && type === 'TXT') return [[`v=DKIM1; k=rsa; p=${pub}`]];
+    throw Object.assign(new Error(`no ${type} for ${name}`), { code: 'ENOTFOUND' });
+  };
+  const verified = await dkimVerify(Buffer.from(raw), { resolver });
+  assert.deepEqual(verified.results.map((r) => [r.signingDomain, r.status.result]), [[SUBMITTER, 'pass']]);
 });
 
 test('usage errors exit 2', async () => {
