@@ -138,7 +138,8 @@ export async function run(args, io) {
     reports = reports.filter((r) => failing.has(r.policyDomain));
   }
   if (reports.length === 0) {
-    io.stdout.write(`no report to send for ${day}${values['only-failures'] ? ' with failed sessions' : ''} (no session recorded in ${join(storeDir, 'tlsrpt')})\n`);
+    const why = results.length === 0 ? `no session recorded in ${join(storeDir, 'tlsrpt')}` : 'no policy domain had a failed session (--only-failures)';
+    io.stdout.write(`no report to send for ${day}: ${why}\n`);
     return 0;
   }
   if (out !== undefined) {

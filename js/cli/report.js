@@ -10,7 +10,7 @@ const SUBCOMMANDS = {
 };
 
 export const usage = `usage: mtasts report build [options]          build the day's reports from the recorded sessions
-       mtasts report send [options]           send the day's reports to the domains' rua endpoints (RFC 8460 §5)
+       mtasts report send [options]              send the day's reports to the domains' rua endpoints (RFC 8460 §5)
        mtasts report read [--json] FILE...       read reports received (.json, .json.gz, .eml; - for stdin)
        mtasts report SUBCOMMAND --help           the options of one
 `;
