@@ -2,7 +2,8 @@
 // (written with js/relay/tlsrpt-log.js) for six policy domains whose `_smtp._tls` TXT records the
 // lab's DNS serves (lab.update extraTxt); https: endpoints on loopback with lab certificates (one
 // records what it gets, one answers 500 until told otherwise, one redirects); a mailto: endpoint
-// through a scripted smtp-server; the ledger (a second run sends nothing new); --dry-run --out.
+// through a scripted smtp-server; the ledger (a second run sends nothing new); --dry-run --out; a
+// refused connection and an untrusted certificate (temporary failures); DKIM; --only-failures.
 // Run: scripts/build && node --test tests/js/report-send.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -265,6 +266,30 @@ test('--dkim-*: the message is DKIM-signed over the TLS-Report headers, and the 
   };
   const verified = await dkimVerify(Buffer.from(raw), { resolver });
   assert.deepEqual(verified.results.map((r) => [r.signingDomain, r.status.result]), [[SUBMITTER, 'pass']]);
+});
+
+test('an endpoint whose certificate does not chain to a trusted root gets nothing: failed [tlsrpt-send-certificate]', async () => {
+  const store4 = join(dir, 'store4');
+  await fileTlsrptLog(join(store4, 'tlsrpt')).record('https-ok.test', SESSION('https-ok.test', 'success'));
+  const untrusted = await startEndpoint(lab.issueCert({ names: [RUA_HOST], ca: 'untrusted' }), () => 200);
+  try {
+    const run = await mtasts([...common().map((a) => (a === `file:${store}` ? `file:${store4}` : a)), '--policy-port', String(untrusted.port)]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(lineOf(run.stdout, 'https-ok.test')[0], /failed \(temporary, tried again next run\): certificate with mta-sts\.enforce-valid\.test failed: .*\[tlsrpt-send-certificate\]/);
+    assert.equal(untrusted.got.length, 0, 'no request over an unverified connection');
+  } finally {
+    await untrusted.close();
+  }
+});
+
+test('--only-failures: a day with only successful sessions has nothing due', async () => {
+  const store5 = join(dir, 'store5');
+  await fileTlsrptLog(join(store5, 'tlsrpt')).record('https-ok.test', SESSION('https-ok.test', 'success'));
+  const before = ok.got.length;
+  const run = await mtasts([...common().map((a) => (a === `file:${store}` ? `file:${store5}` : a)), '--only-failures']);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /^no report to send for 2026-03-14: no policy domain had a failed session \(--only-failures\)$/m);
+  assert.equal(ok.got.length, before);
 });
 
 test('usage errors exit 2', async () => {
