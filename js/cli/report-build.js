@@ -2,18 +2,15 @@
 // relay recorded (js/relay/tlsrpt-log.js). The core aggregates and writes each report's JSON
 // (buildTlsRptReports, src/tlsrpt/report.rs); this command reads the records, gzips each report
 // under the core's RFC 8460 §5.3 file name, and optionally prunes old records. Sending is
-// `report send` (not built yet).
+// `report send` (report-send.js).
 
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildTlsRptReports, readTlsRptReport } from '../node/index.js';
-import { normalizeDomain } from '../core.js';
-import { defaultStoreDir } from './check.js';
 import { DEFAULT_KEEP_DAYS, fileTlsrptLog, pruneTlsrptLog, sessionResultsFor } from '../relay/tlsrpt-log.js';
 import { parseCommandLine, UsageError } from './usage.js';
+import { dateArgument, dayOf, required, storeDirOf, submitterOf, writeAtomically } from './report-args.js';
 
 export const usage = `usage: mtasts report build --org NAME --contact ADDR --out DIR [options]
 
@@ -61,9 +58,9 @@ const DAY_MS = 86_400_000;
 export async function run(args, io) {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`report build takes no arguments, found ${JSON.stringify(positionals[0])}`);
-  const organization = required(values.org, '--org');
-  const contact = required(values.contact, '--contact');
-  const out = required(values.out, '--out');
+  const organization = required(values.org, '--org', 'build');
+  const contact = required(values.contact, '--contact', 'build');
+  const out = required(values.out, '--out', 'build');
   const storeDir = storeDirOf(values.store, io.env);
   const day = values.date === undefined ? dayOf(Date.now() - DAY_MS) : dateArgument(values.date);
   const submitter = submitterOf(values.submitter);
@@ -104,53 +101,6 @@ export async function run(args, io) {
   return 0;
 }
 
-function required(value, flag) {
-  if (value === undefined) throw new UsageError(`missing ${flag}; try mtasts report build --help`);
-  if (value.trim() === '') throw new UsageError(`${flag} must not be empty`);
-  return value;
-}
-
-/** `file:DIR` (a relay's `--store`), which must exist; `memory` holds nothing to build from. */
-function storeDirOf(spec, env) {
-  if (spec === 'memory') throw new UsageError('--store memory keeps no records after the relay stops; give the relay\'s file:DIR');
-  let dir;
-  if (spec === undefined) dir = defaultStoreDir(env);
-  else if (spec.startsWith('file:') && spec.length > 'file:'.length) dir = spec.slice('file:'.length);
-  else throw new UsageError(`--store must be file:DIR, found ${JSON.stringify(spec)}`);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no store directory ${dir}`);
-  return dir;
-}
-
-const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10);
-
-/** RFC 8460 §4.1: a report covers one UTC day, `YYYY-MM-DD`, a real calendar day. */
-function dateArgument(text) {
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : Number.NaN;
-  if (Number.isNaN(ms) || dayOf(ms) !== text || ms < 0) {
-    throw new UsageError(`--date needs a UTC day YYYY-MM-DD from 1970, found ${JSON.stringify(text)}`);
-  }
-  return text;
-}
-
-/** The submitter's domain: --submitter, else this host's name, as the core takes a domain. */
-function submitterOf(given) {
-  const domain = (name) => {
-    try {
-      return normalizeDomain(name);
-    } catch {
-      return null;
-    }
-  };
-  if (given !== undefined) {
-    const d = domain(given);
-    if (d === null) throw new UsageError(`--submitter needs a domain name, found ${JSON.stringify(given)}`);
-    return d;
-  }
-  const d = domain(hostname());
-  if (d === null) throw new UsageError(`this host's name ${JSON.stringify(hostname())} is no domain name; give --submitter`);
-  return d;
-}
-
 function keepDaysOf(text) {
   if (text === undefined) return DEFAULT_KEEP_DAYS;
   if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 3660) {
@@ -159,14 +109,3 @@ function keepDaysOf(text) {
   return Number(text);
 }
 
-/** Writes next to `file` and renames, so a reader never sees half a report. */
-async function writeAtomically(file, bytes) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, bytes, { mode: 0o644 });
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new UsageError(`cannot write ${file}: ${err.code ?? err.message}`);
-  }
-}

@@ -12,10 +12,9 @@
 // outcome `failed`, so that an endpoint that refuses the report is not hammered daily.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import https from 'node:https';
-import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
@@ -23,10 +22,9 @@ import { gzipSync } from 'node:zlib';
 import { buildTlsRptReports, selectTlsRptRecord } from '../node/index.js';
 import { createDnsHost } from '../node/dns.js';
 import { classifyFetchError, policyTrustAnchors } from '../node/https.js';
-import { normalizeDomain } from '../core.js';
-import { defaultStoreDir } from './check.js';
 import { fileTlsrptLog, sessionResultsFor } from '../relay/tlsrpt-log.js';
 import { parseCommandLine, UsageError } from './usage.js';
+import { dateArgument, dayOf, required, storeDirOf, submitterOf, writeAtomically } from './report-args.js';
 
 export const usage = `usage: mtasts report send --org NAME --contact ADDR [options]
 
@@ -104,8 +102,8 @@ const MAX_ANSWER = 4096;
 export async function run(args, io) {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`report send takes no arguments, found ${JSON.stringify(positionals[0])}`);
-  const organization = required(values.org, '--org');
-  const contact = required(values.contact, '--contact');
+  const organization = required(values.org, '--org', 'send');
+  const contact = required(values.contact, '--contact', 'send');
   const storeDir = storeDirOf(values.store, io.env);
   const day = values.date === undefined ? dayOf(Date.now() - DAY_MS) : dateArgument(values.date);
   const submitter = submitterOf(values.submitter);
@@ -491,48 +489,6 @@ function readCaFile(file) {
   return pem;
 }
 
-// The helpers below are those of report-build.js (not exported there).
-
-function required(value, flag) {
-  if (value === undefined) throw new UsageError(`missing ${flag}; try mtasts report send --help`);
-  if (value.trim() === '') throw new UsageError(`${flag} must not be empty`);
-  return value;
-}
-
-function storeDirOf(spec, env) {
-  if (spec === 'memory') throw new UsageError('--store memory keeps no records after the relay stops; give the relay\'s file:DIR');
-  let dir;
-  if (spec === undefined) dir = defaultStoreDir(env);
-  else if (spec.startsWith('file:') && spec.length > 'file:'.length) dir = spec.slice('file:'.length);
-  else throw new UsageError(`--store must be file:DIR, found ${JSON.stringify(spec)}`);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no store directory ${dir}`);
-  return dir;
-}
-
-const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10);
-
-function dateArgument(text) {
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : Number.NaN;
-  if (Number.isNaN(ms) || dayOf(ms) !== text || ms < 0) {
-    throw new UsageError(`--date needs a UTC day YYYY-MM-DD from 1970, found ${JSON.stringify(text)}`);
-  }
-  return text;
-}
-
-function submitterOf(given) {
-  const domain = (name) => {
-    try {
-      return normalizeDomain(name);
-    } catch {
-      return null;
-    }
-  };
-  const name = given ?? osHostname();
-  const d = domain(name);
-  if (d === null) throw new UsageError(given !== undefined ? `--submitter needs a domain name, found ${JSON.stringify(given)}` : `this host's name ${JSON.stringify(name)} is no domain name; give --submitter`);
-  return d;
-}
-
 function integer(text, flag, min, max) {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
@@ -541,13 +497,3 @@ function integer(text, flag, min, max) {
   return Number(text);
 }
 
-async function writeAtomically(file, bytes) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, bytes, { mode: 0o644 });
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new UsageError(`cannot write ${file}: ${err.code ?? err.message}`);
-  }
-}
