@@ -31,6 +31,7 @@ pub mod record;
 pub mod relay;
 pub mod smtp;
 pub mod tlsrpt;
+pub mod txt;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

@@ -373,22 +373,12 @@ where
     R: AsRef<[S]>,
     S: AsRef<str>,
 {
-    let mut found: Option<String> = None;
-    let mut count = 0;
-    for strings in records {
-        // §3.1: the strings of one record are concatenated without separator.
-        let text: String = strings.as_ref().iter().map(|s| s.as_ref()).collect();
-        // §3.1: records that do not begin with "v=STSv1;" are discarded.
-        if text.starts_with(RECORD_PREFIX) {
-            count += 1;
-            found.get_or_insert(text);
-        }
-    }
-    match found {
-        None => Ok(None),
-        // §3.1: if the number of resulting records is not one, there is no usable policy.
-        Some(_) if count > 1 => Err(RecordError::Multiple { count }.into()),
-        Some(text) => parse_record(&text).map(Some),
+    // §3.1: the strings of one record are concatenated without separator; records that do not
+    // begin with "v=STSv1;" are discarded; if the number remaining is not one, no usable policy.
+    match crate::txt::select_one(records, RECORD_PREFIX) {
+        crate::txt::Selected::None => Ok(None),
+        crate::txt::Selected::Many(count) => Err(RecordError::Multiple { count }.into()),
+        crate::txt::Selected::One(text) => parse_record(&text).map(Some),
     }
 }
 

@@ -598,24 +598,14 @@ where
     R: AsRef<[S]>,
     S: AsRef<str>,
 {
-    let mut found: Option<String> = None;
-    let mut count = 0;
-    for strings in records {
-        // RFC 8460 §3: the strings of one record are concatenated without separator (as RFC 8461
-        // §3.1, which §3 follows: "TXT records ... may be split into multiple strings").
-        let text: String = strings.as_ref().iter().map(|s| s.as_ref()).collect();
-        // RFC 8460 §3: "records that do not begin with "v=TLSRPTv1;" are discarded".
-        if text.starts_with(TLSRPT_RECORD_PREFIX) {
-            count += 1;
-            found.get_or_insert(text);
-        }
-    }
-    match found {
-        None => Ok(None),
-        // RFC 8460 §3: "If the number of resulting records is not one, senders MUST assume the
-        // recipient domain does not implement TLSRPT."
-        Some(_) if count > 1 => Err(TlsRptRecordError::Multiple { count }.into()),
-        Some(text) => parse_tlsrpt_record(&text).map(Some),
+    // RFC 8460 §3: the strings of one record are concatenated without separator (as RFC 8461
+    // §3.1); "records that do not begin with "v=TLSRPTv1;" are discarded"; "If the number of
+    // resulting records is not one, senders MUST assume the recipient domain does not implement
+    // TLSRPT."
+    match crate::txt::select_one(records, TLSRPT_RECORD_PREFIX) {
+        crate::txt::Selected::None => Ok(None),
+        crate::txt::Selected::Many(count) => Err(TlsRptRecordError::Multiple { count }.into()),
+        crate::txt::Selected::One(text) => parse_tlsrpt_record(&text).map(Some),
     }
 }
 
