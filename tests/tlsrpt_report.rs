@@ -2,9 +2,10 @@
 //! tests/vectors/tlsrpt-report-{build,read}.json (also run by tests/js/tlsrpt-report.test.mjs),
 //! hostile input, build → read round trips, and an independent reader (parsedmarc).
 //!
-//! The parsedmarc check needs a Python venv; without one it is skipped with its reason:
-//!   python3 -m venv /tmp/venv-tlsrpt && /tmp/venv-tlsrpt/bin/pip install parsedmarc
-//! (another venv: TLSRPT_PARSEDMARC_VENV=/path/to/venv).
+//! The parsedmarc check needs a Python venv with parsedmarc: scripts/setup makes one at
+//! target/py-peers (`python3 -m venv target/py-peers && target/py-peers/bin/pip install
+//! parsedmarc`); another with TLSRPT_PARSEDMARC_VENV=/path/to/venv. Without one it is skipped
+//! with its reason.
 
 use mtasts::tlsrpt::report::{build_reports, read_report, ReportOptions, SessionResult, MAX_DEPTH, MAX_REPORT_BYTES};
 use serde_json::{json, Value};
@@ -155,7 +156,8 @@ fn hostile_input_gives_named_errors() {
 
 /// The venv's python, or why the parsedmarc check is skipped.
 fn parsedmarc_python() -> Result<std::path::PathBuf, String> {
-    let venv = std::env::var("TLSRPT_PARSEDMARC_VENV").unwrap_or_else(|_| "/tmp/venv-tlsrpt".into());
+    let venv = std::env::var("TLSRPT_PARSEDMARC_VENV")
+        .unwrap_or_else(|_| format!("{}/target/py-peers", env!("CARGO_MANIFEST_DIR")));
     let python = std::path::Path::new(&venv).join("bin/python");
     if !python.exists() {
         return Err(format!("no venv at {venv}: create it with `python3 -m venv {venv} && {venv}/bin/pip install parsedmarc`"));
