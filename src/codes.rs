@@ -25,66 +25,346 @@ pub struct CodeInfo {
 }
 
 fn samples() -> Vec<(Error, bool)> {
-    let d = Diagnostic::new(PolicyProblem::ModeInvalid, "mode must be enforce, testing or none, found \"enforcing\"".into(), 2, 7);
+    let d = Diagnostic::new(
+        PolicyProblem::ModeInvalid,
+        "mode must be enforce, testing or none, found \"enforcing\"".into(),
+        2,
+        7,
+    );
     let s = |x: &str| x.to_string();
-    let fetch = |kind| FetchError::Failed { kind, detail: s("ETIMEDOUT") };
+    let fetch = |kind| FetchError::Failed {
+        kind,
+        detail: s("ETIMEDOUT"),
+    };
     // (error, whether its temporariness depends on the case)
     vec![
         (RecordError::Multiple { count: 2 }.into(), false),
-        (RecordError::Invalid(Diagnostic::new(RecordProblem::IdInvalid, "id must be 1-32 letters and digits, found \"2024-01\"".into(), 0, 13)).into(), false),
+        (
+            RecordError::Invalid(Diagnostic::new(
+                RecordProblem::IdInvalid,
+                "id must be 1-32 letters and digits, found \"2024-01\"".into(),
+                0,
+                13,
+            ))
+            .into(),
+            false,
+        ),
         (TlsRptRecordError::Multiple { count: 2 }.into(), false),
-        (TlsRptRecordError::Invalid(Diagnostic::new(TlsRptRecordProblem::RuaMissing, "the rua field is required".into(), 1, 12)).into(), false),
+        (
+            TlsRptRecordError::Invalid(Diagnostic::new(
+                TlsRptRecordProblem::RuaMissing,
+                "the rua field is required".into(),
+                1,
+                12,
+            ))
+            .into(),
+            false,
+        ),
         (PolicyError::Invalid(d).into(), false),
-        (MxError::HostInvalid { host: s(".example.com"), reason: "empty label" }.into(), false),
-        (MxError::PatternInvalid { pattern: s("*.*.example.com"), reason: s("a wildcard only as the whole left-most label") }.into(), false),
+        (
+            MxError::HostInvalid {
+                host: s(".example.com"),
+                reason: "empty label",
+            }
+            .into(),
+            false,
+        ),
+        (
+            MxError::PatternInvalid {
+                pattern: s("*.*.example.com"),
+                reason: s("a wildcard only as the whole left-most label"),
+            }
+            .into(),
+            false,
+        ),
         (fetch(FetchFailure::Timeout).into(), false),
         (fetch(FetchFailure::TooLarge).into(), false),
-        (fetch(FetchFailure::Truncated { received: 400, expected: Some(1000) }).into(), false),
+        (
+            fetch(FetchFailure::Truncated {
+                received: 400,
+                expected: Some(1000),
+            })
+            .into(),
+            false,
+        ),
         (fetch(FetchFailure::Certificate).into(), false),
         (fetch(FetchFailure::Connect).into(), false),
         (FetchError::HttpStatus { status: 404 }.into(), false),
-        (FetchError::Redirect { status: 301, location: Some(s("https://example.net/")) }.into(), false),
-        (FetchError::ContentType { found: Some(s("text/html")) }.into(), false),
-        (DnsError::Temporary { name: s("_mta-sts.example.com"), detail: s("ESERVFAIL") }.into(), false),
-        (DomainError::Invalid { domain: s("exa mple.com"), reason: s("a label holds a space") }.into(), false),
-        (CertificateError::HostMismatch { host: s("mx1.example.com") }.into(), false),
-        (CertificateError::Expired { detail: s("notAfter 2025-01-01") }.into(), false),
-        (CertificateError::NotTrusted { detail: s("unknown issuer") }.into(), false),
-        (CertificateError::Invalid { detail: s("not a server certificate") }.into(), false),
-        (SmtpError::Refused { during: "greeting", code: 554, text: s("5.3.2 no service") }.into(), true),
-        (SmtpError::StartTlsRefused { code: 454, text: s("4.7.0 TLS not available") }.into(), false),
+        (
+            FetchError::Redirect {
+                status: 301,
+                location: Some(s("https://example.net/")),
+            }
+            .into(),
+            false,
+        ),
+        (
+            FetchError::ContentType {
+                found: Some(s("text/html")),
+            }
+            .into(),
+            false,
+        ),
+        (
+            DnsError::Temporary {
+                name: s("_mta-sts.example.com"),
+                detail: s("ESERVFAIL"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            DomainError::Invalid {
+                domain: s("exa mple.com"),
+                reason: s("a label holds a space"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            CertificateError::HostMismatch {
+                host: s("mx1.example.com"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            CertificateError::Expired {
+                detail: s("notAfter 2025-01-01"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            CertificateError::NotTrusted {
+                detail: s("unknown issuer"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            CertificateError::Invalid {
+                detail: s("not a server certificate"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            SmtpError::Refused {
+                during: "greeting",
+                code: 554,
+                text: s("5.3.2 no service"),
+            }
+            .into(),
+            true,
+        ),
+        (
+            SmtpError::StartTlsRefused {
+                code: 454,
+                text: s("4.7.0 TLS not available"),
+            }
+            .into(),
+            false,
+        ),
         (SmtpError::StartTlsNotSupported.into(), false),
         (SmtpError::Closed { during: "EHLO" }.into(), false),
-        (SmtpError::Protocol { detail: s("expected a reply line \"NNN text\", found \"SSH-2.0\"") }.into(), false),
+        (
+            SmtpError::Protocol {
+                detail: s("expected a reply line \"NNN text\", found \"SSH-2.0\""),
+            }
+            .into(),
+            false,
+        ),
         (SmtpError::DataBeforeTls { bytes: 16 }.into(), false),
         (SmtpError::BadHeloName { name: s("a b") }.into(), false),
-        (SmtpError::OutOfStep { detail: s("250 ok answered MAIL FROM, then sent 20 more bytes") }.into(), false),
-        (SmtpError::UnexpectedReply { command: "DATA", code: 250, text: s("2.0.0 ok") }.into(), false),
-        (SmtpError::BadCommand { detail: s("the argument of RCPT TO must not contain CR, LF or NUL") }.into(), false),
+        (
+            SmtpError::OutOfStep {
+                detail: s("250 ok answered MAIL FROM, then sent 20 more bytes"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            SmtpError::UnexpectedReply {
+                command: "DATA",
+                code: 250,
+                text: s("2.0.0 ok"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            SmtpError::BadCommand {
+                detail: s("the argument of RCPT TO must not contain CR, LF or NUL"),
+            }
+            .into(),
+            false,
+        ),
         (DeliveryError::NullMx.into(), false),
-        (DeliveryError::NoMatchingMx { hosts: vec![s("mx.example.net")] }.into(), false),
-        (DeliveryError::AllFailed { attempts: 2, temporary: true }.into(), true),
-        (DeliveryError::DomainNotFound { domain: s("example.invalid") }.into(), false),
-        (DeliveryError::NoUsableMx { domain: s("example.com"), found: 2 }.into(), false),
-        (DeliveryError::AddressLiteral { literal: s("[192.0.2.1]") }.into(), false),
-        (DeliveryError::NoDomain { address: s("postmaster") }.into(), false),
-        (DeliveryError::DeadlineExceeded { ms: 240_000, attempts: 4 }.into(), false),
-        (ConnectError::MxLookup { domain: s("example.com"), detail: s("ETIMEOUT") }.into(), false),
-        (ConnectError::AddressNotFound { host: s("mx1.example.com"), detail: s("ENOTFOUND") }.into(), false),
-        (ConnectError::AddressLookup { host: s("mx1.example.com"), detail: s("ESERVFAIL") }.into(), false),
-        (ConnectError::Refused { address: s("192.0.2.1:25"), detail: s("ECONNREFUSED") }.into(), false),
-        (ConnectError::Timeout { during: s("the greeting"), ms: 60_000 }.into(), false),
-        (ConnectError::TlsHandshake { detail: s("alert protocol version") }.into(), false),
-        (ReportError::TooLarge { size: 20_000_000, limit: 16 * 1024 * 1024 }.into(), false),
-        (ReportError::NotJson { line: 1, column: 2, detail: s("expected value") }.into(), false),
+        (
+            DeliveryError::NoMatchingMx {
+                hosts: vec![s("mx.example.net")],
+            }
+            .into(),
+            false,
+        ),
+        (
+            DeliveryError::AllFailed {
+                attempts: 2,
+                temporary: true,
+            }
+            .into(),
+            true,
+        ),
+        (
+            DeliveryError::DomainNotFound {
+                domain: s("example.invalid"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            DeliveryError::NoUsableMx {
+                domain: s("example.com"),
+                found: 2,
+            }
+            .into(),
+            false,
+        ),
+        (
+            DeliveryError::AddressLiteral {
+                literal: s("[192.0.2.1]"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            DeliveryError::NoDomain {
+                address: s("postmaster"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            DeliveryError::DeadlineExceeded {
+                ms: 240_000,
+                attempts: 4,
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::MxLookup {
+                domain: s("example.com"),
+                detail: s("ETIMEOUT"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::AddressNotFound {
+                host: s("mx1.example.com"),
+                detail: s("ENOTFOUND"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::AddressLookup {
+                host: s("mx1.example.com"),
+                detail: s("ESERVFAIL"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::Refused {
+                address: s("192.0.2.1:25"),
+                detail: s("ECONNREFUSED"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::Timeout {
+                during: s("the greeting"),
+                ms: 60_000,
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::TlsHandshake {
+                detail: s("alert protocol version"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::TooLarge {
+                size: 20_000_000,
+                limit: 16 * 1024 * 1024,
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::NotJson {
+                line: 1,
+                column: 2,
+                detail: s("expected value"),
+            }
+            .into(),
+            false,
+        ),
         (ReportError::TooDeep { limit: 32 }.into(), false),
         (ReportError::NotObject { found: "an array" }.into(), false),
-        (ReportError::Missing { path: s("policies") }.into(), false),
-        (ReportError::WrongType { path: s("policies"), expected: "an array", found: "a string" }.into(), false),
-        (ReportError::BadCount { path: s("policies[0].summary.total-failure-session-count"), found: s("-1") }.into(), false),
-        (ReportError::BadDate { path: s("date-range.start-datetime"), found: s("yesterday") }.into(), false),
-        (ReportError::ResultType { found: s("tls-timeout") }.into(), false),
-        (ReportError::Input { detail: s("organization must not be empty") }.into(), false),
+        (
+            ReportError::Missing {
+                path: s("policies"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::WrongType {
+                path: s("policies"),
+                expected: "an array",
+                found: "a string",
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::BadCount {
+                path: s("policies[0].summary.total-failure-session-count"),
+                found: s("-1"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::BadDate {
+                path: s("date-range.start-datetime"),
+                found: s("yesterday"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::ResultType {
+                found: s("tls-timeout"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ReportError::Input {
+                detail: s("organization must not be empty"),
+            }
+            .into(),
+            false,
+        ),
     ]
 }
 
@@ -131,7 +411,10 @@ mod tests {
                     FetchFailure::TooLarge => "fetch-too-large",
                     FetchFailure::Truncated { .. } => "fetch-truncated",
                     FetchFailure::Certificate => "fetch-certificate",
-                    FetchFailure::Tls | FetchFailure::Connect | FetchFailure::Dns | FetchFailure::Protocol => "fetch-other",
+                    FetchFailure::Tls
+                    | FetchFailure::Connect
+                    | FetchFailure::Dns
+                    | FetchFailure::Protocol => "fetch-other",
                 },
                 FetchError::HttpStatus { .. } => "http-status",
                 FetchError::Redirect { .. } => "redirect",
@@ -195,34 +478,103 @@ mod tests {
     #[test]
     fn every_variant_has_a_sample_and_every_code_is_kebab_case() {
         let samples = samples();
-        let variants: std::collections::HashSet<_> = samples.iter().map(|(e, _)| variant(e)).collect();
+        let variants: std::collections::HashSet<_> =
+            samples.iter().map(|(e, _)| variant(e)).collect();
         // Every name `variant` can return except the host's own and the fetch kinds that share
         // `policy-fetch-error` with `fetch-other`'s sample (Connect).
         let all = [
-            "tlsrpt-record-multiple", "tlsrpt-record-invalid",
-            "record-multiple", "record-invalid", "policy-invalid", "mx-host-invalid", "mx-pattern-invalid",
-            "fetch-timeout", "fetch-too-large", "fetch-truncated", "fetch-certificate", "fetch-other",
-            "http-status", "redirect", "content-type", "dns", "domain", "cert-host", "cert-expired",
-            "cert-trust", "cert-invalid", "smtp-refused", "starttls-refused", "starttls-missing",
-            "smtp-closed", "smtp-protocol", "smtp-injection", "smtp-helo", "smtp-out-of-step",
-            "smtp-unexpected", "smtp-bad-command", "null-mx", "no-matching-mx", "all-failed", "nxdomain",
-            "no-usable-mx", "literal", "no-domain", "deadline", "mx-lookup", "address-not-found",
-            "address-lookup", "connect-refused", "timeout", "tls-handshake",
-            "report-too-large", "report-not-json", "report-too-deep", "report-not-object",
-            "report-missing", "report-wrong-type", "report-count", "report-date",
-            "report-result-type", "report-input",
+            "tlsrpt-record-multiple",
+            "tlsrpt-record-invalid",
+            "record-multiple",
+            "record-invalid",
+            "policy-invalid",
+            "mx-host-invalid",
+            "mx-pattern-invalid",
+            "fetch-timeout",
+            "fetch-too-large",
+            "fetch-truncated",
+            "fetch-certificate",
+            "fetch-other",
+            "http-status",
+            "redirect",
+            "content-type",
+            "dns",
+            "domain",
+            "cert-host",
+            "cert-expired",
+            "cert-trust",
+            "cert-invalid",
+            "smtp-refused",
+            "starttls-refused",
+            "starttls-missing",
+            "smtp-closed",
+            "smtp-protocol",
+            "smtp-injection",
+            "smtp-helo",
+            "smtp-out-of-step",
+            "smtp-unexpected",
+            "smtp-bad-command",
+            "null-mx",
+            "no-matching-mx",
+            "all-failed",
+            "nxdomain",
+            "no-usable-mx",
+            "literal",
+            "no-domain",
+            "deadline",
+            "mx-lookup",
+            "address-not-found",
+            "address-lookup",
+            "connect-refused",
+            "timeout",
+            "tls-handshake",
+            "report-too-large",
+            "report-not-json",
+            "report-too-deep",
+            "report-not-object",
+            "report-missing",
+            "report-wrong-type",
+            "report-count",
+            "report-date",
+            "report-result-type",
+            "report-input",
         ];
         for v in all {
             assert!(variants.contains(v), "no sample of {v}");
         }
         let list = catalogue();
         for c in &list {
-            assert!(!c.code.is_empty() && c.code.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())), "{}", c.code);
+            assert!(
+                !c.code.is_empty()
+                    && c.code.split('-').all(|w| !w.is_empty()
+                        && w.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+                "{}",
+                c.code
+            );
             assert!(!c.example.is_empty(), "{}: an example message", c.code);
-            assert!(c.tlsrpt.starts_with("sts-") || c.tlsrpt.starts_with("certificate-") || ["validation-failure", "starttls-not-supported"].contains(&c.tlsrpt.as_str()), "{}: {}", c.code, c.tlsrpt);
+            assert!(
+                c.tlsrpt.starts_with("sts-")
+                    || c.tlsrpt.starts_with("certificate-")
+                    || ["validation-failure", "starttls-not-supported"]
+                        .contains(&c.tlsrpt.as_str()),
+                "{}: {}",
+                c.code,
+                c.tlsrpt
+            );
         }
         // Pinned: public interface (tests and users rely on them).
-        for code in ["delivery-failed", "domain-not-found", "mx-null", "mx-not-in-policy", "smtp-out-of-step", "smtp-unexpected-reply", "tls-handshake-failed", "policy-truncated", "invalid-argument"] {
+        for code in [
+            "delivery-failed",
+            "domain-not-found",
+            "mx-null",
+            "mx-not-in-policy",
+            "smtp-out-of-step",
+            "smtp-unexpected-reply",
+            "tls-handshake-failed",
+            "policy-truncated",
+            "invalid-argument",
+        ] {
             assert!(list.iter().any(|c| c.code == code), "{code}");
         }
     }

@@ -484,7 +484,11 @@ pub enum ReportError {
     /// The report text is larger than the reader accepts.
     TooLarge { size: usize, limit: usize },
     /// The text is not JSON (RFC 8460 §4.4: the report is a JSON object).
-    NotJson { line: usize, column: usize, detail: String },
+    NotJson {
+        line: usize,
+        column: usize,
+        detail: String,
+    },
     /// Arrays and objects nest deeper than any report does.
     TooDeep { limit: usize },
     /// The top-level value is not a JSON object.
@@ -492,7 +496,11 @@ pub enum ReportError {
     /// A member the report cannot be read without is absent.
     Missing { path: String },
     /// A member has the wrong JSON type.
-    WrongType { path: String, expected: &'static str, found: &'static str },
+    WrongType {
+        path: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// A session count is not a non-negative integer (at most 2^53 - 1, so JS reads it exactly).
     BadCount { path: String, found: String },
     /// A date-time is not RFC 3339 (or the report day is not `YYYY-MM-DD`).

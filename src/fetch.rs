@@ -9,7 +9,6 @@ use crate::policy::{parse_policy_bytes, Policy};
 /// §3.3: the body is bounded. 64 KiB is far above any real policy.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 
-
 /// What the host reports for `GET https://mta-sts.<domain>/.well-known/mta-sts.txt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FetchAnswer {
@@ -62,7 +61,6 @@ impl FetchAnswer {
         }
     }
 }
-
 
 /// `https://mta-sts.<domain>/.well-known/mta-sts.txt` (§3.3).
 pub fn policy_url(domain: &str) -> String {

@@ -82,7 +82,11 @@ pub fn failure_reply(
     let code_str = failure.code_str();
     // Only a cause that no retry can fix becomes a 5xx; everything else stays queued upstream.
     let permanent = !failure.is_temporary();
-    let enhanced = format!("{}.{}", if permanent { 5 } else { 4 }, enhanced_for(code_str));
+    let enhanced = format!(
+        "{}.{}",
+        if permanent { 5 } else { 4 },
+        enhanced_for(code_str)
+    );
     let mode = mode.map_or_else(|| "no policy".to_string(), |m| format!("mode {m}"));
     let via = mx.map_or_else(String::new, |m| format!(" via {m}"));
     let text = clean(&format!(
@@ -102,10 +106,16 @@ pub fn failure_reply(
 pub fn recipient_domain(address: &str) -> Result<String, Error> {
     use crate::error::DeliveryError;
     let Some((_, domain)) = address.rsplit_once('@') else {
-        return Err(DeliveryError::NoDomain { address: address.into() }.into());
+        return Err(DeliveryError::NoDomain {
+            address: address.into(),
+        }
+        .into());
     };
     if domain.starts_with('[') {
-        return Err(DeliveryError::AddressLiteral { literal: domain.into() }.into());
+        return Err(DeliveryError::AddressLiteral {
+            literal: domain.into(),
+        }
+        .into());
     }
     crate::domain::normalize_domain(domain)
 }
@@ -139,15 +149,23 @@ pub fn mirror_reply(reply: &crate::smtp::Reply, mx: &str) -> RelayReply {
             clean(rest)
         })
         .collect();
-    let text = format!("{} [{}]", words.join(" / ").trim(), clean(mx)).trim().to_string();
-    RelayReply { code, enhanced, text }
+    let text = format!("{} [{}]", words.join(" / ").trim(), clean(mx))
+        .trim()
+        .to_string();
+    RelayReply {
+        code,
+        enhanced,
+        text,
+    }
 }
 
 fn looks_enhanced(word: &str) -> bool {
     let parts: Vec<&str> = word.split('.').collect();
     parts.len() == 3
         && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..].iter().all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[1..]
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// What the relay itself says to the local MTA at the end of DATA when the MX's reply is not the
@@ -205,7 +223,11 @@ pub fn notice_reply(notice: &Notice) -> RelayReply {
         Notice::AuthTemporary { detail } => (454, "4.7.0", format!("temporary authentication failure: {}", clean(detail))),
         Notice::InternalError => (451, "4.3.0", "internal error in the relay".to_string()),
     };
-    RelayReply { code, enhanced: enhanced.into(), text: clean(&text) }
+    RelayReply {
+        code,
+        enhanced: enhanced.into(),
+        text: clean(&text),
+    }
 }
 
 /// RFC 5321 §4.5.3.1.8: recipients of another domain in the same transaction are deferred so the
@@ -327,28 +349,62 @@ mod tests {
             let e = recipient_domain(address).unwrap_err();
             assert_eq!(e.code(), code, "{address}");
             let r = failure_reply(&shown_domain(address), None, None, &e);
-            assert_eq!((r.code, r.enhanced.as_str()), (550, enhanced), "{address}: {}", r.text);
+            assert_eq!(
+                (r.code, r.enhanced.as_str()),
+                (550, enhanced),
+                "{address}: {}",
+                r.text
+            );
             assert!(r.text.contains(code));
         }
         assert_eq!(recipient_domain("U@Example.COM.").unwrap(), "example.com");
-        assert_eq!(recipient_domain("\"a@b\"@example.com").unwrap(), "example.com");
+        assert_eq!(
+            recipient_domain("\"a@b\"@example.com").unwrap(),
+            "example.com"
+        );
     }
 
     #[test]
     fn mirrored_replies_keep_the_mx_words_and_name_it() {
-        let r = |code, lines: &[&str]| crate::smtp::Reply { code, lines: lines.iter().map(|l| l.to_string()).collect() };
-        let m = mirror_reply(&r(550, &["5.1.1 no such user", "5.1.1 really"]), "mx1.example.com");
-        assert_eq!((m.code, m.enhanced.as_str(), m.text.as_str()), (550, "5.1.1", "no such user / really [mx1.example.com]"));
+        let r = |code, lines: &[&str]| crate::smtp::Reply {
+            code,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        };
+        let m = mirror_reply(
+            &r(550, &["5.1.1 no such user", "5.1.1 really"]),
+            "mx1.example.com",
+        );
+        assert_eq!(
+            (m.code, m.enhanced.as_str(), m.text.as_str()),
+            (550, "5.1.1", "no such user / really [mx1.example.com]")
+        );
         let m = mirror_reply(&r(421, &["4.3.2 shutting down"]), "mx");
-        assert_eq!((m.code, m.enhanced.as_str()), (451, "4.3.2"), "421 is the MX's channel, not ours");
+        assert_eq!(
+            (m.code, m.enhanced.as_str()),
+            (451, "4.3.2"),
+            "421 is the MX's channel, not ours"
+        );
         let m = mirror_reply(&r(451, &["try later"]), "mx");
-        assert_eq!((m.enhanced.as_str(), m.text.as_str()), ("4.0.0", "try later [mx]"), "no enhanced code: X.0.0");
+        assert_eq!(
+            (m.enhanced.as_str(), m.text.as_str()),
+            ("4.0.0", "try later [mx]"),
+            "no enhanced code: X.0.0"
+        );
         let m = mirror_reply(&r(550, &["4.1.1 wrong class"]), "mx");
-        assert_eq!(m.enhanced, "5.0.0", "an enhanced code of another class is not taken");
+        assert_eq!(
+            m.enhanced, "5.0.0",
+            "an enhanced code of another class is not taken"
+        );
         let m = mirror_reply(&r(554, &["bad\u{7}\r\n250 ok"]), "mx");
-        assert!(!m.text.contains('\n') && !m.text.contains('\u{7}'), "no control characters");
+        assert!(
+            !m.text.contains('\n') && !m.text.contains('\u{7}'),
+            "no control characters"
+        );
         assert_eq!(notice_reply(&Notice::AlreadyDelivered).code, 250);
-        assert_eq!(notice_reply(&Notice::TooBig { limit: 10 }).enhanced, "5.3.4");
+        assert_eq!(
+            notice_reply(&Notice::TooBig { limit: 10 }).enhanced,
+            "5.3.4"
+        );
     }
 
     #[test]

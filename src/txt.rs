@@ -40,9 +40,16 @@ mod tests {
     #[test]
     fn one_none_many() {
         let r = |v: &[&[&str]]| select_one(v, "v=X;");
-        assert_eq!(r(&[&["v=X;", " a=1"], &["other"]]), Selected::One("v=X; a=1".into()));
+        assert_eq!(
+            r(&[&["v=X;", " a=1"], &["other"]]),
+            Selected::One("v=X; a=1".into())
+        );
         assert_eq!(r(&[&["nope"]]), Selected::None);
         assert_eq!(r(&[&["v=X;"], &["v=X;b"]]), Selected::Many(2));
-        assert_eq!(r(&[&["v=", "X;"]]), Selected::One("v=X;".into()), "split across strings");
+        assert_eq!(
+            r(&[&["v=", "X;"]]),
+            Selected::One("v=X;".into()),
+            "split across strings"
+        );
     }
 }

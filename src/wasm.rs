@@ -208,10 +208,14 @@ impl JsDiscovery {
     /// concatenated). Anything else is a malformed host answer: a temporary failure, never "none".
     #[wasm_bindgen(js_name = onTxtRecords)]
     pub fn on_txt_records(&mut self, records: JsValue) {
-        self.0.on_txt(match serde_wasm_bindgen::from_value::<Vec<Vec<String>>>(records) {
-            Ok(records) => crate::TxtAnswer::Records(records),
-            Err(_) => crate::TxtAnswer::Temporary { detail: "malformed TXT answer from the host".into() },
-        });
+        self.0.on_txt(
+            match serde_wasm_bindgen::from_value::<Vec<Vec<String>>>(records) {
+                Ok(records) => crate::TxtAnswer::Records(records),
+                Err(_) => crate::TxtAnswer::Temporary {
+                    detail: "malformed TXT answer from the host".into(),
+                },
+            },
+        );
     }
 
     /// NXDOMAIN or no TXT data: the domain publishes no record.
@@ -223,14 +227,27 @@ impl JsDiscovery {
     /// Timeout, SERVFAIL, refused: `detail` is the resolver's code. Never the same as no record.
     #[wasm_bindgen(js_name = onTxtFailed)]
     pub fn on_txt_failed(&mut self, detail: &str) {
-        self.0.on_txt(crate::TxtAnswer::Temporary { detail: detail.into() });
+        self.0.on_txt(crate::TxtAnswer::Temporary {
+            detail: detail.into(),
+        });
     }
 
     /// The policy host answered: status, headers, body bytes (capped by the host). Typed: nothing
     /// here is re-parsed from JSON (a 64 KiB body crosses as bytes).
     #[wasm_bindgen(js_name = onResponse)]
-    pub fn on_response(&mut self, status: u16, content_type: Option<String>, location: Option<String>, body: &[u8]) {
-        self.0.on_policy(crate::FetchAnswer::Response { status, content_type, location, body: body.to_vec() });
+    pub fn on_response(
+        &mut self,
+        status: u16,
+        content_type: Option<String>,
+        location: Option<String>,
+        body: &[u8],
+    ) {
+        self.0.on_policy(crate::FetchAnswer::Response {
+            status,
+            content_type,
+            location,
+            body: body.to_vec(),
+        });
     }
 
     /// The fetch failed: `kind` is the host's classification (`tls`, `timeout`, `too-large`,
@@ -244,9 +261,13 @@ impl JsDiscovery {
                 expected: (expected >= 0.0).then(|| seconds(expected)),
             }
         } else {
-            serde_json::from_value(serde_json::Value::String(kind.into())).unwrap_or(crate::FetchFailure::Protocol)
+            serde_json::from_value(serde_json::Value::String(kind.into()))
+                .unwrap_or(crate::FetchFailure::Protocol)
         };
-        self.0.on_policy(crate::FetchAnswer::Failed { kind, detail: detail.into() });
+        self.0.on_policy(crate::FetchAnswer::Failed {
+            kind,
+            detail: detail.into(),
+        });
     }
 }
 
@@ -410,7 +431,6 @@ pub fn relay_failure_reply(
 pub fn relay_other_domain_reply(first_domain: &str) -> Result<JsValue, JsValue> {
     to_js(&crate::relay::other_domain_reply(first_domain))
 }
-
 
 /// `parsePolicy` for a string, answered by positions in that string (see
 /// [`crate::policy::parse_policy_layout`]): no strings cross back.
@@ -602,4 +622,3 @@ impl JsMxMatcher {
         .unwrap_or(0)
     }
 }
-

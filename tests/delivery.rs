@@ -2,7 +2,9 @@
 //! servers that behave well or badly (RFC 8461 §4, §5; RFC 5321 §5.1; RFC 3207). The clock is
 //! moved by the harness, so limits and deadlines are exact and instant.
 
-use mtasts::delivery::{AddressAnswer, Delivery, Failure, Limits, MxAnswer, MxRecord, Options, Ready, Step};
+use mtasts::delivery::{
+    AddressAnswer, Delivery, Failure, Limits, MxAnswer, MxRecord, Options, Ready, Step,
+};
 use mtasts::{parse_policy, CertificateError};
 use std::collections::HashMap;
 
@@ -38,13 +40,31 @@ const SMTP: Smtp = Smtp {
     tls: Tls::Ok,
 };
 const GOOD: Server = Server::Smtp(SMTP);
-const BAD_CERT: Server = Server::Smtp(Smtp { tls: Tls::BadCert, ..SMTP });
-const TLS_FAILS: Server = Server::Smtp(Smtp { tls: Tls::Fails, ..SMTP });
-const REFUSES_STARTTLS: Server = Server::Smtp(Smtp { starttls: b"454 4.7.0 TLS not available\r\n", ..SMTP });
-const NO_STARTTLS: Server = Server::Smtp(Smtp { ehlo: b"250-mx\r\n250 SIZE 1000\r\n", ..SMTP });
-const GOES_AWAY: Server = Server::Smtp(Smtp { greeting: b"554 5.3.2 no service\r\n", ..SMTP });
-const BUSY: Server = Server::Smtp(Smtp { greeting: b"220 mx\r\n", ehlo: b"421 4.3.2 busy\r\n", ..SMTP });
-
+const BAD_CERT: Server = Server::Smtp(Smtp {
+    tls: Tls::BadCert,
+    ..SMTP
+});
+const TLS_FAILS: Server = Server::Smtp(Smtp {
+    tls: Tls::Fails,
+    ..SMTP
+});
+const REFUSES_STARTTLS: Server = Server::Smtp(Smtp {
+    starttls: b"454 4.7.0 TLS not available\r\n",
+    ..SMTP
+});
+const NO_STARTTLS: Server = Server::Smtp(Smtp {
+    ehlo: b"250-mx\r\n250 SIZE 1000\r\n",
+    ..SMTP
+});
+const GOES_AWAY: Server = Server::Smtp(Smtp {
+    greeting: b"554 5.3.2 no service\r\n",
+    ..SMTP
+});
+const BUSY: Server = Server::Smtp(Smtp {
+    greeting: b"220 mx\r\n",
+    ehlo: b"421 4.3.2 busy\r\n",
+    ..SMTP
+});
 
 struct World {
     mx: MxAnswer,
@@ -62,16 +82,27 @@ struct Run {
 }
 
 fn policy(mode: &str) -> Option<(mtasts::Policy, Option<String>)> {
-    let p = parse_policy(&format!("version: STSv1\nmode: {mode}\nmx: *.example.com\nmax_age: 86400\n")).unwrap();
+    let p = parse_policy(&format!(
+        "version: STSv1\nmode: {mode}\nmx: *.example.com\nmax_age: 86400\n"
+    ))
+    .unwrap();
     Some((p, Some("2024".into())))
 }
 
 fn options(limits: Limits) -> Options {
-    Options { helo_name: "relay.example.org".into(), port: 25, require_tls: false, limits }
+    Options {
+        helo_name: "relay.example.org".into(),
+        port: 25,
+        require_tls: false,
+        limits,
+    }
 }
 
 fn run(world: &World, policy: Option<(mtasts::Policy, Option<String>)>, limits: Limits) -> Run {
-    drive(world, Delivery::new("example.com", policy, options(limits)).unwrap())
+    drive(
+        world,
+        Delivery::new("example.com", policy, options(limits)).unwrap(),
+    )
 }
 
 fn drive(world: &World, mut d: Delivery) -> Run {
@@ -88,12 +119,24 @@ fn drive(world: &World, mut d: Delivery) -> Run {
                 d.on_mx(world.mx.clone());
             }
             Step::ResolveAddresses { host } => {
-                let answer = world.hosts.get(&host).cloned().unwrap_or(AddressAnswer::NxDomain);
+                let answer = world
+                    .hosts
+                    .get(&host)
+                    .cloned()
+                    .unwrap_or(AddressAnswer::NxDomain);
                 d.on_addresses(answer);
             }
-            Step::Connect { address, timeout_ms, .. } => {
+            Step::Connect {
+                address,
+                timeout_ms,
+                ..
+            } => {
                 dialled.push(address.clone());
-                let s = world.servers.get(&address).cloned().unwrap_or(Server::Refuse);
+                let s = world
+                    .servers
+                    .get(&address)
+                    .cloned()
+                    .unwrap_or(Server::Refuse);
                 pending.clear();
                 match &s {
                     Server::Refuse => {
@@ -122,7 +165,10 @@ fn drive(world: &World, mut d: Delivery) -> Run {
                         pending.push(b"221 bye\r\n");
                     }
                 }
-                assert!(!line.starts_with("MAIL"), "the machine never sends mail commands");
+                assert!(
+                    !line.starts_with("MAIL"),
+                    "the machine never sends mail commands"
+                );
             }
             Step::Read { timeout_ms } => {
                 if pending.is_empty() {
@@ -134,101 +180,238 @@ fn drive(world: &World, mut d: Delivery) -> Run {
                 }
             }
             Step::StartTls { server_name, .. } => {
-                assert!(server_name.ends_with("example.com") || server_name.ends_with("example.net"));
+                assert!(
+                    server_name.ends_with("example.com") || server_name.ends_with("example.net")
+                );
                 now += 10;
                 match &server {
-                    Some(Server::Smtp(Smtp { tls: Tls::Ok, .. })) => d.on_tls_verified(Ok(()), "TLSv1.3"),
-                    Some(Server::Smtp(Smtp { tls: Tls::BadCert, .. })) => {
-                        d.on_tls_verified(Err(CertificateError::Expired { detail: "notAfter".into() }.into()), "TLSv1.3")
+                    Some(Server::Smtp(Smtp { tls: Tls::Ok, .. })) => {
+                        d.on_tls_verified(Ok(()), "TLSv1.3")
                     }
+                    Some(Server::Smtp(Smtp {
+                        tls: Tls::BadCert, ..
+                    })) => d.on_tls_verified(
+                        Err(CertificateError::Expired {
+                            detail: "notAfter".into(),
+                        }
+                        .into()),
+                        "TLSv1.3",
+                    ),
                     _ => d.on_tls_failed("alert handshake failure"),
                 }
             }
             Step::Close => server = None,
-            Step::Ready(r) => return Run { outcome: Ok(r), quits, dialled, elapsed_ms: now - start, delivery: d },
-            Step::Done(f) => return Run { outcome: Err(Some(f)), quits, dialled, elapsed_ms: now - start, delivery: d },
-            Step::Probed => return Run { outcome: Err(None), quits, dialled, elapsed_ms: now - start, delivery: d },
+            Step::Ready(r) => {
+                return Run {
+                    outcome: Ok(r),
+                    quits,
+                    dialled,
+                    elapsed_ms: now - start,
+                    delivery: d,
+                }
+            }
+            Step::Done(f) => {
+                return Run {
+                    outcome: Err(Some(f)),
+                    quits,
+                    dialled,
+                    elapsed_ms: now - start,
+                    delivery: d,
+                }
+            }
+            Step::Probed => {
+                return Run {
+                    outcome: Err(None),
+                    quits,
+                    dialled,
+                    elapsed_ms: now - start,
+                    delivery: d,
+                }
+            }
         }
     }
     panic!("the delivery did not finish");
 }
 
 fn mx(hosts: &[(&str, u16)]) -> MxAnswer {
-    MxAnswer::Records(hosts.iter().map(|(h, p)| MxRecord { exchange: h.to_string(), priority: *p }).collect())
+    MxAnswer::Records(
+        hosts
+            .iter()
+            .map(|(h, p)| MxRecord {
+                exchange: h.to_string(),
+                priority: *p,
+            })
+            .collect(),
+    )
 }
 
 /// A world where mxN.example.com has address 192.0.2.N served by `servers[N-1]`.
 fn world(servers: &[Server]) -> World {
-    let mut w = World { mx: MxAnswer::NoRecords, hosts: HashMap::new(), servers: HashMap::new() };
+    let mut w = World {
+        mx: MxAnswer::NoRecords,
+        hosts: HashMap::new(),
+        servers: HashMap::new(),
+    };
     let mut records = Vec::new();
     for (i, s) in servers.iter().enumerate() {
         let host = format!("mx{}.example.com", i + 1);
         let address = format!("192.0.2.{}", i + 1);
-        w.hosts.insert(host.clone(), AddressAnswer::Addresses(vec![address.clone()]));
+        w.hosts.insert(
+            host.clone(),
+            AddressAnswer::Addresses(vec![address.clone()]),
+        );
         w.servers.insert(address, s.clone());
-        records.push(MxRecord { exchange: host, priority: 10 + i as u16 });
+        records.push(MxRecord {
+            exchange: host,
+            priority: 10 + i as u16,
+        });
     }
     w.mx = MxAnswer::Records(records);
     w
 }
 
 fn results(run: &Run) -> Vec<String> {
-    run.delivery.attempts().iter().map(|a| a.result.clone()).collect()
+    run.delivery
+        .attempts()
+        .iter()
+        .map(|a| a.result.clone())
+        .collect()
 }
 
 /// (code, reply code, enhanced code); for "every MX failed", the code of the last failure, which
 /// is what the reply names.
 fn failure(run: &Run) -> (&str, u16, &str) {
-    let f = run.outcome.as_ref().expect_err("expected no delivery").as_ref().expect("a failure");
+    let f = run
+        .outcome
+        .as_ref()
+        .expect_err("expected no delivery")
+        .as_ref()
+        .expect("a failure");
     let mut code = f.error.code_str();
     if code == "delivery-failed" {
-        code = run.delivery.attempts().last().map_or(code, |a| a.result.as_str());
-        assert!(f.reply.text.contains(code), "the reply names the last failure: {}", f.reply.text);
+        code = run
+            .delivery
+            .attempts()
+            .last()
+            .map_or(code, |a| a.result.as_str());
+        assert!(
+            f.reply.text.contains(code),
+            "the reply names the last failure: {}",
+            f.reply.text
+        );
     }
     (code, f.reply.code, f.reply.enhanced.as_str())
 }
 
 #[test]
 fn enforce_delivers_only_over_verified_tls() {
-    let r = run(&world(&[BAD_CERT, GOOD]), policy("enforce"), Limits::default());
+    let r = run(
+        &world(&[BAD_CERT, GOOD]),
+        policy("enforce"),
+        Limits::default(),
+    );
     let ready = r.outcome.as_ref().unwrap();
-    assert_eq!((ready.mx.host.as_str(), ready.trace.result), ("mx2.example.com", "verified"));
+    assert_eq!(
+        (ready.mx.host.as_str(), ready.trace.result),
+        ("mx2.example.com", "verified")
+    );
     assert_eq!(results(&r), ["certificate-expired", "success"]);
-    assert_eq!(ready.trace.policy_id.as_deref(), Some("2024"), "the policy id reaches the trace header");
-    let r = run(&world(&[TLS_FAILS, REFUSES_STARTTLS, NO_STARTTLS]), policy("enforce"), Limits { max_sessions: 5, ..Limits::default() });
-    assert_eq!(failure(&r), ("starttls-not-supported", 451, "4.7.10"), "enforce never falls back to plaintext");
+    assert_eq!(
+        ready.trace.policy_id.as_deref(),
+        Some("2024"),
+        "the policy id reaches the trace header"
+    );
+    let r = run(
+        &world(&[TLS_FAILS, REFUSES_STARTTLS, NO_STARTTLS]),
+        policy("enforce"),
+        Limits {
+            max_sessions: 5,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        failure(&r),
+        ("starttls-not-supported", 451, "4.7.10"),
+        "enforce never falls back to plaintext"
+    );
     assert_eq!(r.dialled.len(), 3);
-    assert_eq!(results(&r), ["tls-handshake-failed", "starttls-refused", "starttls-not-supported"]);
+    assert_eq!(
+        results(&r),
+        [
+            "tls-handshake-failed",
+            "starttls-refused",
+            "starttls-not-supported"
+        ]
+    );
 }
 
 #[test]
 fn testing_and_no_policy_retry_in_plaintext_when_tls_fails() {
-    for (policy, why) in [(policy("testing"), "testing"), (None, "no policy"), (policy("none"), "mode none")] {
-        let r = run(&world(&[TLS_FAILS, REFUSES_STARTTLS]), policy, Limits::default());
-        let ready = r.outcome.as_ref().unwrap_or_else(|f| panic!("{why}: {f:?}"));
-        assert_eq!(ready.verdict, mtasts::delivery::Verdict::DeliverPlaintext, "{why}");
+    for (policy, why) in [
+        (policy("testing"), "testing"),
+        (None, "no policy"),
+        (policy("none"), "mode none"),
+    ] {
+        let r = run(
+            &world(&[TLS_FAILS, REFUSES_STARTTLS]),
+            policy,
+            Limits::default(),
+        );
+        let ready = r
+            .outcome
+            .as_ref()
+            .unwrap_or_else(|f| panic!("{why}: {f:?}"));
+        assert_eq!(
+            ready.verdict,
+            mtasts::delivery::Verdict::DeliverPlaintext,
+            "{why}"
+        );
         assert_eq!(ready.trace.result, "plaintext", "{why}");
-        assert_eq!(ready.mx.host, "mx1.example.com", "{why}: the retry starts at the most preferred MX");
+        assert_eq!(
+            ready.mx.host, "mx1.example.com",
+            "{why}: the retry starts at the most preferred MX"
+        );
         let a = r.delivery.attempts();
-        assert_eq!(results(&r), ["tls-handshake-failed", "starttls-refused", "plaintext-fallback"], "{why}");
-        assert!(a[2].fallback && a[2].tlsrpt.is_none(), "{why}: the retry is no TLS session to report");
+        assert_eq!(
+            results(&r),
+            [
+                "tls-handshake-failed",
+                "starttls-refused",
+                "plaintext-fallback"
+            ],
+            "{why}"
+        );
+        assert!(
+            a[2].fallback && a[2].tlsrpt.is_none(),
+            "{why}: the retry is no TLS session to report"
+        );
         assert_eq!(a[0].tlsrpt.as_deref(), Some("validation-failure"));
         assert_eq!(a[1].tlsrpt.as_deref(), Some("starttls-not-supported"));
     }
     // Testing delivers over an invalid certificate without any retry (reported).
     let r = run(&world(&[BAD_CERT]), policy("testing"), Limits::default());
     assert_eq!(r.outcome.as_ref().unwrap().trace.result, "unverified");
-    assert_eq!(r.delivery.attempts()[0].tlsrpt.as_deref(), Some("certificate-expired"));
+    assert_eq!(
+        r.delivery.attempts()[0].tlsrpt.as_deref(),
+        Some("certificate-expired")
+    );
 }
 
 #[test]
 fn testing_mx_outside_the_policy_with_a_valid_certificate_is_verified() {
     let mut w = world(&[GOOD]);
     w.mx = mx(&[("mx.example.net", 10)]);
-    w.hosts.insert("mx.example.net".into(), AddressAnswer::Addresses(vec!["192.0.2.1".into()]));
+    w.hosts.insert(
+        "mx.example.net".into(),
+        AddressAnswer::Addresses(vec!["192.0.2.1".into()]),
+    );
     let r = run(&w, policy("testing"), Limits::default());
     assert_eq!(r.outcome.as_ref().unwrap().trace.result, "verified");
-    assert_eq!(results(&r), ["mx-not-in-policy"], "reported for TLS-RPT all the same");
+    assert_eq!(
+        results(&r),
+        ["mx-not-in-policy"],
+        "reported for TLS-RPT all the same"
+    );
     let r = run(&w, policy("enforce"), Limits::default());
     assert_eq!(failure(&r), ("mx-not-in-policy", 451, "4.7.0"));
 }
@@ -237,20 +420,47 @@ fn testing_mx_outside_the_policy_with_a_valid_certificate_is_verified() {
 fn permanent_failures_are_5xx_with_their_enhanced_code() {
     let mut w = world(&[GOOD]);
     w.mx = MxAnswer::NxDomain;
-    assert_eq!(failure(&run(&w, None, Limits::default())), ("domain-not-found", 550, "5.1.2"));
-    assert_eq!(failure(&run(&w, policy("enforce"), Limits::default())), ("domain-not-found", 550, "5.1.2"), "NXDOMAIN even with a cached policy");
+    assert_eq!(
+        failure(&run(&w, None, Limits::default())),
+        ("domain-not-found", 550, "5.1.2")
+    );
+    assert_eq!(
+        failure(&run(&w, policy("enforce"), Limits::default())),
+        ("domain-not-found", 550, "5.1.2"),
+        "NXDOMAIN even with a cached policy"
+    );
     w.mx = MxAnswer::NoRecords; // implicit MX: the domain itself, which has no address
-    assert_eq!(failure(&run(&w, None, Limits::default())), ("domain-not-found", 550, "5.1.2"));
+    assert_eq!(
+        failure(&run(&w, None, Limits::default())),
+        ("domain-not-found", 550, "5.1.2")
+    );
     w.mx = mx(&[("not a host", 10), ("..", 20)]);
-    assert_eq!(failure(&run(&w, None, Limits::default())), ("mx-unusable", 550, "5.4.4"));
+    assert_eq!(
+        failure(&run(&w, None, Limits::default())),
+        ("mx-unusable", 550, "5.4.4")
+    );
     w.mx = mx(&[(".", 0)]);
-    assert_eq!(failure(&run(&w, None, Limits::default())), ("mx-null", 550, "5.1.10"));
+    assert_eq!(
+        failure(&run(&w, None, Limits::default())),
+        ("mx-null", 550, "5.1.10")
+    );
     let r = run(&world(&[GOES_AWAY, GOES_AWAY]), None, Limits::default());
-    assert_eq!(failure(&r), ("smtp-refused", 550, "5.3.0"), "every MX refused for good");
-    let r = run(&world(&[GOES_AWAY, GOES_AWAY]), policy("enforce"), Limits::default());
+    assert_eq!(
+        failure(&r),
+        ("smtp-refused", 550, "5.3.0"),
+        "every MX refused for good"
+    );
+    let r = run(
+        &world(&[GOES_AWAY, GOES_AWAY]),
+        policy("enforce"),
+        Limits::default(),
+    );
     assert_eq!(failure(&r).1, 451, "enforce: never final");
     w.mx = MxAnswer::Temporary("ETIMEOUT".into());
-    assert_eq!(failure(&run(&w, None, Limits::default())), ("mx-lookup-failed", 451, "4.4.3"));
+    assert_eq!(
+        failure(&run(&w, None, Limits::default())),
+        ("mx-lookup-failed", 451, "4.4.3")
+    );
     for f in [
         failure(&run(&w, None, Limits::default())),
         failure(&run(&world(&[Server::Refuse]), None, Limits::default())),
@@ -259,7 +469,9 @@ fn permanent_failures_are_5xx_with_their_enhanced_code() {
     }
     let r = run(&world(&[GOOD]), None, Limits::default());
     assert!(r.outcome.is_ok());
-    let text = &failure(&run(&world(&[Server::Refuse]), None, Limits::default())).2.to_string();
+    let text = &failure(&run(&world(&[Server::Refuse]), None, Limits::default()))
+        .2
+        .to_string();
     assert!(!text.is_empty(), "never an empty reason");
 }
 
@@ -267,10 +479,25 @@ fn permanent_failures_are_5xx_with_their_enhanced_code() {
 fn forty_silent_mx_hosts_cost_at_most_the_address_limit_and_the_deadline() {
     let r = run(&world(&vec![Server::Silent; 40]), None, Limits::default());
     assert!(r.dialled.len() <= 5, "smtp_mx_address_limit");
-    assert!(r.elapsed_ms <= Limits::default().deadline_ms, "{} ms", r.elapsed_ms);
+    assert!(
+        r.elapsed_ms <= Limits::default().deadline_ms,
+        "{} ms",
+        r.elapsed_ms
+    );
     let (code, reply, _) = failure(&r);
-    assert_eq!((code, reply), ("delivery-deadline", 451), "the deadline came first (4 x 60 s)");
-    let r = run(&world(&vec![Server::Silent; 40]), None, Limits { reply_ms: 10_000, ..Limits::default() });
+    assert_eq!(
+        (code, reply),
+        ("delivery-deadline", 451),
+        "the deadline came first (4 x 60 s)"
+    );
+    let r = run(
+        &world(&vec![Server::Silent; 40]),
+        None,
+        Limits {
+            reply_ms: 10_000,
+            ..Limits::default()
+        },
+    );
     assert_eq!(r.dialled.len(), 5, "smtp_mx_address_limit");
     assert_eq!(failure(&r), ("mx-timeout", 451, "4.4.1"));
     // Greeting servers that refuse for now count as sessions: two, then stop.
@@ -278,7 +505,10 @@ fn forty_silent_mx_hosts_cost_at_most_the_address_limit_and_the_deadline() {
     assert_eq!(r.dialled.len(), 2, "smtp_mx_session_limit");
     assert_eq!(failure(&r).1, 451, "hosts left untried: never final");
     // One overall deadline: 3 silent hosts at 60 s a greeting, 100 s for everything.
-    let limits = Limits { deadline_ms: 100_000, ..Limits::default() };
+    let limits = Limits {
+        deadline_ms: 100_000,
+        ..Limits::default()
+    };
     let r = run(&world(&vec![Server::Silent; 3]), None, limits);
     assert_eq!(failure(&r).0, "delivery-deadline");
     assert!(r.elapsed_ms <= 100_000 + 1, "{} ms", r.elapsed_ms);
@@ -288,24 +518,62 @@ fn forty_silent_mx_hosts_cost_at_most_the_address_limit_and_the_deadline() {
 #[test]
 fn a_probe_tries_every_address_says_quit_and_never_mail() {
     let mut w = world(&[GOOD]);
-    w.hosts.insert("mx1.example.com".into(), AddressAnswer::Addresses(vec!["192.0.2.1".into(), "192.0.2.2".into(), "192.0.2.3".into(), "192.0.2.4".into()]));
+    w.hosts.insert(
+        "mx1.example.com".into(),
+        AddressAnswer::Addresses(vec![
+            "192.0.2.1".into(),
+            "192.0.2.2".into(),
+            "192.0.2.3".into(),
+            "192.0.2.4".into(),
+        ]),
+    );
     w.servers.insert("192.0.2.2".into(), BAD_CERT);
     w.servers.insert("192.0.2.3".into(), NO_STARTTLS);
     w.servers.insert("192.0.2.4".into(), TLS_FAILS);
-    w.hosts.insert("mx.example.net".into(), AddressAnswer::Addresses(vec!["192.0.2.1".into()]));
-    let probe = |policy, host: &str| drive(&w, Delivery::probe("example.com", policy, host, options(Limits::default())).unwrap());
+    w.hosts.insert(
+        "mx.example.net".into(),
+        AddressAnswer::Addresses(vec!["192.0.2.1".into()]),
+    );
+    let probe = |policy, host: &str| {
+        drive(
+            &w,
+            Delivery::probe("example.com", policy, host, options(Limits::default())).unwrap(),
+        )
+    };
     let r = probe(policy("enforce"), "mx1.example.com");
     assert!(matches!(r.outcome, Err(None)), "a probe ends with Probed");
-    assert_eq!(results(&r), ["success", "certificate-expired", "starttls-not-supported", "tls-handshake-failed"]);
-    assert_eq!(r.quits, 3, "QUIT after each dialogue that got that far (not after a failed handshake)");
+    assert_eq!(
+        results(&r),
+        [
+            "success",
+            "certificate-expired",
+            "starttls-not-supported",
+            "tls-handshake-failed"
+        ]
+    );
+    assert_eq!(
+        r.quits, 3,
+        "QUIT after each dialogue that got that far (not after a failed handshake)"
+    );
     let a = r.delivery.attempts();
-    assert_eq!((a[0].starttls, a[2].starttls, a[3].starttls), (Some(true), Some(false), Some(true)));
-    assert_eq!(a[1].certificate.as_ref().map(|c| (c.ok, c.code.as_deref())), Some((false, Some("certificate-expired"))));
+    assert_eq!(
+        (a[0].starttls, a[2].starttls, a[3].starttls),
+        (Some(true), Some(false), Some(true))
+    );
+    assert_eq!(
+        a[1].certificate.as_ref().map(|c| (c.ok, c.code.as_deref())),
+        Some((false, Some("certificate-expired")))
+    );
     assert_eq!(a[1].verdict, mtasts::delivery::Verdict::TryNext);
     assert_eq!(a[1].rfc, Some("RFC 8461 §4.2"));
     // Under testing the same host is delivered to despite the certificate; no plaintext retry in a probe.
     let r = probe(policy("testing"), "mx1.example.com");
-    let v: Vec<_> = r.delivery.attempts().iter().map(|a| a.verdict.clone()).collect();
+    let v: Vec<_> = r
+        .delivery
+        .attempts()
+        .iter()
+        .map(|a| a.verdict.clone())
+        .collect();
     use mtasts::delivery::Verdict::*;
     assert_eq!(v, [Deliver, Deliver, DeliverPlaintext, TryNext]);
     // Under enforce a host outside the policy is probed for the person looking, and excluded.
@@ -316,11 +584,36 @@ fn a_probe_tries_every_address_says_quit_and_never_mail() {
 
 #[test]
 fn hostile_dialogues_fail_the_attempt_not_the_process() {
-    const ENDLESS: Server = Server::Smtp(Smtp { greeting: b"220 mx\r\n", ehlo: b"250-x\r\n250-x\r\n250-x\r\n250-x\r\n", ..SMTP });
-    const GARBAGE: Server = Server::Smtp(Smtp { greeting: b"\x16\x03\x01\x00garbage\r\n", ..SMTP });
-    const INJECT: Server = Server::Smtp(Smtp { starttls: b"220 go\r\n250 injected\r\n", ..SMTP });
-    let r = run(&world(&[GARBAGE, INJECT, ENDLESS, GOOD]), policy("enforce"), Limits { max_sessions: 9, ..Limits::default() });
-    assert_eq!(results(&r), ["smtp-protocol-error", "smtp-data-before-tls", "mx-timeout", "success"]);
+    const ENDLESS: Server = Server::Smtp(Smtp {
+        greeting: b"220 mx\r\n",
+        ehlo: b"250-x\r\n250-x\r\n250-x\r\n250-x\r\n",
+        ..SMTP
+    });
+    const GARBAGE: Server = Server::Smtp(Smtp {
+        greeting: b"\x16\x03\x01\x00garbage\r\n",
+        ..SMTP
+    });
+    const INJECT: Server = Server::Smtp(Smtp {
+        starttls: b"220 go\r\n250 injected\r\n",
+        ..SMTP
+    });
+    let r = run(
+        &world(&[GARBAGE, INJECT, ENDLESS, GOOD]),
+        policy("enforce"),
+        Limits {
+            max_sessions: 9,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        results(&r),
+        [
+            "smtp-protocol-error",
+            "smtp-data-before-tls",
+            "mx-timeout",
+            "success"
+        ]
+    );
 }
 
 /// The shared delivery vectors (tests/vectors/delivery.json), also run through the package by
@@ -334,7 +627,11 @@ mod vectors {
     const START_MS: u64 = 1_830_297_600_000;
 
     fn der(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/pki/{name}.der", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/tests/pki/{name}.der",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     fn text<'a>(server: &'a Value, key: &str, default: &'a str) -> &'a str {
@@ -343,9 +640,21 @@ mod vectors {
 
     fn run(case: &Value) -> (String, Vec<String>, usize) {
         let policy = case["policy"].as_object().map(|p| {
-            let mx: Vec<String> = p["mx"].as_array().unwrap().iter().map(|m| format!("mx: {}\n", m.as_str().unwrap())).collect();
-            let text = format!("version: STSv1\nmode: {}\n{}max_age: 86400\n", p["mode"].as_str().unwrap(), mx.concat());
-            (mtasts::parse_policy(&text).unwrap(), Some("vector1".to_string()))
+            let mx: Vec<String> = p["mx"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| format!("mx: {}\n", m.as_str().unwrap()))
+                .collect();
+            let text = format!(
+                "version: STSv1\nmode: {}\n{}max_age: 86400\n",
+                p["mode"].as_str().unwrap(),
+                mx.concat()
+            );
+            (
+                mtasts::parse_policy(&text).unwrap(),
+                Some("vector1".to_string()),
+            )
         });
         let l = &case["limits"];
         let d = Limits::default();
@@ -354,7 +663,12 @@ mod vectors {
             deadline_ms: l["deadlineMs"].as_u64().unwrap_or(d.deadline_ms),
             ..d
         };
-        let options = Options { helo_name: "relay.example.org".into(), port: 25, require_tls: false, limits };
+        let options = Options {
+            helo_name: "relay.example.org".into(),
+            port: 25,
+            require_tls: false,
+            limits,
+        };
         let mut anchors = TrustAnchors::new();
         anchors.add_der(&der("ca-rsa"));
         anchors.add_der(&der("ca-ec"));
@@ -367,16 +681,27 @@ mod vectors {
             match m.poll(now) {
                 Step::ResolveMx { .. } => match &case["mx"] {
                     Value::Array(list) => m.on_mx(MxAnswer::Records(
-                        list.iter().map(|r| MxRecord { exchange: r[0].as_str().unwrap().into(), priority: r[1].as_u64().unwrap() as u16 }).collect(),
+                        list.iter()
+                            .map(|r| MxRecord {
+                                exchange: r[0].as_str().unwrap().into(),
+                                priority: r[1].as_u64().unwrap() as u16,
+                            })
+                            .collect(),
                     )),
                     Value::String(k) if k == "nxdomain" => m.on_mx(MxAnswer::NxDomain),
                     Value::String(k) if k == "nodata" => m.on_mx(MxAnswer::NoRecords),
                     _ => m.on_mx(MxAnswer::Temporary("ETIMEOUT".into())),
                 },
                 Step::ResolveAddresses { host } => match &case["hosts"][&host] {
-                    Value::Array(list) => m.on_addresses(AddressAnswer::Addresses(list.iter().map(|a| a.as_str().unwrap().into()).collect())),
-                    Value::String(k) if k == "nodata" => m.on_addresses(AddressAnswer::NoAddresses("ENODATA".into())),
-                    Value::String(k) if k == "temporary" => m.on_addresses(AddressAnswer::Temporary("ETIMEOUT".into())),
+                    Value::Array(list) => m.on_addresses(AddressAnswer::Addresses(
+                        list.iter().map(|a| a.as_str().unwrap().into()).collect(),
+                    )),
+                    Value::String(k) if k == "nodata" => {
+                        m.on_addresses(AddressAnswer::NoAddresses("ENODATA".into()))
+                    }
+                    Value::String(k) if k == "temporary" => {
+                        m.on_addresses(AddressAnswer::Temporary("ETIMEOUT".into()))
+                    }
                     _ => m.on_addresses(AddressAnswer::NxDomain),
                 },
                 Step::Connect { address, .. } => {
@@ -399,7 +724,8 @@ mod vectors {
                     let line = String::from_utf8(bytes).unwrap();
                     if server.is_object() {
                         if line.starts_with("EHLO ") {
-                            pending.push(text(&server, "ehlo", "250-mx\r\n250 STARTTLS\r\n").into());
+                            pending
+                                .push(text(&server, "ehlo", "250-mx\r\n250 STARTTLS\r\n").into());
                         } else if line == "STARTTLS\r\n" {
                             pending.push(text(&server, "starttls", "220 go\r\n").into());
                         } else if line.starts_with("HELO ") {
@@ -421,20 +747,42 @@ mod vectors {
                     if server["tls"].as_str() == Some("fails") {
                         m.on_tls_failed("alert handshake failure");
                     } else {
-                        let names = server["tls"]["chain"].as_array().cloned().unwrap_or_else(|| vec![Value::from("mx-rsa")]);
-                        let chain: Vec<Vec<u8>> = names.iter().map(|n| der(n.as_str().unwrap())).collect();
+                        let names = server["tls"]["chain"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_else(|| vec![Value::from("mx-rsa")]);
+                        let chain: Vec<Vec<u8>> =
+                            names.iter().map(|n| der(n.as_str().unwrap())).collect();
                         m.on_tls(&chain, &anchors, None, "TLSv1.3", None);
                     }
                 }
                 Step::Close => server = Value::Null,
                 Step::Ready(r) => {
                     let verdict = serde_json::to_value(&r.verdict).unwrap();
-                    let got = format!("ready {} {} {}", r.mx.host, verdict.as_str().unwrap(), r.trace.result);
-                    return (got, m.attempts().iter().map(|a| a.result.clone()).collect(), dialled);
+                    let got = format!(
+                        "ready {} {} {}",
+                        r.mx.host,
+                        verdict.as_str().unwrap(),
+                        r.trace.result
+                    );
+                    return (
+                        got,
+                        m.attempts().iter().map(|a| a.result.clone()).collect(),
+                        dialled,
+                    );
                 }
                 Step::Done(f) => {
-                    let got = format!("done {} {} {}", f.error.code(), f.reply.code, f.reply.enhanced);
-                    return (got, m.attempts().iter().map(|a| a.result.clone()).collect(), dialled);
+                    let got = format!(
+                        "done {} {} {}",
+                        f.error.code(),
+                        f.reply.code,
+                        f.reply.enhanced
+                    );
+                    return (
+                        got,
+                        m.attempts().iter().map(|a| a.result.clone()).collect(),
+                        dialled,
+                    );
                 }
                 Step::Probed => panic!("{}: a delivery never ends as a probe", case["name"]),
             }
@@ -445,20 +793,36 @@ mod vectors {
     #[test]
     fn delivery_vectors() {
         let path = format!("{}/tests/vectors/delivery.json", env!("CARGO_MANIFEST_DIR"));
-        let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(cases.len() >= 15);
         for case in &cases {
             let name = case["name"].as_str().unwrap();
             let e = &case["expect"];
             let want = if let Some(r) = e.get("ready") {
-                format!("ready {} {} {}", r["mx"].as_str().unwrap(), r["verdict"].as_str().unwrap(), r["trace"].as_str().unwrap())
+                format!(
+                    "ready {} {} {}",
+                    r["mx"].as_str().unwrap(),
+                    r["verdict"].as_str().unwrap(),
+                    r["trace"].as_str().unwrap()
+                )
             } else {
                 let d = &e["done"];
-                format!("done {} {} {}", d["code"].as_str().unwrap(), d["reply"][0], d["reply"][1].as_str().unwrap())
+                format!(
+                    "done {} {} {}",
+                    d["code"].as_str().unwrap(),
+                    d["reply"][0],
+                    d["reply"][1].as_str().unwrap()
+                )
             };
             let (got, attempts, dialled) = run(case);
             assert_eq!(got, want, "{name}");
-            let want_attempts: Vec<String> = e["attempts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            let want_attempts: Vec<String> = e["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
             assert_eq!(attempts, want_attempts, "{name}");
             if let Some(n) = e["dialled"].as_u64() {
                 assert_eq!(dialled as u64, n, "{name}");
@@ -489,7 +853,18 @@ fn random_hosts_never_panic_and_always_finish() {
         seed ^= seed << 17;
         seed
     };
-    let chunks: [&[u8]; 10] = [b"220 mx\r\n", b"250-mx\r\n250 STARTTLS\r\n", b"220 go\r\n", b"454 no\r\n", b"250 mx\r\n", b"\xff\xfe\r\n", b"2", b"50 x\r\n", b"", b"554 bye\r\n"];
+    let chunks: [&[u8]; 10] = [
+        b"220 mx\r\n",
+        b"250-mx\r\n250 STARTTLS\r\n",
+        b"220 go\r\n",
+        b"454 no\r\n",
+        b"250 mx\r\n",
+        b"\xff\xfe\r\n",
+        b"2",
+        b"50 x\r\n",
+        b"",
+        b"554 bye\r\n",
+    ];
     for round in 0..2000 {
         let policy = match next() % 4 {
             0 => None,
@@ -497,7 +872,11 @@ fn random_hosts_never_panic_and_always_finish() {
             2 => policy("testing"),
             _ => policy("none"),
         };
-        let limits = Limits { deadline_ms: 1 + next() % 500_000, reply_ms: 1 + next() % 100_000, ..Limits::default() };
+        let limits = Limits {
+            deadline_ms: 1 + next() % 500_000,
+            reply_ms: 1 + next() % 100_000,
+            ..Limits::default()
+        };
         let mut d = if round % 5 == 0 {
             Delivery::probe("example.com", policy, "mx1.example.com", options(limits)).unwrap()
         } else {
@@ -516,16 +895,49 @@ fn random_hosts_never_panic_and_always_finish() {
             }
             // Any input, whatever was asked.
             match next() % 12 {
-                0 => d.on_mx(MxAnswer::Records((0..next() % 4).map(|i| MxRecord { exchange: format!("mx{i}.example.com"), priority: (next() % 3) as u16 }).collect())),
-                1 => d.on_mx([MxAnswer::NoRecords, MxAnswer::NxDomain, MxAnswer::Temporary("x".into())][(next() % 3) as usize].clone()),
-                2 => d.on_addresses(AddressAnswer::Addresses((0..next() % 3).map(|i| format!("192.0.2.{i}")).collect())),
-                3 => d.on_addresses([AddressAnswer::NxDomain, AddressAnswer::NoAddresses("x".into()), AddressAnswer::Temporary("y".into())][(next() % 3) as usize].clone()),
+                0 => d.on_mx(MxAnswer::Records(
+                    (0..next() % 4)
+                        .map(|i| MxRecord {
+                            exchange: format!("mx{i}.example.com"),
+                            priority: (next() % 3) as u16,
+                        })
+                        .collect(),
+                )),
+                1 => d.on_mx(
+                    [
+                        MxAnswer::NoRecords,
+                        MxAnswer::NxDomain,
+                        MxAnswer::Temporary("x".into()),
+                    ][(next() % 3) as usize]
+                        .clone(),
+                ),
+                2 => d.on_addresses(AddressAnswer::Addresses(
+                    (0..next() % 3).map(|i| format!("192.0.2.{i}")).collect(),
+                )),
+                3 => d.on_addresses(
+                    [
+                        AddressAnswer::NxDomain,
+                        AddressAnswer::NoAddresses("x".into()),
+                        AddressAnswer::Temporary("y".into()),
+                    ][(next() % 3) as usize]
+                        .clone(),
+                ),
                 4 => d.on_connected(None),
                 5 => d.on_connect_failed("ECONNREFUSED"),
                 6 | 7 => d.on_data(chunks[(next() % chunks.len() as u64) as usize]),
                 8 => d.on_close(),
                 9 => d.on_timeout(),
-                10 => d.on_tls_verified(if next() % 2 == 0 { Ok(()) } else { Err(CertificateError::NotTrusted { detail: String::new() }.into()) }, "TLSv1.3"),
+                10 => d.on_tls_verified(
+                    if next() % 2 == 0 {
+                        Ok(())
+                    } else {
+                        Err(CertificateError::NotTrusted {
+                            detail: String::new(),
+                        }
+                        .into())
+                    },
+                    "TLSv1.3",
+                ),
                 _ => d.on_tls_failed("alert"),
             }
         }

@@ -7,7 +7,9 @@
 //! parsedmarc`); another with TLSRPT_PARSEDMARC_VENV=/path/to/venv. Without one it is skipped
 //! with its reason.
 
-use mtasts::tlsrpt::report::{build_reports, read_report, ReportOptions, SessionResult, MAX_DEPTH, MAX_REPORT_BYTES};
+use mtasts::tlsrpt::report::{
+    build_reports, read_report, ReportOptions, SessionResult, MAX_DEPTH, MAX_REPORT_BYTES,
+};
 use serde_json::{json, Value};
 
 fn load(name: &str) -> Vec<Value> {
@@ -40,8 +42,17 @@ fn read_vectors() {
             None => {
                 let s = got.unwrap_or_else(|e| panic!("{name}: {e}"));
                 let mut v = serde_json::to_value(&s).unwrap();
-                let problems: Vec<Value> = v["problems"].as_array().unwrap().iter().map(|p| p["code"].clone()).collect();
-                assert_eq!(Value::Array(problems), c["expect"]["problems"], "{name}: problems");
+                let problems: Vec<Value> = v["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["code"].clone())
+                    .collect();
+                assert_eq!(
+                    Value::Array(problems),
+                    c["expect"]["problems"],
+                    "{name}: problems"
+                );
                 for p in &s.problems {
                     assert!(p.rfc.starts_with("RFC 8460 §4"), "{name}: {}", p.rfc);
                     assert!(!p.message.is_empty());
@@ -59,20 +70,33 @@ fn build_vectors() {
         let name = c["name"].as_str().unwrap();
         let o = &c["options"];
         let s = |k: &str| o[k].as_str().unwrap();
-        let options = ReportOptions { organization: s("organization"), contact: s("contact"), submitter: s("submitter"), day: s("day") };
+        let options = ReportOptions {
+            organization: s("organization"),
+            contact: s("contact"),
+            submitter: s("submitter"),
+            day: s("day"),
+        };
         let results: Vec<SessionResult> = serde_json::from_value(c["results"].clone()).unwrap();
         let got = build_reports(&options, &results);
         match c["expect"].get("error") {
             Some(code) => assert_eq!(got.unwrap_err().code(), code.as_str().unwrap(), "{name}"),
             None => {
                 let reports = got.unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(serde_json::to_value(&reports).unwrap(), c["expect"]["reports"], "{name}");
+                assert_eq!(
+                    serde_json::to_value(&reports).unwrap(),
+                    c["expect"]["reports"],
+                    "{name}"
+                );
                 // Shuffled input (reversed, and every rotation) gives the same bytes.
                 let mut r = results.clone();
                 r.reverse();
                 for _ in 0..r.len() {
                     r.rotate_left(1);
-                    assert_eq!(build_reports(&options, &r).unwrap(), reports, "{name}: order");
+                    assert_eq!(
+                        build_reports(&options, &r).unwrap(),
+                        reports,
+                        "{name}: order"
+                    );
                 }
                 // Read back: the counts of the input, no problems.
                 for report in &reports {
@@ -80,10 +104,26 @@ fn build_vectors() {
                     assert_eq!(summary.problems, vec![], "{name}: {}", report.json);
                     assert_eq!(summary.report_id, report.report_id);
                     let domain = &report.policy_domain;
-                    let ours = results.iter().filter(|x| mtasts::domain::normalize_domain(&x.policy_domain).unwrap() == *domain);
-                    let (ok, failed) = ours.fold((0, 0), |(s, f), x| if x.result == "success" { (s + x.count, f) } else { (s, f + x.count) });
-                    assert_eq!(summary.policies.iter().map(|p| p.successful).sum::<u64>(), ok, "{name}: {domain}");
-                    assert_eq!(summary.policies.iter().map(|p| p.failed).sum::<u64>(), failed, "{name}: {domain}");
+                    let ours = results.iter().filter(|x| {
+                        mtasts::domain::normalize_domain(&x.policy_domain).unwrap() == *domain
+                    });
+                    let (ok, failed) = ours.fold((0, 0), |(s, f), x| {
+                        if x.result == "success" {
+                            (s + x.count, f)
+                        } else {
+                            (s, f + x.count)
+                        }
+                    });
+                    assert_eq!(
+                        summary.policies.iter().map(|p| p.successful).sum::<u64>(),
+                        ok,
+                        "{name}: {domain}"
+                    );
+                    assert_eq!(
+                        summary.policies.iter().map(|p| p.failed).sum::<u64>(),
+                        failed,
+                        "{name}: {domain}"
+                    );
                 }
             }
         }
@@ -95,7 +135,10 @@ fn the_rfc_example_reads_with_its_counts() {
     let cases = load("tlsrpt-report-read.json");
     let s = read_report(&text_of(&cases[0])).unwrap();
     let p = &s.policies[0];
-    assert_eq!((p.policy_domain.as_str(), p.successful, p.failed), ("company-y.example", 5326, 303));
+    assert_eq!(
+        (p.policy_domain.as_str(), p.successful, p.failed),
+        ("company-y.example", 5326, 303)
+    );
     assert_eq!(p.failures.iter().map(|f| f.count).sum::<u64>(), 303);
     assert_eq!(s.date_range.start, "2016-04-01T00:00:00Z");
 }
@@ -105,25 +148,50 @@ fn hostile_input_gives_named_errors() {
     // Over the size limit: refused before parsing, even when the excess is whitespace.
     let mut huge = String::from("{\"policies\":[]}");
     huge.push_str(&" ".repeat(MAX_REPORT_BYTES));
-    assert_eq!(read_report(&huge).unwrap_err().code(), "tlsrpt-report-too-large");
+    assert_eq!(
+        read_report(&huge).unwrap_err().code(),
+        "tlsrpt-report-too-large"
+    );
     // Deep nesting: past MAX_DEPTH, and far past serde_json's own recursion limit.
     for depth in [MAX_DEPTH + 1, 10_000, 1_000_000] {
         let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        assert_eq!(read_report(&deep).unwrap_err().code(), "tlsrpt-report-too-deep", "{depth}");
+        assert_eq!(
+            read_report(&deep).unwrap_err().code(),
+            "tlsrpt-report-too-deep",
+            "{depth}"
+        );
         let objects = format!("{{\"policies\":{}", "{\"a\":".repeat(depth));
-        assert_eq!(read_report(&objects).unwrap_err().code(), "tlsrpt-report-too-deep", "{depth}");
+        assert_eq!(
+            read_report(&objects).unwrap_err().code(),
+            "tlsrpt-report-too-deep",
+            "{depth}"
+        );
     }
     // Brackets inside strings are no nesting.
     let brackets = json!({ "organization-name": "[".repeat(100), "date-range": { "start-datetime": "2016-04-01T00:00:00Z", "end-datetime": "2016-04-01T23:59:59Z" }, "report-id": "x", "contact-info": "y", "policies": [] });
     assert!(read_report(&brackets.to_string()).is_ok());
     // Wrong types everywhere a value is needed; none panics.
-    let values = [json!(null), json!(true), json!(-1), json!(1.5), json!("x"), json!([]), json!({}), json!([null]), json!([{}])];
+    let values = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1.5),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!([null]),
+        json!([{}]),
+    ];
     let base = json!({ "organization-name": "o", "date-range": { "start-datetime": "2016-04-01T00:00:00Z", "end-datetime": "2016-04-01T23:59:59Z" },
         "contact-info": "c", "report-id": "r",
         "policies": [{ "policy": { "policy-type": "sts", "policy-domain": "example.com" },
             "summary": { "total-successful-session-count": 1, "total-failure-session-count": 1 },
             "failure-details": [{ "result-type": "certificate-expired", "sending-mta-ip": "192.0.2.1", "failed-session-count": 1 }] }] });
-    assert_eq!(read_report(&base.to_string()).unwrap().problems, vec![], "the base reads cleanly");
+    assert_eq!(
+        read_report(&base.to_string()).unwrap().problems,
+        vec![],
+        "the base reads cleanly"
+    );
     // The replacements a reader takes silently: a string where one is expected, an empty array
     // of patterns, failure details or policies, and null for an optional member.
     let silent = |last: &str, v: &Value| match last {
@@ -133,22 +201,48 @@ fn hostile_input_gives_named_errors() {
         "policies" => v == &json!([]),
         _ => false,
     };
-    let paths: &[&[&str]] = &[&["date-range"], &["policies"], &["policies", "0"], &["policies", "0", "policy"], &["policies", "0", "policy", "policy-type"],
-        &["policies", "0", "policy", "policy-domain"], &["policies", "0", "policy", "mx-host"], &["policies", "0", "summary"],
-        &["policies", "0", "summary", "total-failure-session-count"], &["policies", "0", "failure-details"], &["policies", "0", "failure-details", "0"],
-        &["policies", "0", "failure-details", "0", "result-type"], &["policies", "0", "failure-details", "0", "receiving-ip"]];
+    let paths: &[&[&str]] = &[
+        &["date-range"],
+        &["policies"],
+        &["policies", "0"],
+        &["policies", "0", "policy"],
+        &["policies", "0", "policy", "policy-type"],
+        &["policies", "0", "policy", "policy-domain"],
+        &["policies", "0", "policy", "mx-host"],
+        &["policies", "0", "summary"],
+        &["policies", "0", "summary", "total-failure-session-count"],
+        &["policies", "0", "failure-details"],
+        &["policies", "0", "failure-details", "0"],
+        &["policies", "0", "failure-details", "0", "result-type"],
+        &["policies", "0", "failure-details", "0", "receiving-ip"],
+    ];
     for path in paths {
         for v in &values {
             let mut r = base.clone();
             let mut at = &mut r;
             for k in &path[..path.len() - 1] {
-                at = if let Ok(i) = k.parse::<usize>() { &mut at[i] } else { &mut at[*k] };
+                at = if let Ok(i) = k.parse::<usize>() {
+                    &mut at[i]
+                } else {
+                    &mut at[*k]
+                };
             }
             let last = path[path.len() - 1];
-            if let Ok(i) = last.parse::<usize>() { at[i] = v.clone() } else { at[last] = v.clone() }
+            if let Ok(i) = last.parse::<usize>() {
+                at[i] = v.clone()
+            } else {
+                at[last] = v.clone()
+            }
             match read_report(&r.to_string()) {
-                Ok(s) => assert!(!s.problems.is_empty() || silent(last, v), "{path:?} = {v}: accepted without a problem"),
-                Err(e) => assert!(e.code().starts_with("tlsrpt-report-"), "{path:?} = {v}: {}", e.code()),
+                Ok(s) => assert!(
+                    !s.problems.is_empty() || silent(last, v),
+                    "{path:?} = {v}: accepted without a problem"
+                ),
+                Err(e) => assert!(
+                    e.code().starts_with("tlsrpt-report-"),
+                    "{path:?} = {v}: {}",
+                    e.code()
+                ),
             }
         }
     }
@@ -192,9 +286,18 @@ fn parsedmarc_reads_the_reports_we_build() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(serde_json::to_string(&texts).unwrap().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&texts).unwrap().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "parsedmarc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "parsedmarc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let parsed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(parsed.len(), texts.len());
     for (text, p) in texts.iter().zip(&parsed) {
@@ -210,8 +313,14 @@ fn parsedmarc_reads_the_reports_we_build() {
             assert_eq!(pp["policy_domain"], op["policy"]["policy-domain"]);
             assert_eq!(pp["policy_type"], op["policy"]["policy-type"]);
             assert_eq!(pp.get("policy_strings"), op["policy"].get("policy-string"));
-            assert_eq!(pp["successful_session_count"], op["summary"]["total-successful-session-count"]);
-            assert_eq!(pp["failed_session_count"], op["summary"]["total-failure-session-count"]);
+            assert_eq!(
+                pp["successful_session_count"],
+                op["summary"]["total-successful-session-count"]
+            );
+            assert_eq!(
+                pp["failed_session_count"],
+                op["summary"]["total-failure-session-count"]
+            );
             let details = op["failure-details"].as_array().unwrap();
             let theirs = pp["failure_details"].as_array().unwrap();
             assert_eq!(theirs.len(), details.len());
@@ -220,12 +329,19 @@ fn parsedmarc_reads_the_reports_we_build() {
                 let mut want = serde_json::Map::new();
                 for (k, v) in d {
                     // parsedmarc's names: snake_case, and additional_info_uri for additional-information.
-                    let name = if k == "additional-information" { "additional_info_uri".to_string() } else { k.replace('-', "_") };
+                    let name = if k == "additional-information" {
+                        "additional_info_uri".to_string()
+                    } else {
+                        k.replace('-', "_")
+                    };
                     want.insert(name, v.clone());
                 }
                 assert_eq!(t, &Value::Object(want), "{text}");
             }
         }
     }
-    eprintln!("parsedmarc read {} reports with the same counts and fields", parsed.len());
+    eprintln!(
+        "parsedmarc read {} reports with the same counts and fields",
+        parsed.len()
+    );
 }

@@ -130,7 +130,10 @@ pub enum Step {
     /// `server_name` (TLS 1.2 or later, the host's own trust decision off) within `timeout_ms`,
     /// then pass the peer's chain to [`Delivery::on_tls`] or the failure to
     /// [`Delivery::on_tls_failed`]. Read nothing else from the socket before it.
-    StartTls { server_name: String, timeout_ms: u64 },
+    StartTls {
+        server_name: String,
+        timeout_ms: u64,
+    },
     /// Close the current connection (without QUIT), then poll again.
     Close,
     /// Deliver over the current connection (see [`Ready`]). The machine is finished.
@@ -306,7 +309,11 @@ pub struct Delivery {
 impl Delivery {
     /// `domain`: the recipient (policy) domain, normalised by the caller; `policy`: the one that
     /// applies (found or cached) with its TXT id, or none.
-    pub fn new(domain: &str, policy: Option<(Policy, Option<String>)>, options: Options) -> Result<Delivery, Error> {
+    pub fn new(
+        domain: &str,
+        policy: Option<(Policy, Option<String>)>,
+        options: Options,
+    ) -> Result<Delivery, Error> {
         let domain = crate::domain::normalize_domain(domain)?;
         StartTls::new(&options.helo_name)?; // the EHLO name is checked before any I/O
         let (policy, policy_id) = match policy {
@@ -341,7 +348,12 @@ impl Delivery {
     /// like a delivery (RFC 8461 §4.1, §4.2, §5), and left with QUIT; never MAIL FROM. No limits
     /// on addresses or sessions, no plaintext retry; ends with [`Step::Probed`]. Under enforce a
     /// host outside the policy is still probed (for the person looking) and judged `excluded`.
-    pub fn probe(domain: &str, policy: Option<(Policy, Option<String>)>, host: &str, options: Options) -> Result<Delivery, Error> {
+    pub fn probe(
+        domain: &str,
+        policy: Option<(Policy, Option<String>)>,
+        host: &str,
+        options: Options,
+    ) -> Result<Delivery, Error> {
         let mut d = Delivery::new(domain, policy, options)?;
         let host = crate::mx::normalize_host(host)?.to_ascii_lowercase();
         let matched = d
@@ -351,7 +363,12 @@ impl Delivery {
             .map(|m| m.as_str().to_string());
         // §5: under enforce a host outside the policy is never dialled by a sender.
         let excluded = d.mode() == Some(Mode::Enforce) && matched.is_none();
-        d.candidates = vec![Candidate { host, priority: 0, matched, implicit: false }];
+        d.candidates = vec![Candidate {
+            host,
+            priority: 0,
+            matched,
+            implicit: false,
+        }];
         d.options.limits.max_addresses = usize::MAX;
         d.options.limits.max_sessions = usize::MAX;
         d.probe = Some(excluded);
@@ -395,7 +412,9 @@ impl Delivery {
         if let Some(step) = &self.finished {
             return step.clone();
         }
-        let deadline = *self.deadline.get_or_insert(now.saturating_add(self.options.limits.deadline_ms));
+        let deadline = *self
+            .deadline
+            .get_or_insert(now.saturating_add(self.options.limits.deadline_ms));
         if self.now >= deadline {
             let e = DeliveryError::DeadlineExceeded {
                 ms: self.options.limits.deadline_ms,
@@ -407,9 +426,14 @@ impl Delivery {
             match std::mem::replace(&mut self.state, State::Finished) {
                 State::Start => {
                     self.state = State::AwaitMx;
-                    return Step::ResolveMx { name: self.domain.clone() };
+                    return Step::ResolveMx {
+                        name: self.domain.clone(),
+                    };
                 }
-                s @ (State::AwaitMx | State::AwaitAddresses(_) | State::AwaitConnect(_) | State::AwaitTls(_)) => {
+                s @ (State::AwaitMx
+                | State::AwaitAddresses(_)
+                | State::AwaitConnect(_)
+                | State::AwaitTls(_)) => {
                     // Polled again before the host answered: the same request stands.
                     let step = self.request_for(&s);
                     self.state = s;
@@ -425,48 +449,56 @@ impl Delivery {
                         return step;
                     }
                 }
-                State::Dialogue(target, mut dialogue, reply_by) => {
-                    match dialogue.poll() {
-                        smtp::Step::Send(bytes) => {
-                            let by = self.now.saturating_add(self.options.limits.reply_ms);
-                            self.state = State::Dialogue(target, dialogue, by);
-                            return Step::Send(bytes);
-                        }
-                        smtp::Step::Read => {
-                            let timeout_ms = reply_by.saturating_sub(self.now).min(deadline - self.now);
-                            self.state = State::Dialogue(target, dialogue, reply_by);
-                            return Step::Read { timeout_ms: timeout_ms.max(1) };
-                        }
-                        smtp::Step::StartTls { .. } => {
-                            let server_name = self.candidates[target.candidate].host.clone();
-                            self.state = State::AwaitTls(target);
-                            return Step::StartTls {
-                                server_name,
-                                timeout_ms: self.options.limits.tls_ms.min(deadline - self.now),
-                            };
-                        }
-                        smtp::Step::NoStartTls { .. } => {
-                            if let Some(step) = self.judged(target, TlsResult::NoStartTls, None) {
-                                return step;
-                            }
-                        }
-                        smtp::Step::Failed(error) => {
-                            let greeted = dialogue.greeted();
-                            self.on_unreachable(target, error, greeted);
+                State::Dialogue(target, mut dialogue, reply_by) => match dialogue.poll() {
+                    smtp::Step::Send(bytes) => {
+                        let by = self.now.saturating_add(self.options.limits.reply_ms);
+                        self.state = State::Dialogue(target, dialogue, by);
+                        return Step::Send(bytes);
+                    }
+                    smtp::Step::Read => {
+                        let timeout_ms = reply_by.saturating_sub(self.now).min(deadline - self.now);
+                        self.state = State::Dialogue(target, dialogue, reply_by);
+                        return Step::Read {
+                            timeout_ms: timeout_ms.max(1),
+                        };
+                    }
+                    smtp::Step::StartTls { .. } => {
+                        let server_name = self.candidates[target.candidate].host.clone();
+                        self.state = State::AwaitTls(target);
+                        return Step::StartTls {
+                            server_name,
+                            timeout_ms: self.options.limits.tls_ms.min(deadline - self.now),
+                        };
+                    }
+                    smtp::Step::NoStartTls { .. } => {
+                        if let Some(step) = self.judged(target, TlsResult::NoStartTls, None) {
+                            return step;
                         }
                     }
-                }
+                    smtp::Step::Failed(error) => {
+                        let greeted = dialogue.greeted();
+                        self.on_unreachable(target, error, greeted);
+                    }
+                },
                 State::Quitting(by, sent) => {
                     self.state = State::Quitting(by, true);
                     if !sent {
                         return Step::Send(b"QUIT\r\n".to_vec());
                     }
-                    return Step::Read { timeout_ms: by.saturating_sub(self.now).clamp(1, deadline - self.now) };
+                    return Step::Read {
+                        timeout_ms: by.saturating_sub(self.now).clamp(1, deadline - self.now),
+                    };
                 }
                 State::Finished => {
                     // Only reached when a Ready/Done was produced; `finished` holds it.
                     return self.finished.clone().unwrap_or_else(|| {
-                        self.finish_failed(DeliveryError::AllFailed { attempts: 0, temporary: true }.into())
+                        self.finish_failed(
+                            DeliveryError::AllFailed {
+                                attempts: 0,
+                                temporary: true,
+                            }
+                            .into(),
+                        )
                     });
                 }
             }
@@ -475,8 +507,12 @@ impl Delivery {
 
     fn request_for(&self, state: &State) -> Step {
         match state {
-            State::AwaitMx => Step::ResolveMx { name: self.domain.clone() },
-            State::AwaitAddresses(i) => Step::ResolveAddresses { host: self.candidates[*i].host.clone() },
+            State::AwaitMx => Step::ResolveMx {
+                name: self.domain.clone(),
+            },
+            State::AwaitAddresses(i) => Step::ResolveAddresses {
+                host: self.candidates[*i].host.clone(),
+            },
             State::AwaitConnect(t) => Step::Connect {
                 host: self.candidates[t.candidate].host.clone(),
                 address: t.address.clone(),
@@ -500,7 +536,8 @@ impl Delivery {
     /// or the end of this pass.
     fn next_target(&mut self) -> Option<Step> {
         let limits = &self.options.limits;
-        let exhausted = self.addresses >= limits.max_addresses || self.sessions >= limits.max_sessions;
+        let exhausted =
+            self.addresses >= limits.max_addresses || self.sessions >= limits.max_sessions;
         if !exhausted {
             if let Some(target) = self.queue.pop_front() {
                 self.addresses += 1;
@@ -518,7 +555,9 @@ impl Delivery {
                 let i = self.next_candidate;
                 self.next_candidate += 1;
                 self.state = State::AwaitAddresses(i);
-                return Some(Step::ResolveAddresses { host: self.candidates[i].host.clone() });
+                return Some(Step::ResolveAddresses {
+                    host: self.candidates[i].host.clone(),
+                });
             }
         }
         if self.probe.is_some() {
@@ -541,10 +580,17 @@ impl Delivery {
             return self.next_target();
         }
         let temporaries: Vec<bool> = self.attempts.iter().map(|a| a.temporary).collect();
-        let mut e: Error = DeliveryError::all_failed(self.mode() == Some(Mode::Enforce), &temporaries).into();
-        if exhausted && (self.queue.len() + self.candidates.len().saturating_sub(self.next_candidate)) > 0 {
+        let mut e: Error =
+            DeliveryError::all_failed(self.mode() == Some(Mode::Enforce), &temporaries).into();
+        if exhausted
+            && (self.queue.len() + self.candidates.len().saturating_sub(self.next_candidate)) > 0
+        {
             // Spec: limits reached with hosts left: never final, a later try may reach them.
-            e = DeliveryError::AllFailed { attempts: self.attempts.len(), temporary: true }.into();
+            e = DeliveryError::AllFailed {
+                attempts: self.attempts.len(),
+                temporary: true,
+            }
+            .into();
         }
         Some(self.finish_failed(e))
     }
@@ -559,12 +605,17 @@ impl Delivery {
             MxAnswer::NoRecords => Vec::new(),
             MxAnswer::NxDomain => {
                 // RFC 5321 §5.1: a domain that does not exist has no mail exchanger to try.
-                let e = DeliveryError::DomainNotFound { domain: self.domain.clone() };
+                let e = DeliveryError::DomainNotFound {
+                    domain: self.domain.clone(),
+                };
                 self.finish_failed(e.into());
                 return;
             }
             MxAnswer::Temporary(detail) => {
-                let e = ConnectError::MxLookup { domain: self.domain.clone(), detail };
+                let e = ConnectError::MxLookup {
+                    domain: self.domain.clone(),
+                    detail,
+                };
                 self.finish_failed(e.into());
                 return;
             }
@@ -582,35 +633,75 @@ impl Delivery {
 
     /// The addresses of the candidate asked for.
     pub fn on_addresses(&mut self, answer: AddressAnswer) {
-        let State::AwaitAddresses(i) = self.state else { return };
+        let State::AwaitAddresses(i) = self.state else {
+            return;
+        };
         let host = self.candidates[i].host.clone();
         let failure: Error = match answer {
             AddressAnswer::Addresses(list) if !list.is_empty() => {
                 for address in list {
-                    self.queue.push_back(Target { candidate: i, address });
+                    self.queue.push_back(Target {
+                        candidate: i,
+                        address,
+                    });
                 }
                 self.state = State::Next;
                 return;
             }
-            AddressAnswer::Addresses(_) => ConnectError::AddressNotFound { host: host.clone(), detail: "no A or AAAA record".into() }.into(),
-            AddressAnswer::NoAddresses(detail) => ConnectError::AddressNotFound { host: host.clone(), detail }.into(),
+            AddressAnswer::Addresses(_) => ConnectError::AddressNotFound {
+                host: host.clone(),
+                detail: "no A or AAAA record".into(),
+            }
+            .into(),
+            AddressAnswer::NoAddresses(detail) => ConnectError::AddressNotFound {
+                host: host.clone(),
+                detail,
+            }
+            .into(),
             AddressAnswer::NxDomain if self.candidates[i].implicit => {
                 // RFC 5321 §5.1: no MX, and the domain itself has no address: it does not exist.
-                self.finish_failed(DeliveryError::DomainNotFound { domain: self.domain.clone() }.into());
+                self.finish_failed(
+                    DeliveryError::DomainNotFound {
+                        domain: self.domain.clone(),
+                    }
+                    .into(),
+                );
                 return;
             }
-            AddressAnswer::NxDomain => ConnectError::AddressNotFound { host: host.clone(), detail: "NXDOMAIN".into() }.into(),
-            AddressAnswer::Temporary(detail) => ConnectError::AddressLookup { host: host.clone(), detail }.into(),
+            AddressAnswer::NxDomain => ConnectError::AddressNotFound {
+                host: host.clone(),
+                detail: "NXDOMAIN".into(),
+            }
+            .into(),
+            AddressAnswer::Temporary(detail) => ConnectError::AddressLookup {
+                host: host.clone(),
+                detail,
+            }
+            .into(),
         };
-        let judgement = judge(self.mode(), &self.candidates[i], TlsResult::Unreachable { error: failure }, self.options.require_tls);
-        self.record(i, None, &judgement.verdict, judgement.failure.as_ref(), false, Seen::default());
+        let judgement = judge(
+            self.mode(),
+            &self.candidates[i],
+            TlsResult::Unreachable { error: failure },
+            self.options.require_tls,
+        );
+        self.record(
+            i,
+            None,
+            &judgement.verdict,
+            judgement.failure.as_ref(),
+            false,
+            Seen::default(),
+        );
         self.state = State::Next;
     }
 
     /// The TCP connection is up: the SMTP dialogue begins. `local_address`: our end of it, for
     /// the TLS-RPT record (RFC 8460 §4.4 `sending-mta-ip`), when the host knows it.
     pub fn on_connected(&mut self, local_address: Option<&str>) {
-        let Some(target) = self.take_connect() else { return };
+        let Some(target) = self.take_connect() else {
+            return;
+        };
         self.open = true;
         self.sending_ip = local_address.map(str::to_string);
         let mut dialogue = StartTls::new(&self.options.helo_name).expect("checked in new()");
@@ -623,8 +714,13 @@ impl Delivery {
 
     /// The TCP connect failed (refused, unreachable): `detail` is the host's word for it.
     pub fn on_connect_failed(&mut self, detail: &str) {
-        let Some(target) = self.take_connect() else { return };
-        let e = ConnectError::Refused { address: address_text(&target.address, self.options.port), detail: detail.to_string() };
+        let Some(target) = self.take_connect() else {
+            return;
+        };
+        let e = ConnectError::Refused {
+            address: address_text(&target.address, self.options.port),
+            detail: detail.to_string(),
+        };
         self.on_unreachable(target, e.into(), false);
     }
 
@@ -642,7 +738,9 @@ impl Delivery {
     pub fn on_close(&mut self) {
         match &mut self.state {
             State::Dialogue(_, dialogue, _) => dialogue.on_close(),
-            State::AwaitTls(_) => self.on_tls_failed("the connection closed during the TLS handshake"),
+            State::AwaitTls(_) => {
+                self.on_tls_failed("the connection closed during the TLS handshake")
+            }
             State::Quitting(..) => {
                 self.open = false;
                 self.state = State::Next;
@@ -653,23 +751,33 @@ impl Delivery {
 
     /// Nothing arrived within the step's time.
     pub fn on_timeout(&mut self) {
-        let (target, during, ms, greeted) = match std::mem::replace(&mut self.state, State::Finished) {
-            State::AwaitConnect(t) => (t, "the TCP connect", self.options.limits.connect_ms, false),
-            State::Dialogue(t, d, _) => {
-                let during = if d.greeted() { "a reply" } else { "the greeting" };
-                (t, during, self.options.limits.reply_ms, d.greeted())
-            }
-            State::AwaitTls(t) => (t, "the TLS handshake", self.options.limits.tls_ms, true),
-            State::Quitting(..) => {
-                self.state = State::Next;
-                return;
-            }
-            other => {
-                self.state = other;
-                return;
-            }
+        let (target, during, ms, greeted) =
+            match std::mem::replace(&mut self.state, State::Finished) {
+                State::AwaitConnect(t) => {
+                    (t, "the TCP connect", self.options.limits.connect_ms, false)
+                }
+                State::Dialogue(t, d, _) => {
+                    let during = if d.greeted() {
+                        "a reply"
+                    } else {
+                        "the greeting"
+                    };
+                    (t, during, self.options.limits.reply_ms, d.greeted())
+                }
+                State::AwaitTls(t) => (t, "the TLS handshake", self.options.limits.tls_ms, true),
+                State::Quitting(..) => {
+                    self.state = State::Next;
+                    return;
+                }
+                other => {
+                    self.state = other;
+                    return;
+                }
+            };
+        let e = ConnectError::Timeout {
+            during: during.to_string(),
+            ms,
         };
-        let e = ConnectError::Timeout { during: during.to_string(), ms };
         self.on_unreachable(target, e.into(), greeted);
     }
 
@@ -697,18 +805,43 @@ impl Delivery {
         }
     }
 
-    fn on_tls_verdict(&mut self, target: Target, certificate: Result<(), Error>, version: &str, cipher: Option<&str>) -> Option<Step> {
+    fn on_tls_verdict(
+        &mut self,
+        target: Target,
+        certificate: Result<(), Error>,
+        version: &str,
+        cipher: Option<&str>,
+    ) -> Option<Step> {
         let tls = Some((version.to_string(), cipher.map(str::to_string)));
         self.judged(target, TlsResult::Secured { certificate }, tls)
     }
 
     /// The TLS handshake failed (alert, timeout, garbage): `detail` is the host's word for it.
     pub fn on_tls_failed(&mut self, detail: &str) {
-        let Some(target) = self.take_tls() else { return };
+        let Some(target) = self.take_tls() else {
+            return;
+        };
         self.sessions += 1;
         let i = target.candidate;
-        let j = judge(self.mode(), &self.candidates[i], TlsResult::HandshakeFailed { detail: detail.to_string() }, self.options.require_tls);
-        self.record(i, Some(&target.address), &j.verdict, j.failure.as_ref(), false, Seen { starttls: Some(true), ..Seen::default() });
+        let j = judge(
+            self.mode(),
+            &self.candidates[i],
+            TlsResult::HandshakeFailed {
+                detail: detail.to_string(),
+            },
+            self.options.require_tls,
+        );
+        self.record(
+            i,
+            Some(&target.address),
+            &j.verdict,
+            j.failure.as_ref(),
+            false,
+            Seen {
+                starttls: Some(true),
+                ..Seen::default()
+            },
+        );
         // The host destroyed the connection with the failed handshake.
         self.open = false;
         if self.probe.is_none() {
@@ -745,9 +878,27 @@ impl Delivery {
         }
         let tls_refused = matches!(error, Error::Smtp(SmtpError::StartTlsRefused { .. }));
         // STARTTLS was offered when the server answered it (refused, or bytes injected after 220).
-        let offered = matches!(error, Error::Smtp(SmtpError::StartTlsRefused { .. } | SmtpError::DataBeforeTls { .. }));
-        let j = judge(self.mode(), &self.candidates[i], TlsResult::Unreachable { error }, self.options.require_tls);
-        self.record(i, Some(&target.address), &j.verdict, j.failure.as_ref(), false, Seen { starttls: offered.then_some(true), ..Seen::default() });
+        let offered = matches!(
+            error,
+            Error::Smtp(SmtpError::StartTlsRefused { .. } | SmtpError::DataBeforeTls { .. })
+        );
+        let j = judge(
+            self.mode(),
+            &self.candidates[i],
+            TlsResult::Unreachable { error },
+            self.options.require_tls,
+        );
+        self.record(
+            i,
+            Some(&target.address),
+            &j.verdict,
+            j.failure.as_ref(),
+            false,
+            Seen {
+                starttls: offered.then_some(true),
+                ..Seen::default()
+            },
+        );
         if tls_refused && !self.plaintext_pass && self.probe.is_none() {
             self.retry_plaintext.push(target);
         }
@@ -755,25 +906,46 @@ impl Delivery {
     }
 
     /// Applies the §5 verdict to a finished dialogue; Some(Ready) when mail may go here.
-    fn judged(&mut self, target: Target, tls: TlsResult, tls_info: Option<(String, Option<String>)>) -> Option<Step> {
+    fn judged(
+        &mut self,
+        target: Target,
+        tls: TlsResult,
+        tls_info: Option<(String, Option<String>)>,
+    ) -> Option<Step> {
         self.sessions += 1;
         let i = target.candidate;
         let secured = matches!(tls, TlsResult::Secured { .. });
-        let cert_ok = matches!(tls, TlsResult::Secured { certificate: Ok(()) });
+        let cert_ok = matches!(
+            tls,
+            TlsResult::Secured {
+                certificate: Ok(())
+            }
+        );
         let certificate = match &tls {
             TlsResult::Secured { certificate } => Some(CertificateVerdict {
                 ok: certificate.is_ok(),
                 code: certificate.as_ref().err().map(|e| e.code_str().to_string()),
                 message: certificate.as_ref().err().map(|e| e.to_string()),
-                tlsrpt: certificate.as_ref().err().map(|e| e.tlsrpt_result().to_string()),
+                tlsrpt: certificate
+                    .as_ref()
+                    .err()
+                    .map(|e| e.tlsrpt_result().to_string()),
             }),
             _ => None,
         };
-        let j = judge(self.mode(), &self.candidates[i], tls, self.options.require_tls);
+        let j = judge(
+            self.mode(),
+            &self.candidates[i],
+            tls,
+            self.options.require_tls,
+        );
         let fallback = self.plaintext_pass;
         let version = tls_info.as_ref().map(|(v, _)| v.clone());
         // The plaintext retry delivers; its TLS failure was recorded on the first try.
-        let failure = j.failure.as_ref().filter(|_| !(fallback && j.verdict != Verdict::TryNext));
+        let failure = j
+            .failure
+            .as_ref()
+            .filter(|_| !(fallback && j.verdict != Verdict::TryNext));
         let seen = Seen {
             // A plaintext retry does not ask for STARTTLS: what the server offers is not seen.
             starttls: (!fallback).then_some(secured),
@@ -781,10 +953,21 @@ impl Delivery {
             cipher: tls_info.as_ref().and_then(|(_, c)| c.clone()),
             certificate: certificate.clone(),
         };
-        self.record(i, Some(&target.address), &j.verdict, failure, fallback, seen);
+        self.record(
+            i,
+            Some(&target.address),
+            &j.verdict,
+            failure,
+            fallback,
+            seen,
+        );
         if self.probe.is_some() {
             // RFC 5321 §4.1.1.10: the probe says QUIT (never MAIL) and waits briefly for the 221.
-            self.state = State::Quitting(self.now.saturating_add(QUIT_WAIT_MS.min(self.options.limits.reply_ms)), false);
+            self.state = State::Quitting(
+                self.now
+                    .saturating_add(QUIT_WAIT_MS.min(self.options.limits.reply_ms)),
+                false,
+            );
             return None;
         }
         if j.verdict == Verdict::TryNext {
@@ -822,18 +1005,48 @@ impl Delivery {
         Some(step)
     }
 
-    fn record(&mut self, i: usize, address: Option<&str>, verdict: &Verdict, failure: Option<&Error>, fallback: bool, seen: Seen) {
+    fn record(
+        &mut self,
+        i: usize,
+        address: Option<&str>,
+        verdict: &Verdict,
+        failure: Option<&Error>,
+        fallback: bool,
+        seen: Seen,
+    ) {
         let c = &self.candidates[i];
-        let Seen { starttls, tls_version, cipher, certificate } = seen;
+        let Seen {
+            starttls,
+            tls_version,
+            cipher,
+            certificate,
+        } = seen;
         // Probe under enforce, a host outside the policy: shown, not judged (§5: never dialled).
         let excluded = self.probe == Some(true);
-        let (verdict, failure) = if excluded { (&Verdict::Excluded, None) } else { (verdict, failure) };
+        let (verdict, failure) = if excluded {
+            (&Verdict::Excluded, None)
+        } else {
+            (verdict, failure)
+        };
         self.attempts.push(Attempt {
             host: c.host.clone(),
             address: address.map(str::to_string),
             port: self.options.port,
-            result: failure.map_or_else(|| if fallback { "plaintext-fallback".into() } else { "success".into() }, |e| e.code_str().to_string()),
-            tlsrpt: if fallback { None } else { failure.map(|e| e.tlsrpt_result().to_string()) },
+            result: failure.map_or_else(
+                || {
+                    if fallback {
+                        "plaintext-fallback".into()
+                    } else {
+                        "success".into()
+                    }
+                },
+                |e| e.code_str().to_string(),
+            ),
+            tlsrpt: if fallback {
+                None
+            } else {
+                failure.map(|e| e.tlsrpt_result().to_string())
+            },
             message: failure.map(|e| e.to_string()),
             temporary: failure.is_some_and(Error::is_temporary),
             mode: self.mode_str(),
@@ -857,13 +1070,18 @@ impl Delivery {
         let mx = self.attempts.last().map(|a| a.host.clone());
         // The reason shown is the last attempt's own failure when there is one: it says what
         // went wrong with the MX (the summary "no MX could be used" says nothing).
-        let shown = match (&error, self.attempts.iter().rev().find(|a| a.result != "success")) {
-            (Error::Delivery(DeliveryError::AllFailed { temporary, .. }), Some(last)) => Error::Host {
-                code: last.result.clone(),
-                message: last.message.clone().unwrap_or_default(),
-                temporary: *temporary,
-                tlsrpt: last.tlsrpt.clone().unwrap_or_default(),
-            },
+        let shown = match (
+            &error,
+            self.attempts.iter().rev().find(|a| a.result != "success"),
+        ) {
+            (Error::Delivery(DeliveryError::AllFailed { temporary, .. }), Some(last)) => {
+                Error::Host {
+                    code: last.result.clone(),
+                    message: last.message.clone().unwrap_or_default(),
+                    temporary: *temporary,
+                    tlsrpt: last.tlsrpt.clone().unwrap_or_default(),
+                }
+            }
             _ => error.clone(),
         };
         let reply = failure_reply(&self.domain, self.mode_str(), mx.as_deref(), &shown);
@@ -904,7 +1122,12 @@ impl Serialize for Step {
                 m.serialize_entry("step", "resolve-addresses")?;
                 m.serialize_entry("host", host)?;
             }
-            Step::Connect { host, address, port, timeout_ms } => {
+            Step::Connect {
+                host,
+                address,
+                port,
+                timeout_ms,
+            } => {
                 m.serialize_entry("step", "connect")?;
                 m.serialize_entry("host", host)?;
                 m.serialize_entry("address", address)?;
@@ -919,7 +1142,10 @@ impl Serialize for Step {
                 m.serialize_entry("step", "read")?;
                 m.serialize_entry("timeoutMs", timeout_ms)?;
             }
-            Step::StartTls { server_name, timeout_ms } => {
+            Step::StartTls {
+                server_name,
+                timeout_ms,
+            } => {
                 m.serialize_entry("step", "starttls")?;
                 m.serialize_entry("serverName", server_name)?;
                 m.serialize_entry("timeoutMs", timeout_ms)?;

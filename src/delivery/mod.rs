@@ -8,5 +8,8 @@ mod plan;
 
 pub use crate::error::DeliveryError;
 pub use judge::{judge, Judgement, TlsResult, Verdict};
-pub use machine::{AddressAnswer, Attempt, CertificateVerdict, Delivery, Failure, Limits, MxAnswer, Options, Ready, Step, TraceFacts};
+pub use machine::{
+    AddressAnswer, Attempt, CertificateVerdict, Delivery, Failure, Limits, MxAnswer, Options,
+    Ready, Step, TraceFacts,
+};
 pub use plan::{plan, Candidate, MxRecord, Plan};

@@ -130,8 +130,17 @@ mod tests {
     fn mx_records_that_name_no_host_are_final() {
         let e = plan("example.com", &[rec("not a host", 10), rec("..", 20)], None).unwrap_err();
         assert_eq!((e.code(), e.is_temporary()), ("mx-unusable", false));
-        let p = plan("example.com", &[rec(".", 0), rec("mx.example.com", 10)], None).unwrap();
-        assert_eq!(p.candidates.len(), 1, "a null MX among real ones is skipped");
+        let p = plan(
+            "example.com",
+            &[rec(".", 0), rec("mx.example.com", 10)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.candidates.len(),
+            1,
+            "a null MX among real ones is skipped"
+        );
     }
 
     #[test]

@@ -136,13 +136,20 @@ impl SmtpClient {
         }
         if let Some(w) = self.waiting {
             return Err(SmtpError::BadCommand {
-                detail: format!("{} sent while {} still waits for its reply", command.name(), w.name()),
+                detail: format!(
+                    "{} sent while {} still waits for its reply",
+                    command.name(),
+                    w.name()
+                ),
             }
             .into());
         }
         if arg.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
             return Err(SmtpError::BadCommand {
-                detail: format!("the argument of {} must not contain CR, LF or NUL", command.name()),
+                detail: format!(
+                    "the argument of {} must not contain CR, LF or NUL",
+                    command.name()
+                ),
             }
             .into());
         }
@@ -246,8 +253,13 @@ mod tests {
     use super::*;
 
     /// Sends `command`, then feeds `chunks`; returns the answer's meaning or the error code.
-    fn exchange(c: &mut SmtpClient, command: Command, chunks: &[&[u8]]) -> Result<Option<Meaning>, &'static str> {
-        c.command(command, "<a@example.com>").map_err(|e| e.code())?;
+    fn exchange(
+        c: &mut SmtpClient,
+        command: Command,
+        chunks: &[&[u8]],
+    ) -> Result<Option<Meaning>, &'static str> {
+        c.command(command, "<a@example.com>")
+            .map_err(|e| e.code())?;
         let mut out = None;
         for chunk in chunks {
             match c.on_data(chunk) {
@@ -265,20 +277,85 @@ mod tests {
         use Meaning::*;
         // (command, server bytes, result, reason)
         let cases: &[(Command, &[&[u8]], Result<Option<Meaning>, &str>, &str)] = &[
-            (Command::Mail, &[b"250 ok\r\n"], Ok(Some(Accepted)), "MAIL accepted"),
-            (Command::Rcpt, &[b"550 5.1.1 no\r\n"], Ok(Some(Permanent)), "RCPT refused"),
-            (Command::Rcpt, &[b"45", b"1 later\r\n"], Ok(Some(Transient)), "split reply"),
+            (
+                Command::Mail,
+                &[b"250 ok\r\n"],
+                Ok(Some(Accepted)),
+                "MAIL accepted",
+            ),
+            (
+                Command::Rcpt,
+                &[b"550 5.1.1 no\r\n"],
+                Ok(Some(Permanent)),
+                "RCPT refused",
+            ),
+            (
+                Command::Rcpt,
+                &[b"45", b"1 later\r\n"],
+                Ok(Some(Transient)),
+                "split reply",
+            ),
             (Command::Rcpt, &[b"250-a\r\n"], Ok(None), "incomplete"),
-            (Command::Data, &[b"354 go\r\n"], Ok(Some(SendData)), "DATA 354"),
-            (Command::Data, &[b"250 ok\r\n"], Err("smtp-unexpected-reply"), "2xx to DATA is not delivery"),
-            (Command::Data, &[b"451 busy\r\n"], Ok(Some(Transient)), "DATA refused"),
-            (Command::EndOfData, &[b"250 queued\r\n"], Ok(Some(Accepted)), "delivered"),
-            (Command::EndOfData, &[b"354 what\r\n"], Err("smtp-unexpected-reply"), "3xx to the end of data"),
-            (Command::Mail, &[b"250 x\r\n250-y\r\n250 z\r\n"], Err("smtp-out-of-step"), "two replies to one command"),
-            (Command::Mail, &[b"250 x\r\n250-y"], Err("smtp-out-of-step"), "a second reply begins"),
-            (Command::Ehlo, &[b"SSH-2.0\r\n"], Err("smtp-protocol-error"), "not SMTP"),
-            (Command::Ehlo, &[&b"250-x\r\n".repeat(300)], Err("smtp-protocol-error"), "endless reply: the one line limit"),
-            (Command::Ehlo, &[&[b'2'; 5000]], Err("smtp-protocol-error"), "endless line"),
+            (
+                Command::Data,
+                &[b"354 go\r\n"],
+                Ok(Some(SendData)),
+                "DATA 354",
+            ),
+            (
+                Command::Data,
+                &[b"250 ok\r\n"],
+                Err("smtp-unexpected-reply"),
+                "2xx to DATA is not delivery",
+            ),
+            (
+                Command::Data,
+                &[b"451 busy\r\n"],
+                Ok(Some(Transient)),
+                "DATA refused",
+            ),
+            (
+                Command::EndOfData,
+                &[b"250 queued\r\n"],
+                Ok(Some(Accepted)),
+                "delivered",
+            ),
+            (
+                Command::EndOfData,
+                &[b"354 what\r\n"],
+                Err("smtp-unexpected-reply"),
+                "3xx to the end of data",
+            ),
+            (
+                Command::Mail,
+                &[b"250 x\r\n250-y\r\n250 z\r\n"],
+                Err("smtp-out-of-step"),
+                "two replies to one command",
+            ),
+            (
+                Command::Mail,
+                &[b"250 x\r\n250-y"],
+                Err("smtp-out-of-step"),
+                "a second reply begins",
+            ),
+            (
+                Command::Ehlo,
+                &[b"SSH-2.0\r\n"],
+                Err("smtp-protocol-error"),
+                "not SMTP",
+            ),
+            (
+                Command::Ehlo,
+                &[&b"250-x\r\n".repeat(300)],
+                Err("smtp-protocol-error"),
+                "endless reply: the one line limit",
+            ),
+            (
+                Command::Ehlo,
+                &[&[b'2'; 5000]],
+                Err("smtp-protocol-error"),
+                "endless line",
+            ),
         ];
         for (command, chunks, want, why) in cases {
             let mut c = SmtpClient::new();
@@ -289,21 +366,53 @@ mod tests {
     #[test]
     fn bytes_nobody_asked_for_end_the_session() {
         let mut c = SmtpClient::new();
-        assert_eq!(exchange(&mut c, Command::Mail, &[b"250 ok\r\n"]), Ok(Some(Meaning::Accepted)));
+        assert_eq!(
+            exchange(&mut c, Command::Mail, &[b"250 ok\r\n"]),
+            Ok(Some(Meaning::Accepted))
+        );
         // The leftovers of a malformed reply arrive in a later read, before the next command.
-        assert_eq!(c.on_data(b"250-late\r\n").unwrap_err().code(), "smtp-out-of-step");
-        assert_eq!(c.command(Command::Rcpt, "<b@example.com>").unwrap_err().code(), "smtp-out-of-step", "stays failed");
+        assert_eq!(
+            c.on_data(b"250-late\r\n").unwrap_err().code(),
+            "smtp-out-of-step"
+        );
+        assert_eq!(
+            c.command(Command::Rcpt, "<b@example.com>")
+                .unwrap_err()
+                .code(),
+            "smtp-out-of-step",
+            "stays failed"
+        );
     }
 
     #[test]
     fn one_command_at_a_time_and_no_injection() {
         let mut c = SmtpClient::new();
-        assert_eq!(c.command(Command::Mail, "<a@example.com>").unwrap(), b"MAIL FROM:<a@example.com>\r\n");
-        assert_eq!(c.command(Command::Rcpt, "<b@example.com>").unwrap_err().code(), "invalid-argument");
+        assert_eq!(
+            c.command(Command::Mail, "<a@example.com>").unwrap(),
+            b"MAIL FROM:<a@example.com>\r\n"
+        );
+        assert_eq!(
+            c.command(Command::Rcpt, "<b@example.com>")
+                .unwrap_err()
+                .code(),
+            "invalid-argument"
+        );
         let mut c = SmtpClient::new();
-        assert_eq!(c.command(Command::Rcpt, "<a@x>\r\nDATA").unwrap_err().code(), "invalid-argument");
-        assert_eq!(c.command(Command::Ehlo, "a b").unwrap_err().code(), "smtp-helo-invalid");
-        assert_eq!(c.command(Command::EndOfData, "").unwrap(), b"", "the host writes the end line");
+        assert_eq!(
+            c.command(Command::Rcpt, "<a@x>\r\nDATA")
+                .unwrap_err()
+                .code(),
+            "invalid-argument"
+        );
+        assert_eq!(
+            c.command(Command::Ehlo, "a b").unwrap_err().code(),
+            "smtp-helo-invalid"
+        );
+        assert_eq!(
+            c.command(Command::EndOfData, "").unwrap(),
+            b"",
+            "the host writes the end line"
+        );
         let mut c = SmtpClient::new();
         c.command(Command::Quit, "").unwrap();
         assert_eq!(c.on_close().code(), "smtp-closed");
@@ -311,9 +420,21 @@ mod tests {
 
     #[test]
     fn keywords_and_enhanced_codes() {
-        let r = Reply { code: 250, lines: vec!["mx".into(), "size 1000".into(), "STARTTLS".into()] };
-        assert_eq!(ehlo_keywords(&r), vec![("SIZE".into(), vec!["1000".into()]), ("STARTTLS".into(), vec![])]);
-        let r = |code, t: &str| Reply { code, lines: vec![t.into()] };
+        let r = Reply {
+            code: 250,
+            lines: vec!["mx".into(), "size 1000".into(), "STARTTLS".into()],
+        };
+        assert_eq!(
+            ehlo_keywords(&r),
+            vec![
+                ("SIZE".into(), vec!["1000".into()]),
+                ("STARTTLS".into(), vec![])
+            ]
+        );
+        let r = |code, t: &str| Reply {
+            code,
+            lines: vec![t.into()],
+        };
         assert_eq!(enhanced_code(&r(550, "5.1.1 no such user")), Some("5.1.1"));
         assert_eq!(enhanced_code(&r(550, "4.1.1 wrong class")), None);
         assert_eq!(enhanced_code(&r(250, "2.0.0")), Some("2.0.0"));

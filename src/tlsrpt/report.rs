@@ -18,8 +18,8 @@ mod read;
 mod time;
 
 pub use read::{
-    read_report, DateRange, FailureSummary, PolicySummary, ReportProblem, ReportSummary,
-    MAX_DEPTH, MAX_REPORT_BYTES,
+    read_report, DateRange, FailureSummary, PolicySummary, ReportProblem, ReportSummary, MAX_DEPTH,
+    MAX_REPORT_BYTES,
 };
 
 /// RFC 8460 §4.3: the result types a report may hold — §4.3.1 negotiation failures, §4.3.2.1
@@ -264,7 +264,14 @@ pub fn report_id(day: &str, policy_domain: &str, submitter: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // variant 10
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// RFC 8460 §5.3: `filename = sender "!" policy-domain "!" begin-timestamp "!" end-timestamp
@@ -285,10 +292,16 @@ pub fn build_reports(
     results: &[SessionResult],
 ) -> Result<Vec<BuiltReport>, Error> {
     if options.organization.is_empty() {
-        return Err(ReportError::Input { detail: "organization must not be empty (RFC 8460 §4.4 organization-name)".into() }.into());
+        return Err(ReportError::Input {
+            detail: "organization must not be empty (RFC 8460 §4.4 organization-name)".into(),
+        }
+        .into());
     }
     if options.contact.is_empty() {
-        return Err(ReportError::Input { detail: "contact must not be empty (RFC 8460 §4.4 contact-info)".into() }.into());
+        return Err(ReportError::Input {
+            detail: "contact must not be empty (RFC 8460 §4.4 contact-info)".into(),
+        }
+        .into());
     }
     let submitter = crate::domain::normalize_domain(options.submitter)?;
     let begin = time::day_start(options.day).ok_or_else(|| ReportError::BadDate {
@@ -301,10 +314,18 @@ pub fn build_reports(
     let mut domains: BTreeMap<String, BTreeMap<PolicyKey, Counts>> = BTreeMap::new();
     for r in results {
         if r.count == 0 || r.count > MAX_COUNT {
-            return Err(ReportError::BadCount { path: "count (at least 1)".into(), found: r.count.to_string() }.into());
+            return Err(ReportError::BadCount {
+                path: "count (at least 1)".into(),
+                found: r.count.to_string(),
+            }
+            .into());
         }
         let domain = crate::domain::normalize_domain(&r.policy_domain)?;
-        let key = (r.policy.kind.as_str(), r.policy.strings.clone(), r.policy.mx_patterns.clone());
+        let key = (
+            r.policy.kind.as_str(),
+            r.policy.strings.clone(),
+            r.policy.mx_patterns.clone(),
+        );
         let counts = domains.entry(domain).or_default().entry(key).or_default();
         if r.result == "success" {
             counts.successful = add(counts.successful, r.count)?;
@@ -312,7 +333,10 @@ pub fn build_reports(
         }
         // RFC 8460 §4.3: only the registered result types may appear in a report.
         if !is_result_type(&r.result) {
-            return Err(ReportError::ResultType { found: r.result.clone() }.into());
+            return Err(ReportError::ResultType {
+                found: r.result.clone(),
+            }
+            .into());
         }
         counts.failed = add(counts.failed, r.count)?;
         let detail = (
@@ -333,33 +357,47 @@ pub fn build_reports(
         let id = report_id(options.day, domain, &submitter);
         let report = Report {
             organization_name: options.organization,
-            date_range: DateRangeOut { start_datetime: time::format_utc(begin), end_datetime: time::format_utc(end) },
+            date_range: DateRangeOut {
+                start_datetime: time::format_utc(begin),
+                end_datetime: time::format_utc(end),
+            },
             contact_info: options.contact,
             report_id: &id,
             policies: policies
                 .iter()
                 .map(|((kind, strings, mx), c)| PolicyOut {
-                    policy: PolicyDesc { policy_type: kind, policy_string: strings, policy_domain: domain, mx_host: mx },
-                    summary: SummaryOut { total_successful_session_count: c.successful, total_failure_session_count: c.failed },
+                    policy: PolicyDesc {
+                        policy_type: kind,
+                        policy_string: strings,
+                        policy_domain: domain,
+                        mx_host: mx,
+                    },
+                    summary: SummaryOut {
+                        total_successful_session_count: c.successful,
+                        total_failure_session_count: c.failed,
+                    },
                     failure_details: c
                         .failures
                         .iter()
-                        .map(|((result, mx, ip, sending, helo, reason, info), &n)| FailureOut {
-                            result_type: result,
-                            sending_mta_ip: sending.as_deref(),
-                            receiving_mx_hostname: mx.as_deref(),
-                            receiving_mx_helo: helo.as_deref(),
-                            receiving_ip: ip.as_deref(),
-                            failed_session_count: n,
-                            additional_information: info.as_deref(),
-                            failure_reason_code: reason.as_deref(),
-                        })
+                        .map(
+                            |((result, mx, ip, sending, helo, reason, info), &n)| FailureOut {
+                                result_type: result,
+                                sending_mta_ip: sending.as_deref(),
+                                receiving_mx_hostname: mx.as_deref(),
+                                receiving_mx_helo: helo.as_deref(),
+                                receiving_ip: ip.as_deref(),
+                                failed_session_count: n,
+                                additional_information: info.as_deref(),
+                                failure_reason_code: reason.as_deref(),
+                            },
+                        )
                         .collect(),
                 })
                 .collect(),
         };
-        let json = serde_json::to_string(&report)
-            .map_err(|e| ReportError::Input { detail: format!("the report could not be written: {e}") })?;
+        let json = serde_json::to_string(&report).map_err(|e| ReportError::Input {
+            detail: format!("the report could not be written: {e}"),
+        })?;
         reports.push(BuiltReport {
             policy_domain: domain.clone(),
             file_name: file_name(&submitter, domain, begin, end),
@@ -384,7 +422,12 @@ mod tests {
     fn sts() -> PolicyKind {
         PolicyKind {
             kind: PolicyType::Sts,
-            strings: vec!["version: STSv1".into(), "mode: enforce".into(), "mx: *.mail.example.com".into(), "max_age: 86400".into()],
+            strings: vec![
+                "version: STSv1".into(),
+                "mode: enforce".into(),
+                "mx: *.mail.example.com".into(),
+                "max_age: 86400".into(),
+            ],
             mx_patterns: vec!["*.mail.example.com".into()],
         }
     }
@@ -406,13 +449,27 @@ mod tests {
 
     fn sample() -> Vec<SessionResult> {
         let mut none = session("other.example", "sts-policy-fetch-error", "", 1);
-        none.policy = PolicyKind { kind: PolicyType::NoPolicyFound, strings: vec![], mx_patterns: vec![] };
+        none.policy = PolicyKind {
+            kind: PolicyType::NoPolicyFound,
+            strings: vec![],
+            mx_patterns: vec![],
+        };
         none.receiving_ip = None;
-        let mut expired = session("example.com", "certificate-expired", "mx2.mail.example.com", 2);
+        let mut expired = session(
+            "example.com",
+            "certificate-expired",
+            "mx2.mail.example.com",
+            2,
+        );
         expired.failure_reason_code = Some("X509_V_ERR_CERT_HAS_EXPIRED".into());
         vec![
             session("example.com", "success", "mx1.mail.example.com", 5),
-            session("example.com", "starttls-not-supported", "mx1.mail.example.com", 1),
+            session(
+                "example.com",
+                "starttls-not-supported",
+                "mx1.mail.example.com",
+                1,
+            ),
             expired,
             session("example.com", "success", "mx2.mail.example.com", 3),
             none,
@@ -423,9 +480,18 @@ mod tests {
     #[test]
     fn the_report_is_rfc_8460_json() {
         let reports = build_reports(&OPTIONS, &sample()).unwrap();
-        assert_eq!(reports.iter().map(|r| r.policy_domain.as_str()).collect::<Vec<_>>(), ["example.com", "other.example"]);
+        assert_eq!(
+            reports
+                .iter()
+                .map(|r| r.policy_domain.as_str())
+                .collect::<Vec<_>>(),
+            ["example.com", "other.example"]
+        );
         let r = &reports[0];
-        assert_eq!(r.file_name, "sender.example!example.com!1796083200!1796169599.json.gz");
+        assert_eq!(
+            r.file_name,
+            "sender.example!example.com!1796083200!1796169599.json.gz"
+        );
         let v: serde_json::Value = serde_json::from_str(&r.json).unwrap();
         assert_eq!(
             v,
@@ -452,16 +518,32 @@ mod tests {
             })
         );
         // Members in RFC 8460 §4.4's order, no nulls anywhere.
-        assert!(r.json.starts_with("{\"organization-name\":\"Example Sender\",\"date-range\":{\"start-datetime\""), "{}", r.json);
+        assert!(
+            r.json.starts_with(
+                "{\"organization-name\":\"Example Sender\",\"date-range\":{\"start-datetime\""
+            ),
+            "{}",
+            r.json
+        );
         assert!(!r.json.contains("null"));
         // no-policy-found: no policy-string, no mx-host; a policy failure has no MX or receiving IP.
         let other: serde_json::Value = serde_json::from_str(&reports[1].json).unwrap();
         let policies = other["policies"].as_array().unwrap();
         assert_eq!(policies.len(), 2, "two policies: no-policy-found and sts");
-        assert_eq!(policies[0]["policy"], serde_json::json!({ "policy-type": "no-policy-found", "policy-domain": "other.example" }));
-        assert_eq!(policies[0]["failure-details"], serde_json::json!([{ "result-type": "sts-policy-fetch-error", "sending-mta-ip": "192.0.2.10", "failed-session-count": 1 }]));
+        assert_eq!(
+            policies[0]["policy"],
+            serde_json::json!({ "policy-type": "no-policy-found", "policy-domain": "other.example" })
+        );
+        assert_eq!(
+            policies[0]["failure-details"],
+            serde_json::json!([{ "result-type": "sts-policy-fetch-error", "sending-mta-ip": "192.0.2.10", "failed-session-count": 1 }])
+        );
         assert_eq!(policies[1]["policy"]["policy-type"], "sts");
-        assert_eq!(policies[1]["failure-details"], serde_json::json!([]), "all sessions succeeded: an empty array");
+        assert_eq!(
+            policies[1]["failure-details"],
+            serde_json::json!([]),
+            "all sessions succeeded: an empty array"
+        );
     }
 
     #[test]
@@ -470,7 +552,11 @@ mod tests {
         let mut rotated = sample();
         for k in 0..rotated.len() {
             rotated.rotate_left(1);
-            assert_eq!(build_reports(&OPTIONS, &rotated).unwrap(), base, "rotation {k}");
+            assert_eq!(
+                build_reports(&OPTIONS, &rotated).unwrap(),
+                base,
+                "rotation {k}"
+            );
         }
         let mut reversed = sample();
         reversed.reverse();
@@ -491,7 +577,12 @@ mod tests {
 
     #[test]
     fn optional_fields_are_left_out_and_empty_is_absent() {
-        let mut s = session("example.com", "validation-failure", "mx1.mail.example.com", 1);
+        let mut s = session(
+            "example.com",
+            "validation-failure",
+            "mx1.mail.example.com",
+            1,
+        );
         s.sending_mta_ip = Some(String::new());
         s.receiving_mx_helo = Some("mx1.mail.example.com ESMTP".into());
         s.additional_information = Some("https://sender.example/tlsrpt/1".into());
@@ -510,8 +601,15 @@ mod tests {
     #[test]
     fn every_result_type_is_accepted_and_another_refused() {
         for t in RESULT_TYPES {
-            let r = build_reports(&OPTIONS, &[session("example.com", t, "mx1.mail.example.com", 1)]).unwrap();
-            assert!(r[0].json.contains(&format!("\"result-type\":\"{t}\"")), "{t}");
+            let r = build_reports(
+                &OPTIONS,
+                &[session("example.com", t, "mx1.mail.example.com", 1)],
+            )
+            .unwrap();
+            assert!(
+                r[0].json.contains(&format!("\"result-type\":\"{t}\"")),
+                "{t}"
+            );
         }
         // (result, why it is refused)
         for (bad, why) in [
@@ -519,10 +617,17 @@ mod tests {
             ("Certificate-Expired", "result types are lowercase"),
             ("", "empty"),
             ("successful", "only `success` counts a success"),
-            ("policy-fetch-timeout", "a core error code, not its result type"),
+            (
+                "policy-fetch-timeout",
+                "a core error code, not its result type",
+            ),
         ] {
             let e = build_reports(&OPTIONS, &[session("example.com", bad, "mx", 1)]).unwrap_err();
-            assert_eq!(e.code(), "tlsrpt-report-result-type-invalid", "{bad}: {why}");
+            assert_eq!(
+                e.code(),
+                "tlsrpt-report-result-type-invalid",
+                "{bad}: {why}"
+            );
             assert_eq!(e.rfc(), "RFC 8460 §4");
         }
         // Every core error's result type is one a report accepts (the one table, src/error.rs).
@@ -536,25 +641,80 @@ mod tests {
         let ok = [session("example.com", "success", "mx", 1)];
         // (options, code, why)
         let cases: &[(ReportOptions<'_>, &str, &str)] = &[
-            (ReportOptions { day: "2026-02-29", ..OPTIONS }, "tlsrpt-report-date-invalid", "2026 is no leap year"),
-            (ReportOptions { day: "2026-12-01T00:00:00Z", ..OPTIONS }, "tlsrpt-report-date-invalid", "a day, not a date-time"),
-            (ReportOptions { organization: "", ..OPTIONS }, "tlsrpt-report-input-invalid", "organization-name is required"),
-            (ReportOptions { contact: "", ..OPTIONS }, "tlsrpt-report-input-invalid", "contact-info is required"),
-            (ReportOptions { submitter: "a!b.example", ..OPTIONS }, "domain-invalid", "`!` would break the file name"),
+            (
+                ReportOptions {
+                    day: "2026-02-29",
+                    ..OPTIONS
+                },
+                "tlsrpt-report-date-invalid",
+                "2026 is no leap year",
+            ),
+            (
+                ReportOptions {
+                    day: "2026-12-01T00:00:00Z",
+                    ..OPTIONS
+                },
+                "tlsrpt-report-date-invalid",
+                "a day, not a date-time",
+            ),
+            (
+                ReportOptions {
+                    organization: "",
+                    ..OPTIONS
+                },
+                "tlsrpt-report-input-invalid",
+                "organization-name is required",
+            ),
+            (
+                ReportOptions {
+                    contact: "",
+                    ..OPTIONS
+                },
+                "tlsrpt-report-input-invalid",
+                "contact-info is required",
+            ),
+            (
+                ReportOptions {
+                    submitter: "a!b.example",
+                    ..OPTIONS
+                },
+                "domain-invalid",
+                "`!` would break the file name",
+            ),
         ];
         for (options, code, why) in cases {
-            assert_eq!(build_reports(options, &ok).unwrap_err().code(), *code, "{why}");
+            assert_eq!(
+                build_reports(options, &ok).unwrap_err().code(),
+                *code,
+                "{why}"
+            );
         }
         let mut zero = ok[0].clone();
         zero.count = 0;
-        assert_eq!(build_reports(&OPTIONS, &[zero]).unwrap_err().code(), "tlsrpt-report-count-invalid");
+        assert_eq!(
+            build_reports(&OPTIONS, &[zero]).unwrap_err().code(),
+            "tlsrpt-report-count-invalid"
+        );
         let mut big = ok[0].clone();
         big.count = MAX_COUNT;
-        assert_eq!(build_reports(&OPTIONS, &[big.clone(), big]).unwrap_err().code(), "tlsrpt-report-count-invalid", "a sum past 2^53 - 1");
+        assert_eq!(
+            build_reports(&OPTIONS, &[big.clone(), big])
+                .unwrap_err()
+                .code(),
+            "tlsrpt-report-count-invalid",
+            "a sum past 2^53 - 1"
+        );
         let mut domain = ok[0].clone();
         domain.policy_domain = "exa mple.com".into();
-        assert_eq!(build_reports(&OPTIONS, &[domain]).unwrap_err().code(), "domain-invalid");
-        assert_eq!(build_reports(&OPTIONS, &[]).unwrap(), vec![], "no sessions, no reports");
+        assert_eq!(
+            build_reports(&OPTIONS, &[domain]).unwrap_err().code(),
+            "domain-invalid"
+        );
+        assert_eq!(
+            build_reports(&OPTIONS, &[]).unwrap(),
+            vec![],
+            "no sessions, no reports"
+        );
     }
 
     #[test]
@@ -563,7 +723,10 @@ mod tests {
         assert_eq!(id, report_id("2026-12-01", "example.com", "sender.example"));
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "8", "UUID version 8: {id}");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "RFC 9562 variant: {id}");
+        assert!(
+            matches!(&id[19..20], "8" | "9" | "a" | "b"),
+            "RFC 9562 variant: {id}"
+        );
         let others = [
             report_id("2026-12-02", "example.com", "sender.example"),
             report_id("2026-12-01", "example.net", "sender.example"),
@@ -575,6 +738,9 @@ mod tests {
         // Policy domain names are normalised first: the same domain, the same id.
         let mut upper = session("EXAMPLE.com.", "success", "mx", 1);
         upper.policy_domain = "EXAMPLE.com.".into();
-        assert_eq!(build_reports(&OPTIONS, &[upper]).unwrap()[0].report_id, report_id("2026-12-01", "example.com", "sender.example"));
+        assert_eq!(
+            build_reports(&OPTIONS, &[upper]).unwrap()[0].report_id,
+            report_id("2026-12-01", "example.com", "sender.example")
+        );
     }
 }

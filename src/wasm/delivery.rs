@@ -10,7 +10,11 @@ use wasm_bindgen::prelude::*;
 
 fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true))
+        .serialize(
+            &serde_wasm_bindgen::Serializer::new()
+                .serialize_maps_as_objects(true)
+                .serialize_missing_as_null(true),
+        )
         .map_err(|e| bad_argument(&e.to_string()))
 }
 
@@ -19,7 +23,12 @@ fn ms(n: Option<f64>, default: u64) -> u64 {
 }
 
 /// The default limits with the times the host gave (undefined: the core's default).
-fn times(deadline_ms: Option<f64>, connect_ms: Option<f64>, reply_ms: Option<f64>, tls_ms: Option<f64>) -> Limits {
+fn times(
+    deadline_ms: Option<f64>,
+    connect_ms: Option<f64>,
+    reply_ms: Option<f64>,
+    tls_ms: Option<f64>,
+) -> Limits {
     let d = Limits::default();
     Limits {
         deadline_ms: ms(deadline_ms, d.deadline_ms),
@@ -31,12 +40,15 @@ fn times(deadline_ms: Option<f64>, connect_ms: Option<f64>, reply_ms: Option<f64
 }
 
 /// The applying policy from the resolver's object (`{ mode, maxAge, mx, ... }`) or null.
-fn policy_of(policy: JsValue, policy_id: Option<String>) -> Result<Option<(crate::Policy, Option<String>)>, JsValue> {
+fn policy_of(
+    policy: JsValue,
+    policy_id: Option<String>,
+) -> Result<Option<(crate::Policy, Option<String>)>, JsValue> {
     if policy.is_null() || policy.is_undefined() {
         return Ok(None);
     }
-    let value: serde_json::Value =
-        serde_wasm_bindgen::from_value(policy).map_err(|_| bad_argument("expected a policy object or null"))?;
+    let value: serde_json::Value = serde_wasm_bindgen::from_value(policy)
+        .map_err(|_| bad_argument("expected a policy object or null"))?;
     let p = crate::policy::policy_from_json(&value).map_err(|e| js_error(&e))?;
     Ok(Some((p, policy_id)))
 }
@@ -73,8 +85,15 @@ impl JsDelivery {
             max_sessions: max_sessions.map_or(d.max_sessions, |n| n.max(1) as usize),
             ..times(deadline_ms, connect_ms, reply_ms, tls_ms)
         };
-        let options = Options { helo_name: helo_name.into(), port, require_tls, limits };
-        delivery::Delivery::new(domain, policy, options).map(JsDelivery).map_err(|e| js_error(&e))
+        let options = Options {
+            helo_name: helo_name.into(),
+            port,
+            require_tls,
+            limits,
+        };
+        delivery::Delivery::new(domain, policy, options)
+            .map(JsDelivery)
+            .map_err(|e| js_error(&e))
     }
 
     /// A probe of one MX host (see [`crate::delivery::Delivery::probe`]): every address, QUIT,
@@ -94,8 +113,15 @@ impl JsDelivery {
     ) -> Result<JsDelivery, JsValue> {
         let policy = policy_of(policy, policy_id)?;
         let limits = times(deadline_ms, connect_ms, reply_ms, tls_ms);
-        let options = Options { helo_name: helo_name.into(), port, require_tls: false, limits };
-        delivery::Delivery::probe(domain, policy, host, options).map(JsDelivery).map_err(|e| js_error(&e))
+        let options = Options {
+            helo_name: helo_name.into(),
+            port,
+            require_tls: false,
+            limits,
+        };
+        delivery::Delivery::probe(domain, policy, host, options)
+            .map(JsDelivery)
+            .map_err(|e| js_error(&e))
     }
 
     pub fn poll(&mut self, now: f64) -> Result<JsValue, JsValue> {
@@ -176,12 +202,19 @@ impl JsDelivery {
         let mut ders = Vec::with_capacity(chain.length() as usize);
         for item in chain.iter() {
             if !item.is_instance_of::<js_sys::Uint8Array>() {
-                return Err(bad_argument("expected the chain as an array of DER Uint8Arrays"));
+                return Err(bad_argument(
+                    "expected the chain as an array of DER Uint8Arrays",
+                ));
             }
             ders.push(js_sys::Uint8Array::unchecked_from_js(item).to_vec());
         }
-        let host: Option<&dyn crate::SignatureHost> = if host_crypto { Some(&JsSignatureHost) } else { None };
-        self.0.on_tls(&ders, &store.0, host, version, cipher.as_deref());
+        let host: Option<&dyn crate::SignatureHost> = if host_crypto {
+            Some(&JsSignatureHost)
+        } else {
+            None
+        };
+        self.0
+            .on_tls(&ders, &store.0, host, version, cipher.as_deref());
         Ok(())
     }
 
@@ -284,7 +317,10 @@ impl Default for JsSmtpClient {
 /// The MX's reply passed on to the local MTA (see [`crate::relay::mirror_reply`]).
 #[wasm_bindgen(js_name = relayMirrorReply)]
 pub fn relay_mirror_reply(code: u16, lines: Vec<String>, mx: &str) -> Result<JsValue, JsValue> {
-    to_value(&crate::relay::mirror_reply(&smtp::Reply { code, lines }, mx))
+    to_value(&crate::relay::mirror_reply(
+        &smtp::Reply { code, lines },
+        mx,
+    ))
 }
 
 /// The relay's own replies at the end of DATA (see [`crate::relay::Notice`]): `kind` is
@@ -300,16 +336,24 @@ pub fn relay_notice(kind: &str, detail: &str, limit: f64) -> Result<JsValue, JsV
         "in-flight" => Notice::InFlight,
         "incomplete" => Notice::Incomplete,
         "needs-smtputf8" => Notice::NeedsSmtpUtf8 { mx: detail.into() },
-        "too-big" => Notice::TooBig { limit: seconds(limit) },
-        "journal-failed" => Notice::JournalFailed { detail: detail.into() },
+        "too-big" => Notice::TooBig {
+            limit: seconds(limit),
+        },
+        "journal-failed" => Notice::JournalFailed {
+            detail: detail.into(),
+        },
         "aborted" => Notice::Aborted,
         "shutting-down" => Notice::ShuttingDown,
-        "not-allowed" => Notice::NotAllowed { client: detail.into() },
+        "not-allowed" => Notice::NotAllowed {
+            client: detail.into(),
+        },
         "need-mail" => Notice::NeedMail,
         "auth-disabled" => Notice::AuthDisabled,
         "auth-needs-tls" => Notice::AuthNeedsTls,
         "auth-failed" => Notice::AuthFailed,
-        "auth-temporary" => Notice::AuthTemporary { detail: detail.into() },
+        "auth-temporary" => Notice::AuthTemporary {
+            detail: detail.into(),
+        },
         "internal-error" => Notice::InternalError,
         _ => return Err(bad_argument("unknown relay notice")),
     };
@@ -335,8 +379,9 @@ pub fn delivery_trace_header(
         mx,
         tls_version: tls_version.as_deref(),
     };
-    crate::relay::trace_header(name, &trace)
-        .ok_or_else(|| bad_argument("the header name must be printable ASCII without spaces or \":\""))
+    crate::relay::trace_header(name, &trace).ok_or_else(|| {
+        bad_argument("the header name must be printable ASCII without spaces or \":\"")
+    })
 }
 
 /// The recipient domain of an address for the relay, or why it cannot be routed (permanent):
@@ -370,5 +415,7 @@ pub fn error_codes() -> Result<JsValue, JsValue> {
 /// control characters, which would inject a command).
 #[wasm_bindgen(js_name = checkHeloName)]
 pub fn check_helo_name(name: &str) -> Result<(), JsValue> {
-    crate::smtp::StartTls::new(name).map(|_| ()).map_err(|e| js_error(&e))
+    crate::smtp::StartTls::new(name)
+        .map(|_| ())
+        .map_err(|e| js_error(&e))
 }

@@ -9,17 +9,32 @@ use wasm_bindgen::prelude::*;
 
 fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true))
+        .serialize(
+            &serde_wasm_bindgen::Serializer::new()
+                .serialize_maps_as_objects(true)
+                .serialize_missing_as_null(true),
+        )
         .map_err(|e| bad_argument(&e.to_string()))
 }
 
 /// `[{ policyDomain, reportId, fileName, json }]`, one report per policy domain of `results`
 /// (`[{ policyDomain, policy: { type, strings, mxPatterns }, result, sendingMtaIp, ..., count }]`).
 #[wasm_bindgen(js_name = buildTlsRptReports)]
-pub fn build_tlsrpt_reports(organization: &str, contact: &str, submitter: &str, day: &str, results: JsValue) -> Result<JsValue, JsValue> {
+pub fn build_tlsrpt_reports(
+    organization: &str,
+    contact: &str,
+    submitter: &str,
+    day: &str,
+    results: JsValue,
+) -> Result<JsValue, JsValue> {
     let results: Vec<SessionResult> = serde_wasm_bindgen::from_value(results)
         .map_err(|e| bad_argument(&format!("buildTlsRptReports: options.results: {e}")))?;
-    let options = ReportOptions { organization, contact, submitter, day };
+    let options = ReportOptions {
+        organization,
+        contact,
+        submitter,
+        day,
+    };
     let reports = report::build_reports(&options, &results).map_err(|e| js_error(&e))?;
     to_value(&reports)
 }

@@ -160,20 +160,38 @@ impl Reader {
     }
 
     /// A member that must be there.
-    fn required<'v>(obj: &'v Map<String, Value>, key: &str, path: &str) -> Result<&'v Value, ReportError> {
-        obj.get(key).ok_or_else(|| ReportError::Missing { path: join(path, key) })
+    fn required<'v>(
+        obj: &'v Map<String, Value>,
+        key: &str,
+        path: &str,
+    ) -> Result<&'v Value, ReportError> {
+        obj.get(key).ok_or_else(|| ReportError::Missing {
+            path: join(path, key),
+        })
     }
 
     fn object<'v>(v: &'v Value, path: &str) -> Result<&'v Map<String, Value>, ReportError> {
-        v.as_object().ok_or_else(|| ReportError::WrongType { path: path.to_string(), expected: "an object", found: kind(v) })
+        v.as_object().ok_or_else(|| ReportError::WrongType {
+            path: path.to_string(),
+            expected: "an object",
+            found: kind(v),
+        })
     }
 
     fn array<'v>(v: &'v Value, path: &str) -> Result<&'v Vec<Value>, ReportError> {
-        v.as_array().ok_or_else(|| ReportError::WrongType { path: path.to_string(), expected: "an array", found: kind(v) })
+        v.as_array().ok_or_else(|| ReportError::WrongType {
+            path: path.to_string(),
+            expected: "an array",
+            found: kind(v),
+        })
     }
 
     fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, ReportError> {
-        v.as_str().ok_or_else(|| ReportError::WrongType { path: path.to_string(), expected: "a string", found: kind(v) })
+        v.as_str().ok_or_else(|| ReportError::WrongType {
+            path: path.to_string(),
+            expected: "a string",
+            found: kind(v),
+        })
     }
 
     /// A count: RFC 8460 §4.4 session counts are non-negative integers.
@@ -183,7 +201,10 @@ impl Reader {
             if found.len() > 40 {
                 found = kind(v).to_string();
             }
-            ReportError::BadCount { path: path.to_string(), found }
+            ReportError::BadCount {
+                path: path.to_string(),
+                found,
+            }
         })
     }
 
@@ -196,7 +217,13 @@ impl Reader {
             Value::Null => None,
             other => {
                 let k = kind(other);
-                self.note(ReportProblem::FieldIgnored, format!("expected {} to be a string, found {k}; ignored", join(path, key)));
+                self.note(
+                    ReportProblem::FieldIgnored,
+                    format!(
+                        "expected {} to be a string, found {k}; ignored",
+                        join(path, key)
+                    ),
+                );
                 None
             }
         }
@@ -206,11 +233,20 @@ impl Reader {
     fn date_time(&mut self, range: &Map<String, Value>, key: &str) -> Result<String, ReportError> {
         let path = join("date-range", key);
         let text = Self::string(Self::required(range, key, "date-range")?, &path)?;
-        let (t, zoned) = time::parse_date_time(text).ok_or_else(|| ReportError::BadDate { path: path.clone(), found: text.to_string() })?;
+        let (t, zoned) = time::parse_date_time(text).ok_or_else(|| ReportError::BadDate {
+            path: path.clone(),
+            found: text.to_string(),
+        })?;
         if !zoned {
             // Interop: some senders write date-times without a zone; UTC is what RFC 8460 §4.1
             // reports are in.
-            self.note(ReportProblem::DateNoZone, format!("{path} {} has no time zone; read as UTC", crate::diagnostic::shown(text)));
+            self.note(
+                ReportProblem::DateNoZone,
+                format!(
+                    "{path} {} has no time zone; read as UTC",
+                    crate::diagnostic::shown(text)
+                ),
+            );
         }
         Ok(time::format_utc(t))
     }
@@ -222,23 +258,51 @@ impl Reader {
         let policy_type = match policy.get("policy-type") {
             Some(t) => Self::string(t, &join(&ppath, "policy-type"))?.to_string(),
             None => {
-                self.note(ReportProblem::FieldAbsent, format!("expected {}, found none", join(&ppath, "policy-type")));
+                self.note(
+                    ReportProblem::FieldAbsent,
+                    format!("expected {}, found none", join(&ppath, "policy-type")),
+                );
                 String::new()
             }
         };
         // RFC 8460 §4.4: `tlsa`, `sts` or `no-policy-found`.
-        if !policy_type.is_empty() && !["tlsa", "sts", "no-policy-found"].contains(&policy_type.as_str()) {
-            self.note(ReportProblem::PolicyTypeUnknown, format!("{} is {}, not tlsa, sts or no-policy-found", join(&ppath, "policy-type"), crate::diagnostic::shown(&policy_type)));
+        if !policy_type.is_empty()
+            && !["tlsa", "sts", "no-policy-found"].contains(&policy_type.as_str())
+        {
+            self.note(
+                ReportProblem::PolicyTypeUnknown,
+                format!(
+                    "{} is {}, not tlsa, sts or no-policy-found",
+                    join(&ppath, "policy-type"),
+                    crate::diagnostic::shown(&policy_type)
+                ),
+            );
         }
-        let policy_domain = Self::string(Self::required(policy, "policy-domain", &ppath)?, &join(&ppath, "policy-domain"))?.to_string();
+        let policy_domain = Self::string(
+            Self::required(policy, "policy-domain", &ppath)?,
+            &join(&ppath, "policy-domain"),
+        )?
+        .to_string();
         match policy.get("mx-host") {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
             // Interop: RFC 8460 as printed (before erratum 6241) and some senders give one string.
-            Some(Value::String(_)) => self.note(ReportProblem::MxHostString, format!("{} is a string; erratum 6241 makes it an array of strings", join(&ppath, "mx-host"))),
+            Some(Value::String(_)) => self.note(
+                ReportProblem::MxHostString,
+                format!(
+                    "{} is a string; erratum 6241 makes it an array of strings",
+                    join(&ppath, "mx-host")
+                ),
+            ),
             Some(other) => {
                 let k = kind(other);
-                self.note(ReportProblem::FieldIgnored, format!("expected {} to be an array of strings, found {k}; ignored", join(&ppath, "mx-host")));
+                self.note(
+                    ReportProblem::FieldIgnored,
+                    format!(
+                        "expected {} to be an array of strings, found {k}; ignored",
+                        join(&ppath, "mx-host")
+                    ),
+                );
             }
         }
         match policy.get("policy-string") {
@@ -246,13 +310,25 @@ impl Reader {
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
             Some(other) => {
                 let k = kind(other);
-                self.note(ReportProblem::FieldIgnored, format!("expected {} to be an array of strings, found {k}; ignored", join(&ppath, "policy-string")));
+                self.note(
+                    ReportProblem::FieldIgnored,
+                    format!(
+                        "expected {} to be an array of strings, found {k}; ignored",
+                        join(&ppath, "policy-string")
+                    ),
+                );
             }
         }
         let spath = join(path, "summary");
         let summary = Self::object(Self::required(entry, "summary", path)?, &spath)?;
-        let successful = Self::count(Self::required(summary, "total-successful-session-count", &spath)?, &join(&spath, "total-successful-session-count"))?;
-        let failed = Self::count(Self::required(summary, "total-failure-session-count", &spath)?, &join(&spath, "total-failure-session-count"))?;
+        let successful = Self::count(
+            Self::required(summary, "total-successful-session-count", &spath)?,
+            &join(&spath, "total-successful-session-count"),
+        )?;
+        let failed = Self::count(
+            Self::required(summary, "total-failure-session-count", &spath)?,
+            &join(&spath, "total-failure-session-count"),
+        )?;
 
         let mut failures = Vec::new();
         let fpath = join(path, "failure-details");
@@ -264,16 +340,33 @@ impl Reader {
         for (j, d) in details.iter().enumerate() {
             let dpath = format!("{fpath}[{j}]");
             let d = Self::object(d, &dpath)?;
-            let result_type = Self::string(Self::required(d, "result-type", &dpath)?, &join(&dpath, "result-type"))?.to_string();
+            let result_type = Self::string(
+                Self::required(d, "result-type", &dpath)?,
+                &join(&dpath, "result-type"),
+            )?
+            .to_string();
             // RFC 8460 §4.3: the registered result types; another is kept, with a problem.
             if !is_result_type(&result_type) {
-                self.note(ReportProblem::ResultTypeUnknown, format!("{} {} is not an RFC 8460 result type", join(&dpath, "result-type"), crate::diagnostic::shown(&result_type)));
+                self.note(
+                    ReportProblem::ResultTypeUnknown,
+                    format!(
+                        "{} {} is not an RFC 8460 result type",
+                        join(&dpath, "result-type"),
+                        crate::diagnostic::shown(&result_type)
+                    ),
+                );
             }
-            let count = Self::count(Self::required(d, "failed-session-count", &dpath)?, &join(&dpath, "failed-session-count"))?;
+            let count = Self::count(
+                Self::required(d, "failed-session-count", &dpath)?,
+                &join(&dpath, "failed-session-count"),
+            )?;
             sum = sum.saturating_add(count);
             if self.optional(d, "sending-mta-ip", &dpath).is_none() {
                 // Interop: senders behind a pool leave it out or empty.
-                self.note(ReportProblem::SendingIpMissing, format!("{} has no sending-mta-ip", dpath));
+                self.note(
+                    ReportProblem::SendingIpMissing,
+                    format!("{} has no sending-mta-ip", dpath),
+                );
             }
             failures.push(FailureSummary {
                 result_type,
@@ -283,9 +376,21 @@ impl Reader {
             });
         }
         if !details.is_empty() && sum != failed {
-            self.note(ReportProblem::CountMismatch, format!("{} is {failed}, but its failure details count {sum}", join(&spath, "total-failure-session-count")));
+            self.note(
+                ReportProblem::CountMismatch,
+                format!(
+                    "{} is {failed}, but its failure details count {sum}",
+                    join(&spath, "total-failure-session-count")
+                ),
+            );
         }
-        Ok(PolicySummary { policy_domain, policy_type, successful, failed, failures })
+        Ok(PolicySummary {
+            policy_domain,
+            policy_type,
+            successful,
+            failed,
+            failures,
+        })
     }
 }
 
@@ -304,7 +409,10 @@ pub fn read_report(text: &str) -> Result<ReportSummary, Error> {
 
 fn read(text: &str) -> Result<ReportSummary, ReportError> {
     if text.len() > MAX_REPORT_BYTES {
-        return Err(ReportError::TooLarge { size: text.len(), limit: MAX_REPORT_BYTES });
+        return Err(ReportError::TooLarge {
+            size: text.len(),
+            limit: MAX_REPORT_BYTES,
+        });
     }
     // Interop: a byte order mark before the JSON (RFC 8259 §8.1: a parser MAY ignore it).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -314,15 +422,30 @@ fn read(text: &str) -> Result<ReportSummary, ReportError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let detail = e.to_string();
         // serde_json appends " at line L column C"; the position is given separately.
-        let detail = detail.split(" at line ").next().unwrap_or(&detail).to_string();
-        ReportError::NotJson { line: e.line(), column: e.column(), detail }
+        let detail = detail
+            .split(" at line ")
+            .next()
+            .unwrap_or(&detail)
+            .to_string();
+        ReportError::NotJson {
+            line: e.line(),
+            column: e.column(),
+            detail,
+        }
     })?;
     // RFC 8460 §4.4: the report is one JSON object.
-    let top = value.as_object().ok_or(ReportError::NotObject { found: kind(&value) })?;
-    let mut r = Reader { problems: Vec::new() };
+    let top = value.as_object().ok_or(ReportError::NotObject {
+        found: kind(&value),
+    })?;
+    let mut r = Reader {
+        problems: Vec::new(),
+    };
     let named = |r: &mut Reader, key: &str| -> String {
         if !top.contains_key(key) {
-            r.note(ReportProblem::FieldAbsent, format!("expected {key}, found none"));
+            r.note(
+                ReportProblem::FieldAbsent,
+                format!("expected {key}, found none"),
+            );
         }
         r.optional(top, key, "").unwrap_or_default()
     };
@@ -330,14 +453,23 @@ fn read(text: &str) -> Result<ReportSummary, ReportError> {
     let report_id = named(&mut r, "report-id");
     named(&mut r, "contact-info");
     let range = Reader::object(Reader::required(top, "date-range", "")?, "date-range")?;
-    let date_range = DateRange { start: r.date_time(range, "start-datetime")?, end: r.date_time(range, "end-datetime")? };
+    let date_range = DateRange {
+        start: r.date_time(range, "start-datetime")?,
+        end: r.date_time(range, "end-datetime")?,
+    };
     let policies = Reader::array(Reader::required(top, "policies", "")?, "policies")?;
     let policies = policies
         .iter()
         .enumerate()
         .map(|(i, p)| r.policy(p, &format!("policies[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ReportSummary { organization, report_id, date_range, policies, problems: r.problems })
+    Ok(ReportSummary {
+        organization,
+        report_id,
+        date_range,
+        policies,
+        problems: r.problems,
+    })
 }
 
 #[cfg(test)]
@@ -347,13 +479,26 @@ mod tests {
     #[test]
     fn problem_codes_are_unique_and_apart_from_error_codes() {
         use ReportProblem::*;
-        let problems = [MxHostString, DateNoZone, SendingIpMissing, PolicyTypeUnknown, ResultTypeUnknown, FieldAbsent, FieldIgnored, CountMismatch];
+        let problems = [
+            MxHostString,
+            DateNoZone,
+            SendingIpMissing,
+            PolicyTypeUnknown,
+            ResultTypeUnknown,
+            FieldAbsent,
+            FieldIgnored,
+            CountMismatch,
+        ];
         let errors: Vec<&str> = crate::codes::catalogue().iter().map(|c| c.code).collect();
         let mut seen = std::collections::HashSet::new();
         for p in problems {
             assert!(p.code().starts_with("tlsrpt-report-"), "{}", p.code());
             assert!(seen.insert(p.code()), "{} twice", p.code());
-            assert!(!errors.contains(&p.code()), "{} is also an error code", p.code());
+            assert!(
+                !errors.contains(&p.code()),
+                "{} is also an error code",
+                p.code()
+            );
             assert_eq!(p.severity(), Severity::Warning);
         }
     }

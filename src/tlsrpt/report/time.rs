@@ -111,7 +111,14 @@ pub fn parse_date_time(s: &str) -> Option<(i64, bool)> {
                 return None;
             }
             let offset = i64::from(oh * 3600 + om * 60);
-            Some((if *sign == b'+' { base - offset } else { base + offset }, true))
+            Some((
+                if *sign == b'+' {
+                    base - offset
+                } else {
+                    base + offset
+                },
+                true,
+            ))
         }
         _ => None,
     }
@@ -124,12 +131,24 @@ mod tests {
     #[test]
     fn days_and_date_times() {
         // (day, first second) — known Unix times
-        for (day, t) in [("1970-01-01", 0), ("2016-04-01", 1_459_468_800), ("2024-02-29", 1_709_164_800)] {
+        for (day, t) in [
+            ("1970-01-01", 0),
+            ("2016-04-01", 1_459_468_800),
+            ("2024-02-29", 1_709_164_800),
+        ] {
             assert_eq!(day_start(day), Some(t), "{day}");
             assert_eq!(format_utc(t), format!("{day}T00:00:00Z"));
         }
         // Not days: a month 13, 30 February, 2023 is no leap year, too short, before 1970, signs.
-        for bad in ["2024-13-01", "2024-02-30", "2023-02-29", "2024-1-01", "1969-12-31", "+024-01-01", ""] {
+        for bad in [
+            "2024-13-01",
+            "2024-02-30",
+            "2023-02-29",
+            "2024-1-01",
+            "1969-12-31",
+            "+024-01-01",
+            "",
+        ] {
             assert_eq!(day_start(bad), None, "{bad}");
         }
         // (text, Unix time, zone named)
