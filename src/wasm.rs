@@ -354,6 +354,40 @@ impl Default for JsTrustStore {
     }
 }
 
+/// A peer chain from JS: DER `Uint8Array`s, leaf first.
+fn chain_of(chain: &js_sys::Array) -> Result<Vec<Vec<u8>>, JsValue> {
+    let mut ders = Vec::with_capacity(chain.length() as usize);
+    for item in chain.iter() {
+        if !item.is_instance_of::<js_sys::Uint8Array>() {
+            return Err(bad_argument(
+                "expected the chain as an array of DER Uint8Arrays",
+            ));
+        }
+        ders.push(js_sys::Uint8Array::unchecked_from_js(item).to_vec());
+    }
+    Ok(ders)
+}
+
+/// The JS host's signature verifier when it registered one (js/host-crypto.js), else ring.
+fn signature_host(registered: bool) -> Option<&'static dyn crate::SignatureHost> {
+    if registered {
+        Some(&JsSignatureHost)
+    } else {
+        None
+    }
+}
+
+/// Structured results as plain JS objects (bytes as `Uint8Array`), without a JSON round trip.
+fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(
+            &serde_wasm_bindgen::Serializer::new()
+                .serialize_maps_as_objects(true)
+                .serialize_missing_as_null(true),
+        )
+        .map_err(|e| bad_argument(&e.to_string()))
+}
+
 /// RFC 8461 §4.2 check of `chain` (DER `Uint8Array`s, leaf first) for `host` at `now` seconds.
 /// Returns `{ ok: true }` or `{ ok: false, code, message, tlsrpt }`. `host_crypto`: the JS host
 /// has registered a signature verifier (js/host-crypto.js); otherwise ring checks signatures.
@@ -365,20 +399,8 @@ pub fn verify_chain(
     store: &JsTrustStore,
     host_crypto: bool,
 ) -> Result<JsValue, JsValue> {
-    let mut ders = Vec::with_capacity(chain.length() as usize);
-    for item in chain.iter() {
-        if !item.is_instance_of::<js_sys::Uint8Array>() {
-            return Err(bad_argument(
-                "expected the chain as an array of DER Uint8Arrays",
-            ));
-        }
-        ders.push(js_sys::Uint8Array::unchecked_from_js(item).to_vec());
-    }
-    let host_crypto: Option<&dyn crate::SignatureHost> = if host_crypto {
-        Some(&JsSignatureHost)
-    } else {
-        None
-    };
+    let ders = chain_of(&chain)?;
+    let host_crypto = signature_host(host_crypto);
     let verdict = match crate::verify_chain(&ders, host, seconds(now), &store.0, host_crypto) {
         Ok(()) => serde_json::json!({ "ok": true }),
         Err(e) => {

@@ -12,7 +12,7 @@ import { createNodeHosts } from '../node/resolve.js';
 import { checkDomain } from './check-domain.js';
 import { renderReport } from './check-report.js';
 import { painter } from './colour.js';
-import { parseCommandLine, UsageError } from './usage.js';
+import { integer, parseCommandLine, UsageError } from './usage.js';
 
 export const usage = `usage: mtasts check [options] <domain>
 
@@ -126,7 +126,8 @@ export function makeHosts(options) {
   }
 }
 
-function readCaFile(file) {
+/** The PEM certificates of `file` (--ca-file), each checked to parse; a UsageError otherwise. */
+export function readCaFile(file) {
   let pem;
   try {
     pem = readFileSync(file, 'utf8');
@@ -160,10 +161,3 @@ export function defaultStoreDir(env) {
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'mtasts');
 }
 
-function integer(text, flag, min, max) {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`${flag} needs a whole number from ${min} to ${max}, found ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}

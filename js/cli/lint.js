@@ -3,7 +3,7 @@
 
 import { open } from 'node:fs/promises';
 import { lintPolicy, lintRecord, lintTlsRptRecord } from '../node/index.js';
-import { parseCommandLine, UsageError } from './usage.js';
+import { fileProblem, parseCommandLine, UsageError } from './usage.js';
 
 export const usage = `usage: mtasts lint [--json] <policy-file | ->
        mtasts lint [--json] --record '<txt>' [--name _mta-sts.<domain>]
@@ -130,19 +130,6 @@ async function readPolicyFile(file) {
   }
 }
 
-function fileProblem(err) {
-  switch (err.code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    default:
-      return err.code ? err.code.toLowerCase() : err.message;
-  }
-}
 
 /** Reads standard input to its end, or stops (and gives up) past MAX_INPUT_BYTES. */
 async function readStdin(stdin) {

@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { readTlsRptReport } from '../node/index.js';
 import { painter } from './colour.js';
 import { looksLikeMessage, leafParts, MimeError } from './mime.js';
-import { parseCommandLine, UsageError } from './usage.js';
+import { fileProblem, parseCommandLine, UsageError } from './usage.js';
 
 /** The most report JSON text read, gunzipped: the core's own bound (MAX_REPORT_BYTES, src/tlsrpt/report/read.rs). */
 export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
@@ -198,19 +198,6 @@ async function readBounded(stream, what) {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-function fileProblem(err) {
-  switch (err.code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    default:
-      return err.code ? err.code.toLowerCase() : err.message;
-  }
-}
 
 // --- printing -------------------------------------------------------------------------------------
 

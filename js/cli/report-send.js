@@ -23,7 +23,8 @@ import { buildTlsRptReports, selectTlsRptRecord } from '../node/index.js';
 import { createDnsHost } from '../node/dns.js';
 import { classifyFetchError, policyTrustAnchors } from '../node/https.js';
 import { fileTlsrptLog, sessionResultsFor } from '../relay/tlsrpt-log.js';
-import { parseCommandLine, UsageError } from './usage.js';
+import { integer, parseCommandLine, UsageError } from './usage.js';
+import { readCaFile } from './check.js';
 import { dateArgument, dayOf, required, storeDirOf, submitterOf, writeAtomically } from './report-args.js';
 
 export const usage = `usage: mtasts report send --org NAME --contact ADDR [options]
@@ -477,23 +478,5 @@ function hostPort(text, flag) {
   return { host: m[1] ?? m[2], port: Number(m[3]) };
 }
 
-function readCaFile(file) {
-  let pem;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (err) {
-    const why = { ENOENT: 'no such file', EISDIR: 'is a directory', EACCES: 'permission denied' }[err.code] ?? err.code ?? err.message;
-    throw new UsageError(`cannot read ${file}: ${why}`);
-  }
-  if (!/-----BEGIN CERTIFICATE-----/.test(pem)) throw new UsageError(`${file} holds no PEM certificate`);
-  return pem;
-}
 
-function integer(text, flag, min, max) {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`${flag} needs a whole number from ${min} to ${max}, found ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}
 

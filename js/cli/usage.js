@@ -38,3 +38,27 @@ function reword(err) {
       return err.message;
   }
 }
+
+/** Why a file could not be read, in a few words (`cannot read FILE: no such file`). */
+export function fileProblem(err) {
+  switch (err.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return err.code ? err.code.toLowerCase() : err.message;
+  }
+}
+
+/** A whole-number flag within [min, max], or undefined when not given. */
+export function integer(text, flag, min, max) {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag} needs a whole number from ${min} to ${max}, found ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}

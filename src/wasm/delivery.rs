@@ -2,21 +2,11 @@
 //! ([`crate::smtp::SmtpClient`]) and the relay's replies: argument conversion only. Host answers
 //! come in as typed values and bytes; steps go out as plain objects (bytes as `Uint8Array`).
 
-use super::{bad_argument, js_error, seconds, JsSignatureHost, JsTrustStore};
+use super::{bad_argument, js_error, seconds, to_value, JsTrustStore};
 use crate::delivery::{self, AddressAnswer, Limits, MxAnswer, MxRecord, Options};
 use crate::smtp::{self, Command};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-
-fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(
-            &serde_wasm_bindgen::Serializer::new()
-                .serialize_maps_as_objects(true)
-                .serialize_missing_as_null(true),
-        )
-        .map_err(|e| bad_argument(&e.to_string()))
-}
 
 fn ms(n: Option<f64>, default: u64) -> u64 {
     n.map_or(default, |v| seconds(v).max(1))
@@ -199,22 +189,14 @@ impl JsDelivery {
         version: &str,
         cipher: Option<String>,
     ) -> Result<(), JsValue> {
-        let mut ders = Vec::with_capacity(chain.length() as usize);
-        for item in chain.iter() {
-            if !item.is_instance_of::<js_sys::Uint8Array>() {
-                return Err(bad_argument(
-                    "expected the chain as an array of DER Uint8Arrays",
-                ));
-            }
-            ders.push(js_sys::Uint8Array::unchecked_from_js(item).to_vec());
-        }
-        let host: Option<&dyn crate::SignatureHost> = if host_crypto {
-            Some(&JsSignatureHost)
-        } else {
-            None
-        };
-        self.0
-            .on_tls(&ders, &store.0, host, version, cipher.as_deref());
+        let ders = super::chain_of(&chain)?;
+        self.0.on_tls(
+            &ders,
+            &store.0,
+            super::signature_host(host_crypto),
+            version,
+            cipher.as_deref(),
+        );
         Ok(())
     }
 

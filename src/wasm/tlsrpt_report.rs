@@ -2,20 +2,9 @@
 //! results come in as plain objects (serde-wasm-bindgen); the report JSON, a wire artefact, goes
 //! out and comes in as the exact string.
 
-use super::{bad_argument, js_error};
+use super::{bad_argument, js_error, to_value};
 use crate::tlsrpt::report::{self, ReportOptions, SessionResult};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
-
-fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(
-            &serde_wasm_bindgen::Serializer::new()
-                .serialize_maps_as_objects(true)
-                .serialize_missing_as_null(true),
-        )
-        .map_err(|e| bad_argument(&e.to_string()))
-}
 
 /// `[{ policyDomain, reportId, fileName, json }]`, one report per policy domain of `results`
 /// (`[{ policyDomain, policy: { type, strings, mxPatterns }, result, sendingMtaIp, ..., count }]`).
