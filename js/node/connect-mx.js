@@ -165,7 +165,7 @@ export async function connectMx(domain, options = {}) {
       };
     }
     const f = step.failure;
-    const err = new MtaStsError(f.error.code, failureMessage(f, attempts), { rfc: f.error.rfc });
+    const err = new MtaStsError(f.error.code, f.message, { rfc: f.error.rfc });
     err.temporary = f.error.temporary;
     err.tlsrpt = f.error.tlsrpt;
     err.reply = f.reply;
@@ -178,11 +178,4 @@ export async function connectMx(domain, options = {}) {
   } finally {
     d.free();
   }
-}
-
-/** "no MX host of example.com could be used (2 attempts): mx1 (192.0.2.1): smtp-closed; ..." */
-function failureMessage(f, attempts) {
-  if (f.error.code !== 'delivery-failed' && f.error.code !== 'delivery-deadline') return f.error.message;
-  const summary = attempts.map((a) => `${a.host}${a.address ? ` (${a.address})` : ''}: ${a.result}`).join('; ');
-  return `${f.error.message}: ${summary}`;
 }

@@ -81,9 +81,9 @@ function addressProbe(a, leaf, at) {
   const certificate = a.certificate
     ? { ok: a.certificate.ok, code: a.certificate.code ?? null, message: a.certificate.message ?? null, ...leafForDisplay(leaf, at) }
     : null;
-  // A failure of the session itself (not the certificate's, not the missing STARTTLS, which are
-  // shown in their own fields, and not the policy's view of the host).
-  const sessionFailed = failed && !a.secured && a.starttls !== false && a.result !== 'mx-not-in-policy';
+  // A failure of the session itself: not the certificate's or the missing STARTTLS, shown in
+  // their own fields (the policy's view of a host, mx-not-in-policy, comes with a secured session).
+  const sessionFailed = failed && !a.secured && a.starttls !== false;
   const failure = a.verdict === 'excluded' || !failed ? null : { code: a.result, message: a.message, tlsrpt: a.tlsrpt ?? null, temporary: a.temporary, rfc: a.rfc ?? null };
   return {
     address: a.address,

@@ -210,6 +210,9 @@ pub struct Failure {
     pub reply: RelayReply,
     /// The last MX host tried, if any.
     pub mx: Option<String>,
+    /// The error's message, followed for "every MX failed" and the deadline by each attempt
+    /// (`host (address): result; ...`), for logs and the caller's exception.
+    pub message: String,
 }
 
 /// One attempt on one address, as recorded for TLS-RPT (RFC 8460 §4.3) and the caller.
@@ -1085,7 +1088,29 @@ impl Delivery {
             _ => error.clone(),
         };
         let reply = failure_reply(&self.domain, self.mode_str(), mx.as_deref(), &shown);
-        let step = Step::Done(Failure { error, reply, mx });
+        let mut message = error.to_string();
+        if matches!(
+            error,
+            Error::Delivery(
+                DeliveryError::AllFailed { .. } | DeliveryError::DeadlineExceeded { .. }
+            )
+        ) {
+            let each: Vec<String> = self
+                .attempts
+                .iter()
+                .map(|a| match &a.address {
+                    Some(address) => format!("{} ({address}): {}", a.host, a.result),
+                    None => format!("{}: {}", a.host, a.result),
+                })
+                .collect();
+            message = format!("{message}: {}", each.join("; "));
+        }
+        let step = Step::Done(Failure {
+            error,
+            reply,
+            mx,
+            message,
+        });
         self.open = false;
         self.finished = Some(step.clone());
         self.state = State::Finished;
