@@ -8,7 +8,7 @@
 // each MX is probeMx's (js/node/probe-mx.js: the core's Delivery machine in probe mode), and the
 // verdict on it the core's, exactly as connectMx would decide it for a delivery.
 
-import { selectRecord, lintRecord, lintPolicy, matchMx, PolicyResolver } from '../node/index.js';
+import { selectRecord, lintRecord, lintPolicy, matchMx, PolicyResolver, selectTlsRptRecord, lintTlsRptRecord } from '../node/index.js';
 import { normalizeDomain } from '../core.js';
 import { probeMx } from '../node/probe-mx.js';
 
@@ -43,7 +43,8 @@ export async function checkDomain(domain, { dns, https, store, now, probe = fals
   // Spec: a person checking a domain wants today's record, so the TXT record is always asked
   // (recheckAfter 0); a cached policy is still reused when its id is unchanged (RFC 8461 §3.3).
   const resolver = new PolicyResolver({ ...watched, store, recheckAfter: 0, ...(now ? { now } : {}) });
-  const [result, mxAnswer] = await Promise.all([resolver.resolve(name), dns.resolveMx(name)]);
+  const tlsrptName = `_smtp._tls.${name}`;
+  const [result, mxAnswer, tlsrptAnswer] = await Promise.all([resolver.resolve(name), dns.resolveMx(name), dns.resolveTxt(tlsrptName)]);
 
   const txtName = `_mta-sts.${name}`;
   const record = recordReport(txtName, seen.txt ?? (await dns.resolveTxt(txtName)));
@@ -73,7 +74,29 @@ export async function checkDomain(domain, { dns, https, store, now, probe = fals
   const hasPolicy = result.status === 'found' || result.status === 'cached';
   const mxOk = mx.hosts.length > 0 && (policy.mode === 'none' || mx.hosts.every((h) => h.matchesPolicy));
   const ok = hasPolicy && errors.length === 0 && mxOk;
-  return { domain: name, ok, record, policy, mx: mx.hosts, mxLookup: mx.lookup, errors, notes };
+  const tlsrpt = tlsrptReport(tlsrptName, tlsrptAnswer);
+  return { domain: name, ok, record, policy, mx: mx.hosts, mxLookup: mx.lookup, tlsrpt, errors, notes };
+}
+
+// RFC 8460 §3: the TLS-RPT record at _smtp._tls.<domain>, selected as senders do (records not
+// starting with v=TLSRPTv1 ignored; anything but one valid record means: send no report). Shown,
+// not counted in `ok`: TLS-RPT is optional, and MTA-STS works without it.
+function tlsrptReport(name, answer) {
+  const base = { name, status: 'none', rua: [], raw: [], detail: null, diagnostics: [] };
+  if (!answer.ok) return { ...base, status: answer.kind === 'none' ? 'none' : 'temperror', detail: answer.detail ?? null };
+  const raw = answer.records.map((strings) => [...strings]);
+  const diagnostics = raw
+    .map((strings) => strings.join(''))
+    .filter((text) => /^v=tlsrptv1/i.test(text))
+    .flatMap((text) => lintTlsRptRecord(text, name).diagnostics);
+  try {
+    const selected = selectTlsRptRecord(raw);
+    return selected ? { ...base, status: 'found', rua: [...selected.rua], raw, diagnostics } : { ...base, raw };
+  } catch (err) {
+    if (err?.code === 'tlsrpt-record-multiple') return { ...base, status: 'multiple', raw, diagnostics };
+    if (err?.code === 'tlsrpt-record-invalid') return { ...base, status: 'invalid', raw, diagnostics };
+    throw err;
+  }
 }
 
 // RFC 8461 §3.1: the TXT record at _mta-sts.<domain>; records not starting with v=STSv1 are

@@ -89,6 +89,20 @@ export function renderReport(report, paint = plain) {
   }
   errorsOf('mx').filter((e) => e.code !== 'mx-not-in-policy').forEach(showError);
 
+  // Step 5: the TLS-RPT record (RFC 8460 §3). Optional: shown, never counted against the policy.
+  const t = report.tlsrpt;
+  if (t) {
+    const head = `TLS-RPT record ${t.name}`;
+    const none = 'senders send no TLS reports, so failures go unseen';
+    if (t.status === 'found') line(m.ok, `${head}: reports go to ${t.rua.join(', ')}${rfc('RFC 8460 §3')}`);
+    else if (t.status === 'multiple') line(m.note, `${head}: ${t.raw.length} records begin with v=TLSRPTv1, exactly one is allowed: ${none}${rfc('RFC 8460 §3')}`);
+    else if (t.status === 'invalid') line(m.note, `${head}: the record is invalid: ${none}${rfc('RFC 8460 §3')}`);
+    else if (t.status === 'temperror') line(m.note, `${head}: temporary DNS failure (${t.detail})${rfc('RFC 8460 §3')}`);
+    else line(m.note, `${head}: none: ${none}${rfc('RFC 8460 §3')}`);
+    for (const strings of t.raw) detail(strings.map((s) => JSON.stringify(s)).join(' '));
+    t.diagnostics.forEach(showDiagnostic);
+  }
+
   // Whatever no step shows, then the notes and the verdict.
   report.errors.filter((e) => stepOf(e) === 'other').forEach((e) => line(m.bad, `[${e.code}] ${e.message}${rfc(e.rfc)}`));
   if (report.notes.length) out.push('');

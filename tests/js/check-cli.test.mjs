@@ -194,6 +194,34 @@ describe('mtasts check for a person', () => {
     assert.ok(report.record.diagnostics.some((d) => d.code === 'record-draft-name'));
   });
 
+  test('the TLS-RPT record (RFC 8460 §3): found, invalid, several, none; never counted in the exit status', async () => {
+    const cases = [
+      [[['v=TLSRPTv1; rua=mailto:tls@testing-valid.test,https://r.testing-valid.test/v1']], 'found', ['mailto:tls@testing-valid.test', 'https://r.testing-valid.test/v1']],
+      [[['v=TLSRPTv1; ruf=mailto:tls@testing-valid.test']], 'invalid', []],
+      [[['v=TLSRPTv1; rua=mailto:a@testing-valid.test'], ['v=TLSRPTv1; rua=mailto:b@testing-valid.test']], 'multiple', []],
+      [[['v=spf1 -all']], 'none', []],
+    ];
+    try {
+      for (const [records, status, rua] of cases) {
+        lab.update('testing-valid', { extraTxt: { '_smtp._tls.testing-valid.test': records } });
+        const json = await mtasts(['check', 'testing-valid.test', '--json', ...labFlags(lab.dns.server)]);
+        const report = JSON.parse(json.stdout);
+        assert.equal(json.code, 0, `${status}: the policy alone decides the exit status`);
+        assert.equal(report.tlsrpt.name, '_smtp._tls.testing-valid.test');
+        assert.equal(report.tlsrpt.status, status);
+        assert.deepEqual(report.tlsrpt.rua, rua);
+        assert.deepEqual(report.tlsrpt.raw, records);
+        if (status === 'invalid') assert.ok(report.tlsrpt.diagnostics.some((d) => d.code.startsWith('tlsrpt-record-')));
+        const text = (await mtasts(['check', 'testing-valid.test', ...labFlags(lab.dns.server)])).stdout;
+        const line = text.split('\n').find((l) => l.includes('TLS-RPT record _smtp._tls.testing-valid.test'));
+        assert.ok(line, text);
+        assert.equal(line.startsWith('✓'), status === 'found', line);
+      }
+    } finally {
+      lab.reset('testing-valid');
+    }
+  });
+
   test('a temporary DNS failure is not reported as "no record"', async () => {
     const { code, stdout } = await mtasts(['check', 'servfail.test', ...labFlags(lab.dns.server)]);
     assert.equal(code, 1);
