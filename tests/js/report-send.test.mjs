@@ -178,7 +178,7 @@ test('send: https 2xx sent, 500 temporary, redirect not followed, mailto via SMT
   assert.match(lineOf(first.stdout, 'https-ok.test')[0], /  sent \(http 200\)$/);
 
   assert.equal(flaky.got.length, 1);
-  assert.match(lineOf(first.stdout, 'https-flaky.test')[0], /failed \(temporary, tried again next run\): http 500 \[tlsrpt-send-http-status\]/);
+  assert.match(lineOf(first.stdout, 'https-flaky.test')[0], /failed \(temporary, tried again from \d{4}-\d\d-\d\dT[\d:.]+Z\): http 500 \[tlsrpt-send-http-status\]/);
   assert.equal(redirect.got.length, 1, 'posted once, the redirect not followed');
   assert.match(lineOf(first.stdout, 'https-redirect.test')[0], /failed \(permanent\): http 302 redirect .* not followed \[tlsrpt-send-redirect\]/);
   assert.match(lineOf(first.stdout, 'no-record.test')[0], /  -  skipped: no TLS-RPT record at _smtp\._tls\.no-record\.test .*\[tlsrpt-record-none\]/);
@@ -209,13 +209,20 @@ test('send: https 2xx sent, 500 temporary, redirect not followed, mailto via SMT
   assert.equal(mailed.policies[0].successful, 2);
   assert.equal(mailed.policies[0].failures.reduce((n, f) => n + f.count, 0), 1);
 
-  // The ledger: one fsync'd line per sent (domain, rua), and the permanent refusal; none for 500.
+  // The ledger: one fsync'd line per (domain, rua) tried: sent, the permanent refusal, the 500 deferred.
   const ledger = readFileSync(join(store, 'tlsrpt-sent', `${DAY}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(ledger.map((l) => [l.policyDomain, l.outcome]).sort(), [['https-ok.test', 'sent'], ['https-redirect.test', 'failed'], ['mail.test', 'sent']]);
+  assert.deepEqual(ledger.map((l) => [l.policyDomain, l.outcome]).sort(), [['https-flaky.test', 'deferred'], ['https-ok.test', 'sent'], ['https-redirect.test', 'failed'], ['mail.test', 'sent']]);
 
-  // Second run: the flaky endpoint now answers 200 and gets the report; nothing else is sent again.
+  // A run within the backoff leaves the deferred endpoint alone, says when it is due, exits 0.
   flakyStatus = 200;
-  const second = await mtasts(common());
+  const early = await mtasts(common());
+  assert.equal(early.code, 0, early.stdout + early.stderr);
+  assert.equal(flaky.got.length, 1);
+  assert.match(lineOf(early.stdout, 'https-flaky.test')[0], /waiting: the last try failed \(http 500 \[tlsrpt-send-http-status\]\); next try from \S+Z \(--retry-now tries now\)/);
+
+  // Second run (--retry-now, as a later run after the backoff): the flaky endpoint now answers 200
+  // and gets the report; nothing else is sent again.
+  const second = await mtasts([...common(), '--retry-now']);
   assert.equal(second.code, 0, second.stdout + second.stderr);
   assert.equal(flaky.got.length, 2);
   assert.equal(flaky.got[1].contentType, 'application/tlsrpt+gzip');
@@ -232,7 +239,7 @@ test('send: https 2xx sent, 500 temporary, redirect not followed, mailto via SMT
   assert.equal(ok.got.length + flaky.got.length + redirect.got.length + mails.length, 1 + 2 + 1 + 1);
 });
 
-test('a connect failure is temporary: failed, exit 1, no ledger line', async () => {
+test('a connect failure is temporary: failed, exit 1, a deferred ledger line', async () => {
   // A store of its own, for one domain whose endpoint's port has nothing listening (a closed endpoint's port).
   const store2 = join(dir, 'store2');
   await fileTlsrptLog(join(store2, 'tlsrpt')).record('https-ok.test', SESSION('https-ok.test', 'success'));
@@ -240,8 +247,9 @@ test('a connect failure is temporary: failed, exit 1, no ledger line', async () 
   await closed.close();
   const run = await mtasts([...common().map((a) => (a === `file:${store}` ? `file:${store2}` : a)), '--policy-port', String(closed.port)]);
   assert.equal(run.code, 1, run.stdout + run.stderr);
-  assert.match(lineOf(run.stdout, 'https-ok.test')[0], /failed \(temporary, tried again next run\): connect with mta-sts\.enforce-valid\.test failed: ECONNREFUSED.*\[tlsrpt-send-connect\]/);
-  assert.ok(!existsSync(join(store2, 'tlsrpt-sent', `${DAY}.jsonl`)));
+  assert.match(lineOf(run.stdout, 'https-ok.test')[0], /failed \(temporary, tried again from \S+Z\): connect with mta-sts\.enforce-valid\.test failed: ECONNREFUSED.*\[tlsrpt-send-connect\]/);
+  const ledger = readFileSync(join(store2, 'tlsrpt-sent', `${DAY}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(ledger.map((l) => [l.policyDomain, l.outcome, l.code]), [['https-ok.test', 'deferred', 'tlsrpt-send-connect']]);
 });
 
 test('--dkim-*: the message is DKIM-signed over the TLS-Report headers, and the signature verifies', async () => {
@@ -275,7 +283,7 @@ test('an endpoint whose certificate does not chain to a trusted root gets nothin
   try {
     const run = await mtasts([...common().map((a) => (a === `file:${store}` ? `file:${store4}` : a)), '--policy-port', String(untrusted.port)]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
-    assert.match(lineOf(run.stdout, 'https-ok.test')[0], /failed \(temporary, tried again next run\): certificate with mta-sts\.enforce-valid\.test failed: .*\[tlsrpt-send-certificate\]/);
+    assert.match(lineOf(run.stdout, 'https-ok.test')[0], /failed \(temporary, tried again from \S+Z\): certificate with mta-sts\.enforce-valid\.test failed: .*\[tlsrpt-send-certificate\]/);
     assert.equal(untrusted.got.length, 0, 'no request over an unverified connection');
   } finally {
     await untrusted.close();
