@@ -54,6 +54,16 @@ options:
   --mx-address-limit N   MX addresses dialled per recipient domain (default 5, as Postfix)
   --mx-session-limit N   SMTP sessions (greeted connections) per recipient domain (default 2)
   --tlsrpt-keep-days N   days of TLS-RPT session records kept under <store>/tlsrpt (default 10)
+  --tlsrpt-send          send the TLS reports (RFC 8460) of each UTC day after it ends, as
+                         \`mtasts report send\` does (same ledger, same retries); needs a file store,
+                         --tlsrpt-org and --tlsrpt-contact. More settings (smtpUser, smtpPassFile,
+                         from, dkimKey, dkimSelector, dkimDomain, onlyFailures) in the config
+                         file's tlsrptSend object
+  --tlsrpt-org NAME      RFC 8460 §4.4 organization-name of the reports
+  --tlsrpt-contact ADDR  RFC 8460 §4.4 contact-info of the reports
+  --tlsrpt-submitter D   the submitter's domain (default: the --helo name)
+  --tlsrpt-smtp HOST:PORT  the submission server for mailto: endpoints (else they are skipped)
+  --tlsrpt-send-delay S  send at a random moment within S seconds after 00:00 UTC (default 14400)
   --reuse-idle S         keep a verified MX connection idle S seconds for the next message to the
                          same domain, while its policy is unchanged (default 5; 0 = never reuse)
   --max-clients N        concurrent client sessions (default 500)
@@ -66,7 +76,8 @@ options:
                          none), metrics, logLevel, logFile, refreshInterval, reuseIdle, maxClients,
                          shutdownTimeout, journalDays, mxAddressLimit, mxSessionLimit, tlsrptKeepDays, timeouts {connect, reply,
                          tls, delivery, command, dataEnd},
-                         dnsServers, caFile, policyPort, smtpPort); flags override the file
+                         dnsServers, caFile, policyPort, smtpPort, tlsrptSend {organization,
+                         contact, submitter, smtp, ...}); flags override the file
   --hash-password        read a password on stdin, print its hash for --users, and exit
   -h, --help             show this help
 
@@ -115,6 +126,12 @@ const OPTIONS = {
   'mx-address-limit': { type: 'string' },
   'mx-session-limit': { type: 'string' },
   'tlsrpt-keep-days': { type: 'string' },
+  'tlsrpt-send': { type: 'boolean' },
+  'tlsrpt-org': { type: 'string' },
+  'tlsrpt-contact': { type: 'string' },
+  'tlsrpt-submitter': { type: 'string' },
+  'tlsrpt-smtp': { type: 'string' },
+  'tlsrpt-send-delay': { type: 'string' },
   'tls-timeout': { type: 'string' },
   'command-timeout': { type: 'string' },
   'data-timeout': { type: 'string' },
@@ -145,6 +162,7 @@ export async function run(args, io) {
   try {
     const file = values.config === undefined ? {} : readConfigFile(values.config);
     config = resolveConfig(file, {
+      tlsrptSend: tlsrptSendFlags(values, file.tlsrptSend),
       listen: values.listen,
       helo: values.helo,
       store: values.store,
@@ -210,4 +228,15 @@ async function hashFromStdin(io) {
   if (password === '') throw new UsageError('no password on stdin');
   io.stdout.write(`${await hashPassword(password)}\n`);
   return 0;
+}
+
+/** --tlsrpt-* flags over the config file's tlsrptSend object (undefined: the file decides). */
+function tlsrptSendFlags(values, fromFile) {
+  const flags = { organization: values['tlsrpt-org'], contact: values['tlsrpt-contact'], submitter: values['tlsrpt-submitter'], smtp: values['tlsrpt-smtp'], maxDelay: values['tlsrpt-send-delay'] };
+  const given = Object.entries(flags).filter(([, v]) => v !== undefined);
+  if (!values['tlsrpt-send']) {
+    if (given.length > 0 && !fromFile) throw new UsageError('the --tlsrpt-org, --tlsrpt-contact, --tlsrpt-submitter, --tlsrpt-smtp and --tlsrpt-send-delay flags need --tlsrpt-send');
+    return given.length > 0 ? { ...fromFile, ...Object.fromEntries(given) } : undefined;
+  }
+  return { ...(fromFile ?? {}), ...Object.fromEntries(given) };
 }

@@ -12,6 +12,10 @@
 //   mxAddressLimit: 5                     mxSessionLimit: 2             tlsrptKeepDays: 10
 //   timeouts: { connect: 30, reply: 60, tls: 30, delivery: 240, command: 240, dataEnd: 540 }
 //   dnsServers: ["127.0.0.1:5353"]        caFile: "lab-ca.pem"          policyPort: 443   smtpPort: 25
+//   tlsrptSend: null | { organization, contact, submitter, smtp: "HOST:PORT", smtpUser,
+//                        smtpPassFile, from, dkimKey, dkimSelector, dkimDomain, onlyFailures,
+//                        maxDelay: 14400, checkEvery: 300, timeout: 60, retryBase: 300 }
+//     the relay sends its own TLS reports (tlsrpt-sender.js); organization and contact needed
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -61,6 +65,28 @@ export const DEFAULTS = Object.freeze({
   caFile: null,
   policyPort: null,
   smtpPort: null,
+  tlsrptSend: null,
+});
+
+// The relay's own TLS-RPT sender (tlsrpt-sender.js): what `mtasts report send` takes as flags.
+const TLSRPT_SEND_DEFAULTS = Object.freeze({
+  organization: null,
+  contact: null,
+  submitter: null, // the helo name
+  smtp: null,
+  smtpUser: null,
+  smtpPassFile: null,
+  from: null, // tlsrpt@<submitter>
+  dkimKey: null,
+  dkimSelector: null,
+  dkimDomain: null,
+  onlyFailures: false,
+  // RFC 8460 §4.1: reports go out after the day ends, "perhaps several hours" later: a random
+  // delay of up to 4 hours after 00:00 UTC.
+  maxDelay: 14_400,
+  checkEvery: 300,
+  timeout: 60,
+  retryBase: 300,
 });
 
 const KEYS = new Set(Object.keys(DEFAULTS));
@@ -148,7 +174,10 @@ export function resolveConfig(file = {}, flags = {}) {
   const timeouts = {};
   for (const [key, value] of Object.entries(raw.timeouts)) timeouts[key] = seconds(value, `timeouts.${key}`, { max: 3600 }) * 1000;
 
+  const tlsrptSend = tlsrptSendConfig(raw.tlsrptSend, helo, raw.store);
+
   return {
+    tlsrptSend,
     listen: listen.map((l) => parseHostPort(l, 'listen')),
     helo,
     store: raw.store,
@@ -174,5 +203,43 @@ export function resolveConfig(file = {}, flags = {}) {
     caFile: raw.caFile ?? undefined,
     policyPort: raw.policyPort === null ? undefined : integer(raw.policyPort, 'policy-port', 1, 65535),
     smtpPort: raw.smtpPort === null ? undefined : integer(raw.smtpPort, 'smtp-port', 1, 65535),
+  };
+}
+
+/** Checks `tlsrptSend` (null: the relay sends no reports). Times in ms from here on. */
+function tlsrptSendConfig(given, helo, store) {
+  if (given === null || given === undefined || given === false) return null;
+  if (typeof given !== 'object' || Array.isArray(given)) throw invalid('tlsrptSend must be an object (or null)');
+  for (const key of Object.keys(given)) {
+    if (!(key in TLSRPT_SEND_DEFAULTS)) throw invalid(`tlsrptSend.${key} is not a setting (${Object.keys(TLSRPT_SEND_DEFAULTS).join(', ')})`);
+  }
+  const c = { ...TLSRPT_SEND_DEFAULTS, ...given };
+  if (store === 'memory') throw invalid('tlsrpt-send needs a file store (--store file:DIR): the send ledger and the records must outlive the relay');
+  const text = (v, what) => {
+    if (typeof v !== 'string' || v.trim() === '') throw invalid(`${what} is needed to send TLS reports (RFC 8460 §4.4), found ${JSON.stringify(v)}`);
+    return v;
+  };
+  const submitter = c.submitter ?? helo;
+  if (typeof submitter !== 'string' || !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(submitter)) throw invalid(`tlsrpt-submitter needs a domain name, found ${JSON.stringify(submitter)}`);
+  const from = c.from ?? `tlsrpt@${submitter.toLowerCase()}`;
+  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(from)) throw invalid(`tlsrptSend.from needs an address local@domain, found ${JSON.stringify(from)}`);
+  if ((c.smtpUser === null) !== (c.smtpPassFile === null)) throw invalid('tlsrptSend.smtpUser and smtpPassFile go together');
+  const dkimGiven = [c.dkimKey, c.dkimSelector, c.dkimDomain].filter((v) => v !== null).length;
+  if (dkimGiven !== 0 && dkimGiven !== 3) throw invalid('tlsrptSend.dkimKey, dkimSelector and dkimDomain go together');
+  if (typeof c.onlyFailures !== 'boolean') throw invalid(`tlsrptSend.onlyFailures must be true or false, found ${JSON.stringify(c.onlyFailures)}`);
+  return {
+    organization: text(c.organization, 'tlsrpt-org'),
+    contact: text(c.contact, 'tlsrpt-contact'),
+    submitter: submitter.toLowerCase(),
+    smtp: c.smtp === null ? null : parseHostPort(c.smtp, 'tlsrpt-smtp'),
+    smtpUser: c.smtpUser,
+    smtpPassFile: c.smtpPassFile,
+    from,
+    dkim: dkimGiven === 3 ? { key: c.dkimKey, selector: c.dkimSelector, domain: c.dkimDomain } : null,
+    onlyFailures: c.onlyFailures,
+    maxDelay: seconds(c.maxDelay, 'tlsrpt-send-delay', { min: 0, max: 86_400 }) * 1000,
+    checkEvery: seconds(c.checkEvery, 'tlsrptSend.checkEvery', { min: 0.01, max: 86_400 }) * 1000,
+    timeout: seconds(c.timeout, 'tlsrptSend.timeout', { min: 0.1, max: 3600 }) * 1000,
+    retryBase: seconds(c.retryBase, 'tlsrptSend.retryBase', { min: 0.01, max: 86_400 }) * 1000,
   };
 }

@@ -86,6 +86,12 @@ export function createRelayMetrics() {
       help: 'Messages the local MTA sent again after a relay crash, found delivered in the delivery journal and not sent to the MX twice',
       registers: [registry],
     }),
+    tlsrptReports: new client.Counter({
+      name: 'mtasts_relay_tlsrpt_reports_total',
+      help: 'TLS reports (RFC 8460) the relay sent itself (--tlsrpt-send), per endpoint, by outcome: sent, deferred, failed, given-up, skipped',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
   };
   // Every label set that a dashboard expects shows up as 0 before the first event.
   for (const outcome of ['delivered', 'deferred', 'rejected', 'aborted']) {

@@ -22,6 +22,9 @@ import { createDownstreamPool } from './downstream-pool.js';
 import { openDeliveryJournal } from './delivery-journal.js';
 import { createRelayMetrics, serveMetrics } from './metrics.js';
 import { startRefresh } from './refresh.js';
+import { startTlsrptSender } from './tlsrpt-sender.js';
+import { dkimOptions } from '../tlsrpt/report-mail.js';
+import { createDnsHost } from '../node/dns.js';
 import { Transaction } from './session.js';
 import { DEFAULT_KEEP_DAYS, fileTlsrptLog, memoryTlsrptLog, pruneTlsrptLog } from './tlsrpt-log.js';
 import { checkPassword, loadUsers } from './users.js';
@@ -125,6 +128,14 @@ function makeStores(spec, env) {
   return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), journalDir: join(dir, 'journal'), where: dir };
 }
 
+/** The sender's settings with its files read (config-invalid when one cannot be), and its DNS host. */
+function tlsrptSenderParts(config, ca) {
+  const s = config.tlsrptSend;
+  const auth = s.smtpUser === null ? null : { user: s.smtpUser, pass: readPem(s.smtpPassFile, 'tlsrpt smtp password file').split(/\r?\n/)[0] };
+  const dkim = s.dkim === null ? null : dkimOptions({ privateKey: readPem(s.dkim.key, 'tlsrpt dkim key'), selector: s.dkim.selector, domain: s.dkim.domain });
+  return { send: { ...s, auth, dkim }, dns: createDnsHost({ servers: config.dnsServers }), ca };
+}
+
 function readPem(file, what) {
   try {
     return readFileSync(file, 'utf8');
@@ -136,7 +147,7 @@ function readPem(file, what) {
 /**
  * Starts the relay (config from config.js's resolveConfig).
  * @param {object} config
- * @param {object} [deps] for tests and embedding: logger, connectMx, clock (ms), env,
+ * @param {object} [deps] for tests and embedding: logger, connectMx, clock (ms), random (the TLS-RPT send delay), env,
  *   afterDelivered (called right after a delivery is journaled, before the 250 goes upstream)
  */
 export async function startRelay(config, deps = {}) {
@@ -148,6 +159,7 @@ export async function startRelay(config, deps = {}) {
   const users = config.users ? loadUsers(config.users) : null;
   const tls = config.tlsCert ? { cert: readPem(config.tlsCert, 'tls certificate'), key: readPem(config.tlsKey, 'tls key') } : null;
   const ca = config.caFile ? readPem(config.caFile, 'ca file') : undefined;
+  const senderParts = config.tlsrptSend ? tlsrptSenderParts(config, ca) : null;
   const { store, tlsrpt, journalDir, where } = makeStores(config.store, env);
   const journal = await openDeliveryJournal({ dir: journalDir, days: config.journalDays, clock });
   if (journal.stats.pendingOnly > 0) {
@@ -341,6 +353,7 @@ export async function startRelay(config, deps = {}) {
     }
   }
   const refresh = startRefresh(resolver, { interval: config.refreshInterval, log, metrics });
+  const sender = senderParts ? startTlsrptSender({ ...senderParts, tlsrpt, ledgerDir: join(where, 'tlsrpt-sent'), keepDays, clock, log, metrics, random: deps.random }) : null;
   const pruneTimer = setInterval(pruneRecords, 86_400_000);
   pruneTimer.unref();
 
@@ -389,6 +402,7 @@ export async function startRelay(config, deps = {}) {
       relay.pool.close();
       await journal.close();
       await refresh.stop();
+      await sender?.stop();
       clearInterval(pruneTimer);
       if (metricsServer) {
         metricsServer.closeAllConnections?.();
@@ -400,5 +414,5 @@ export async function startRelay(config, deps = {}) {
     return closing;
   }
 
-  return { addresses, metricsAddress, metrics, resolver, store, tlsrpt, refresh, close, get sessions() { return connections.size; } };
+  return { addresses, metricsAddress, metrics, resolver, store, tlsrpt, refresh, sender, close, get sessions() { return connections.size; } };
 }
