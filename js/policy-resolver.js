@@ -33,6 +33,15 @@ function publicResult(outcome) {
   return deepFreeze({ ...rest, fetchedAt: toDate(fetchedAt), expiresAt: toDate(expiresAt) });
 }
 
+/**
+ * RFC 8460 §4.3.2.2: a policy fetch failure is reported with the `sending-mta-ip` that fetched
+ * (§4.4); the error of a failed fetch carries it as `sendingIp` for the TLS-RPT records.
+ */
+const FETCH_RESULT_TYPES = new Set(['sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid']);
+function withSendingIp(error, address) {
+  return FETCH_RESULT_TYPES.has(error?.tlsrpt) ? { ...error, sendingIp: address } : error;
+}
+
 const encoder = new TextEncoder();
 
 /** The host's body as bytes (a Uint8Array or Buffer as is, a string as UTF-8). */
@@ -95,6 +104,7 @@ export class PolicyResolver {
   async #discover(key, refresh, asked) {
     const cached = await this.store.get(key);
     const d = new Discovery(key, cached, this.now() / 1000, this.recheckAfter);
+    let fetchedFrom = null; // the local address of this discovery's policy fetch, when it made one
     try {
       if (refresh) d.forceFetch();
       for (;;) {
@@ -108,12 +118,14 @@ export class PolicyResolver {
           else d.onTxtFailed(String(txt?.detail ?? 'unknown DNS failure'));
         } else if (step.step === 'fetch-policy') {
           const answer = await this.https.get(step.url);
+          if (typeof answer?.localAddress === 'string') fetchedFrom = answer.localAddress;
           // Typed across the boundary: the body as bytes, never inside a JSON string.
           if (answer?.ok) d.onResponse(answer.status, answer.contentType ?? null, answer.location ?? null, toBytes(answer.body));
           else d.onFetchFailed(String(answer?.kind ?? 'protocol'), String(answer?.detail ?? ''), Number(answer?.received ?? 0), answer?.expected == null ? -1 : Number(answer.expected));
         } else {
           const storeError = await this.#applyStore(key, step.outcome.store);
-          const outcome = storeError ? { ...step.outcome, errors: [...step.outcome.errors, storeError] } : step.outcome;
+          let outcome = storeError ? { ...step.outcome, errors: [...step.outcome.errors, storeError] } : step.outcome;
+          if (fetchedFrom !== null) outcome = { ...outcome, errors: outcome.errors.map((e) => withSendingIp(e, fetchedFrom)) };
           const result = publicResult(outcome);
           this.#remember(asked, step.outcome.freshUntil, result);
           return result;

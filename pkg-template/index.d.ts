@@ -493,6 +493,11 @@ export interface PolicyError {
   problem?: string;
   line?: number;
   column?: number;
+  /**
+   * The local IP address the policy fetch connected from, for an error met on that fetch when a
+   * connection was made (RFC 8460 §4.4 `sending-mta-ip`); absent otherwise.
+   */
+  sendingIp?: string;
 }
 
 /** The result of policy discovery (RFC 8461 §3.3, §5.1, §10.2). Frozen: the same object may be handed out again. */

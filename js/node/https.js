@@ -137,7 +137,8 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
    * @returns {Promise<{ ok: true, status: number, contentType: string | null, location: string | null,
    *   body: Uint8Array } | { ok: false, kind: string, detail: string, message: string }>} a kind
    *   `truncated` failure also carries `received` (bytes that came) and `expected` (the
-   *   Content-Length, or null when none was declared)
+   *   Content-Length, or null when none was declared). Either carries `localAddress`, the local
+   *   IP of the connection, once one was made (RFC 8460 §4.4 sending-mta-ip).
    */
   function get(url) {
     let target;
@@ -156,10 +157,13 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
       let settled = false;
       let timer;
       let req;
+      let localAddress = null;
       const finish = (result) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        // RFC 8460 §4.4 sending-mta-ip of a policy fetch failure: the local end of the connection.
+        if (localAddress !== null) result.localAddress = localAddress;
         // Nothing stays open: with agent:false the socket belongs to this request alone.
         if (req) req.destroy();
         resolve(result);
@@ -187,6 +191,14 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
           'Cache-Control': 'no-cache',
           Connection: 'close',
         },
+      });
+
+      req.on('socket', (socket) => {
+        const note = () => {
+          localAddress = socket.localAddress ?? localAddress;
+        };
+        if (socket.localAddress) note();
+        else socket.once('connect', note);
       });
 
       // RFC 8461 §3.3: bound the time of the fetch. One timer covers connect, TLS, headers and the

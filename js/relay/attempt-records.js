@@ -53,7 +53,8 @@ export async function recordAttempts(relay, domain, source) {
   // Spec: it stands under the policy the core then applied (`no-policy-found`, or a cached policy
   // that a failed refresh kept), as every session of that delivery does.
   for (const e of policy?.errors ?? []) {
-    if (e && e.tlsrpt) records.push({ ...base, kind: 'discovery', result: e.tlsrpt, code: e.code ?? null, message: e.message ?? null });
+    // RFC 8460 §4.4 sending-mta-ip: the local address of the policy fetch (policy-resolver.js).
+    if (e && e.tlsrpt) records.push({ ...base, kind: 'discovery', sendingIp: e.sendingIp ?? null, result: e.tlsrpt, code: e.code ?? null, message: e.message ?? null });
   }
   for (const a of source?.attempts ?? []) {
     relay.metrics.mxAttempts.inc({ result: a.result });

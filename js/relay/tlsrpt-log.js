@@ -95,9 +95,9 @@ export async function sessionResultsFor(tlsrptLog, day) {
           mxPatterns: sts && Array.isArray(r.mxPatterns) ? r.mxPatterns : [],
         },
         result: r.result,
-        // Spec: a discovery failure's sending-mta-ip is unknown (the policy fetch's local address
-        // is not kept); left out, which readers such as the core's note as a warning.
-        sendingMtaIp: session ? (r.sendingIp ?? null) : null,
+        // RFC 8460 §4.4: the local address of the session, or of the policy fetch for a discovery
+        // failure (null when no connection was made, e.g. a DNS failure; left out of the report).
+        sendingMtaIp: r.sendingIp ?? null,
         receivingMxHostname: session ? (r.mx ?? null) : null,
         receivingIp: session ? (r.address ?? null) : null,
         failureReasonCode: r.result === 'success' ? null : (r.code ?? null),

@@ -124,14 +124,14 @@ test('content type is returned as sent', async () => {
   }
 });
 
-test('404 is returned as data with an empty body', async () => {
+test('404 is returned as data with an empty body, and the local address of the connection (RFC 8460 §4.4)', async () => {
   const s = await startServer('good', (req, res) => {
     res.writeHead(404, { 'Content-Type': 'text/html' });
     res.end('<h1>not found</h1>');
   });
   try {
     const r = await hostFor(s.port).get(URL_);
-    assert.deepEqual({ ...r, body: [...r.body] }, { ok: true, status: 404, contentType: 'text/html', location: null, body: [] });
+    assert.deepEqual({ ...r, body: [...r.body] }, { ok: true, status: 404, contentType: 'text/html', location: null, body: [], localAddress: '127.0.0.1' });
   } finally {
     await s.close();
   }
@@ -262,6 +262,7 @@ test('self-signed certificate is a certificate failure', async () => {
     assert.equal(r.ok, false);
     assert.equal(r.kind, 'certificate');
     assert.equal(r.detail, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    assert.equal(r.localAddress, '127.0.0.1', 'the failure carries the local address (RFC 8460 §4.4 sending-mta-ip)');
     assert.equal(s.seen.requests.length, 0, 'no request is sent over an unverified connection');
   } finally {
     await s.close();
