@@ -15,11 +15,15 @@ import { formatPolicy } from '../core.js';
  */
 function policyStrings(policyType, applied) {
   if (policyType !== 'sts' || !applied) return { policyStrings: [], mxPatterns: [] };
-  return {
-    policyStrings: formatPolicy(applied).split('\n').filter((line) => line !== ''),
-    mxPatterns: [...(applied.mx ?? [])],
-  };
+  // The resolver hands out the same frozen policy object until it changes: format it once.
+  let strings = formatted.get(applied);
+  if (!strings) {
+    strings = { policyStrings: formatPolicy(applied).split('\n').filter((line) => line !== ''), mxPatterns: [...(applied.mx ?? [])] };
+    if (typeof applied === 'object') formatted.set(applied, strings);
+  }
+  return strings;
 }
+const formatted = new WeakMap();
 
 /**
  * @param {object} relay the relay's shared parts (server.js): metrics, log, tlsrpt, clock, seenPolicies

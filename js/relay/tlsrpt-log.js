@@ -84,10 +84,14 @@ export async function pruneTlsrptLog(log, { now, keepDays = DEFAULT_KEEP_DAYS })
 export async function sessionResultsFor(tlsrptLog, day) {
   const results = [];
   for (const policyDomain of await tlsrptLog.domains(day)) {
+    // Records that differ only in time are one result with their counts added (what the core's
+    // aggregation does anyway, RFC 8460 §4.3: counts per policy and failure detail): a day of a
+    // busy relay crosses into the core as a few results per domain, not one per session.
+    const merged = new Map();
     for (const r of await tlsrptLog.list(policyDomain, day)) {
       const sts = r.policyType === 'sts';
       const session = r.kind === 'session';
-      results.push({
+      const result = {
         policyDomain,
         policy: {
           type: sts ? 'sts' : 'no-policy-found',
@@ -102,8 +106,14 @@ export async function sessionResultsFor(tlsrptLog, day) {
         receivingIp: session ? (r.address ?? null) : null,
         failureReasonCode: r.result === 'success' ? null : (r.code ?? null),
         count: Number.isInteger(r.count) && r.count >= 1 ? r.count : 1,
-      });
+      };
+      const p = result.policy;
+      const key = [p.type, p.strings.join('\n'), p.mxPatterns.join(' '), result.result, result.sendingMtaIp, result.receivingMxHostname, result.receivingIp, result.failureReasonCode].join('\0');
+      const seen = merged.get(key);
+      if (seen) seen.count += result.count;
+      else merged.set(key, result);
     }
+    results.push(...merged.values());
   }
   return results;
 }
