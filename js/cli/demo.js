@@ -5,6 +5,7 @@
 import { memoryStore } from '../node/index.js';
 import { startLab } from '../lab/index.js';
 import { checkDomain } from './check-domain.js';
+import { renderReportDemo, runReportDemo } from './demo-report.js';
 import { makeHosts } from './check.js';
 import { painter, marks } from './colour.js';
 import { parseCommandLine } from './usage.js';
@@ -14,11 +15,15 @@ export const usage = `usage: mtasts demo [--json] [--no-color]
 Starts the lab, a whole MTA-STS world on loopback (a DNS server, HTTPS policy hosts with a lab CA
 made at start, one domain per scenario), runs \`mtasts check\` over every scenario domain, and
 prints a table: what each scenario shows, what check found, and whether that is what the
-scenario expects. Then stops the lab. Only 127.0.0.1 is used; nothing needs to be installed.
+scenario expects. Then the relay delivers a few messages through the lab's MX (good and bad
+certificates under enforce, testing and no policy) and the TLS report (RFC 8460) the day's
+sessions give is shown. Then stops the lab. Only loopback is used; nothing needs to be installed.
 
 options:
   --json       print one JSON object: { ok, scenarios: [{ name, description, expect, matches,
-               problems, check }] } where check is the \`mtasts check --json\` object
+               problems, check }], tlsrpt: { ok, deliveries: [{ to, mx, expect, outcome, reply,
+               matches }], reports: [readTlsRptReport summary + fileName] } } where check is the
+               \`mtasts check --json\` object
   --no-color   no colour (colour is used only on a terminal, and never with NO_COLOR)
   -h, --help   show this help
 
@@ -34,14 +39,17 @@ const DNS_TIMEOUT_MS = 1000;
 
 export async function run(args, io) {
   const { values } = parseCommandLine(args, OPTIONS);
-  const results = await runDemo();
-  const ok = results.every((r) => r.matches);
-  if (values.json) io.stdout.write(`${JSON.stringify({ ok, scenarios: results }, null, 2)}\n`);
-  else io.stdout.write(renderTable(results, painter(io, { noColor: values['no-color'] })));
+  const { results, tlsrpt } = await runDemo();
+  const ok = results.every((r) => r.matches) && tlsrpt.ok;
+  if (values.json) io.stdout.write(`${JSON.stringify({ ok, scenarios: results, tlsrpt }, null, 2)}\n`);
+  else io.stdout.write(renderTable(results, tlsrpt, painter(io, { noColor: values['no-color'] })));
   return ok ? 0 : 1;
 }
 
-/** Runs check over every lab scenario; returns one result per scenario, in catalogue order. */
+/**
+ * Runs check over every lab scenario, then the TLS-RPT deliveries (demo-report.js); returns
+ * { results: one per scenario, in catalogue order, tlsrpt }.
+ */
 export async function runDemo() {
   const lab = await startLab();
   try {
@@ -53,7 +61,7 @@ export async function runDemo() {
       dnsTimeout: DNS_TIMEOUT_MS,
     });
     const store = memoryStore();
-    return await Promise.all(
+    const results = await Promise.all(
       lab.scenarios.map(async (s) => {
         // Spec: no MX probe: the scenarios are about DNS and policies, and no lab MX answers SMTP.
         const check = await checkDomain(s.domain, { ...hosts, store, probe: false });
@@ -61,6 +69,7 @@ export async function runDemo() {
         return { name: s.name, description: s.description, expect: s.expect, matches: problems.length === 0, problems, check };
       }),
     );
+    return { results, tlsrpt: await runReportDemo(lab) };
   } finally {
     await lab.stop();
   }
@@ -88,7 +97,7 @@ export function compare(expect, check) {
   return problems;
 }
 
-function renderTable(results, paint) {
+function renderTable(results, tlsrpt, paint) {
   const m = marks(paint);
   const header = ['', 'scenario', 'record', 'policy', 'mode', 'errors', 'MX match', 'what it shows'];
   const rows = results.map((r) => {
@@ -127,7 +136,8 @@ function renderTable(results, paint) {
     `${good === results.length ? m.ok : m.bad} ${good} of ${results.length} scenarios behaved as the lab expects` +
       ` (✓ in the first column: status, mode, error code and MX matching as expected)`,
     'every check in full: mtasts demo --json',
-    '',
   );
+  out.push(...renderReportDemo(tlsrpt, { m, paint }));
+  out.push('', `${tlsrpt.ok ? m.ok : m.bad} ${tlsrpt.deliveries.filter((d) => d.matches).length} of ${tlsrpt.deliveries.length} deliveries as RFC 8461 §5 says, and a report for each policy domain`, '');
   return out.join('\n');
 }

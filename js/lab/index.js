@@ -20,6 +20,9 @@
 //   startDnsmasq({ port? }), startUnbound({ port? }) → { pid, host, port, server, stop() }
 //   stop()                         closes everything, peers included
 //
+// Also exported: startLabMx(lab, { behaviours }) (mx.js: an SMTP MX for every lab MX name, certificate
+// by SNI), startPostfixMx / startPostfixSender (postfix.js), startExim (exim.js).
+//
 // Standard ports: `startLab({ standardPorts: true })` listens on 53 (DNS, UDP+TCP) and 443 (HTTPS), so
 // unmodified peers that cannot be told a port (mailauth, a stock resolver) see the lab. Binding those
 // ports needs root and a network of one's own: run it inside a private network namespace, where
@@ -41,6 +44,7 @@ import { serverString } from './peer-process.js';
 export { scenarios, scenarioNamed, policyText } from './scenarios.js';
 // Real Postfix instances as MX (several behaviours, one per port) and as a sending MTA (postfix.js).
 export { startPostfixMx, startPostfixSender, postfixAvailable } from './postfix.js';
+export { startLabMx } from './mx.js';
 // Exim as the local MTA in front of the relay (exim.js).
 export { startExim, eximConfig, eximRelayRecipe, eximMissing } from './exim.js';
 

@@ -307,6 +307,24 @@ describe('mtasts demo', () => {
       assert.equal(s.matches, true, `${s.name}: ${s.problems.join('; ')}`);
       assert.equal(s.check.policy.status, s.expect.status);
     }
+
+    // The TLS-RPT part: real deliveries through the relay to the lab MX, then the day's reports.
+    const t = out.tlsrpt;
+    assert.equal(t.ok, true);
+    assert.deepEqual(t.deliveries.map((d) => [d.to.split('@')[1], d.outcome]), [
+      ['enforce-valid.test', 'delivered'], ['enforce-valid.test', 'delivered'],
+      ['long-record.test', 'deferred'], // enforce, an expired MX certificate: 451 (RFC 8461 §5)
+      ['testing-valid.test', 'delivered'], // testing, an untrusted MX certificate: delivered and reported
+      ['no-record.test', 'delivered'], ['policy-untrusted-cert.test', 'delivered'],
+    ]);
+    const by = Object.fromEntries(t.reports.map((r) => [r.policies[0].policyDomain, r.policies[0]]));
+    const failures = (d) => by[d].failures.reduce((acc, f) => ({ ...acc, [f.resultType]: (acc[f.resultType] ?? 0) + f.count }), {});
+    assert.deepEqual(Object.keys(by).sort(), ['enforce-valid.test', 'long-record.test', 'no-record.test', 'policy-untrusted-cert.test', 'testing-valid.test']);
+    assert.deepEqual([by['enforce-valid.test'].successful, failures('enforce-valid.test')], [2, {}]);
+    assert.deepEqual([by['long-record.test'].successful, failures('long-record.test')], [0, { 'certificate-expired': 2 }]); // two MX sessions (127.0.0.1, ::1)
+    assert.deepEqual([by['testing-valid.test'].successful, failures('testing-valid.test')], [0, { 'certificate-not-trusted': 1 }]);
+    assert.deepEqual([by['no-record.test'].policyType, by['no-record.test'].successful], ['no-policy-found', 1]);
+    assert.deepEqual([by['policy-untrusted-cert.test'].successful, failures('policy-untrusted-cert.test')], [1, { 'sts-webpki-invalid': 1 }]);
   });
 
   test('prints a table, one ✓ row per scenario, no colour off a terminal', async () => {
@@ -319,6 +337,8 @@ describe('mtasts demo', () => {
       assert.ok(row.endsWith(s.description), `${s.name}: the row ends with what it shows`);
     }
     assert.match(stdout, new RegExp(`✓ ${lab.scenarios.length} of ${lab.scenarios.length} scenarios behaved as the lab expects`));
+    assert.match(stdout, /^  testing-valid\.test +sts +0 ok +1 failed: certificate-not-trusted ×1 \(mx1\.testing-valid\.test (127\.0\.0\.1|::1)\)$/m);
+    assert.match(stdout, /^✓ 6 of 6 deliveries as RFC 8461 §5 says, and a report for each policy domain$/m);
   });
 });
 
