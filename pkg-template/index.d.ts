@@ -338,6 +338,15 @@ export interface ConnectMxOptions {
   /** Aborting stops the delivery at its next step and closes its socket (rejects with `aborted`). */
   signal?: AbortSignal;
   /**
+   * RFC 8460: record this delivery's TLS-RPT results — one record per session attempt and per
+   * policy-discovery failure, as the relay records them — into this log ({@link fileTlsrptLog},
+   * {@link memoryTlsrptLog}); {@link sessionResultsFor} then gives a day's results for
+   * {@link buildTlsRptReports}. Success and failure alike are recorded.
+   */
+  tlsrpt?: TlsRptLog;
+  /** Told when `tlsrpt` fails to record (the delivery itself is not failed for it). */
+  onTlsrptError?: (err: Error, domain: string) => void;
+  /**
    * Policy cache. Default: without `store`, `resolver` and `now`, calls share one process-wide
    * memory store per host configuration (the cache is the RFC 8461 §10.2 downgrade defence).
    */
@@ -740,6 +749,59 @@ export interface TlsRptSessionResult {
   /** How many sessions this result stands for: 1 (the default) to 2^53 - 1. */
   count?: number;
 }
+
+/**
+ * One recorded TLS session or policy-discovery failure, as {@link connectMx} (option `tlsrpt`) and
+ * the relay write it. `at` decides the UTC day.
+ */
+export interface TlsRptSessionRecord {
+  at: string | Date;
+  policyType: 'sts' | 'no-policy-found';
+  policyId: string | null;
+  mode: 'enforce' | 'testing' | 'none';
+  /** The applied policy's lines in canonical form (RFC 8460 §4.4 `policy-string`); `[]` without a policy. */
+  policyStrings: string[];
+  mxPatterns: string[];
+  count: number;
+  /** `session`: one TLS session attempt to one MX address; `discovery`: a failure fetching the policy. */
+  kind: 'session' | 'discovery';
+  mx?: string;
+  address?: string | null;
+  /** RFC 8460 §4.4 `sending-mta-ip`: the local address of the connection (or of the policy fetch). */
+  sendingIp: string | null;
+  result: 'success' | TlsRptResultType;
+  code: string | null;
+  message: string | null;
+}
+
+/**
+ * Where TLS-RPT records are kept, per policy domain and UTC day. Records of several processes
+ * writing the same log add up.
+ */
+export interface TlsRptLog {
+  /** Appends one record; throws `store-invalid-key` for a domain that is not lowercase LDH. */
+  record(policyDomain: string, record: TlsRptSessionRecord): Promise<void>;
+  /** The days (`YYYY-MM-DD`) with records, oldest first. */
+  days(): Promise<string[]>;
+  /** The policy domains with records on `day`, sorted. */
+  domains(day: string): Promise<string[]>;
+  /** The records of `policyDomain` on `day`, in the order written. */
+  list(policyDomain: string, day: string): Promise<TlsRptSessionRecord[]>;
+  /** Deletes the records of `day`. */
+  removeDay(day: string): Promise<void>;
+}
+
+/** Records in files: `<dir>/<YYYY-MM-DD>/<policy domain>.jsonl`, one JSON line each (O_APPEND). */
+export function fileTlsrptLog(dir: string): TlsRptLog;
+/** Records in memory. */
+export function memoryTlsrptLog(): TlsRptLog;
+/**
+ * A day of records as the core's session results, records that differ only in time merged into one
+ * with their counts added: `buildTlsRptReports({ ..., day, results: await sessionResultsFor(log, day) })`.
+ */
+export function sessionResultsFor(log: TlsRptLog, day: string): Promise<TlsRptSessionResult[]>;
+/** Deletes the days before `now` minus `keepDays` (default 10); resolves the days deleted. */
+export function pruneTlsrptLog(log: TlsRptLog, options: { now: number; keepDays?: number }): Promise<string[]>;
 
 export interface TlsRptBuildOptions {
   /** RFC 8460 §4.4 `organization-name`. */

@@ -12,6 +12,7 @@ import { trustStoreFor } from '../certificate.js';
 import { abortedError, driveDelivery } from './delivery-driver.js';
 import { createNodeHosts, sharedResolver } from './resolve.js';
 import { peerChain } from './starttls.js';
+import { tlsrptRecords } from '../tlsrpt/records.js';
 
 /** RFC 5321 §4.5.4.2: SMTP is port 25. `smtpPort` replaces it for test infrastructure only. */
 export const SMTP_PORT = 25;
@@ -113,6 +114,9 @@ export async function connectMx(domain, options = {}) {
     throw new MtaStsError('invalid-argument', `smtpPort must be a port number, found ${JSON.stringify(smtpPort)}`);
   }
   const clock = clockOf(options.now);
+  if (options.tlsrpt != null && typeof options.tlsrpt.record !== 'function') {
+    throw new MtaStsError('invalid-argument', 'tlsrpt must be a TLS-RPT log with a record(domain, record) method (fileTlsrptLog, memoryTlsrptLog)');
+  }
   const timeouts = timeoutsOf(options.timeouts);
   const limits = limitsOf(options.limits);
   // RFC 8461 §5.1, §10.2: the cache is what defends a domain against a downgrade, so calls with
@@ -141,19 +145,21 @@ export async function connectMx(domain, options = {}) {
     timeouts.reply,
     timeouts.tls,
   );
-  const { step, plain, secure } = await driveDelivery(d, { dns, clock, signal, store }).catch((err) => {
+  const policyDomain = policy.domain ?? domain;
+  const { step, plain, secure } = await driveDelivery(d, { dns, clock, signal, store }).catch(async (err) => {
     if (err instanceof MtaStsError && err.policy === undefined) {
       err.policy = policy;
       err.attempts ??= d.attempts();
     }
     d.free();
+    await recordTlsrpt(options, policyDomain, err, clock);
     throw err;
   });
   try {
     const attempts = d.attempts();
     if (step.step === 'ready') {
       const r = step.ready;
-      return {
+      const result = {
         socket: secure ?? plain,
         mx: { host: r.mx.host, priority: r.mx.priority, address: r.address, port: r.port, matched: r.mx.matched ?? null, implicit: r.mx.implicit },
         policy,
@@ -163,6 +169,8 @@ export async function connectMx(domain, options = {}) {
         policyType: d.policyType,
         attempts,
       };
+      await recordTlsrpt(options, policyDomain, result, clock);
+      return result;
     }
     const f = step.failure;
     const err = new MtaStsError(f.error.code, f.message, { rfc: f.error.rfc });
@@ -174,8 +182,25 @@ export async function connectMx(domain, options = {}) {
     err.policyType = d.policyType;
     err.policy = policy;
     err.attempts = attempts;
+    await recordTlsrpt(options, policyDomain, err, clock);
     throw err;
   } finally {
     d.free();
+  }
+}
+
+/**
+ * RFC 8460 §4: with `options.tlsrpt` (a TLS-RPT log), the delivery's records — each session and each
+ * policy-discovery failure — go into it, as the relay records them. A log that fails to record does
+ * not fail the delivery: `options.onTlsrptError(err, domain)` hears of it.
+ */
+async function recordTlsrpt(options, domain, source, clock) {
+  if (options.tlsrpt == null) return;
+  for (const r of tlsrptRecords(source, new Date(clock()))) {
+    try {
+      await options.tlsrpt.record(domain, r);
+    } catch (err) {
+      options.onTlsrptError?.(err, domain);
+    }
   }
 }
