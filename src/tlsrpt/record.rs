@@ -538,7 +538,17 @@ fn scan_rua(s: &mut Scan<'_>, value: &str, at: usize) -> Option<Vec<String>> {
                     format!("{} appears twice in rua", shown(uri)),
                 );
             }
-            Ok(true) => usable.push(uri.to_string()),
+            // RFC 3986 §3.1, §6.2.2.1: the scheme is case-insensitive and its normal form is
+            // lower case: `MAILTO:` is handed out as `mailto:`, so a sender that dispatches on
+            // the scheme (mailto: or https:) never drops an endpoint for its case.
+            Ok(true) => {
+                let colon = uri.find(':').unwrap_or(0);
+                usable.push(format!(
+                    "{}{}",
+                    uri[..colon].to_ascii_lowercase(),
+                    &uri[colon..]
+                ));
+            }
             Ok(false) => {
                 // Spec: §3 supports two schemes; a valid URI of another scheme is ignored (left
                 // out of `rua`) rather than making the whole record invalid, as §3 has parsers
