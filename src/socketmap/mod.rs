@@ -16,3 +16,44 @@ pub use answer::{
 };
 pub use netstring::{encode, NetstringDecoder, DEFAULT_MAX_REQUEST, MAX_REPLY};
 pub use request::{parse_request, Lookup, Request, Skip};
+
+/// A request read: either the policy domain to look up, or already answered (a key that names no
+/// policy domain gets `NOTFOUND`, a request that is not `name key` gets `PERM`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prepared {
+    Lookup {
+        map: String,
+        key: String,
+        domain: String,
+    },
+    Answered {
+        map: Option<String>,
+        key: Option<String>,
+        answer: Answer,
+    },
+}
+
+/// Reads one request's data (see [`parse_request`]) into what the host does next.
+pub fn prepare(data: &[u8]) -> Prepared {
+    match parse_request(data) {
+        Ok(Request {
+            map,
+            key,
+            lookup: Lookup::Domain(domain),
+        }) => Prepared::Lookup { map, key, domain },
+        Ok(Request {
+            map,
+            key,
+            lookup: Lookup::Skip(skip),
+        }) => Prepared::Answered {
+            map: Some(map),
+            key: Some(key),
+            answer: skip_answer(&skip),
+        },
+        Err(e) => Prepared::Answered {
+            map: None,
+            key: None,
+            answer: request_error_answer(&e),
+        },
+    }
+}
