@@ -24,13 +24,13 @@ const statusLookup = { cached: 'hit', found: 'miss', none: 'none', temperror: 'n
  * @param {object} [o.log]           pino logger
  */
 export function createAnswers({ resolver, dns, zones = {}, defaultZone, answerTtl = 30, cacheSize = DEFAULT_ANSWER_CACHE_SIZE, now = Date.now, metrics, log }) {
-  const cache = new Map(); // the request's bytes (latin1) → { frame, until, detail }
+  const cache = new Map(); // the request's bytes (latin1) → { frame (UTF-8 text), until, answerClass }
 
   const zoneOf = (map) => (map !== null && Object.hasOwn(zones, map) ? { name: map, ...zones[map] } : { name: null, ...defaultZone });
 
-  function remember(key, frame, until, detail) {
+  function remember(key, frame, until, answerClass) {
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value);
-    cache.set(key, { frame, until, detail });
+    cache.set(key, { frame, until, answerClass });
   }
 
   /** The policy, or — when discovery takes longer than the zone allows — what the cache says. */
@@ -96,7 +96,7 @@ export function createAnswers({ resolver, dns, zones = {}, defaultZone, answerTt
     zoneOf,
     explain,
 
-    /** The framed reply kept for these request bytes, or undefined. */
+    /** The reply kept for these request bytes ({ frame, until, answerClass }), or undefined. */
     cached(key) {
       const hit = cache.get(key);
       if (hit === undefined) return undefined;
@@ -112,7 +112,9 @@ export function createAnswers({ resolver, dns, zones = {}, defaultZone, answerTt
       const detail = await explain(data);
       if (detail.cacheable && answerTtl > 0) {
         const expires = detail.policy?.expiresAt ? detail.policy.expiresAt.getTime() : Infinity;
-        remember(key, detail.frame, Math.min(now() + answerTtl * 1000, expires), detail);
+        // Kept as a string (the frame's UTF-8 text) rather than a small typed array each: measured
+        // with 100,000 answers, 141 instead of 181 MiB more RSS (tests/bench/socketmap.mjs).
+        remember(key, Buffer.from(detail.frame.buffer, detail.frame.byteOffset, detail.frame.byteLength).toString('utf8'), Math.min(now() + answerTtl * 1000, expires), detail.answer.class);
       }
       log?.info({ event: 'socketmap-answer', map: detail.map, key: detail.key, domain: detail.domain, reply: detail.answer.reply, reason: detail.answer.reason, status: detail.policy?.status ?? null, timedOut: detail.timedOut });
       return { frame: detail.frame, detail };

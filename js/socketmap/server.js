@@ -13,6 +13,7 @@
 import net from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { NetstringDecoder } from '../core.js';
+import { MtaStsError } from '../error.js';
 
 const STOPPING = Symbol('stopping');
 
@@ -101,7 +102,7 @@ export async function startSocketmapServer({ listen, answers, log, metrics, maxR
       const hit = answers.cached(key);
       if (hit !== undefined) {
         hitCount.inc();
-        answeredAs(hit.detail.answer.class).inc();
+        answeredAs(hit.answerClass).inc();
         if (queue.length === 0) socket.write(hit.frame);
         else queue.push({ frame: hit.frame });
         cachedSeconds.observe((performance.now() - started) / 1000);
@@ -230,9 +231,7 @@ export async function startSocketmapServer({ listen, answers, log, metrics, maxR
 function listenOn(server, options) {
   return new Promise((resolve, reject) => {
     const fail = (err) => {
-      const e = new Error(`cannot listen on ${options.path ?? `${options.host}:${options.port}`}: ${err.code ?? err.message}`);
-      e.code = 'listen-failed';
-      reject(e);
+      reject(new MtaStsError('listen-failed', `cannot listen on ${options.path ?? `${options.host}:${options.port}`}: ${err.code ?? err.message}`));
     };
     server.once('error', fail);
     server.listen(options, () => {
@@ -251,9 +250,7 @@ function removeStaleSocket(path) {
     return;
   }
   if (!st.isSocket()) {
-    const e = new Error(`cannot listen on ${path}: it exists and is not a socket`);
-    e.code = 'listen-failed';
-    throw e;
+    throw new MtaStsError('listen-failed', `cannot listen on ${path}: it exists and is not a socket`);
   }
   unlinkSync(path);
 }

@@ -4,7 +4,9 @@
 //   node tests/bench/socketmap.mjs [--seconds 3] [--rounds 3] [--domains 100000] [--no-netns]
 //
 // - cached queries per second and p50/p99 latency at 1, 8 and 64 connections, each connection
-//   with one request outstanding at a time (as Postfix's socketmap client does), same key;
+//   with one request outstanding at a time (as Postfix's socketmap client does), same key; and
+//   the server's own CPU time per query (from /proc), which the load generator sharing the two
+//   cores does not blur;
 // - a cold lookup (TXT + policy fetch over a new TLS connection), sequentially over the lab's
 //   domains with a valid policy, each server started fresh per round;
 // - memory of our socketmap with `--domains` cached policies (a memory store filled directly,
@@ -16,7 +18,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -137,8 +139,21 @@ async function once(port, request) {
   return { reply, ms };
 }
 
-/** `connections` clients, one request outstanding each, for `seconds`: { qps, p50, p99 } (ms). */
-async function load(port, request, connections, seconds) {
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * `connections` clients, one request outstanding each, for `seconds`: { qps, p50, p99 } (ms) and
+ * the server's CPU µs per query (`pid`'s CPU time over the counted window).
+ */
+async function load(port, request, connections, seconds, pid) {
   const { reply } = await once(port, request);
   const expected = Buffer.byteLength(`${Buffer.byteLength(reply)}:${reply},`);
   const message = frame(request);
@@ -177,15 +192,17 @@ async function load(port, request, connections, seconds) {
   }
   await new Promise((r) => setTimeout(r, 300)); // warm-up
   counting = true;
+  const cpuBefore = cpuSeconds(pid);
   const started = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   counting = false;
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = cpuSeconds(pid) - cpuBefore;
   stop = true;
   const n = latencies.length;
   await Promise.all(clients);
   latencies.sort((a, b) => a - b);
-  return { qps: n / elapsed, p50: latencies[Math.floor(n * 0.5)] ?? NaN, p99: latencies[Math.floor(n * 0.99)] ?? NaN };
+  return { qps: n / elapsed, p50: latencies[Math.floor(n * 0.5)] ?? NaN, p99: latencies[Math.floor(n * 0.99)] ?? NaN, cpuUs: (cpu / n) * 1e6 };
 }
 
 const median = (xs) => {
@@ -203,17 +220,17 @@ const results = {};
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of CONNECTIONS) {
     for (const s of round % 2 ? [...servers].reverse() : servers) {
-      const r = await load(s.port, KEY, c, SECONDS);
+      const r = await load(s.port, KEY, c, SECONDS, s.child.pid);
       ((results[s.name] ??= {})[c] ??= []).push(r);
     }
   }
 }
 console.log('\ncached queries (one request outstanding per connection):');
-console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU µs/query'.padStart(20)}`);
 for (const c of CONNECTIONS) {
   for (const s of servers) {
     const rs = results[s.name][c];
-    console.log(`  ${s.name.padEnd(26)} ${String(c).padStart(5)} ${fmt(median(rs.map((r) => r.qps)), 0).padStart(9)} ${fmt(median(rs.map((r) => r.p50)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.p99)), 3).padStart(8)}`);
+    console.log(`  ${s.name.padEnd(26)} ${String(c).padStart(5)} ${fmt(median(rs.map((r) => r.qps)), 0).padStart(9)} ${fmt(median(rs.map((r) => r.p50)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.p99)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.cpuUs)), 1).padStart(20)}`);
   }
   if (servers.length > 1) {
     const q = (name) => median(results[name][c].map((r) => r.qps));
