@@ -183,7 +183,8 @@ export async function startSocketmapServer({ listen, answers, log, metrics, maxR
 
   try {
     for (const l of listen) {
-      const server = net.createServer({ pauseOnConnect: false }, onConnection);
+      // allowHalfOpen: a client that sends its requests and half-closes still gets every reply.
+      const server = net.createServer({ allowHalfOpen: true }, onConnection);
       server.on('error', (err) => log.error({ event: 'socketmap-listen-error', err: err.message }));
       if (l.path !== undefined) {
         removeStaleSocket(l.path);

@@ -150,6 +150,14 @@ describe('socketmap server on the lab', () => {
     assert.ok(s.lines.some((l) => l.event === 'socketmap-protocol-error' && l.code === 'socketmap-netstring-length'), 'logged with its code');
   });
 
+  test('a client that half-closes after its requests still gets every reply, then the end', async () => {
+    const c = client(s.address);
+    c.ask('postfix no-record.test', 'postfix enforce-valid.test', 'postfix [192.0.2.7]');
+    c.end();
+    await c.closed();
+    assert.deepEqual(c.replies, ['NOTFOUND ', OK_ENFORCE, 'NOTFOUND ']);
+  });
+
   test('a request split into single bytes with pauses is answered; the connection stays usable', async () => {
     const c = client(s.address);
     const bytes = Buffer.from(frame('postfix enforce-valid.test'));
