@@ -2,13 +2,15 @@
 // same run on the same lab. Prints figures; asserts nothing.
 //
 //   node tests/bench/socketmap.mjs [--seconds 3] [--rounds 3] [--domains 100000] [--no-netns]
+//                                  [--parts cached,cold,memory]
 //
 // - cached queries per second and p50/p99 latency at 1, 8 and 64 connections, each connection
 //   with one request outstanding at a time (as Postfix's socketmap client does), same key; and
 //   the server's own CPU time per query (from /proc), which the load generator sharing the two
 //   cores does not blur;
 // - a cold lookup (TXT + policy fetch over a new TLS connection), sequentially over the lab's
-//   domains with a valid policy, each server started fresh per round;
+//   domains with a valid policy, each server started fresh per round and warmed up first by one
+//   lookup of a domain without a policy (a daemon's first request also pays for its start-up);
 // - memory of our socketmap with `--domains` cached policies (a memory store filled directly,
 //   every domain asked once, so the answer cache holds them too).
 // postfix-mta-sts-resolver fetches on port 443 and uses the system resolver: the script re-runs
@@ -62,6 +64,8 @@ const SECONDS = option('seconds', 3);
 const ROUNDS = option('rounds', 3);
 const DOMAINS = option('domains', 100_000);
 const CONNECTIONS = [1, 8, 64];
+const partsAt = args.indexOf('--parts');
+const PARTS = new Set(partsAt >= 0 ? args[partsAt + 1].split(',') : ['cached', 'cold', 'memory']);
 const KEY = 'postfix enforce-valid.test';
 const COLD = ['enforce-valid.test', 'split-record.test', 'long-record.test', 'mx-not-in-policy.test', 'none.test', 'testing-valid.test', 'id-rotated.test'];
 
@@ -215,9 +219,9 @@ console.log(`mtasts socketmap benchmark — node ${process.version}; lab ${IN_NE
 if (!withTheirs) console.log(IN_NETNS ? `(postfix-mta-sts-resolver not found at ${DAEMON}: scripts/setup installs it; measuring mtasts alone)` : '(postfix-mta-sts-resolver needs the namespace: measuring mtasts alone)');
 
 // Cached: both servers up, the key asked once before each run.
-const servers = [await startOurs(), ...(withTheirs ? [await startTheirs()] : [])];
+const servers = PARTS.has('cached') ? [await startOurs(), ...(withTheirs ? [await startTheirs()] : [])] : [];
 const results = {};
-for (let round = 0; round < ROUNDS; round++) {
+for (let round = 0; round < (PARTS.has('cached') ? ROUNDS : 0); round++) {
   for (const c of CONNECTIONS) {
     for (const s of round % 2 ? [...servers].reverse() : servers) {
       const r = await load(s.port, KEY, c, SECONDS, s.child.pid);
@@ -225,9 +229,9 @@ for (let round = 0; round < ROUNDS; round++) {
     }
   }
 }
-console.log('\ncached queries (one request outstanding per connection):');
-console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU µs/query'.padStart(20)}`);
-for (const c of CONNECTIONS) {
+if (PARTS.has('cached')) console.log('\ncached queries (one request outstanding per connection):');
+if (PARTS.has('cached')) console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU µs/query'.padStart(20)}`);
+for (const c of PARTS.has('cached') ? CONNECTIONS : []) {
   for (const s of servers) {
     const rs = results[s.name][c];
     console.log(`  ${s.name.padEnd(26)} ${String(c).padStart(5)} ${fmt(median(rs.map((r) => r.qps)), 0).padStart(9)} ${fmt(median(rs.map((r) => r.p50)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.p99)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.cpuUs)), 1).padStart(20)}`);
@@ -240,23 +244,27 @@ for (const c of CONNECTIONS) {
 for (const s of servers) await s.stop();
 
 // Cold: a fresh server per round, each domain asked once (TXT + HTTPS fetch).
-console.log('\ncold lookups (TXT + policy fetch over a new TLS connection), ms:');
+if (PARTS.has('cold')) console.log('\ncold lookups (TXT + policy fetch over a new TLS connection), ms:');
 const cold = {};
-for (let round = 0; round < ROUNDS; round++) {
+const coldCpu = {}; // server CPU ms per cold lookup, per round
+for (let round = 0; round < (PARTS.has('cold') ? ROUNDS : 0); round++) {
   for (const start of withTheirs ? [startOurs, startTheirs] : [startOurs]) {
     const s = await start();
+    await once(s.port, 'postfix no-record.test'); // warm-up: TXT only, not counted
+    const cpu0 = cpuSeconds(s.child.pid);
     for (const d of COLD) (cold[s.name] ??= []).push((await once(s.port, `postfix ${d}`)).ms);
+    (coldCpu[s.name] ??= []).push(((cpuSeconds(s.child.pid) - cpu0) / COLD.length) * 1000);
     await s.stop();
   }
 }
-for (const [name, ms] of Object.entries(cold)) console.log(`  ${name.padEnd(26)} median ${fmt(median(ms))}  min ${fmt(Math.min(...ms))}  max ${fmt(Math.max(...ms))}  (${ms.length} lookups)`);
+for (const [name, ms] of Object.entries(cold)) console.log(`  ${name.padEnd(26)} median ${fmt(median(ms))}  min ${fmt(Math.min(...ms))}  max ${fmt(Math.max(...ms))}  (${ms.length} lookups); server CPU ${fmt(median(coldCpu[name]), 1)} ms a lookup`);
 if (cold['postfix-mta-sts-resolver']) console.log(`  ratio mtasts / resolver (median latency): ${fmt(median(cold.mtasts) / median(cold['postfix-mta-sts-resolver']))}`);
 
 await lab.stop();
 rmSync(dir, { recursive: true, force: true });
 
 // Memory: a child process with --expose-gc.
-const mem = spawnSync(process.execPath, ['--expose-gc', SELF, '--memory-child', '--domains', String(DOMAINS)], { encoding: 'utf8', env: process.env });
+const mem = !PARTS.has('memory') ? { stdout: '', status: 0 } : spawnSync(process.execPath, ['--expose-gc', SELF, '--memory-child', '--domains', String(DOMAINS)], { encoding: 'utf8', env: process.env });
 console.log(`\n${mem.stdout.trim()}`);
 if (mem.status !== 0) console.log(mem.stderr);
 
