@@ -154,6 +154,19 @@ describe('the CLI on the lab', () => {
     assert.match(broken.stdout, /→ NOTFOUND $/m);
     assert.match(broken.stdout, /! policy-http-status/);
 
+    lab.update('long-record', {
+      policy: { status: 200, contentType: 'text/plain', body: 'version: STSv1\nmode: enforce\nmx: *.long-record.test\nmax_age: 86400\n' },
+      mx: [{ priority: 10, host: 'a.b.long-record.test' }],
+    });
+    try {
+      const deep = await run(['query', ...labFlags(), 'long-record.test']);
+      assert.equal(deep.status, 1, 'TEMP is exit status 1');
+      assert.match(deep.stdout, /→ TEMP no MX host of long-record\.test matches its enforce policy/);
+      assert.match(deep.stdout, /MX +a\.b\.long-record\.test\. \(10\)|MX +a\.b\.long-record\.test \(10\)/);
+    } finally {
+      lab.reset('long-record');
+    }
+
     const literal = await run(['query', ...labFlags(), '[192.0.2.1]:25']);
     assert.match(literal.stdout, /→ NOTFOUND .*\n.*why +an address literal/);
   });
