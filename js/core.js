@@ -587,3 +587,32 @@ export function readTlsRptReport(jsonText) {
   checkString('readTlsRptReport', 'jsonText', jsonText);
   return wasm.readTlsRptReport(jsonText);
 }
+
+// The socketmap core (src/socketmap/, Postfix smtp_tls_policy_maps): the decoder of one
+// connection's netstrings, requests read into a domain or an answer, answers from a policy.
+export class NetstringDecoder extends wasm.NetstringDecoder {
+  constructor(maxRequest) {
+    if (!ready) throw notInitialized();
+    super(maxRequest);
+  }
+}
+
+export function socketmapRequest(data) {
+  if (!ready) throw notInitialized();
+  return wasm.socketmapRequest(data);
+}
+
+export function socketmapNeedsMx(policy, strictTesting) {
+  if (!ready) throw notInitialized();
+  return wasm.socketmapNeedsMx(policy ?? null, Boolean(strictTesting));
+}
+
+export function socketmapAnswer(domain, policy, ttl, zone, mx) {
+  if (!ready) throw notInitialized();
+  return wasm.socketmapAnswer(domain, policy ?? null, ttl, Boolean(zone.strictTesting), Boolean(zone.stsAttributes), mx?.kind ?? '', mx?.exchanges ?? [], mx?.priorities ?? [], mx?.detail ?? '');
+}
+
+export function encodeSocketmapReply(text) {
+  if (!ready) throw notInitialized();
+  return wasm.encodeSocketmapReply(text);
+}

@@ -141,6 +141,14 @@ export type MtaStsErrorCode =
   | 'tlsrpt-report-date-invalid'
   | 'tlsrpt-report-result-type-invalid'
   | 'tlsrpt-report-input-invalid'
+  // The socketmap protocol (socketmap_table(5); src/socketmap/):
+  | 'socketmap-netstring-length'
+  | 'socketmap-netstring-length-digits'
+  | 'socketmap-request-too-large'
+  | 'socketmap-netstring-comma'
+  | 'socketmap-netstring-truncated'
+  | 'socketmap-request-invalid'
+  | 'socketmap-reply-too-large'
   // The Node host's, the relay's and the stores' own codes:
   | 'aborted'
   | 'config-invalid'
@@ -883,3 +891,107 @@ export interface TlsRptReportSummary {
  * `invalid-argument` when `jsonText` is not a string.
  */
 export function readTlsRptReport(jsonText: string): TlsRptReportSummary;
+
+// ---------------------------------------------------------------------------------------------
+// Postfix socketmap (smtp_tls_policy_maps): the server of `mtasts socketmap`, and the sans-IO
+// pieces it is made of (src/socketmap/), for a server of one's own.
+
+/** The zone options of one map name (`socketmap:inet:HOST:PORT:NAME`). */
+export interface SocketmapZone {
+  /** Answer `testing` policies like `enforce` (postfix-mta-sts-resolver's strict_testing). Default false. */
+  strictTesting: boolean;
+  /** Add the Postfix ≥ 3.10 attributes (policy_type, policy_domain, policy_ttl, policy_string, mx_host_pattern). Default false. */
+  stsAttributes: boolean;
+}
+
+/** What the core answers: the reply text (sent inside a netstring) and why. */
+export interface SocketmapAnswer {
+  /** `OK secure match=... servername=hostname[ ...]`, `NOTFOUND `, `TEMP ...`, `TIMEOUT ...` or `PERM ...`. */
+  reply: string;
+  class: 'ok' | 'notfound' | 'temp' | 'timeout' | 'perm';
+  reason: string;
+  /** The names in `match=`: exact patterns in policy order, then the MX hosts a wildcard matches (RFC 8461 §4.1). */
+  match: string[];
+  mode: 'enforce' | 'testing' | 'none' | null;
+}
+
+/** The MX answer of the policy domain, for answers that need it (a wildcard pattern). */
+export type SocketmapMx =
+  | { kind: 'records'; exchanges: string[]; priorities: number[] }
+  | { kind: 'none' }
+  | { kind: 'temporary' | 'timeout'; detail: string };
+
+/**
+ * One connection's incoming netstrings (`len:data,`), bounded: a length prefix that is not digits,
+ * has more than 10 digits or exceeds `maxRequest` (default 2048) throws at once.
+ * Free it with `free()` when the connection closes.
+ */
+export class NetstringDecoder {
+  constructor(maxRequest?: number);
+  push(bytes: Uint8Array): void;
+  /**
+   * The next complete request's data, or undefined when more bytes are needed.
+   * @throws {MtaStsError} `socketmap-netstring-length`, `socketmap-netstring-length-digits`,
+   * `socketmap-request-too-large`, `socketmap-netstring-comma`: close the connection.
+   */
+  nextRequest(): Uint8Array | undefined;
+  /** At the peer's end of stream. @throws {MtaStsError} `socketmap-netstring-truncated` inside a netstring. */
+  finish(): void;
+  /** Whether a netstring has begun and not ended. */
+  inRequest(): boolean;
+  free(): void;
+}
+
+/**
+ * Reads a request `name key`: `domain` is the policy domain to look up (keys normalised as Postfix
+ * sends them: `[host]:port`, `domain:port`, trailing dot, case, U-labels), or `answer` is already
+ * made (`NOTFOUND ` for parent-domain lookups, address literals and non-domains; `PERM` for a
+ * request that is not `name key`).
+ */
+export function socketmapRequest(data: Uint8Array): { map: string | null; key: string | null; domain: string | null; answer: SocketmapAnswer | null };
+
+/**
+ * The answer for `domain` under `policy` (a PolicyResult's `policy`, or null for none). `ttl` is
+ * the seconds left before the policy expires (policy_ttl). `mx` only for wildcard policies.
+ */
+export function socketmapAnswer(domain: string, policy: MtaStsPolicy | null, ttl: number, zone: SocketmapZone, mx?: SocketmapMx | null): SocketmapAnswer;
+
+/** The reply as a netstring. @throws {MtaStsError} `socketmap-reply-too-large` over 100000 bytes. */
+export function encodeSocketmapReply(reply: string): Uint8Array;
+
+/**
+ * The configuration of `mtasts socketmap`, as its YAML file holds it (README "mtasts socketmap"):
+ * our keys and postfix-mta-sts-resolver's mta-sts-daemon.yml keys.
+ */
+export interface SocketmapConfig {
+  listen?: string | string[];
+  host?: string;
+  port?: number;
+  path?: string;
+  mode?: number | string;
+  zones?: Record<string, { strict_testing?: boolean; timeout?: number; require_sni?: boolean; tlsrpt?: boolean; postfix_sts_attributes?: boolean }>;
+  default_zone?: { strict_testing?: boolean; timeout?: number; require_sni?: boolean; tlsrpt?: boolean; postfix_sts_attributes?: boolean };
+  answer_ttl?: number;
+  recheck_after?: number;
+  refresh_interval?: number;
+  metrics?: string;
+  log_level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  dns_servers?: string[];
+  policy_port?: number;
+  [key: string]: unknown;
+}
+
+export interface Socketmap {
+  addresses: Array<{ host: string; port: number } | { path: string }>;
+  metricsAddress: { address: string; port: number } | null;
+  readonly connections: number;
+  /** Stops accepting, answers the requests already read, ends every connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the socketmap server in this process. `options.store` is the policy cache (default: memory),
+ * `options.ca` extra trusted CAs (PEM) for the policy hosts (test infrastructure).
+ * @throws {MtaStsError} `config-invalid`, `listen-failed`
+ */
+export function startSocketmap(config?: SocketmapConfig, options?: { store?: PolicyStore; ca?: string }): Promise<Socketmap>;

@@ -365,6 +365,46 @@ fn samples() -> Vec<(Error, bool)> {
             .into(),
             false,
         ),
+        (
+            SocketmapError::NetstringLength { found: s("GET /") }.into(),
+            false,
+        ),
+        (
+            SocketmapError::NetstringLengthDigits {
+                digits: 7,
+                limit: 6,
+            }
+            .into(),
+            false,
+        ),
+        (
+            SocketmapError::RequestTooLarge {
+                length: 99999999,
+                limit: 4096,
+            }
+            .into(),
+            false,
+        ),
+        (SocketmapError::NetstringComma { found: b';' }.into(), false),
+        (
+            SocketmapError::NetstringTruncated { buffered: 12 }.into(),
+            false,
+        ),
+        (
+            SocketmapError::Request {
+                detail: s("no space between the map name and the key"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            SocketmapError::ReplyTooLarge {
+                size: 100_042,
+                limit: 100_000,
+            }
+            .into(),
+            false,
+        ),
     ]
 }
 
@@ -470,6 +510,15 @@ mod tests {
                 ReportError::ResultType { .. } => "report-result-type",
                 ReportError::Input { .. } => "report-input",
             },
+            Error::Socketmap(e) => match e {
+                SocketmapError::NetstringLength { .. } => "socketmap-length",
+                SocketmapError::NetstringLengthDigits { .. } => "socketmap-digits",
+                SocketmapError::RequestTooLarge { .. } => "socketmap-too-large",
+                SocketmapError::NetstringComma { .. } => "socketmap-comma",
+                SocketmapError::NetstringTruncated { .. } => "socketmap-truncated",
+                SocketmapError::Request { .. } => "socketmap-request",
+                SocketmapError::ReplyTooLarge { .. } => "socketmap-reply",
+            },
             // The host's own classification: its code is the host's, not one of ours.
             Error::Host { .. } => "host",
         }
@@ -538,6 +587,13 @@ mod tests {
             "report-date",
             "report-result-type",
             "report-input",
+            "socketmap-length",
+            "socketmap-digits",
+            "socketmap-too-large",
+            "socketmap-comma",
+            "socketmap-truncated",
+            "socketmap-request",
+            "socketmap-reply",
         ];
         for v in all {
             assert!(variants.contains(v), "no sample of {v}");

@@ -572,6 +572,91 @@ impl From<ReportError> for Error {
     }
 }
 
+/// The Postfix socketmap protocol (socketmap_table(5)): netstrings `len:data,` carrying `name key`
+/// requests. A malformed netstring ends the connection it came on (nothing after it can be framed);
+/// a well-framed request that is not `name key` is answered `PERM` and the connection goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketmapError {
+    /// The length prefix holds something other than decimal digits before the `:`.
+    NetstringLength { found: String },
+    /// The length prefix has more digits than any allowed length needs.
+    NetstringLengthDigits { digits: usize, limit: usize },
+    /// The announced length is more than a request may be.
+    RequestTooLarge { length: u64, limit: usize },
+    /// The byte after the announced data is not the closing `,`.
+    NetstringComma { found: u8 },
+    /// The peer closed the connection in the middle of a netstring.
+    NetstringTruncated { buffered: usize },
+    /// The request is not `name SP key` in UTF-8 (empty name or key, no space, control bytes).
+    Request { detail: String },
+    /// A reply would be longer than socketmap_table(5) allows (100000 bytes).
+    ReplyTooLarge { size: usize, limit: usize },
+}
+
+impl SocketmapError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SocketmapError::NetstringLength { .. } => "socketmap-netstring-length",
+            SocketmapError::NetstringLengthDigits { .. } => "socketmap-netstring-length-digits",
+            SocketmapError::RequestTooLarge { .. } => "socketmap-request-too-large",
+            SocketmapError::NetstringComma { .. } => "socketmap-netstring-comma",
+            SocketmapError::NetstringTruncated { .. } => "socketmap-netstring-truncated",
+            SocketmapError::Request { .. } => "socketmap-request-invalid",
+            SocketmapError::ReplyTooLarge { .. } => "socketmap-reply-too-large",
+        }
+    }
+
+    /// Whether the connection must be closed: the framing is lost, nothing after it can be read.
+    pub fn closes_connection(&self) -> bool {
+        !matches!(
+            self,
+            SocketmapError::Request { .. } | SocketmapError::ReplyTooLarge { .. }
+        )
+    }
+}
+
+impl fmt::Display for SocketmapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketmapError::NetstringLength { found } => write!(
+                f,
+                "expected a netstring length of decimal digits and \":\", found {}",
+                shown(found)
+            ),
+            SocketmapError::NetstringLengthDigits { digits, limit } => write!(
+                f,
+                "the netstring length has more than {limit} digits ({digits} so far)"
+            ),
+            SocketmapError::RequestTooLarge { length, limit } => write!(
+                f,
+                "the request announces {length} bytes; at most {limit} bytes are accepted"
+            ),
+            SocketmapError::NetstringComma { found } => write!(
+                f,
+                "expected \",\" after the netstring data, found byte 0x{found:02x}"
+            ),
+            SocketmapError::NetstringTruncated { buffered } => write!(
+                f,
+                "the connection ended inside a netstring ({buffered} bytes of it received)"
+            ),
+            SocketmapError::Request { detail } => {
+                write!(f, "expected a request \"name key\": {detail}")
+            }
+            SocketmapError::ReplyTooLarge { size, limit } => write!(
+                f,
+                "the reply would be {size} bytes; socketmap replies are at most {limit} bytes"
+            ),
+        }
+    }
+}
+
+impl From<SocketmapError> for Error {
+    fn from(e: SocketmapError) -> Self {
+        Error::Socketmap(e)
+    }
+}
+
 /// Any error of the crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -588,6 +673,7 @@ pub enum Error {
     Delivery(DeliveryError),
     Connect(ConnectError),
     Report(ReportError),
+    Socketmap(SocketmapError),
     /// A failure the host observed and classified itself (TCP connect refused, TLS alert, timeout),
     /// carried through the core's decisions unchanged.
     Host {
@@ -666,6 +752,7 @@ impl Error {
             Error::Delivery(e) => e.code(),
             Error::Connect(e) => e.code(),
             Error::Report(e) => e.code(),
+            Error::Socketmap(e) => e.code(),
             Error::Host { .. } => "host-failure",
         }
     }
@@ -730,6 +817,7 @@ impl Error {
             Error::Connect(ConnectError::TlsHandshake { .. }) => "RFC 3207 §4.1",
             Error::Connect(_) => "RFC 5321 §5.1",
             Error::Report(_) => "RFC 8460 §4",
+            Error::Socketmap(_) => "socketmap_table(5)",
             Error::Host { code, .. } if code.starts_with("certificate-") => "RFC 8461 §4.2",
             Error::Host { .. } => "",
             Error::Record(RecordError::Invalid(d))
@@ -764,6 +852,8 @@ impl Error {
             // Spec: a report that cannot be built or read is no session failure and never enters a
             // report; §4.3.3's general type keeps this one table total.
             Error::Report(_) => "validation-failure",
+            // Spec: a socketmap client's mistake fails no TLS session either.
+            Error::Socketmap(_) => "validation-failure",
         }
     }
 }
@@ -904,6 +994,7 @@ impl fmt::Display for Error {
             }
             Error::Smtp(SmtpError::BadCommand { detail }) => f.write_str(detail),
             Error::Report(e) => e.fmt(f),
+            Error::Socketmap(e) => e.fmt(f),
         }
     }
 }

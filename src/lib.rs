@@ -30,6 +30,7 @@ pub mod policy;
 pub mod record;
 pub mod relay;
 pub mod smtp;
+pub mod socketmap;
 pub mod tlsrpt;
 pub mod txt;
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 mod delivery;
+mod socketmap;
 mod tlsrpt_record;
 mod tlsrpt_report;
 

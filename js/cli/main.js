@@ -27,6 +27,14 @@ const COMMANDS = {
     summary: 'SMTP relay for a local MTA: delivers under the MTA-STS policy, never queues',
     load: () => import('./relay.js'),
   },
+  socketmap: {
+    summary: 'Postfix smtp_tls_policy_maps socketmap server: TLS policies from MTA-STS',
+    load: () => import('./socketmap.js'),
+  },
+  query: {
+    summary: 'what mtasts socketmap would tell Postfix for a domain, and why',
+    load: () => import('./query.js'),
+  },
   report: {
     summary: 'TLS reports (RFC 8460): build them from recorded sessions, read the ones received',
     load: () => import('./report.js'),

@@ -45,6 +45,12 @@ export { memoryStore, fileStore } from '../stores/index.js';
 export { connectMx } from './connect-mx.js';
 export { fileTlsrptLog, memoryTlsrptLog, sessionResultsFor, pruneTlsrptLog } from '../relay/tlsrpt-log.js';
 export { nodemailerSocket } from './nodemailer.js';
+// The socketmap core (Postfix smtp_tls_policy_maps), and the server, loaded on first use.
+export { NetstringDecoder, socketmapRequest, socketmapAnswer, encodeSocketmapReply } from '../core.js';
+export async function startSocketmap(config = {}, options = {}) {
+  const [{ resolveSocketmapConfig }, daemon] = await Promise.all([import('../socketmap/config.js'), import('../socketmap/daemon.js')]);
+  return daemon.startSocketmap(resolveSocketmapConfig(config), options);
+}
 
 /**
  * Node loads the module at import time; `init()` exists so that code shared with the browser entry

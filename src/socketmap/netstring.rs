@@ -1,0 +1,208 @@
+//! Netstrings as socketmap_table(5) frames them: `[len]":"[data]","`, the length in decimal.
+//!
+//! The decoder is incremental and bounded: bytes go in as the socket delivers them (one byte at a
+//! time or many requests at once), complete requests come out one by one. It never holds more
+//! than one request's data plus the bytes pushed and not yet taken; a length prefix that is not
+//! digits, longer than any allowed length needs, or larger than the request limit is refused as
+//! soon as it is seen, not after reading what it announces.
+
+use crate::error::SocketmapError;
+
+/// socketmap_table(5): "The reply ... is limited to 100000 bytes" (Postfix's
+/// `socketmap_max_reply_size` default); a longer reply is never sent.
+pub const MAX_REPLY: usize = 100_000;
+
+/// Spec: a request is `name key` where the key is a next-hop domain (at most 253 octets, or a
+/// bracketed `[host]:port`); 2048 bytes leave room for any map name and key Postfix sends.
+pub const DEFAULT_MAX_REQUEST: usize = 2048;
+
+/// Interop: Postfix's own netstring reader accepts leading zeros in the length ("007:..."), so
+/// this one does too, up to this many digits (enough for any length up to the limit, and then
+/// some zeros); an endless run of digits is refused here.
+const MAX_LENGTH_DIGITS: usize = 10;
+
+enum State {
+    /// Reading the length prefix: its value and digits so far.
+    Length { value: u64, digits: usize },
+    /// Reading the data: how many bytes are still missing.
+    Data { remaining: usize },
+    /// Waiting for the "," after the data.
+    Comma,
+}
+
+/// One connection's incoming netstrings. After an error the decoder stays failed: the framing is
+/// lost and the host closes the connection.
+pub struct NetstringDecoder {
+    max: usize,
+    state: State,
+    data: Vec<u8>,
+    input: Vec<u8>,
+    at: usize,
+    failed: Option<SocketmapError>,
+}
+
+impl NetstringDecoder {
+    /// A decoder that accepts requests of at most `max_request` bytes of data.
+    pub fn new(max_request: usize) -> NetstringDecoder {
+        NetstringDecoder {
+            max: max_request,
+            state: State::Length {
+                value: 0,
+                digits: 0,
+            },
+            data: Vec::new(),
+            input: Vec::new(),
+            at: 0,
+            failed: None,
+        }
+    }
+
+    /// Adds bytes received from the peer; take the requests with [`NetstringDecoder::next_request`].
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.at > 0 && self.at == self.input.len() {
+            self.input.clear();
+            self.at = 0;
+        } else if self.at > 4096 && self.at * 2 > self.input.len() {
+            self.input.drain(..self.at);
+            self.at = 0;
+        }
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// Bytes pushed and not yet consumed, plus the data of the request being read.
+    pub fn buffered(&self) -> usize {
+        self.input.len() - self.at + self.data.len()
+    }
+
+    /// Whether a netstring has begun and not yet ended (the peer is in the middle of a request).
+    pub fn in_request(&self) -> bool {
+        !matches!(self.state, State::Length { digits: 0, .. }) || self.at < self.input.len()
+    }
+
+    /// The next complete request's data, `Ok(None)` when more bytes are needed, or the error that
+    /// ends the connection.
+    pub fn next_request(&mut self) -> Result<Option<Vec<u8>>, SocketmapError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.step() {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                self.input = Vec::new();
+                self.data = Vec::new();
+                self.at = 0;
+                Err(e)
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Vec<u8>>, SocketmapError> {
+        loop {
+            match &mut self.state {
+                State::Length { value, digits } => {
+                    let Some(&b) = self.input.get(self.at) else {
+                        return Ok(None);
+                    };
+                    self.at += 1;
+                    match b {
+                        b'0'..=b'9' => {
+                            *digits += 1;
+                            if *digits > MAX_LENGTH_DIGITS {
+                                return Err(SocketmapError::NetstringLengthDigits {
+                                    digits: *digits,
+                                    limit: MAX_LENGTH_DIGITS,
+                                });
+                            }
+                            *value = *value * 10 + u64::from(b - b'0');
+                            // Refused at once: a huge length is never waited for.
+                            if *value > self.max as u64 {
+                                return Err(SocketmapError::RequestTooLarge {
+                                    length: *value,
+                                    limit: self.max,
+                                });
+                            }
+                        }
+                        // Spec: at least one digit (a bare ":" is no netstring).
+                        b':' if *digits > 0 => {
+                            let remaining = *value as usize;
+                            self.data = Vec::with_capacity(remaining);
+                            self.state = if remaining == 0 {
+                                State::Comma
+                            } else {
+                                State::Data { remaining }
+                            };
+                        }
+                        _ => {
+                            let start = self.at - 1 - *digits;
+                            let end = (start + 16).min(self.input.len());
+                            let found =
+                                String::from_utf8_lossy(&self.input[start..end]).into_owned();
+                            return Err(SocketmapError::NetstringLength { found });
+                        }
+                    }
+                }
+                State::Data { remaining } => {
+                    let available = self.input.len() - self.at;
+                    if available == 0 {
+                        return Ok(None);
+                    }
+                    let take = available.min(*remaining);
+                    self.data
+                        .extend_from_slice(&self.input[self.at..self.at + take]);
+                    self.at += take;
+                    *remaining -= take;
+                    if *remaining == 0 {
+                        self.state = State::Comma;
+                    }
+                }
+                State::Comma => {
+                    let Some(&b) = self.input.get(self.at) else {
+                        return Ok(None);
+                    };
+                    if b != b',' {
+                        return Err(SocketmapError::NetstringComma { found: b });
+                    }
+                    self.at += 1;
+                    self.state = State::Length {
+                        value: 0,
+                        digits: 0,
+                    };
+                    return Ok(Some(std::mem::take(&mut self.data)));
+                }
+            }
+        }
+    }
+
+    /// The peer closed its side: an error when it did so inside a netstring.
+    pub fn finish(&self) -> Result<(), SocketmapError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.in_request() {
+            return Err(SocketmapError::NetstringTruncated {
+                buffered: self.buffered(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Frames a reply as a netstring. socketmap_table(5): at most [`MAX_REPLY`] bytes of data.
+pub fn encode(data: &[u8]) -> Result<Vec<u8>, SocketmapError> {
+    if data.len() > MAX_REPLY {
+        return Err(SocketmapError::ReplyTooLarge {
+            size: data.len(),
+            limit: MAX_REPLY,
+        });
+    }
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(data.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(data);
+    out.push(b',');
+    Ok(out)
+}

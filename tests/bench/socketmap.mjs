@@ -1,0 +1,302 @@
+// Benchmark (issue 11, item 6): `mtasts socketmap` against postfix-mta-sts-resolver 1.5.1 in the
+// same run on the same lab. Prints figures; asserts nothing.
+//
+//   node tests/bench/socketmap.mjs [--seconds 3] [--rounds 3] [--domains 100000] [--no-netns]
+//                                  [--parts cached,cold,memory]
+//
+// - cached queries per second and p50/p99 latency at 1, 8 and 64 connections, each connection
+//   with one request outstanding at a time (as Postfix's socketmap client does), same key; and
+//   the server's own CPU time per query (from /proc), which the load generator sharing the two
+//   cores does not blur;
+// - a cold lookup (TXT + policy fetch over a new TLS connection), sequentially over the lab's
+//   domains with a valid policy, each server started fresh per round and warmed up first by one
+//   lookup of a domain without a policy (a daemon's first request also pays for its start-up);
+// - memory of our socketmap with `--domains` cached policies (a memory store filled directly,
+//   every domain asked once, so the answer cache holds them too).
+// postfix-mta-sts-resolver fetches on port 443 and uses the system resolver: the script re-runs
+// itself inside `unshare -n -m` (root) with the lab on 53 and 443 and /etc/resolv.conf
+// bind-mounted to 127.0.0.1; without that it measures ours alone. Both servers run as their own
+// processes (`mtasts socketmap` CLI, `mta-sts-daemon`); the load generator is this process.
+
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PKG = process.env.MTASTS_PKG ?? join(ROOT, 'pkg');
+const CLI = join(PKG, 'js', 'cli', 'main.js');
+const VENV = process.env.MTASTS_PY_VENV ?? join(ROOT, 'target', 'py-peers');
+const DAEMON = join(VENV, 'bin', 'mta-sts-daemon');
+const IN_NETNS = process.env.MTASTS_BENCH_NETNS === '1';
+
+if (args.includes('--memory-child')) {
+  await memoryChild(option('domains', 100_000));
+  process.exit(0);
+}
+
+if (!IN_NETNS && !args.includes('--no-netns')) {
+  const probe = spawnSync('unshare', ['-n', '-m', 'true'], { stdio: 'ignore' });
+  if (probe.status === 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'mtasts-bench-'));
+    const resolv = join(dir, 'resolv.conf');
+    writeFileSync(resolv, 'nameserver 127.0.0.1\noptions attempts:1 timeout:2\n');
+    const quoted = [process.execPath, SELF, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const run = spawnSync('unshare', ['-n', '-m', 'sh', '-c', `ip link set lo up && mount --bind ${resolv} /etc/resolv.conf && exec ${quoted}`], {
+      stdio: 'inherit',
+      env: { ...process.env, MTASTS_BENCH_NETNS: '1' },
+    });
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(run.status ?? 1);
+  }
+  console.log('(unshare -n -m is not available here: measuring mtasts alone, with the lab on ephemeral ports)');
+}
+
+const SECONDS = option('seconds', 3);
+const ROUNDS = option('rounds', 3);
+const DOMAINS = option('domains', 100_000);
+const CONNECTIONS = [1, 8, 64];
+const partsAt = args.indexOf('--parts');
+const PARTS = new Set(partsAt >= 0 ? args[partsAt + 1].split(',') : ['cached', 'cold', 'memory']);
+const KEY = 'postfix enforce-valid.test';
+const COLD = ['enforce-valid.test', 'split-record.test', 'long-record.test', 'mx-not-in-policy.test', 'none.test', 'testing-valid.test', 'id-rotated.test'];
+
+const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
+const lab = await startLab(IN_NETNS ? { standardPorts: true } : {});
+const dir = mkdtempSync(join(tmpdir(), 'mtasts-bench-socketmap-'));
+writeFileSync(join(dir, 'ca.pem'), lab.caPem);
+const withTheirs = IN_NETNS && existsSync(DAEMON);
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+
+async function waitListening(port) {
+  for (let i = 0; i < 400; i++) {
+    const up = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function startOurs() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'socketmap', '--listen', `127.0.0.1:${port}`, '--store', 'memory', '--log-level', 'warn', '--refresh-interval', '0',
+    '--dns-server', `127.0.0.1:${lab.dns.port}`, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitListening(port);
+  return { name: 'mtasts', port, child, stop: () => stopChild(child) };
+}
+
+async function startTheirs() {
+  const port = await freePort();
+  const cfg = join(dir, 'mta-sts-daemon.yml');
+  writeFileSync(cfg, `host: 127.0.0.1\nport: ${port}\ncache:\n  type: internal\n  options:\n    cache_size: 10000\ndefault_zone:\n  strict_testing: false\n  timeout: 4\n`);
+  const child = spawn(DAEMON, ['-c', cfg, '-v', 'warn'], { env: { ...process.env, SSL_CERT_FILE: join(dir, 'ca.pem') }, stdio: ['ignore', 'ignore', 'ignore'] });
+  await waitListening(port);
+  return { name: 'postfix-mta-sts-resolver', port, child, stop: () => stopChild(child) };
+}
+
+function stopChild(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+const frame = (s) => Buffer.from(`${Buffer.byteLength(s)}:${s},`);
+
+/** One request, one reply: { reply, ms }. */
+async function once(port, request) {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  await new Promise((r) => socket.once('connect', r));
+  const started = process.hrtime.bigint();
+  socket.write(frame(request));
+  let buf = '';
+  const reply = await new Promise((resolve) => {
+    socket.on('data', (d) => {
+      buf += d;
+      const colon = buf.indexOf(':');
+      if (colon > 0 && buf.length >= colon + Number(buf.slice(0, colon)) + 2) resolve(buf.slice(colon + 1, colon + 1 + Number(buf.slice(0, colon))));
+    });
+  });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  socket.destroy();
+  return { reply, ms };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * `connections` clients, one request outstanding each, for `seconds`: { qps, p50, p99 } (ms) and
+ * the server's CPU µs per query (`pid`'s CPU time over the counted window).
+ */
+async function load(port, request, connections, seconds, pid) {
+  const { reply } = await once(port, request);
+  const expected = Buffer.byteLength(`${Buffer.byteLength(reply)}:${reply},`);
+  const message = frame(request);
+  const latencies = [];
+  let stop = false;
+  let counting = false;
+  const clients = [];
+  for (let c = 0; c < connections; c++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    await new Promise((r) => socket.once('connect', r));
+    clients.push(
+      new Promise((resolve) => {
+        let got = 0;
+        let sent = 0n;
+        const next = () => {
+          if (stop) {
+            socket.destroy();
+            return resolve();
+          }
+          sent = process.hrtime.bigint();
+          socket.write(message);
+        };
+        socket.on('data', (d) => {
+          got += d.length;
+          while (got >= expected) {
+            got -= expected;
+            if (counting) latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
+            next();
+          }
+        });
+        socket.on('error', () => resolve());
+        next();
+      }),
+    );
+  }
+  await new Promise((r) => setTimeout(r, 300)); // warm-up
+  counting = true;
+  const cpuBefore = cpuSeconds(pid);
+  const started = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  counting = false;
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  stop = true;
+  const n = latencies.length;
+  await Promise.all(clients);
+  latencies.sort((a, b) => a - b);
+  return { qps: n / elapsed, p50: latencies[Math.floor(n * 0.5)] ?? NaN, p99: latencies[Math.floor(n * 0.99)] ?? NaN, cpuUs: (cpu / n) * 1e6 };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+console.log(`mtasts socketmap benchmark — node ${process.version}; lab ${IN_NETNS ? 'on 127.0.0.1:53 and :443 inside unshare -n -m' : `DNS ${lab.dns.server}, HTTPS ${lab.policyPort}`}; ${SECONDS} s per run, ${ROUNDS} rounds (medians)`);
+if (!withTheirs) console.log(IN_NETNS ? `(postfix-mta-sts-resolver not found at ${DAEMON}: scripts/setup installs it; measuring mtasts alone)` : '(postfix-mta-sts-resolver needs the namespace: measuring mtasts alone)');
+
+// Cached: both servers up, the key asked once before each run.
+const servers = PARTS.has('cached') ? [await startOurs(), ...(withTheirs ? [await startTheirs()] : [])] : [];
+const results = {};
+for (let round = 0; round < (PARTS.has('cached') ? ROUNDS : 0); round++) {
+  for (const c of CONNECTIONS) {
+    for (const s of round % 2 ? [...servers].reverse() : servers) {
+      const r = await load(s.port, KEY, c, SECONDS, s.child.pid);
+      ((results[s.name] ??= {})[c] ??= []).push(r);
+    }
+  }
+}
+if (PARTS.has('cached')) console.log('\ncached queries (one request outstanding per connection):');
+if (PARTS.has('cached')) console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU µs/query'.padStart(20)}`);
+for (const c of PARTS.has('cached') ? CONNECTIONS : []) {
+  for (const s of servers) {
+    const rs = results[s.name][c];
+    console.log(`  ${s.name.padEnd(26)} ${String(c).padStart(5)} ${fmt(median(rs.map((r) => r.qps)), 0).padStart(9)} ${fmt(median(rs.map((r) => r.p50)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.p99)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.cpuUs)), 1).padStart(20)}`);
+  }
+  if (servers.length > 1) {
+    const q = (name) => median(results[name][c].map((r) => r.qps));
+    console.log(`  ${'ratio mtasts / resolver'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('mtasts') / q('postfix-mta-sts-resolver'), 1).padStart(8)}×`);
+  }
+}
+for (const s of servers) await s.stop();
+
+// Cold: a fresh server per round, each domain asked once (TXT + HTTPS fetch).
+if (PARTS.has('cold')) console.log('\ncold lookups (TXT + policy fetch over a new TLS connection), ms:');
+const cold = {};
+const coldCpu = {}; // server CPU ms per cold lookup, per round
+for (let round = 0; round < (PARTS.has('cold') ? ROUNDS : 0); round++) {
+  for (const start of withTheirs ? [startOurs, startTheirs] : [startOurs]) {
+    const s = await start();
+    await once(s.port, 'postfix no-record.test'); // warm-up: TXT only, not counted
+    const cpu0 = cpuSeconds(s.child.pid);
+    for (const d of COLD) (cold[s.name] ??= []).push((await once(s.port, `postfix ${d}`)).ms);
+    (coldCpu[s.name] ??= []).push(((cpuSeconds(s.child.pid) - cpu0) / COLD.length) * 1000);
+    await s.stop();
+  }
+}
+for (const [name, ms] of Object.entries(cold)) console.log(`  ${name.padEnd(26)} median ${fmt(median(ms))}  min ${fmt(Math.min(...ms))}  max ${fmt(Math.max(...ms))}  (${ms.length} lookups); server CPU ${fmt(median(coldCpu[name]), 1)} ms a lookup`);
+if (cold['postfix-mta-sts-resolver']) console.log(`  ratio mtasts / resolver (median latency): ${fmt(median(cold.mtasts) / median(cold['postfix-mta-sts-resolver']))}`);
+
+await lab.stop();
+rmSync(dir, { recursive: true, force: true });
+
+// Memory: a child process with --expose-gc.
+const mem = !PARTS.has('memory') ? { stdout: '', status: 0 } : spawnSync(process.execPath, ['--expose-gc', SELF, '--memory-child', '--domains', String(DOMAINS)], { encoding: 'utf8', env: process.env });
+console.log(`\n${mem.stdout.trim()}`);
+if (mem.status !== 0) console.log(mem.stderr);
+
+/** RSS and heap before and after `n` cached domains (memory store + answer cache). */
+async function memoryChild(n) {
+  const { memoryStore, PolicyResolver, formatPolicy } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
+  const { createAnswers } = await import(pathToFileURL(join(PKG, 'js/socketmap/answers.js')));
+  const gc = () => {
+    for (let i = 0; i < 3; i++) global.gc();
+  };
+  const store = memoryStore();
+  const fail = () => {
+    throw new Error('the memory measure must not touch the network');
+  };
+  const resolver = new PolicyResolver({ dns: { resolveTxt: fail, resolveMx: fail }, https: { get: fail }, store, recheckAfter: 86_400 });
+  const answers = createAnswers({ resolver, dns: { resolveMx: fail }, defaultZone: { strictTesting: false, stsAttributes: false, timeout: 4000 }, answerTtl: 3600 });
+  gc();
+  const before = process.memoryUsage();
+  const now = Math.floor(Date.now() / 1000);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const domain = `d${i}.bench.test`;
+    const policyText = formatPolicy({ mode: 'enforce', maxAge: 604800, mx: [`mx1.${domain}`, `mx2.${domain}`], extensions: {} });
+    await store.put(domain, { id: `id${i}`, policyText, fetchedAt: now, expiresAt: now + 604800, checkedAt: now });
+    const data = Buffer.from(`postfix ${domain}`);
+    const { detail } = await answers.answer(data.toString('latin1'), data);
+    if (detail.answer.class !== 'ok') throw new Error(`${domain}: ${detail.answer.reply}`);
+  }
+  const fillMs = Number(process.hrtime.bigint() - started) / 1e6;
+  gc();
+  const after = process.memoryUsage();
+  const mib = (b) => (b / 1048576).toFixed(1);
+  console.log(`memory, ${n} cached domains (memory store + answer cache ${answers.size}): RSS ${mib(before.rss)} → ${mib(after.rss)} MiB (+${mib(after.rss - before.rss)}), heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB, ` +
+    `about ${Math.round((after.rss - before.rss) / n)} bytes a domain; filled in ${(fillMs / 1000).toFixed(1)} s (${Math.round(n / (fillMs / 1000))} first answers/s from the store)`);
+}
