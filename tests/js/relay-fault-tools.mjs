@@ -100,12 +100,16 @@ export function hostileMx(client, mode, certFor) {
  */
 export async function startFaultProxy({ valid, untrusted, random, certFor = null }) {
   const state = { faulty: true, counts: { clean: 0, refused: 0, tls: 0, cut: 0, hostile: 0 } };
+  // The draws that give each kind of fault: refused, bad TLS, a cut, then each hostile MX.
+  const prelude = [0.05, 0.2, 0.3, ...(certFor ? HOSTILE.map((_, i) => 0.45 + 0.025 * i + 0.001) : [])];
   const sockets = new Set();
   const onConnection = (client) => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => {});
-    const r = state.faulty ? random() : 1;
+    // Every kind of fault happens at least once, whatever the seed: the first faulty connections
+    // take them in turn (refused, bad TLS, a cut, then each hostile MX); the rest are drawn.
+    const r = !state.faulty ? 1 : prelude.length > 0 ? prelude.shift() : random();
     if (r < 0.1) {
       state.counts.refused += 1;
       client.destroy();
