@@ -52,3 +52,8 @@ export function verifyCertificate(chain, host, options) {
   checkCertificateArguments(chain, host, options);
   return verifyCertificateWith(chain, host, options, undefined);
 }
+
+// The checker page's assembly and hosts (js/check/): the same report as `mtasts check --json`.
+export { checkDomain } from '../check/check-domain.js';
+export { createDohDns } from '../check/doh-dns.js';
+export { createHelperHttps, createHelperProbe, NOT_CHECKABLE } from '../check/helper-hosts.js';

@@ -1,0 +1,134 @@
+// The checker page: loads the core, runs checkDomain with the browser hosts (DNS over HTTPS, the
+// server's policy and probe helpers), renders the report, and lints pasted text live. The report is
+// `window.mtastsReport` once `document.documentElement.dataset.state === 'done'` — the object
+// `mtasts check --json` prints for the same domain and world.
+
+import { init, checkDomain, createDohDns, createHelperHttps, createHelperProbe, memoryStore, lintPolicy, lintRecord, lintTlsRptRecord } from '../browser/index.js';
+import { el, finding } from './dom.js';
+import { renderReport } from './render-report.js';
+
+const $ = (id) => document.getElementById(id);
+const root = document.documentElement;
+
+/** config.json next to the page: `mtasts serve` writes { helpers: true, doh }; a static host may
+ *  give { helpers: false, doh: 'https://resolver.example/dns-query' }. */
+async function loadConfig() {
+  try {
+    const r = await fetch(new URL('config.json', location.href));
+    if (r.ok) return await r.json();
+  } catch {
+    // no config: static files with the default resolver below
+  }
+  return { helpers: false, doh: 'https://cloudflare-dns.com/dns-query' };
+}
+
+function selectTab(name) {
+  for (const t of ['check', 'lint']) {
+    const on = t === name;
+    $(`tab-${t}`).setAttribute('aria-selected', String(on));
+    $(`tab-${t}`).tabIndex = on ? 0 : -1;
+    $(`panel-${t}`).hidden = !on;
+  }
+}
+
+function setupTabs() {
+  const tabs = [$('tab-check'), $('tab-lint')];
+  tabs.forEach((tab, i) => {
+    tab.addEventListener('click', () => selectTab(tab.id.slice(4)));
+    tab.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+      const next = tabs[(i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+      selectTab(next.id.slice(4));
+      next.focus();
+    });
+  });
+}
+
+async function runCheck(domain, hosts) {
+  root.dataset.state = 'running';
+  $('check-button').disabled = true;
+  $('summary').className = '';
+  $('summary').textContent = `Checking ${domain}…`;
+  $('results').replaceChildren();
+  $('report-actions').hidden = true;
+  try {
+    const report = await checkDomain(domain, { ...hosts, store: memoryStore(), probe: hosts.probe });
+    const { verdict, ok, rows } = renderReport(report);
+    $('summary').className = ok ? 'ok' : 'bad';
+    $('summary').textContent = verdict;
+    $('results').replaceChildren(...rows);
+    window.mtastsReport = report;
+    $('report-actions').hidden = false;
+    history.replaceState(null, '', `#check=${encodeURIComponent(report.domain)}`);
+    root.dataset.state = 'done';
+  } catch (err) {
+    window.mtastsReport = null;
+    $('summary').className = 'bad';
+    $('summary').textContent = `${err?.code ?? 'error'}: ${err?.message ?? err}`;
+    root.dataset.state = 'error';
+  } finally {
+    $('check-button').disabled = false;
+  }
+}
+
+function download() {
+  const blob = new Blob([`${JSON.stringify(window.mtastsReport, null, 2)}\n`], { type: 'application/json' });
+  const a = el('a', { href: URL.createObjectURL(blob), download: `mtasts-${window.mtastsReport.domain}.json` });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+const LINTERS = {
+  policy: (text) => lintPolicy(text),
+  record: (text) => lintRecord(text, '_mta-sts'),
+  tlsrpt: (text) => lintTlsRptRecord(text, '_smtp._tls'),
+};
+
+function lintNow() {
+  const kind = $('lint-kind').value;
+  const text = $('lint-text').value;
+  if (text === '') {
+    $('lint-summary').textContent = '';
+    $('lint-results').replaceChildren();
+    window.mtastsLint = null;
+    return;
+  }
+  const result = LINTERS[kind](text);
+  window.mtastsLint = result;
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  $('lint-summary').textContent = result.diagnostics.length === 0 ? '✓ no problems' : `${errors} ${errors === 1 ? 'error' : 'errors'}, ${result.diagnostics.length - errors} other`;
+  $('lint-results').replaceChildren(...result.diagnostics.map((d) => el('li', {}, finding(d.severity === 'error' ? 'bad' : 'warn', d.message, { where: d.line ? `line ${d.line}, column ${d.column}` : null, rfc: d.rfc }))));
+}
+
+async function main() {
+  setupTabs();
+  await init();
+  const config = await loadConfig();
+  const base = config.helpers ? '' : null;
+  const hosts = {
+    dns: createDohDns({ url: config.doh }),
+    https: createHelperHttps({ base }),
+    probeMx: createHelperProbe({ base }),
+    probe: { heloName: 'page', port: 25 },
+  };
+  $('check-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const domain = $('domain').value.trim().replace(/\.$/, '');
+    if (domain) runCheck(domain, hosts);
+  });
+  $('download').addEventListener('click', download);
+  $('share').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  $('lint-text').addEventListener('input', lintNow);
+  $('lint-kind').addEventListener('change', lintNow);
+  root.dataset.state = 'ready';
+  const m = /^#check=(.+)$/.exec(location.hash);
+  if (m) {
+    $('domain').value = decodeURIComponent(m[1]);
+    runCheck($('domain').value, hosts);
+  }
+}
+
+main().catch((err) => {
+  root.dataset.state = 'error';
+  $('summary').textContent = `the checker could not start: ${err?.message ?? err}`;
+});
