@@ -78,16 +78,22 @@ function download() {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
+// A policy is linted as the bytes of an opened file (the core reports invalid UTF-8 itself), the
+// records as text.
+const asText = (t) => (typeof t === 'string' ? t : new TextDecoder().decode(t));
 const LINTERS = {
-  policy: (text) => lintPolicy(text),
-  record: (text) => lintRecord(text, '_mta-sts'),
-  tlsrpt: (text) => lintTlsRptRecord(text, '_smtp._tls'),
+  policy: (t) => lintPolicy(t),
+  record: (t) => lintRecord(asText(t), '_mta-sts'),
+  tlsrpt: (t) => lintTlsRptRecord(asText(t), '_smtp._tls'),
 };
+
+/** The exact bytes of an opened file; cleared as soon as the text area is edited. */
+let fileBytes = null;
 
 function lintNow() {
   const kind = $('lint-kind').value;
-  const text = $('lint-text').value;
-  if (text === '') {
+  const text = fileBytes ?? $('lint-text').value;
+  if (text.length === 0) {
     $('lint-summary').textContent = '';
     $('lint-results').replaceChildren();
     window.mtastsLint = null;
@@ -118,7 +124,19 @@ async function main() {
   });
   $('download').addEventListener('click', download);
   $('share').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
-  $('lint-text').addEventListener('input', lintNow);
+  $('lint-text').addEventListener('input', () => {
+    fileBytes = null;
+    lintNow();
+  });
+  $('lint-file').addEventListener('change', async () => {
+    const file = $('lint-file').files[0];
+    if (!file) return;
+    // Spec: a policy is at most 64 KiB (RFC 8461 §3.3 bounds what senders read); more is not read.
+    const bytes = new Uint8Array(await file.slice(0, 65536 + 1).arrayBuffer());
+    fileBytes = bytes;
+    $('lint-text').value = new TextDecoder().decode(bytes);
+    lintNow();
+  });
   $('lint-kind').addEventListener('change', lintNow);
   root.dataset.state = 'ready';
   const m = /^#check=(.+)$/.exec(location.hash);
