@@ -41,11 +41,15 @@ function sendJson(res, status, value, headers = {}) {
 
 function sendError(res, err) {
   const headers = err.extra?.retryAfter ? { 'retry-after': String(err.extra.retryAfter) } : {};
+  // A body left unread is not drained: the connection ends with the answer.
+  if (err.code === 'serve-request-too-large') headers.connection = 'close';
   sendJson(res, err.status, { code: err.code, message: err.message }, headers);
 }
 
 /** The request body, at most `limit` bytes (serve-request-too-large beyond). */
 function readBody(req, limit) {
+  // A declared length over the limit is refused before a byte is read.
+  if (Number(req.headers['content-length']) > limit) return Promise.reject(new ServeError('serve-request-too-large', `a DNS query is at most ${limit} bytes`));
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
