@@ -46,12 +46,13 @@ export function createHelperHttps({ base, fetch: fetchFn = globalThis.fetch.bind
 }
 
 /**
- * A probeMx(host, options) for checkDomain: the helper's transcript replayed into the page's core.
+ * A probeMx(host, options) for checkDomain: the helper's transcript replayed into the page's core;
+ * the server's trust anchors (/api/roots) are asked for once, when a chain is first judged.
  * @param {object} options
  * @param {string | null} options.base
- * @param {() => Promise<string[]>} options.roots the server's trust anchors (asked for once, lazily)
+ * @param {() => Promise<object>} [options.core] the module the probe machine runs in (replayProbe)
  */
-export function createHelperProbe({ base, fetch: fetchFn = globalThis.fetch.bind(globalThis) }) {
+export function createHelperProbe({ base, fetch: fetchFn = globalThis.fetch.bind(globalThis), core }) {
   let anchors;
   const roots = () =>
     (anchors ??= helperJson(fetchFn, `${base}/api/roots`).then(({ body, error }) => {
@@ -63,6 +64,6 @@ export function createHelperProbe({ base, fetch: fetchFn = globalThis.fetch.bind
     if (base === null) return notCheckable(NOT_CHECKABLE, 'a browser cannot open an SMTP connection; run mtasts serve or mtasts check');
     const { body, error } = await helperJson(fetchFn, `${base}/api/probe?domain=${encodeURIComponent(domain)}&host=${encodeURIComponent(host)}`);
     if (error) return notCheckable(error.code, `the checker's server did not probe ${host}: ${error.message}`);
-    return replayProbe(host, body, { domain, policy, policyId, now, roots });
+    return replayProbe(host, body, { domain, policy, policyId, now, roots, core });
   };
 }

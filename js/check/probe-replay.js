@@ -31,15 +31,19 @@ function sameBytes(a, b) {
  * @param {() => Promise<Array<string|Uint8Array>>} options.roots trust anchors, asked for only when
  *   a chain is judged
  * @param {Date | (() => number)} [options.now] the time daysLeft is counted from
+ * @param {() => Promise<{ probeDelivery: Function, trustStoreFor: Function }>} [options.core] the
+ *   module to run the machine in (default: the loaded core; a page on the first module passes
+ *   the full module's, js/browser/verifier.js)
  */
-export async function replayProbe(host, transcript, { domain, policy = null, policyId = null, roots, now }) {
+export async function replayProbe(host, transcript, { domain, policy = null, policyId = null, roots, now, core }) {
   const t = transcript;
   if (t?.host !== host || !Array.isArray(t.events)) throw mismatch(`it is for ${JSON.stringify(t?.host)}, not ${host}`);
   const events = t.events;
   // The trust anchors are fetched before the machine runs, and only when a chain is to be judged.
   const judgesChain = events.some((e) => e.answer?.call === 'onTls');
   const anchors = judgesChain ? await roots() : null;
-  const d = probeDelivery(domain ?? host, policy, policyId, host, t.heloName, t.port, t.deadlineMs, t.timeouts.connect, t.timeouts.reply, t.timeouts.tls);
+  const { probeDelivery: machine, trustStoreFor: storeFor } = core ? await core() : { probeDelivery, trustStoreFor };
+  const d = machine(domain ?? host, policy, policyId, host, t.heloName, t.port, t.deadlineMs, t.timeouts.connect, t.timeouts.reply, t.timeouts.tls);
   const leaves = new Map();
   try {
     let address = null;
@@ -52,7 +56,7 @@ export async function replayProbe(host, transcript, { domain, policy = null, pol
       if (step.step === 'send' && !sameBytes(step.data, fromBase64(e.data ?? ''))) throw mismatch('the machine would send other bytes');
       if (e.answer) {
         if (!ANSWERS.has(e.answer.call)) throw mismatch(`unknown answer ${JSON.stringify(e.answer.call)}`);
-        const args = decodeAnswer(e.answer, { store: () => trustStoreFor(anchors), hostCrypto: hasSignatureHost() });
+        const args = decodeAnswer(e.answer, { store: () => storeFor(anchors), hostCrypto: hasSignatureHost() });
         if (e.answer.call === 'onTls') leaves.set(address, args[0][0]);
         d[e.answer.call](...args);
       }

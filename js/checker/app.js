@@ -3,9 +3,28 @@
 // `window.mtastsReport` once `document.documentElement.dataset.state === 'done'` — the object
 // `mtasts check --json` prints for the same domain and world.
 
-import { init, checkDomain, createDohDns, createHelperHttps, createHelperProbe, memoryStore, lintPolicy, lintRecord, lintTlsRptRecord } from '../browser/index.js';
+// First load: the first module (no verifier) and the linters. The check's assembly, hosts and
+// rendering come with the first check; the full module with the first MX probe.
+import { init, LITE_MODULE_URL } from '../browser/init.js';
+import { lintPolicy, lintRecord, lintTlsRptRecord } from '../core.js';
 import { el, finding } from './dom.js';
-import { renderReport } from './render-report.js';
+
+let checking;
+/** What a check needs, loaded once: { checkDomain, memoryStore, renderReport, hosts }. */
+function checker(config) {
+  checking ??= Promise.all([import('../browser/index.js'), import('./render-report.js')]).then(([entry, { renderReport }]) => {
+    const base = config.helpers ? '' : null;
+    const hosts = {
+      dns: entry.createDohDns({ url: config.doh }),
+      https: entry.createHelperHttps({ base }),
+      probeMx: entry.createHelperProbe({ base, core: entry.loadVerifier }),
+      probe: { heloName: 'page', port: 25 },
+    };
+    return { checkDomain: entry.checkDomain, memoryStore: entry.memoryStore, renderReport, hosts };
+  });
+  checking.catch(() => (checking = undefined));
+  return checking;
+}
 
 const $ = (id) => document.getElementById(id);
 const root = document.documentElement;
@@ -44,7 +63,7 @@ function setupTabs() {
   });
 }
 
-async function runCheck(domain, hosts) {
+async function runCheck(domain, config) {
   root.dataset.state = 'running';
   $('check-button').disabled = true;
   $('summary').className = '';
@@ -52,7 +71,8 @@ async function runCheck(domain, hosts) {
   $('results').replaceChildren();
   $('report-actions').hidden = true;
   try {
-    const report = await checkDomain(domain, { ...hosts, store: memoryStore(), probe: hosts.probe });
+    const { checkDomain, memoryStore, renderReport, hosts } = await checker(config);
+    const report = await checkDomain(domain, { ...hosts, store: memoryStore() });
     const { verdict, ok, rows } = renderReport(report);
     $('summary').className = ok ? 'ok' : 'bad';
     $('summary').textContent = verdict;
@@ -108,19 +128,13 @@ function lintNow() {
 
 async function main() {
   setupTabs();
-  await init();
+  // The first module has no certificate verifier; the probe loads the full one (loadVerifier).
+  await init(LITE_MODULE_URL);
   const config = await loadConfig();
-  const base = config.helpers ? '' : null;
-  const hosts = {
-    dns: createDohDns({ url: config.doh }),
-    https: createHelperHttps({ base }),
-    probeMx: createHelperProbe({ base }),
-    probe: { heloName: 'page', port: 25 },
-  };
   $('check-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const domain = $('domain').value.trim().replace(/\.$/, '');
-    if (domain) runCheck(domain, hosts);
+    if (domain) runCheck(domain, config);
   });
   $('download').addEventListener('click', download);
   $('share').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
@@ -142,7 +156,7 @@ async function main() {
   const m = /^#check=(.+)$/.exec(location.hash);
   if (m) {
     $('domain').value = decodeURIComponent(m[1]);
-    runCheck($('domain').value, hosts);
+    runCheck($('domain').value, config);
   }
 }
 

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PKG, CLI, ROOT, assertBuilt } from './built-package.mjs';
@@ -89,6 +90,27 @@ describe('the checker page in Chromium', { skip }, () => {
     }
     // Benchmark figure (not asserted): time from the click to data-state "done", per scenario.
     console.log(`# page check, ms: ${times.map(([n, ms]) => `${n} ${ms.toFixed(0)}`).join(', ')}`);
+    assert.deepEqual(problems, []);
+    await close();
+  });
+
+  test('first load: without the verifier (figure printed); the full module comes with the first probe', async () => {
+    const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
+    const loaded = [];
+    page.on('response', async (r) => loaded.push(r));
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+    const files = [];
+    for (const r of loaded.splice(0)) if (r.status() === 200) files.push([new URL(r.url()).pathname, gzipSync(await r.body(), { level: 9 }).length]);
+    const total = files.reduce((n, [, size]) => n + size, 0);
+    // Figure (asserted: it is a size, not a time): every file of the first load, gzip -9 each.
+    console.log(`# first load: ${files.length} files, ${(total / 1024).toFixed(1)} KiB gzip (${files.map(([p, n]) => `${p.split('/').pop()} ${n}`).join(', ')})`);
+    // The target is 120 KiB; the first module alone is ~105 KiB gzip (README: what is left).
+    assert.ok(total <= 140 * 1024, `first load ${total} bytes gzip`);
+    assert.ok(files.some(([p]) => p.endsWith('/mtasts_lite_bg.wasm')));
+    assert.ok(!files.some(([p]) => p.endsWith('/mtasts_bg.wasm')), 'the verifier is not in the first load');
+    await checkInPage(page, 'enforce-valid.test');
+    assert.ok(loaded.some((r) => r.url().endsWith('/wasm/mtasts_bg.wasm')), 'the probe loaded the full module');
     assert.deepEqual(problems, []);
     await close();
   });
