@@ -73,8 +73,8 @@ async function runCheck(domain, config) {
   try {
     const { checkDomain, memoryStore, renderReport, hosts } = await checker(config);
     const report = await checkDomain(domain, { ...hosts, store: memoryStore() });
-    const { verdict, ok, rows } = renderReport(report);
-    $('summary').className = ok ? 'ok' : 'bad';
+    const { verdict, state, rows } = renderReport(report);
+    $('summary').className = state;
     $('summary').textContent = verdict;
     $('results').replaceChildren(...rows);
     window.mtastsReport = report;

@@ -33,7 +33,7 @@ function fetchRow(p) {
   const f = p.fetch;
   if (!f) return checkRow('info', title, 'not fetched (no valid TXT record)', el('p', {}, p.url));
   if (!f.answered) {
-    if (f.detail === NOT_CHECKABLE || String(f.detail).startsWith('serve-')) return checkRow('warn', title, 'not checkable from a browser', el('p', {}, f.message), el('p', {}, p.url));
+    if (isNotCheckable(f.detail)) return checkRow('warn', title, 'not checkable from a browser', el('p', {}, f.message), el('p', {}, p.url));
     return checkRow('bad', title, f.message, el('p', {}, p.url), finding('bad', `the policy host did not answer: ${f.kind} (${f.detail})`, { rfc: 'RFC 8461 §3.3', fix: `serve the policy over HTTPS at ${p.url} with a certificate valid for its host name` }));
   }
   const good = f.httpStatus === 200 && /^text\/plain(\s*;|$)/i.test(f.contentType ?? '');
@@ -114,10 +114,20 @@ function suggestion(domain) {
 export function renderReport(report) {
   suggestionFor = report;
   const rows = [recordRow(report.record, report.domain), fetchRow(report.policy), policyRow(report.policy, report.domain), ...mxRows(report), tlsrptRow(report.tlsrpt)];
-  for (const e of report.errors.filter((x) => !x.mx && x.code !== 'mx-not-in-policy')) rows.push(checkRow('bad', `Error ${e.code}`, e.message, finding('bad', e.message, { rfc: e.rfc, where: e.tlsrpt ? `TLS-RPT result: ${e.tlsrpt}` : null })));
+  // What the page could not check (no helper, or the helper refused) is no failure of the domain.
+  const notCheckable = isNotCheckable(report.policy.fetch?.detail);
+  const problems = report.errors.filter((x) => !(notCheckable && x.tlsrpt === 'sts-policy-fetch-error'));
+  for (const e of problems.filter((x) => !x.mx && x.code !== 'mx-not-in-policy')) rows.push(checkRow('bad', `Error ${e.code}`, e.message, finding('bad', e.message, { rfc: e.rfc, where: e.tlsrpt ? `TLS-RPT result: ${e.tlsrpt}` : null })));
   for (const n of report.notes) rows.push(checkRow('info', 'Note', n));
-  const verdict = report.ok
-    ? `✓ ${report.domain}: valid MTA-STS policy in mode ${report.policy.mode}; senders ${report.policy.mode === 'enforce' ? 'deliver only over verified TLS to the listed MX hosts' : report.policy.mode === 'testing' ? 'deliver anyway and report failures' : 'treat the domain as having no policy'}.`
-    : `✗ ${report.domain}: ${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'}${report.policy.status === 'none' ? ', no MTA-STS policy: senders deliver with opportunistic TLS only' : ''}.`;
-  return { verdict, ok: report.ok, rows };
+  const state = report.ok ? 'ok' : problems.length === 0 && notCheckable ? 'warn' : 'bad';
+  const verdict =
+    state === 'ok'
+      ? `✓ ${report.domain}: valid MTA-STS policy in mode ${report.policy.mode}; senders ${report.policy.mode === 'enforce' ? 'deliver only over verified TLS to the listed MX hosts' : report.policy.mode === 'testing' ? 'deliver anyway and report failures' : 'treat the domain as having no policy'}.`
+      : state === 'warn'
+        ? `! ${report.domain}: the DNS checks found no problem; the policy and the MX hosts are not checkable from this browser (run mtasts serve or mtasts check).`
+        : `✗ ${report.domain}: ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}${report.policy.status === 'none' ? ', no MTA-STS policy: senders deliver with opportunistic TLS only' : ''}.`;
+  return { verdict, ok: report.ok, state, rows };
 }
+
+const isNotCheckable = (detail) => detail === NOT_CHECKABLE || String(detail ?? '').startsWith('serve-');
+

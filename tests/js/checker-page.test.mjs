@@ -174,6 +174,27 @@ describe('the checker page in Chromium', { skip }, () => {
     await close();
   });
 
+  test('as static files (no helpers): DNS checks run, the policy and MX hosts are "not checkable", no failure', async () => {
+    const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
+    const helperCalls = [];
+    page.on('request', (r) => new URL(r.url()).pathname.startsWith('/api/') && helperCalls.push(r.url()));
+    // A static host's config.json: no helpers, a DoH resolver (here the server's, on the same origin).
+    await page.route('**/config.json', (route) => route.fulfill({ contentType: 'application/json', body: JSON.stringify({ helpers: false, doh: '/dns-query' }) }));
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+    const report = await checkInPage(page, 'enforce-valid.test');
+    assert.equal(report.record.status, 'found');
+    assert.equal(report.policy.fetch.detail, 'not-checkable-from-browser');
+    // Without the policy, matching is unknown (null), and no probe was made.
+    const nc = 'not-checkable-from-browser';
+    assert.deepEqual(report.mx.map((h) => [h.host, h.matchesPolicy, h.probe.error.code]), [['mx1.enforce-valid.test', null, nc], ['mx2.enforce-valid.test', null, nc]]);
+    assert.deepEqual(helperCalls, []);
+    assert.equal(await page.getAttribute('#summary', 'class'), 'warn');
+    assert.equal(await page.locator('#results li.check.bad').count(), 0, 'nothing shown as a failure');
+    assert.deepEqual(problems, []);
+    await close();
+  });
+
   test('keyboard only: Tab to the domain, type, Enter; the result rows are reachable and expand', async () => {
     const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
     await page.goto(`${server.url}`);
