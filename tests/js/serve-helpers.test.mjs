@@ -15,7 +15,7 @@ const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
 await import(pathToFileURL(join(PKG, 'js/node/index.js')));
 const { startServer } = await import(pathToFileURL(join(PKG, 'js/serve/server.js')));
 const { refusedBecause, domainParameter } = await import(pathToFileURL(join(PKG, 'js/serve/target-guard.js')));
-const { createRateLimiter } = await import(pathToFileURL(join(PKG, 'js/serve/rate-limit.js')));
+const { createRateLimiter, createConcurrencyCap } = await import(pathToFileURL(join(PKG, 'js/serve/rate-limit.js')));
 const { createNodeHosts } = await import(pathToFileURL(join(PKG, 'js/node/resolve.js')));
 const { encodeQuery, decodeResponse } = await import(pathToFileURL(join(PKG, 'js/check/doh-dns.js')));
 
@@ -172,6 +172,18 @@ test('rate limiter: burst, then one token per interval', () => {
   l.take('b', 'x');
   t += 30_000;
   l.take('a', 'x');
+});
+
+test('concurrency cap: the task over the cap is serve-busy; a finished task frees its place', async () => {
+  const cap = createConcurrencyCap(2, 'MX probes');
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const running = [cap.run(() => gate), cap.run(() => gate)];
+  await assert.rejects(cap.run(async () => 'third'), { code: 'serve-busy', status: 503 });
+  release();
+  await Promise.all(running);
+  assert.equal(cap.running, 0);
+  assert.equal(await cap.run(async () => 'again'), 'again');
 });
 
 test('mtasts serve: usage errors exit 2', async () => {
