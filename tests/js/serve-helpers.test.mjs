@@ -5,7 +5,7 @@
 // Run: scripts/build && node --test tests/js/serve-helpers.test.mjs
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
@@ -192,4 +192,25 @@ test('mtasts serve: usage errors exit 2', async () => {
     const r = await run(args);
     assert.equal(r.code, 2, args.join(' '));
   }
+});
+
+test('mtasts serve: starts with the lab flags, answers, and exits 0 on SIGTERM', async () => {
+  const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--allow-private', '--dns-server', lab.dns.server, '--policy-port', String(lab.policyPort), '--helo', 'checker.test'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /checker is at (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+  });
+  assert.match(out, /private targets allowed/);
+  const r = await fetch(`${url}config.json`);
+  assert.deepEqual(await r.json(), { helpers: true, doh: '/dns-query' });
+  const page = await fetch(url, { redirect: 'manual' });
+  assert.equal(page.status, 302);
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
 });
