@@ -995,3 +995,44 @@ export interface Socketmap {
  * @throws {MtaStsError} `config-invalid`, `listen-failed`
  */
 export function startSocketmap(config?: SocketmapConfig, options?: { store?: PolicyStore; ca?: string }): Promise<Socketmap>;
+
+// ---- The checker page's assembly and hosts (browser entry; README "mtasts serve") ----------------
+
+/** The report `mtasts check --json` prints (README: "mtasts check", JSON schema). */
+export type CheckReport = Record<string, unknown> & { domain: string; ok: boolean };
+
+/** Answers of a DNS host, as the Node DNS host gives them. */
+export type DnsFailure = { ok: false; kind: 'none' | 'temporary'; detail: string; message: string };
+export interface CheckDnsHost {
+  resolveTxt(name: string): Promise<{ ok: true; records: string[][] } | DnsFailure>;
+  resolveMx(name: string): Promise<{ ok: true; records: Array<{ exchange: string; priority: number }> } | DnsFailure>;
+  resolveAddresses(name: string): Promise<{ ok: true; addresses: Array<{ address: string; family: 4 | 6 }> } | DnsFailure>;
+}
+export interface CheckHttpsHost {
+  get(url: string): Promise<{ ok: true; status: number; contentType: string | null; location: string | null; body: Uint8Array } | { ok: false; kind: string; detail: string; message: string }>;
+}
+export type ProbeMxHost = (host: string, options: { domain: string; policy: unknown; policyId: string | null; now?: Date | (() => number) }) => Promise<Record<string, unknown>>;
+
+/** (browser entry) The check's assembly with the hosts given; the same report as `mtasts check --json`. */
+export function checkDomain(
+  domain: string,
+  hosts: { dns: CheckDnsHost; https: CheckHttpsHost; store: PolicyStore; now?: () => number; probe?: false | object; probeMx?: ProbeMxHost },
+): Promise<CheckReport>;
+
+/** (browser entry) A DNS host over DNS over HTTPS (RFC 8484, POST, wire format). */
+export function createDohDns(options: { url: string; fetch?: typeof fetch; timeout?: number }): CheckDnsHost;
+
+/** `detail` / `code` of what a browser cannot check without `mtasts serve`'s helpers. */
+export const NOT_CHECKABLE: 'not-checkable-from-browser';
+
+/** (browser entry) The policy fetch through `mtasts serve`'s /api/policy (`base` '' for the page's own origin, null: none). */
+export function createHelperHttps(options: { base: string | null; fetch?: typeof fetch }): CheckHttpsHost;
+
+/** (browser entry) The MX probe through /api/probe, its transcript replayed into the page's core. */
+export function createHelperProbe(options: { base: string | null; fetch?: typeof fetch; core?: () => Promise<object> }): ProbeMxHost;
+
+/** (browser entry) The full module (verifier, delivery machine) beside the first one, loaded once. */
+export function loadVerifier(): Promise<{ probeDelivery: (...args: unknown[]) => unknown; trustStoreFor(roots: string[]): unknown }>;
+
+/** (browser entry) URL of the first module (the core without the certificate verifier), for `init`. */
+export const LITE_MODULE_URL: URL;

@@ -15,9 +15,14 @@
 //! one TLS-RPT result type (RFC 8460 §4.3). No input makes this crate panic, and every parser
 //! runs in time linear in its input.
 
+// Without the verifier (the checker page's first module) some helpers of the rest go unused.
+#![cfg_attr(not(feature = "verify"), allow(dead_code))]
+
 pub mod cache;
+#[cfg(feature = "verify")]
 pub mod cert;
 pub mod codes;
+#[cfg(feature = "verify")]
 pub mod delivery;
 pub mod diagnostic;
 pub mod discovery;
@@ -38,6 +43,7 @@ pub mod txt;
 mod wasm;
 
 pub use cache::CacheEntry;
+#[cfg(feature = "verify")]
 pub use cert::{verify_chain, HostScheme, SignatureHost, TrustAnchors};
 pub use diagnostic::{Diagnostic, Severity};
 pub use discovery::{Discovery, Outcome, Status, Step, TxtAnswer};

@@ -6,9 +6,11 @@ use crate::{diagnostic::Diagnostic, mx, policy, record, Error};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "verify")]
 mod delivery;
 mod socketmap;
 mod tlsrpt_record;
+#[cfg(feature = "verify")]
 mod tlsrpt_report;
 
 #[wasm_bindgen(module = "/js/error.js")]
@@ -296,6 +298,7 @@ fn seconds(n: f64) -> u64 {
     }
 }
 
+#[cfg(feature = "verify")]
 #[wasm_bindgen(module = "/js/host-crypto.js")]
 extern "C" {
     #[wasm_bindgen(js_name = hostVerify)]
@@ -303,8 +306,10 @@ extern "C" {
 }
 
 /// The JS host's registered verifier (see js/host-crypto.js).
+#[cfg(feature = "verify")]
 struct JsSignatureHost;
 
+#[cfg(feature = "verify")]
 impl crate::SignatureHost for JsSignatureHost {
     fn verify(
         &self,
@@ -318,9 +323,11 @@ impl crate::SignatureHost for JsSignatureHost {
 }
 
 /// Trust anchors parsed once (RFC 8461 §4.2 "a root CA that is trusted by the sending MTA").
+#[cfg(feature = "verify")]
 #[wasm_bindgen(js_name = TrustStore)]
 pub struct JsTrustStore(crate::TrustAnchors);
 
+#[cfg(feature = "verify")]
 #[wasm_bindgen(js_class = TrustStore)]
 impl JsTrustStore {
     #[wasm_bindgen(constructor)]
@@ -349,6 +356,7 @@ impl JsTrustStore {
     }
 }
 
+#[cfg(feature = "verify")]
 impl Default for JsTrustStore {
     fn default() -> Self {
         Self::new()
@@ -356,6 +364,7 @@ impl Default for JsTrustStore {
 }
 
 /// A peer chain from JS: DER `Uint8Array`s, leaf first.
+#[cfg(feature = "verify")]
 fn chain_of(chain: &js_sys::Array) -> Result<Vec<Vec<u8>>, JsValue> {
     let mut ders = Vec::with_capacity(chain.length() as usize);
     for item in chain.iter() {
@@ -370,6 +379,7 @@ fn chain_of(chain: &js_sys::Array) -> Result<Vec<Vec<u8>>, JsValue> {
 }
 
 /// The JS host's signature verifier when it registered one (js/host-crypto.js), else ring.
+#[cfg(feature = "verify")]
 fn signature_host(registered: bool) -> Option<&'static dyn crate::SignatureHost> {
     if registered {
         Some(&JsSignatureHost)
@@ -392,6 +402,7 @@ fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 /// RFC 8461 §4.2 check of `chain` (DER `Uint8Array`s, leaf first) for `host` at `now` seconds.
 /// Returns `{ ok: true }` or `{ ok: false, code, message, tlsrpt }`. `host_crypto`: the JS host
 /// has registered a signature verifier (js/host-crypto.js); otherwise ring checks signatures.
+#[cfg(feature = "verify")]
 #[wasm_bindgen(js_name = verifyChain)]
 pub fn verify_chain(
     chain: js_sys::Array,
@@ -411,6 +422,7 @@ pub fn verify_chain(
     to_js(&verdict)
 }
 
+#[cfg(feature = "verify")]
 #[derive(serde::Deserialize)]
 struct ErrorArg {
     code: String,
@@ -422,11 +434,13 @@ struct ErrorArg {
     tlsrpt: String,
 }
 
+#[cfg(feature = "verify")]
 fn yes() -> bool {
     true
 }
 
 /// The relay's 4xx/5xx for the local MTA when no MX could be used (see src/relay.rs).
+#[cfg(feature = "verify")]
 #[wasm_bindgen(js_name = relayFailureReply)]
 pub fn relay_failure_reply(
     policy_domain: &str,
@@ -450,6 +464,7 @@ pub fn relay_failure_reply(
 }
 
 /// 452 4.5.3 for a recipient of a second domain in one transaction.
+#[cfg(feature = "verify")]
 #[wasm_bindgen(js_name = relayOtherDomainReply)]
 pub fn relay_other_domain_reply(first_domain: &str) -> Result<JsValue, JsValue> {
     to_js(&crate::relay::other_domain_reply(first_domain))

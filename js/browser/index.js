@@ -1,29 +1,10 @@
 // Browser entry of the `mtasts` package (also any runtime without node:fs): the wasm module is
 // loaded by `await init()`. Until then every function throws MtaStsError `not-initialized`.
 
-import initWasm from '../../wasm/mtasts.js';
-import { markReady, checkCertificateArguments } from '../core.js';
+import { checkCertificateArguments } from '../core.js';
 import { verifyCertificateWith } from '../certificate.js';
 
-let initializing;
-
-/**
- * Loads and instantiates the wasm module. Idempotent: concurrent and repeated calls share one
- * promise. `input` is anything wasm-bindgen accepts: a URL or string to fetch, a Response, a
- * BufferSource, or a WebAssembly.Module; by default `../../wasm/mtasts_bg.wasm` next to this file.
- * After a failure a later call tries again.
- */
-export function init(input) {
-  if (initializing === undefined) {
-    initializing = initWasm(input === undefined ? undefined : { module_or_path: input }).then((exports) => {
-      markReady(exports);
-    });
-    initializing.catch(() => {
-      initializing = undefined;
-    });
-  }
-  return initializing;
-}
+export { init } from './init.js';
 
 export {
   parseRecord,
@@ -52,3 +33,10 @@ export function verifyCertificate(chain, host, options) {
   checkCertificateArguments(chain, host, options);
   return verifyCertificateWith(chain, host, options, undefined);
 }
+
+// The checker page's assembly and hosts (js/check/): the same report as `mtasts check --json`.
+export { checkDomain } from '../check/check-domain.js';
+export { createDohDns } from '../check/doh-dns.js';
+export { createHelperHttps, createHelperProbe, NOT_CHECKABLE } from '../check/helper-hosts.js';
+export { loadVerifier } from './verifier.js';
+export { LITE_MODULE_URL } from './init.js';

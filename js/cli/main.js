@@ -39,6 +39,10 @@ const COMMANDS = {
     summary: 'TLS reports (RFC 8460): build them from recorded sessions, read the ones received',
     load: () => import('./report.js'),
   },
+  serve: {
+    summary: 'the browser policy checker page and its narrow helpers (DNS over HTTPS, policy fetch, MX probe)',
+    load: () => import('./serve.js'),
+  },
 };
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };

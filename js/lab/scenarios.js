@@ -21,6 +21,7 @@
 //   mx                  MX records [{ priority, host }]; every host resolves to 127.0.0.1 and ::1
 //   rotations           (id-rotated) the policies lab.rotate() alternates between ({ mode, policy });
 //                       rotation n (0 at start) publishes id `rot<n+1>` and rotations[n % length]
+//   extraTxt            more TXT records: { name: [records] } (e.g. `_smtp._tls.<domain>`, RFC 8460 §3)
 //   expect              what a correct resolver with an empty cache reports:
 //                         { status: 'found'|'none'|'temperror', mode?, errorCode?, mxMatch? }
 //                       mxMatch maps each MX host to whether it matches the policy (RFC 8461 §4.1).
@@ -123,6 +124,8 @@ export const scenarios = Object.freeze([
   })),
   scenario('policy-invalid-syntax', 'policy with mode "enforcing" and a non-numeric max_age', (d) => ({
     policy: ok(`version: STSv1\nmode: enforcing\nmx: mx1.${d}\nmax_age: forever\n`),
+    // RFC 8460 §3: a TLS-RPT record whose rua is no URI (lint: invalid), for the checker page.
+    extraTxt: { [`_smtp._tls.${d}`]: [['v=TLSRPTv1; rua=tlsrpt@', d]] },
     expect: { status: 'none', errorCode: 'policy-invalid' },
   })),
   scenario('draft-json-policy', 'pre-RFC JSON policy body (served as text/plain)', (d) => ({
@@ -133,6 +136,8 @@ export const scenarios = Object.freeze([
   })),
   scenario('mx-not-in-policy', 'valid enforce policy, but one MX host is not listed in it', (d) => ({
     policy: ok(policyText({ mode: 'enforce', mx: [`mx1.${d}`] })),
+    // RFC 8460 §3: a valid TLS-RPT record, so the owner hears of the failures.
+    extraTxt: { [`_smtp._tls.${d}`]: [[`v=TLSRPTv1; rua=mailto:tlsrpt@${d}`]] },
     mx: [
       { priority: 10, host: `mx1.${d}` },
       { priority: 20, host: `backup.${d}` },
