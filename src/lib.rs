@@ -35,6 +35,7 @@ pub mod policy;
 pub mod record;
 pub mod relay;
 pub mod smtp;
+#[cfg(feature = "verify")]
 pub mod socketmap;
 pub mod tlsrpt;
 pub mod txt;

@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "verify")]
 mod delivery;
+#[cfg(feature = "verify")]
 mod socketmap;
 mod tlsrpt_record;
 #[cfg(feature = "verify")]

@@ -691,7 +691,7 @@ mod tests {
         ("v=TLSRPTv1; rua=mailto:a@example.com , https://r.example.net/x", &["mailto:a@example.com", "https://r.example.net/x"], &[], "*WSP around the comma"),
         ("v=TLSRPTv1; rua=mailto:a@example.com; x-extra=1", &["mailto:a@example.com"], &[("x-extra", "1")], "extensions are kept"),
         ("v=TLSRPTv1; ext=a; rua=mailto:a@example.com", &["mailto:a@example.com"], &[("ext", "a")], "rua need not come first"),
-        ("v=TLSRPTv1; rua=MAILTO:a@example.com", &["MAILTO:a@example.com"], &[], "URI schemes are case-insensitive (RFC 3986 §3.1)"),
+        ("v=TLSRPTv1; rua=MAILTO:a@example.com", &["mailto:a@example.com"], &[], "URI schemes are case-insensitive (RFC 3986 §3.1), handed out lower-cased (§6.2.2.1)"),
         ("v=TLSRPTv1; rua=mailto:a%2Cb@example.com", &["mailto:a%2Cb@example.com"], &[], "an encoded comma"),
         ("v=TLSRPTv1; rua=https://[2001:db8::1]:8443/r", &["https://[2001:db8::1]:8443/r"], &[], "an address literal and a port"),
         ("v=TLSRPTv1; rua=mailto:a@example.com?subject=tlsrpt", &["mailto:a@example.com?subject=tlsrpt"], &[], "mailto hfields"),
