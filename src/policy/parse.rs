@@ -5,7 +5,7 @@ use super::draft::diagnose_json;
 use super::{Lint, Mode, Policy, PolicyProblem, MAX_AGE_ADVISED, MAX_AGE_LIMIT};
 use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, PolicyError};
-use crate::mx::{MxPattern, MxPatternList};
+use crate::mx::MxPattern;
 use crate::record::check_ext_name;
 use std::collections::HashSet;
 
@@ -473,7 +473,7 @@ fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
 /// that text in lower case (RFC 8461 §4.1).
 pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
     let mut out = Vec::new();
-    layout_into(text, &mut out, None)?;
+    layout_into(text, &mut out)?;
     Ok(out)
 }
 
@@ -481,27 +481,16 @@ pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
 /// Offsets stay below it: JavaScript strings are shorter than 2^30 code units.
 pub const LAYOUT_UPPERCASE: u32 = 1 << 31;
 
-/// [`parse_policy_bytes_layout`] appended to `out`, with the policy's mx patterns put into `mx`
-/// (cleared first) as well, for matching without another parse: one call of the wasm bindings
-/// does both, with no allocation once the buffers have grown. On an error `out` and `mx` hold
-/// nothing useful.
-pub fn parse_policy_bytes_layout_into(
-    bytes: &[u8],
-    out: &mut Vec<u32>,
-    mx: &mut MxPatternList,
-) -> Result<(), Error> {
-    mx.clear();
+/// [`parse_policy_bytes_layout`] appended to `out`: the wasm bindings' fast lane, with no
+/// allocation for the layout once `out` has grown. On an error `out` holds nothing useful.
+pub fn parse_policy_bytes_layout_into(bytes: &[u8], out: &mut Vec<u32>) -> Result<(), Error> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => layout_into(text, out, Some(mx)),
+        Ok(text) => layout_into(text, out),
         Err(e) => Err(PolicyError::Invalid(encoding_diagnostic(bytes, e.valid_up_to())).into()),
     }
 }
 
-fn layout_into(
-    text: &str,
-    out: &mut Vec<u32>,
-    mut patterns: Option<&mut MxPatternList>,
-) -> Result<(), Error> {
+fn layout_into(text: &str, out: &mut Vec<u32>) -> Result<(), Error> {
     let mut diags = Diagnostics::strict();
     let Some((policy, spans)) = scan_with_spans(text, &mut diags, false) else {
         return Err(strict_error(diags));
@@ -523,9 +512,6 @@ fn layout_into(
         let upper = value.bytes().fold(false, |u, b| u | b.is_ascii_uppercase());
         out.push(units.at(start));
         out.push(units.at(end) | if upper { LAYOUT_UPPERCASE } else { 0 });
-        if let Some(list) = patterns.as_deref_mut() {
-            list.push_checked(value, upper); // checked by scan_line
-        }
     }
     for s in spans.extensions.iter().flatten() {
         out.push(units.at(*s));
