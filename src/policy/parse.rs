@@ -64,15 +64,36 @@ struct Seen<'a> {
 /// Up to this many extensions, repeats are found by a linear scan (no hashing, no allocation).
 const LINEAR_KEYS: usize = 16;
 
+/// The keys §3.2 defines (keys are case-sensitive).
+#[derive(Clone, Copy)]
+enum Known {
+    Version,
+    Mode,
+    MaxAge,
+    Mx,
+}
+
+impl Known {
+    fn of(key: &str) -> Option<Known> {
+        match key {
+            "version" => Some(Known::Version),
+            "mode" => Some(Known::Mode),
+            "max_age" => Some(Known::MaxAge),
+            "mx" => Some(Known::Mx),
+            _ => None,
+        }
+    }
+}
+
 impl Seen<'_> {
     /// §3.2: for keys other than "mx", the first occurrence counts; true for a later one.
-    fn repeats(&self, key: &str) -> bool {
-        match key {
-            "mx" => false,
-            "version" => self.version,
-            "mode" => self.mode_line,
-            "max_age" => self.max_age_line,
-            _ => match &self.extension_keys {
+    fn repeats(&self, known: Option<Known>, key: &str) -> bool {
+        match known {
+            Some(Known::Mx) => false,
+            Some(Known::Version) => self.version,
+            Some(Known::Mode) => self.mode_line,
+            Some(Known::MaxAge) => self.max_age_line,
+            None => match &self.extension_keys {
                 Some(set) => set.contains(key),
                 None => self
                     .extension_spans
@@ -249,7 +270,9 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
         return;
     };
     let key = &body[..colon];
-    if let Err((at, why)) = check_ext_name(key) {
+    // The four keys of §3.2 are valid field names; only other keys need the name check.
+    let known = Known::of(key);
+    if let Err((at, why)) = known.map_or_else(|| check_ext_name(key), |_| Ok(())) {
         let why = if key.starts_with('\u{feff}') {
             "the file begins with a byte order mark (U+FEFF); remove it".to_string()
         } else if key.ends_with([' ', '\t']) {
@@ -278,15 +301,15 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
         });
     }
     let value = &body[start..end];
-    if seen.repeats(key) {
+    if seen.repeats(known, key) {
         // §3.2: for keys other than "mx", the first occurrence counts.
         line.report(diags, PolicyProblem::DuplicateKey, 0, || {
             format!("{key} appears again; the first occurrence counts and this line is ignored")
         });
         return;
     }
-    match key {
-        "version" => {
+    match known {
+        Some(Known::Version) => {
             seen.version = true;
             if value != "STSv1" {
                 let hint = if value.eq_ignore_ascii_case("stsv1") {
@@ -299,7 +322,7 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 });
             }
         }
-        "mode" => {
+        Some(Known::Mode) => {
             seen.mode_line = true;
             match Mode::from_value(value) {
                 Some(mode) => seen.mode = Some(mode),
@@ -323,11 +346,11 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 }
             }
         }
-        "max_age" => {
+        Some(Known::MaxAge) => {
             seen.max_age_line = true;
             scan_max_age(line, start, value, seen, diags);
         }
-        "mx" => {
+        Some(Known::Mx) => {
             seen.mx_lines += 1;
             match MxPattern::check(value) {
                 Ok(()) => {
@@ -356,7 +379,7 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 }),
             }
         }
-        _ => {
+        None => {
             line.report(diags, PolicyProblem::UnknownKey, 0, || {
                 let hint = match near_miss(key) {
                     Some(k) => format!("; did you mean \"{k}\"? (keys are case-sensitive)"),
