@@ -223,19 +223,26 @@ fn scan_with_spans(
 }
 
 /// One pass finds the end of a line (its first LF, or the end of `b`) and its first CR: eight
-/// bytes at a time while neither appears (most of a policy), then byte by byte.
+/// bytes at a time, the first LF or CR of a word located by its bit position, then byte by byte
+/// after a CR (rare: a CRLF ends at the next byte) and for the last few bytes.
 fn line_end(b: &[u8]) -> (usize, Option<usize>) {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
-    // Nonzero exactly when some byte of `w` is `byte` (the has-zero-byte test on `w ^ byte`).
+    // The high bit of each byte of `w` that is `byte` is set, and no bit below the first such
+    // byte (the has-zero-byte test on `w ^ byte`: borrows only run upwards from a match).
     let has = |w: u64, byte: u8| {
         let x = w ^ (ONES * u64::from(byte));
         x.wrapping_sub(ONES) & !x & HIGH
     };
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
-        let w = u64::from_ne_bytes(chunk);
-        if has(w, b'\n') | has(w, b'\r') != 0 {
+        let w = u64::from_le_bytes(chunk);
+        let found = has(w, b'\n') | has(w, b'\r');
+        if found != 0 {
+            i += (found.trailing_zeros() / 8) as usize;
+            if b[i] == b'\n' {
+                return (i, None);
+            }
             break;
         }
         i += 8;
