@@ -4,8 +4,9 @@
 // No MTA-STS logic lives here: every rule is in the Rust core (src/), so Node, the browser and
 // `cargo test` give one verdict. One exception, for speed and held to the core's verdicts by the
 // shared vectors and a differential test: matchChecked, string comparison of a host already in
-// normal form against a parsed policy's patterns, which the core checked and lower-cased. The entries (js/node/index.js, js/browser/index.js) initialise the
-// wasm module and then call markReady().
+// normal form against a parsed policy's patterns, which the core checked and lower-cased. The
+// entries (js/node/index.js, js/browser/index.js) initialise the wasm module and then call
+// markReady().
 
 import * as wasm from '../wasm/mtasts.js';
 import { MtaStsError } from './error.js';
@@ -346,8 +347,9 @@ function matchChecked(checked, host) {
       if (host === p) return true;
       continue;
     }
-    // RFC 8461 §4.1: "*." matches exactly one whole label: the host is one label (holding no
-    // dot), a dot, and the rest of the pattern, compared case-insensitively.
+    // RFC 8461 §4.1: "*." matches exactly one whole label: the host is one label (host-name
+    // bytes, no dot; capitals are fine, the core would fold them), a dot, and the rest of the
+    // pattern as the core lower-cased it.
     const dot = host.length - p.length + 1;
     if (dot > 0 && host.endsWith(p.slice(1)) && LABEL_CHAR.test(host.slice(0, dot))) return true;
   }
