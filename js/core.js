@@ -2,8 +2,11 @@
 // fails with a clear MtaStsError instead of "Cannot read properties of undefined".
 //
 // No MTA-STS logic lives here: every rule is in the Rust core (src/), so Node, the browser and
-// `cargo test` give one verdict. The entries (js/node/index.js, js/browser/index.js) initialise the
-// wasm module and then call markReady().
+// `cargo test` give one verdict. One exception, for speed and held to the core's verdicts by the
+// shared vectors and a differential test: matchChecked, string comparison of a host already in
+// normal form against a parsed policy's patterns, which the core checked and lower-cased. The
+// entries (js/node/index.js, js/browser/index.js) initialise the wasm module and then call
+// markReady().
 
 import * as wasm from '../wasm/mtasts.js';
 import { MtaStsError } from './error.js';
@@ -206,12 +209,14 @@ function policyFromLayout(text, l, at = 0) {
   return { version: 'STSv1', mode: MODES[l[at]], maxAge: l[at + 1], mx, extensions };
 }
 
-// A policy parsed here carries its patterns as the core validated them: a handle on the core's
-// ring of pattern lists (see src/wasm.rs), so matchMx(policy, host) validates nothing again.
-// The handle is a private field stamped on the plain object (a base constructor that returns
+// A policy parsed here carries its patterns as the core validated them (RFC 8461 §3.2: each
+// `["*."] Domain`, LDH labels) and lower-cased them (§4.1), so matchMx(policy, host) validates
+// nothing again and needs no call into the module for an ordinary host (see matchChecked).
+// The patterns are a private field stamped on the plain object (a base constructor that returns
 // its argument): invisible to Object.keys, JSON and deepEqual, and cheaper than a WeakMap entry
-// (measured: ~5 ns against ~150 ns per policy). It applies while `policy.mx` is the array the
-// parse made and holds the same strings; otherwise the patterns are validated as any list.
+// (measured: ~5 ns against ~150 ns per policy). They apply while `policy.mx` holds the same
+// strings as the parse made (compared one by one); otherwise the patterns are validated as any
+// list.
 class Stamped {
   constructor(object) {
     return object;
@@ -219,39 +224,30 @@ class Stamped {
 }
 
 class CarriedPatterns extends Stamped {
-  #carried;
+  /** A copy of the parse's mx array: the patterns as the core checked them. */
+  #checked;
 
-  constructor(policy, handle) {
+  constructor(policy) {
     super(policy);
-    this.#carried = { list: policy.mx, copy: policy.mx.slice(), handle };
+    this.#checked = policy.mx.slice();
   }
 
-  /** The handle for `policy`'s current mx patterns, or 0. */
-  static handle(policy) {
-    if (!(#carried in policy)) return 0;
-    const c = policy.#carried;
+  /** The core's checked patterns of `policy` while its mx list holds them, or null. */
+  static of(policy) {
+    if (!(#checked in policy)) return null;
+    const checked = policy.#checked;
     const list = policy.mx;
-    if (c.handle === 0 || list !== c.list || list.length !== c.copy.length) return 0;
-    for (let i = 0; i < list.length; i++) if (list[i] !== c.copy[i]) return 0;
-    return c.handle;
-  }
-
-  /** The core no longer holds the patterns: forget the handle. */
-  static drop(policy) {
-    policy.#carried.handle = 0;
+    if (!Array.isArray(list) || list.length !== checked.length) return null;
+    for (let i = 0; i < list.length; i++) if (list[i] !== checked[i]) return null;
+    return checked;
   }
 }
 
-/**
- * The policy from what parsePolicyInput wrote at byte address `address`: the handle of its
- * patterns (two words, low then high; 0 when not kept), then the layout.
- */
+/** The policy from the layout parsePolicyInput wrote at byte address `address`. */
 function carriedPolicy(text, address) {
   views();
-  const at = address >>> 2;
-  const handle = words[at] + words[at + 1] * 0x100000000;
-  const policy = policyFromLayout(text, words, at + 2);
-  if (handle > 0) new CarriedPatterns(policy, handle);
+  const policy = policyFromLayout(text, words, address >>> 2);
+  new CarriedPatterns(policy);
   return policy;
 }
 
@@ -321,23 +317,53 @@ function matcherFor(list) {
   return matcher;
 }
 
-/** The handle of a policy parsed here whose patterns the core still holds, or 0. */
-function handleOf(patternsOrPolicy) {
-  return memory !== null && !Array.isArray(patternsOrPolicy) && typeof patternsOrPolicy === 'object' && patternsOrPolicy !== null
-    ? CarriedPatterns.handle(patternsOrPolicy)
-    : 0;
+/** The core's checked patterns of a policy parsed here (see CarriedPatterns), or null. */
+function checkedOf(patternsOrPolicy) {
+  return !Array.isArray(patternsOrPolicy) && typeof patternsOrPolicy === 'object' && patternsOrPolicy !== null
+    ? CarriedPatterns.of(patternsOrPolicy)
+    : null;
 }
 
-const STALE_HANDLE = 3; // src/wasm.rs
+// The one MX-matching rule outside the core, for patterns the core has checked and lower-cased
+// (a parsed policy's) and a host already in the form the core compares (src/mx.rs
+// normalize_host: ASCII host-name bytes, lower case, no trailing dot). For such a host the
+// core's verdict is plain string comparison, so no call into the module pays for it; any other
+// host (capitals, a trailing dot, a U-label, other characters) is the core's to answer. The
+// shared vectors (tests/vectors/mx.json) and a differential test over random hosts and patterns
+// (tests/js/matching.test.mjs) hold this to the core's verdicts.
+const PLAIN_HOST = /^[a-z0-9_.-]*$/;
+// Bytes a host's label may hold (HOST_BYTES in src/mx.rs): letters, digits, "-", "_".
+const LABEL_CHAR = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * RFC 8461 §4.1 for `host` against `checked` (the core's checked lower-case patterns): true or
+ * false, or null when the core must answer (the host is not in the form compared here).
+ */
+function matchChecked(checked, host) {
+  for (let k = 0; k < checked.length; k++) {
+    const p = checked[k];
+    // A pattern is a domain name, so a host equal to one is a domain name in normal form.
+    if (p.charCodeAt(0) !== 42) {
+      if (host === p) return true;
+      continue;
+    }
+    // RFC 8461 §4.1: "*." matches exactly one whole label: the host is one label (host-name
+    // bytes, no dot; capitals are fine, the core would fold them), a dot, and the rest of the
+    // pattern as the core lower-cased it.
+    const dot = host.length - p.length + 1;
+    if (dot > 0 && host.endsWith(p.slice(1)) && LABEL_CHAR.test(host.slice(0, dot))) return true;
+  }
+  // No pattern equals the host as written: the verdict, when that is the form the core compares.
+  return PLAIN_HOST.test(host) && host.charCodeAt(host.length - 1) !== 46 ? false : null;
+}
 
 export function matchMx(patternsOrPolicy, host) {
   if (!ready) throw notInitialized();
   checkString('matchMx', 'host', host);
-  const handle = handleOf(patternsOrPolicy);
-  if (handle > 0) {
-    const verdict = wasm.matchHandleInput(handle, writeInput(host));
-    if (verdict !== STALE_HANDLE) return verdict === 1;
-    CarriedPatterns.drop(patternsOrPolicy);
+  const checked = checkedOf(patternsOrPolicy);
+  if (checked !== null) {
+    const verdict = matchChecked(checked, host);
+    if (verdict !== null) return verdict;
   }
   const list = patternList('matchMx', patternsOrPolicy);
   const matcher = matcherFor(list);
@@ -354,42 +380,41 @@ function unpack(bits, count, out, from) {
 }
 
 /**
- * matchMx for each host of `hosts`, in one call into the core (per 31 hosts):
- * `[matchMx(patternsOrPolicy, hosts[0]), ...]`.
+ * matchMx for each host of `hosts`, in one call into the core (per 31 hosts), or none for a
+ * parsed policy and hosts in normal form: `[matchMx(patternsOrPolicy, hosts[0]), ...]`.
  */
 export function matchMxList(patternsOrPolicy, hosts) {
   if (!ready) throw notInitialized();
   if (!Array.isArray(hosts)) throw invalidArgument('matchMxList', 'hosts must be an array of strings', hosts);
   checkStrings('matchMxList', 'hosts', hosts);
-  if (memory === null || hosts.length === 0) {
-    const list = patternList('matchMxList', patternsOrPolicy);
-    // With no hosts there is nothing to match, but invalid patterns are still an error.
-    if (hosts.length === 0 && handleOf(patternsOrPolicy) === 0 && matcherFor(list) === null) wasm.matchMx(list, '');
-    return hosts.map((host) => matchMx(patternsOrPolicy, host));
+  const checked = checkedOf(patternsOrPolicy);
+  if (checked !== null) {
+    const out = new Array(hosts.length);
+    for (let i = 0; i < hosts.length; i++) {
+      const verdict = matchChecked(checked, hosts[i]);
+      if (verdict === null) return matchListInCore(patternsOrPolicy, hosts);
+      out[i] = verdict;
+    }
+    return out;
   }
+  return matchListInCore(patternsOrPolicy, hosts);
+}
+
+/** matchMxList by the core's matcher for the list. */
+function matchListInCore(patternsOrPolicy, hosts) {
+  const list = patternList('matchMxList', patternsOrPolicy);
+  const matcher = matcherFor(list);
+  if (matcher === null) {
+    if (hosts.length === 0) wasm.matchMx(list, ''); // no hosts, but invalid patterns are an error
+    return hosts.map((host) => wasm.matchMx(list, host)); // throws the core's error
+  }
+  if (memory === null) return hosts.map((host) => matcher.test(host) === 1);
   const out = new Array(hosts.length);
-  let handle = handleOf(patternsOrPolicy);
-  let matcher = null;
   for (let from = 0; from < hosts.length; from += HOSTS_PER_CALL) {
     const count = Math.min(HOSTS_PER_CALL, hosts.length - from);
     const length = writeHostLines(hosts, from, count);
-    if (length < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // a host holds a LF
-    if (handle > 0) {
-      const bits = wasm.matchHandleLines(handle, length);
-      if (bits >= 0) {
-        unpack(bits, count, out, from);
-        continue;
-      }
-      CarriedPatterns.drop(patternsOrPolicy);
-      handle = 0;
-    }
-    if (matcher === null) {
-      const list = patternList('matchMxList', patternsOrPolicy);
-      matcher = matcherFor(list);
-      if (matcher === null) return hosts.map((host) => wasm.matchMx(list, host)); // throws the core's error
-    }
-    const bits = matcher.testLines(length);
-    if (bits < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // not expected: see src/wasm.rs
+    const bits = length < 0 ? -1 : matcher.testLines(length);
+    if (bits < 0) return hosts.map((host) => matchMx(patternsOrPolicy, host)); // a host holds a LF
     unpack(bits, count, out, from);
   }
   return out;

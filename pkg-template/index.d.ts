@@ -252,7 +252,8 @@ export function lintRecord(txt: string, name?: string): RecordLint;
  * extensions; for keys other than `mx` the first occurrence counts; `mx` patterns are given in
  * lower case (RFC 8461 §4.1). Bytes must be UTF-8. The policy returned is a plain object that
  * also carries its checked patterns for {@link matchMx} and {@link matchMxList} (not a visible
- * property: while its `mx` array is unchanged, matching validates nothing again).
+ * property: while its `mx` array is unchanged, matching validates nothing again, and a host
+ * already in lower case without a trailing dot is matched without a call into the module).
  * @throws {MtaStsError} `policy-invalid` with `problem`, `line`, `column` and `rfc` of the first error.
  */
 export function parsePolicy(text: string | Uint8Array): MtaStsPolicy;
@@ -283,8 +284,9 @@ export function formatPolicy(policy: MtaStsPolicy): string;
 export function matchMx(patternsOrPolicy: readonly string[] | { readonly mx: readonly string[] }, host: string): boolean;
 
 /**
- * {@link matchMx} for each host of an MX list, in one call into the module:
- * `matchMxList(p, hosts)[i] === matchMx(p, hosts[i])`. An empty list gives `[]`.
+ * {@link matchMx} for each host of an MX list, in one call (into the module, or none for a
+ * parsed policy and hosts in normal form): `matchMxList(p, hosts)[i] === matchMx(p, hosts[i])`.
+ * An empty list gives `[]`.
  * @throws {MtaStsError} as {@link matchMx}; `invalid-argument` when `hosts` is not an array of strings.
  */
 export function matchMxList(

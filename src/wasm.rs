@@ -506,45 +506,6 @@ impl JsMxMatcher {
     }
 }
 
-// Matching without validating the patterns again (RFC 8461 §4.1): `parsePolicyInput` keeps the
-// patterns it has just checked in a ring of pattern lists and gives a handle, which the JS host
-// keeps with the policy object it builds. A handle whose slot has been reused names nothing (the
-// host then falls back to an `MxMatcher`). Up to 31 hosts cross in one call, joined by "\n" (no
-// host containing one is sent this way), and their verdicts come back as the bits of a number.
-thread_local! {
-    static PATTERNS: std::cell::RefCell<mx::PatternRing> =
-        const { std::cell::RefCell::new(mx::PatternRing::new()) };
-}
-
-/// The answer of [`match_handle_input`] for a handle that names nothing any more.
-const STALE_HANDLE: u32 = 3;
-
-/// 1 when the host in the `len` input bytes matches the patterns kept under `handle`, 0 when
-/// not (also for a host that is not a domain name), 3 when the handle names nothing.
-#[wasm_bindgen(js_name = matchHandleInput)]
-pub fn match_handle_input(handle: f64, len: usize) -> u32 {
-    PATTERNS.with(|ring| {
-        let ring = ring.borrow();
-        let Some(list) = ring.get(handle as u64) else {
-            return STALE_HANDLE;
-        };
-        with_input(len, |host| u32::from(list.first_match(host).is_some())).unwrap_or(0)
-    })
-}
-
-/// The hosts in the `len` input bytes (at most 31, joined by "\n") against the patterns kept
-/// under `handle`: bit i set when host i matches. -1 when the handle names nothing.
-#[wasm_bindgen(js_name = matchHandleLines)]
-pub fn match_handle_lines(handle: f64, len: usize) -> i32 {
-    PATTERNS.with(|ring| {
-        let ring = ring.borrow();
-        match ring.get(handle as u64) {
-            Some(list) => verdict_bits(len, |host| list.first_match(host).is_some()),
-            None => -1,
-        }
-    })
-}
-
 /// Each "\n"-separated host of the `len` input bytes through `matches`: bit i for host i; -2
 /// for more than 31 hosts or input that is not UTF-8 (the JS host sends neither).
 fn verdict_bits(len: usize, matches: impl Fn(&str) -> bool) -> i32 {
@@ -576,7 +537,8 @@ fn verdict_bits(len: usize, matches: impl Fn(&str) -> bool) -> i32 {
 
 #[wasm_bindgen(js_class = MxMatcher)]
 impl JsMxMatcher {
-    /// [`match_handle_lines`] for these patterns.
+    /// The hosts in the `len` input bytes (at most 31, joined by "\n") against these patterns:
+    /// bit i set when host i matches.
     #[wasm_bindgen(js_name = testLines)]
     pub fn test_lines(&self, len: usize) -> i32 {
         verdict_bits(len, |host| mx::first_match(&self.0, host).is_some())
@@ -617,10 +579,9 @@ fn with_input<T>(len: usize, f: impl FnOnce(&str) -> T) -> Option<T> {
     })
 }
 
-/// Parses the `len` input bytes as a policy, and keeps its mx patterns for matching (see
-/// `matchHandleInput`). Writes to the output buffer the patterns' handle (two u32s, low then
-/// high; 0 when they are not kept) and then the layout, and returns the buffer's address; 0
-/// when the policy is invalid (the caller then asks `parsePolicy` for the error).
+/// Parses the `len` input bytes as a policy and writes its layout (see
+/// [`policy::parse_policy_layout`]) to the output buffer; returns the buffer's address, or 0 when
+/// the policy is invalid (the caller then asks `parsePolicy` for the error).
 #[wasm_bindgen(js_name = parsePolicyInput)]
 pub fn parse_policy_input(len: usize) -> usize {
     INPUT.with(|input| {
@@ -631,20 +592,9 @@ pub fn parse_policy_input(len: usize) -> usize {
         OUTPUT.with(|out| {
             let mut out = out.borrow_mut();
             out.clear();
-            out.extend([0, 0]); // the handle, once known
-            let mut valid = false;
-            let handle = PATTERNS.with(|ring| {
-                ring.borrow_mut().store(|list| {
-                    valid = policy::parse_policy_bytes_layout_into(bytes, &mut out, list).is_ok();
-                    valid
-                })
-            });
-            out[0] = handle as u32;
-            out[1] = (handle >> 32) as u32;
-            if valid {
-                out.as_ptr() as usize
-            } else {
-                0
+            match policy::parse_policy_bytes_layout_into(bytes, &mut out) {
+                Ok(()) => out.as_ptr() as usize,
+                Err(_) => 0,
             }
         })
     })

@@ -171,6 +171,22 @@ fn mx_vectors() {
             .map_err(Error::from)
             // The verdict of the JS matchMx: a host that is not a domain name matches nothing.
             .map(|p| mx::first_match(&p, host).is_some());
+        if let Value::Bool(want) = case["expect"] {
+            // The same patterns as a parsed policy's mx list (lower-cased by the parser).
+            let mode = if patterns.is_empty() {
+                "none"
+            } else {
+                "enforce"
+            };
+            let mx: String = patterns.iter().map(|p| format!("mx: {p}\n")).collect();
+            let text = format!("version: STSv1\nmode: {mode}\n{mx}max_age: 86400\n");
+            let policy = parse_policy(&text).unwrap();
+            assert_eq!(
+                mx::first_match(&policy.mx, host).is_some(),
+                want,
+                "{name} (parsed policy)"
+            );
+        }
         match (got, &case["expect"]) {
             (Ok(b), Value::Bool(want)) => assert_eq!(b, *want, "{name}"),
             (Err(e), want) if want.get("error").is_some() => {

@@ -5,7 +5,7 @@ use super::draft::diagnose_json;
 use super::{Lint, Mode, Policy, PolicyProblem, MAX_AGE_ADVISED, MAX_AGE_LIMIT};
 use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, PolicyError};
-use crate::mx::{MxPattern, MxPatternList};
+use crate::mx::MxPattern;
 use crate::record::check_ext_name;
 use std::collections::HashSet;
 
@@ -64,15 +64,36 @@ struct Seen<'a> {
 /// Up to this many extensions, repeats are found by a linear scan (no hashing, no allocation).
 const LINEAR_KEYS: usize = 16;
 
+/// The keys §3.2 defines (keys are case-sensitive).
+#[derive(Clone, Copy)]
+enum Known {
+    Version,
+    Mode,
+    MaxAge,
+    Mx,
+}
+
+impl Known {
+    fn of(key: &str) -> Option<Known> {
+        match key {
+            "version" => Some(Known::Version),
+            "mode" => Some(Known::Mode),
+            "max_age" => Some(Known::MaxAge),
+            "mx" => Some(Known::Mx),
+            _ => None,
+        }
+    }
+}
+
 impl Seen<'_> {
     /// §3.2: for keys other than "mx", the first occurrence counts; true for a later one.
-    fn repeats(&self, key: &str) -> bool {
-        match key {
-            "mx" => false,
-            "version" => self.version,
-            "mode" => self.mode_line,
-            "max_age" => self.max_age_line,
-            _ => match &self.extension_keys {
+    fn repeats(&self, known: Option<Known>, key: &str) -> bool {
+        match known {
+            Some(Known::Mx) => false,
+            Some(Known::Version) => self.version,
+            Some(Known::Mode) => self.mode_line,
+            Some(Known::MaxAge) => self.max_age_line,
+            None => match &self.extension_keys {
                 Some(set) => set.contains(key),
                 None => self
                     .extension_spans
@@ -202,19 +223,26 @@ fn scan_with_spans(
 }
 
 /// One pass finds the end of a line (its first LF, or the end of `b`) and its first CR: eight
-/// bytes at a time while neither appears (most of a policy), then byte by byte.
+/// bytes at a time, the first LF or CR of a word located by its bit position, then byte by byte
+/// after a CR (rare: a CRLF ends at the next byte) and for the last few bytes.
 fn line_end(b: &[u8]) -> (usize, Option<usize>) {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
-    // Nonzero exactly when some byte of `w` is `byte` (the has-zero-byte test on `w ^ byte`).
+    // The high bit of each byte of `w` that is `byte` is set, and no bit below the first such
+    // byte (the has-zero-byte test on `w ^ byte`: borrows only run upwards from a match).
     let has = |w: u64, byte: u8| {
         let x = w ^ (ONES * u64::from(byte));
         x.wrapping_sub(ONES) & !x & HIGH
     };
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
-        let w = u64::from_ne_bytes(chunk);
-        if has(w, b'\n') | has(w, b'\r') != 0 {
+        let w = u64::from_le_bytes(chunk);
+        let found = has(w, b'\n') | has(w, b'\r');
+        if found != 0 {
+            i += (found.trailing_zeros() / 8) as usize;
+            if b[i] == b'\n' {
+                return (i, None);
+            }
             break;
         }
         i += 8;
@@ -249,7 +277,9 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
         return;
     };
     let key = &body[..colon];
-    if let Err((at, why)) = check_ext_name(key) {
+    // The four keys of §3.2 are valid field names; only other keys need the name check.
+    let known = Known::of(key);
+    if let Err((at, why)) = known.map_or_else(|| check_ext_name(key), |_| Ok(())) {
         let why = if key.starts_with('\u{feff}') {
             "the file begins with a byte order mark (U+FEFF); remove it".to_string()
         } else if key.ends_with([' ', '\t']) {
@@ -278,15 +308,15 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
         });
     }
     let value = &body[start..end];
-    if seen.repeats(key) {
+    if seen.repeats(known, key) {
         // §3.2: for keys other than "mx", the first occurrence counts.
         line.report(diags, PolicyProblem::DuplicateKey, 0, || {
             format!("{key} appears again; the first occurrence counts and this line is ignored")
         });
         return;
     }
-    match key {
-        "version" => {
+    match known {
+        Some(Known::Version) => {
             seen.version = true;
             if value != "STSv1" {
                 let hint = if value.eq_ignore_ascii_case("stsv1") {
@@ -299,7 +329,7 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 });
             }
         }
-        "mode" => {
+        Some(Known::Mode) => {
             seen.mode_line = true;
             match Mode::from_value(value) {
                 Some(mode) => seen.mode = Some(mode),
@@ -323,11 +353,11 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 }
             }
         }
-        "max_age" => {
+        Some(Known::MaxAge) => {
             seen.max_age_line = true;
             scan_max_age(line, start, value, seen, diags);
         }
-        "mx" => {
+        Some(Known::Mx) => {
             seen.mx_lines += 1;
             match MxPattern::check(value) {
                 Ok(()) => {
@@ -356,7 +386,7 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                 }),
             }
         }
-        _ => {
+        None => {
             line.report(diags, PolicyProblem::UnknownKey, 0, || {
                 let hint = match near_miss(key) {
                     Some(k) => format!("; did you mean \"{k}\"? (keys are case-sensitive)"),
@@ -473,7 +503,7 @@ fn lint_str(text: &str, mut diags: Diagnostics) -> Lint {
 /// that text in lower case (RFC 8461 §4.1).
 pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
     let mut out = Vec::new();
-    layout_into(text, &mut out, None)?;
+    layout_into(text, &mut out)?;
     Ok(out)
 }
 
@@ -481,27 +511,16 @@ pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, Error> {
 /// Offsets stay below it: JavaScript strings are shorter than 2^30 code units.
 pub const LAYOUT_UPPERCASE: u32 = 1 << 31;
 
-/// [`parse_policy_bytes_layout`] appended to `out`, with the policy's mx patterns put into `mx`
-/// (cleared first) as well, for matching without another parse: one call of the wasm bindings
-/// does both, with no allocation once the buffers have grown. On an error `out` and `mx` hold
-/// nothing useful.
-pub fn parse_policy_bytes_layout_into(
-    bytes: &[u8],
-    out: &mut Vec<u32>,
-    mx: &mut MxPatternList,
-) -> Result<(), Error> {
-    mx.clear();
+/// [`parse_policy_bytes_layout`] appended to `out`: the wasm bindings' fast lane, with no
+/// allocation for the layout once `out` has grown. On an error `out` holds nothing useful.
+pub fn parse_policy_bytes_layout_into(bytes: &[u8], out: &mut Vec<u32>) -> Result<(), Error> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => layout_into(text, out, Some(mx)),
+        Ok(text) => layout_into(text, out),
         Err(e) => Err(PolicyError::Invalid(encoding_diagnostic(bytes, e.valid_up_to())).into()),
     }
 }
 
-fn layout_into(
-    text: &str,
-    out: &mut Vec<u32>,
-    mut patterns: Option<&mut MxPatternList>,
-) -> Result<(), Error> {
+fn layout_into(text: &str, out: &mut Vec<u32>) -> Result<(), Error> {
     let mut diags = Diagnostics::strict();
     let Some((policy, spans)) = scan_with_spans(text, &mut diags, false) else {
         return Err(strict_error(diags));
@@ -523,9 +542,6 @@ fn layout_into(
         let upper = value.bytes().fold(false, |u, b| u | b.is_ascii_uppercase());
         out.push(units.at(start));
         out.push(units.at(end) | if upper { LAYOUT_UPPERCASE } else { 0 });
-        if let Some(list) = patterns.as_deref_mut() {
-            list.push_checked(value, upper); // checked by scan_line
-        }
     }
     for s in spans.extensions.iter().flatten() {
         out.push(units.at(*s));

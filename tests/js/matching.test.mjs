@@ -1,7 +1,9 @@
 // MX matching through the package (RFC 8461 §4.1, issue 8): patterns given in lower case by every
 // parse path, hosts that are not domain names matching nothing, policies that carry their
-// matcher (and stop using it when their mx list changes), and matchMxList, which must answer
-// exactly what matchMx answers host by host. Through the Node entry and the browser entry.
+// checked patterns (and stop using them when their mx list changes), matchMxList, which must
+// answer exactly what matchMx answers host by host, and a differential test: a parsed policy
+// (matched in js/core.js for hosts in normal form) against the core's matcher for the same
+// patterns, over random hosts. Through the Node entry and the browser entry.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,18 @@ assertBuilt();
 const node = await import(join(PKG, 'js/node/index.js'));
 const browser = await import(join(PKG, 'js/browser/index.js'));
 await browser.init(readFileSync(join(PKG, 'wasm/mtasts_bg.wasm')));
+
+/** mulberry32: seeded, so a failure names a case that can be run again. */
+function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 const policyText = (mx, extra = '') => `version: STSv1\nmode: enforce\n${extra}${mx.map((m) => `mx: ${m}\n`).join('')}max_age: 86400\n`;
 
@@ -96,11 +110,55 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     const clone = structuredClone(p);
     assert.deepEqual(clone, p);
     assert.equal(m.matchMx(clone, 'a.example.net'), true, 'a clone carries no matcher and still matches');
-    // The core keeps the patterns of recent parses only (a bounded ring): older policies are
-    // matched by validating their list again, with the same verdicts.
+    // Its patterns stay with the object: thousands of later parses change nothing.
     for (let i = 0; i < 3000; i++) m.parsePolicy(policyText([`other${i}.example.org`]));
     assert.equal(m.matchMx(p, 'mx1.example.com'), true);
     assert.equal(m.matchMx(p, 'other1.example.org'), false, 'not the patterns now in its old slot');
     assert.deepEqual(m.matchMxList(p, ['a.example.net', 'other2999.example.org', 'mx1.example.com']), [true, false, true]);
+  });
+
+  test(`${entry}: a parsed policy matches as the core's matcher does, over random hosts`, () => {
+    const r = seededRandom(8461);
+    const pick = (list) => list[Math.floor(r() * list.length)];
+    const flipCase = (s) => [...s].map((c) => (r() < 0.3 ? c.toUpperCase() : c)).join('');
+    // Pattern labels (A-labels), and host labels that are not in normal form or not host names:
+    // capitals, a U-label, "*", a space, an underscore, characters whose toLowerCase is not
+    // ASCII folding (KELVIN SIGN, dotted capital I), empty labels.
+    const LABELS = ['mx', 'a', 'b1', 'x-y', 'xn--bcher-kva', 'example', 'com', 'mail'];
+    const ODD = ['MX', 'Example', 'bücher', 'BÜCHER', '', '*', 'a b', '_x', 'ä', '\u212Aom', 'İ', 'ß', 'mx\n'];
+    const labels = (n, from) => Array.from({ length: n }, () => pick(from));
+    let agreed = { true: 0, false: 0, normal: 0 };
+    for (let i = 0; i < 300; i++) {
+      const patterns = Array.from({ length: 1 + Math.floor(r() * 4) }, () =>
+        (r() < 0.4 ? '*.' : '') + labels(1 + Math.floor(r() * 3), LABELS).join('.'));
+      const parsed = m.parsePolicy(policyText(patterns.map(flipCase)));
+      const core = [...parsed.mx]; // a plain array: matched by the core's MxMatcher
+      const hosts = [];
+      for (let k = 0; k < 24; k++) {
+        let host;
+        if (k % 2 === 0) {
+          // Near a pattern: its wildcard filled with one label (or none, or two), its case
+          // flipped, a trailing dot or two.
+          const p = pick(parsed.mx);
+          const one = r() < 0.8 ? pick(LABELS) : pick(ODD);
+          host = p.startsWith('*.') ? `${r() < 0.2 ? `${one}.${pick(LABELS)}` : r() < 0.1 ? '' : one}${p.slice(1)}` : p;
+          if (host.startsWith('.')) host = host.slice(1);
+          if (r() < 0.3) host = flipCase(host);
+        } else {
+          host = labels(1 + Math.floor(r() * 4), r() < 0.7 ? LABELS : [...LABELS, ...ODD]).join('.');
+        }
+        const dots = r();
+        hosts.push(dots < 0.15 ? `${host}.` : dots < 0.2 ? `${host}..` : host);
+      }
+      const want = hosts.map((h) => m.matchMx(core, h));
+      for (let k = 0; k < hosts.length; k++) {
+        assert.equal(m.matchMx(parsed, hosts[k]), want[k], `${JSON.stringify(hosts[k])} vs ${JSON.stringify(parsed.mx)}`);
+        agreed[want[k]]++;
+        if (/^[a-z0-9_.-]*[^.]$/.test(hosts[k])) agreed.normal++;
+      }
+      assert.deepEqual(m.matchMxList(parsed, hosts), want, `matchMxList vs ${JSON.stringify(parsed.mx)}`);
+    }
+    // The test means something only if both verdicts, and hosts in normal form, are common.
+    assert.ok(agreed.true > 1000 && agreed.false > 1000 && agreed.normal > 2000, JSON.stringify(agreed));
   });
 }

@@ -14,6 +14,10 @@ const node = await import(join(PKG, 'js/node/index.js'));
 const browser = await import(join(PKG, 'js/browser/index.js'));
 await browser.init(readFileSync(join(PKG, 'wasm/mtasts_bg.wasm')));
 const load = (name) => JSON.parse(readFileSync(join(ROOT, 'tests/vectors', name), 'utf8'));
+// A policy listing `patterns` (mode none when there are none: RFC 8461 §3.2 needs an mx line
+// only in enforce and testing), as tests/vectors.rs builds it.
+const mxPolicyText = (patterns) =>
+  `version: STSv1\nmode: ${patterns.length ? 'enforce' : 'none'}\n${patterns.map((p) => `mx: ${p}\n`).join('')}max_age: 86400\n`;
 
 for (const [entry, m] of [['node', node], ['browser', browser]]) {
   function input(c) {
@@ -82,11 +86,16 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: ' + 'mx vectors, as patterns and as a policy`, () => {
+  test(`${entry}: ' + 'mx vectors, as patterns, as a policy and as a parsed policy`, () => {
     for (const c of load('mx.json')) {
       if (typeof c.expect === 'boolean') {
         assert.equal(m.matchMx(c.patterns, c.host), c.expect, c.name);
         assert.equal(m.matchMx({ mx: c.patterns }, c.host), c.expect, `${c.name} (policy)`);
+        // A parsed policy carries the core's checked patterns, matched without the module for
+        // hosts in normal form (js/core.js matchChecked): the same verdicts.
+        const parsed = m.parsePolicy(mxPolicyText(c.patterns));
+        assert.equal(m.matchMx(parsed, c.host), c.expect, `${c.name} (parsed policy)`);
+        assert.deepEqual(m.matchMxList(parsed, [c.host, c.host]), [c.expect, c.expect], `${c.name} (matchMxList)`);
       } else {
         checkError(() => m.matchMx(c.patterns, c.host), { code: c.expect.error }, c.name);
       }
