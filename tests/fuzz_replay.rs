@@ -1,7 +1,7 @@
 //! Replays every fuzz corpus and regression file (fuzz/corpus/<target>/, fuzz/regressions/<target>/)
 //! through the same checks the libFuzzer targets run (fuzz/checks.rs), on the stable toolchain: a
 //! crash the fuzzer found, once its file is kept, is a failing `cargo test`. Each target must have
-//! a corpus (seeded from the vector tables by fuzz/seed.sh, grown by fuzz/run.sh).
+//! a corpus (seeded from the vector tables by fuzz/seed.mjs, grown by fuzz/run.sh).
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
@@ -44,11 +44,14 @@ fn every_corpus_and_regression_file_passes_its_check() {
         let corpus = files(&root.join("corpus").join(name));
         assert!(
             !corpus.is_empty(),
-            "fuzz/corpus/{name} is empty: run fuzz/seed.sh"
+            "fuzz/corpus/{name} is empty: run node fuzz/seed.mjs"
         );
         let regressions = files(&root.join("regressions").join(name));
         for file in corpus.iter().chain(&regressions) {
-            let data = std::fs::read(file).unwrap();
+            // A fuzzer running on the corpus meanwhile may have replaced the file.
+            let Ok(data) = std::fs::read(file) else {
+                continue;
+            };
             let outcome = std::panic::catch_unwind(|| check(&data));
             assert!(
                 outcome.is_ok(),
