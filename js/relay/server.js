@@ -15,7 +15,9 @@ import { MtaStsError } from '../error.js';
 import { connectMx } from '../node/index.js';
 import { relayNotice } from '../core.js';
 import { createPolicyResolver } from '../node/resolve.js';
-import { fileStore, memoryStore } from '../stores/index.js';
+import { fileStore, memoryStore, redisStore, redisTlsrptLog } from '../stores/index.js';
+import { isRedisSpec, redisConnection } from '../stores/redis-connection.js';
+import { registerRedisMetrics } from '../stores/redis-metrics.js';
 import { createAllowList, isLoopback } from './allow-list.js';
 import { createLogger } from './log.js';
 import { createDownstreamPool } from './downstream-pool.js';
@@ -118,9 +120,32 @@ export function defaultStoreDir(env = process.env) {
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'mtasts');
 }
 
-/** The policy store, the TLS-RPT log (tlsrpt-log.js) and the delivery journal's directory next to it. */
-function makeStores(spec, env) {
+/**
+ * The policy store, the TLS-RPT log (tlsrpt-log.js) and the delivery journal's directory next to it.
+ * `redis://…`/`rediss://…` (js/stores/redis.js): policies and TLS-RPT counters in Redis, shared by
+ * the fleet; the local layer and the journal in `?local=DIR` (default: the default store directory,
+ * so that the journal survives a restart), or in memory with `?local=memory`. The journal is never
+ * shared: it answers "was this message already delivered by *this* relay".
+ */
+function makeStores(spec, env, { log, metrics, keepDays } = {}) {
   if (spec === 'memory') return { store: memoryStore(), tlsrpt: memoryTlsrptLog(), journalDir: null, where: 'memory' };
+  if (isRedisSpec(spec)) {
+    let connection;
+    try {
+      connection = redisConnection(spec, { log });
+    } catch (err) {
+      throw new MtaStsError('config-invalid', `store ${err.message}`);
+    }
+    const dir = connection.local === 'memory' ? null : (connection.local ?? defaultStoreDir(env));
+    const store = redisStore(null, { connection, local: dir ? fileStore(dir) : memoryStore(), log });
+    const tlsrpt = redisTlsrptLog(null, { connection, log, keepDays });
+    if (metrics) registerRedisMetrics(metrics.registry, { connection, store, tlsrpt });
+    const close = async () => {
+      await Promise.all([store.close(), tlsrpt.close()]);
+      await connection.close();
+    };
+    return { store, tlsrpt, journalDir: dir ? join(dir, 'journal') : null, where: `${connection.where} (local: ${dir ?? 'memory'})`, close };
+  }
   const dir = spec ? spec.slice('file:'.length) : defaultStoreDir(env);
   return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), journalDir: join(dir, 'journal'), where: dir };
 }
@@ -148,7 +173,7 @@ export async function startRelay(config, deps = {}) {
   const users = config.users ? loadUsers(config.users) : null;
   const tls = config.tlsCert ? { cert: readPem(config.tlsCert, 'tls certificate'), key: readPem(config.tlsKey, 'tls key') } : null;
   const ca = config.caFile ? readPem(config.caFile, 'ca file') : undefined;
-  const { store, tlsrpt, journalDir, where } = makeStores(config.store, env);
+  const { store, tlsrpt, journalDir, where, close: closeStores } = makeStores(config.store, env, { log, metrics, keepDays: config.tlsrptKeepDays ?? DEFAULT_KEEP_DAYS });
   const journal = await openDeliveryJournal({ dir: journalDir, days: config.journalDays, clock });
   if (journal.stats.pendingOnly > 0) {
     // The relay stopped between a "." and the MX's reply: those messages go to the MX again.
@@ -390,6 +415,7 @@ export async function startRelay(config, deps = {}) {
       await journal.close();
       await refresh.stop();
       clearInterval(pruneTimer);
+      await closeStores?.();
       if (metricsServer) {
         metricsServer.closeAllConnections?.();
         await new Promise((r) => metricsServer.close(r));
