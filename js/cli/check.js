@@ -27,8 +27,9 @@ it never sends mail.
 
 options:
   --json                 print one JSON object instead (schema in README.md, "mtasts check")
-  --store file:DIR|memory
-                         policy cache (default: file:$XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts);
+  --store file:DIR|memory|redis://HOST[:PORT][/DB]
+                         policy cache (default: file:$XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts;
+                         redis:// or rediss://: a relay fleet's shared cache);
                          a cached policy whose id is unchanged is not fetched again
   --timeout MS           policy fetch time limit in milliseconds (default 60000)
   --dns-timeout MS       DNS query time limit in milliseconds, per try (default 5000)

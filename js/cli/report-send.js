@@ -22,10 +22,10 @@ import { gzipSync } from 'node:zlib';
 import { buildTlsRptReports, selectTlsRptRecord } from '../node/index.js';
 import { createDnsHost } from '../node/dns.js';
 import { classifyFetchError, policyTrustAnchors } from '../node/https.js';
-import { fileTlsrptLog, sessionResultsFor } from '../relay/tlsrpt-log.js';
+import { sessionResultsFor } from '../relay/tlsrpt-log.js';
 import { integer, parseCommandLine, UsageError } from './usage.js';
 import { readCaFile } from './check.js';
-import { dateArgument, dayOf, required, storeDirOf, submitterOf, writeAtomically } from './report-args.js';
+import { dateArgument, dayOf, required, storeDirOf, submitterOf, tlsrptLogOf, writeAtomically } from './report-args.js';
 
 export const usage = `usage: mtasts report send --org NAME --contact ADDR [options]
 
@@ -39,7 +39,8 @@ temporary failure is tried again by the next run.
 
 options:
   --store file:DIR       the relay's store (default: file:$XDG_CACHE_HOME/mtasts, or
-                         ~/.cache/mtasts, the relay's default)
+                         ~/.cache/mtasts, the relay's default); redis://HOST[:PORT][/DB] reads a
+                         fleet's records in Redis (the ledger stays in its local=DIR)
   --date YYYY-MM-DD      the UTC day to report (default: yesterday, UTC)
   --org NAME             RFC 8460 §4.4 organization-name: who sends the reports
   --contact ADDR         RFC 8460 §4.4 contact-info: an address or URI to reach the sender
@@ -130,14 +131,15 @@ export async function run(args, io) {
     throw err;
   }
 
-  const results = await sessionResultsFor(fileTlsrptLog(join(storeDir, 'tlsrpt')), day);
+  const records = tlsrptLogOf(values.store, storeDir);
+  const results = await sessionResultsFor(records.log, day);
   let reports = results.length === 0 ? [] : buildTlsRptReports({ organization, contact, submitter, day, results });
   if (values['only-failures']) {
     const failing = new Set(results.filter((r) => r.result !== 'success').map((r) => r.policyDomain));
     reports = reports.filter((r) => failing.has(r.policyDomain));
   }
   if (reports.length === 0) {
-    const why = results.length === 0 ? `no session recorded in ${join(storeDir, 'tlsrpt')}` : 'no policy domain had a failed session (--only-failures)';
+    const why = results.length === 0 ? `no session recorded in ${records.where}` : 'no policy domain had a failed session (--only-failures)';
     io.stdout.write(`no report to send for ${day}: ${why}\n`);
     return 0;
   }
