@@ -5,20 +5,26 @@
 // Each script touches only the keys it is given, all under one hash tag (redis.js, redis-tlsrpt-log.js),
 // so it also runs on a Redis Cluster.
 
-// Whether the stored document ARGV-described entry is older than what is stored: a stored entry is
-// newer when its fetchedAt is later, or equal with a later checkedAt. Documents that do not decode,
-// or times that are not numbers, never win (the write replaces them).
+// Whether what is stored is newer than an entry with the given times: a stored entry (or the
+// deleted entry a tombstone remembers, redis.js) is newer when its fetchedAt is later, or equal with
+// a later checkedAt (a tombstone wins a tie too). Documents that do not decode, or times that are not numbers, never win (the
+// write replaces them).
 const NEWER = `
 local function stored_is_newer(stored, fetched, checked)
   local f = tonumber(fetched)
   if not stored or not f then return false end
   local ok, doc = pcall(cjson.decode, stored)
-  if not ok or type(doc) ~= 'table' or type(doc.entry) ~= 'table' then return false end
-  local sf = tonumber(doc.entry.fetchedAt)
+  if not ok or type(doc) ~= 'table' then return false end
+  local e, tomb = doc.entry, false
+  if type(e) ~= 'table' then e, tomb = doc.deleted, true end
+  if type(e) ~= 'table' then return false end
+  local sf = tonumber(e.fetchedAt)
   if not sf then return false end
   if sf > f then return true end
   if sf < f then return false end
-  local c, sc = tonumber(checked), tonumber(doc.entry.checkedAt)
+  local c, sc = tonumber(checked), tonumber(e.checkedAt)
+  -- a tombstone also wins a tie: the entry it deleted does not come back
+  if tomb then return c == nil or sc == nil or sc >= c end
   return c ~= nil and sc ~= nil and sc > c
 end
 local function is(key, want)
@@ -41,13 +47,14 @@ return 1`;
 
 /**
  * KEYS as PUT_POLICY; ARGV[1] the domain, ARGV[2] and ARGV[3] the fetchedAt and checkedAt of the
- * entry this process deleted ('' when it had none: delete whatever is stored).
+ * entry this process deleted ('' when it had none: delete whatever is stored), ARGV[4] the
+ * tombstone document that replaces the entry, ARGV[5] its lifetime in seconds.
  * Returns 1 deleted, 0 kept (the stored entry is newer than the one deleted), -1 foreign data.
  */
 export const DELETE_POLICY = `${NEWER}
 if not is(KEYS[1], 'string') or not is(KEYS[2], 'set') then return -1 end
 if ARGV[2] ~= '' and stored_is_newer(redis.call('GET', KEYS[1]), ARGV[2], ARGV[3]) then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[5])
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1`;
 

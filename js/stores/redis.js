@@ -20,6 +20,12 @@
 // when full the oldest is dropped from it, counted in `stats.pendingDropped`: its entry stays in
 // the local layer, only the fleet does not get it) and are pushed when Redis is back.
 //
+// A delete leaves a tombstone, {"mtastsStore":1,"domain":…,"deleted":{fetchedAt, checkedAt}} (the
+// times of the entry deleted), for TOMBSTONE_SECONDS: another process that still holds the entry in
+// its local layer then deletes it there instead of giving it back to Redis, and a put of an entry
+// fetched no later than the one deleted is refused. A domain with no key at all is one Redis lost
+// (a restart without persistence): the local layers refill it.
+//
 // Garbage under our keys (someone else's data, a document that does not parse, another domain's
 // entry) is reported through `onError` as `store-corrupt-entry` and read as absent; a put never
 // replaces a key of another type (`store-redis-foreign-data`, reported, not thrown).
@@ -32,6 +38,11 @@ import { redisConnection } from './redis-connection.js';
 import { DELETE_POLICY, PUT_POLICY } from './redis-scripts.js';
 
 const FORMAT = 1;
+/**
+ * Spec: a tombstone outlives every entry it can meet: an entry was fetched before its delete, and
+ * RFC 8461 §3.2 caps max_age at 31557600 s, so after this long any copy left is expired anyway.
+ */
+const TOMBSTONE_SECONDS = 31_557_600 + 86_400;
 /** Default bound of the domains whose write waits for Redis. */
 export const DEFAULT_MAX_PENDING = 10_000;
 
@@ -74,7 +85,10 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
     return null;
   }
 
-  /** The entry in a raw Redis value, or null (absent or garbage, reported). */
+  /**
+   * The entry in a raw Redis value, or null (absent or garbage, reported), or `{ deleted }` for a
+   * tombstone.
+   */
   function decode(domain, raw) {
     if (raw === null || raw === undefined) return null;
     let doc;
@@ -82,6 +96,9 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
       doc = JSON.parse(raw);
     } catch (err) {
       return corrupt(domain, `not json: ${err.message}`);
+    }
+    if (doc?.mtastsStore === FORMAT && doc.domain === domain && doc.entry === undefined && doc.deleted !== null && typeof doc.deleted === 'object') {
+      return { tombstone: doc.deleted };
     }
     if (doc === null || typeof doc !== 'object' || doc.mtastsStore !== FORMAT || doc.domain !== domain ||
         doc.entry === null || typeof doc.entry !== 'object' || Array.isArray(doc.entry)) {
@@ -122,7 +139,9 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
   }
 
   async function pushDelete(domain, deleted) {
-    const r = await conn.run('delete', (c) => c.eval(DELETE_POLICY, 2, keyOf(domain), INDEX, domain, timeArg(deleted?.fetchedAt), timeArg(deleted?.checkedAt)));
+    const times = { fetchedAt: deleted?.fetchedAt ?? null, checkedAt: deleted?.checkedAt ?? null };
+    const tombstone = JSON.stringify({ mtastsStore: FORMAT, domain, deleted: times });
+    const r = await conn.run('delete', (c) => c.eval(DELETE_POLICY, 2, keyOf(domain), INDEX, domain, timeArg(deleted?.fetchedAt), timeArg(deleted?.checkedAt), tombstone, String(TOMBSTONE_SECONDS)));
     if (r === -1) foreign(domain);
   }
 
@@ -158,6 +177,15 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
    * has none (it lost it: a restart without persistence) or an older one.
    */
   async function reconcile(domain, fromRedis, fromLocal) {
+    if (fromRedis?.tombstone) {
+      // Deleted by some process: ours goes too, unless it was fetched after the one deleted.
+      if (fromLocal !== null && newer(fromLocal, fromRedis.tombstone)) {
+        pushPut(domain, fromLocal).catch(() => queue(domain, { op: 'put', entry: fromLocal }));
+        return fromLocal;
+      }
+      if (fromLocal !== null) await layer.delete(domain).catch((err) => log?.warn?.({ event: 'local-store-delete-failed', domain, why: err.message }));
+      return null;
+    }
     if (fromLocal !== null && (fromRedis === null || newer(fromLocal, fromRedis))) {
       pushPut(domain, fromLocal).catch(() => queue(domain, { op: 'put', entry: fromLocal }));
       return fromLocal;
@@ -237,7 +265,8 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
       let shared = new Map();
       try {
         shared = await conn.run('list', async (c) => {
-          const domains = (await c.smembers(INDEX)).filter(isStoreKey);
+          // Ours too: one may have been deleted (a tombstone) by another process.
+          const domains = [...new Set([...(await c.smembers(INDEX)).filter(isStoreKey), ...mine.keys()])];
           const out = new Map();
           if (domains.length === 0) return out;
           const values = await c.mget(...domains.map(keyOf));
