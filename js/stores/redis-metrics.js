@@ -20,7 +20,7 @@ import client from 'prom-client';
  */
 export function registerRedisMetrics(registry, { connection, store, tlsrpt }) {
   const c = connection.stats;
-  const gauge = (name, help, read, labelNames) =>
+  const gauge = (name, help, read, labelNames = []) =>
     new client.Gauge({
       name,
       help,

@@ -44,13 +44,17 @@ async function answersPing(port) {
   throw new Error(`redis-server on port ${port} never answered PING`);
 }
 
-/** Starts redis-server on a free 127.0.0.1 port. */
-export async function startRedis() {
+/**
+ * Starts redis-server on a free 127.0.0.1 port; with `persistDir`, an append-only file fsync'd at
+ * every write there (so that a SIGKILL and restart keep what was written), else no persistence.
+ */
+export async function startRedis({ persistDir } = {}) {
   const port = await freePort();
+  const persistence = persistDir ? ['--dir', persistDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   let child = null;
   let log = '';
   async function start() {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => (log += d));
     child.stderr.on('data', (d) => (log += d));
     await answersPing(port);
@@ -70,7 +74,7 @@ export async function startRedis() {
       return log;
     },
     kill,
-    /** Starts it again on the same port (empty: no persistence). */
+    /** Starts it again on the same port (empty without persistDir). */
     restart: start,
     stop: () => kill('SIGTERM'),
   };
