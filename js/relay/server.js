@@ -138,7 +138,7 @@ function makeStores(spec, env, { log, metrics, keepDays } = {}) {
     }
     const dir = connection.local === 'memory' ? null : (connection.local ?? defaultStoreDir(env));
     const store = redisStore(null, { connection, local: dir ? fileStore(dir) : memoryStore(), log });
-    const tlsrpt = redisTlsrptLog(null, { connection, log, keepDays });
+    const tlsrpt = redisTlsrptLog(null, { connection, log, keepDays, spoolDir: dir ? join(dir, 'tlsrpt-redis-spool') : undefined });
     if (metrics) registerRedisMetrics(metrics.registry, { connection, store, tlsrpt });
     const close = async () => {
       await Promise.all([store.close(), tlsrpt.close()]);

@@ -20,13 +20,23 @@
 // counted twice, and counters of any number of processes add up: nothing lost, nothing counted
 // twice. The local backlog holds at most `maxPending` distinct counters (a counter is a kind of
 // record, not a session: a busy relay with a few domains needs a few dozen); a record that would
-// need one more is dropped and counted in `stats.dropped` (logged) — mail goes on. The backlog is
-// in memory: a process that stops while Redis is down loses what it could not send (logged).
+// need one more is dropped and counted in `stats.dropped` (logged) — mail goes on.
+//
+// The backlog is in memory, and with `spoolDir` (the relay's `local=DIR`/tlsrpt-redis-spool) also on
+// disk while Redis is down: what could not be sent is sealed into batches at most SPOOL_MS apart,
+// each written to `<spoolDir>/<batch id>.json` (temporary file, fsync, rename) and removed once
+// Redis has it; a process that starts (after a crash, a restart) sends the batches it finds there.
+// The ids go with the batches, so one sent before a crash and again after is still counted once
+// (and two processes sharing the directory may both send it). Without `spoolDir`, a process that
+// stops while Redis is down loses what it could not send (logged).
 //
 // Retention: every key of a day expires at the end of the day `keepDays` after it (the day
 // pruneTlsrptLog would delete it), and removeDay deletes it at once.
 
 import { randomBytes } from 'node:crypto';
+import { open as openFile, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeDirectories } from './directory.js';
 import { MtaStsError } from '../error.js';
 import { isStoreKey } from './key.js';
 import { redisConnection } from './redis-connection.js';
@@ -42,6 +52,9 @@ export const DEFAULT_MAX_PENDING_COUNTERS = 50_000;
 const BATCH_SIZE = 500;
 /** While Redis is up but a send failed, try again after this long. */
 const RETRY_MS = 1000;
+/** While Redis is down, the open counters are sealed and spooled at most this often. */
+const SPOOL_MS = 1000;
+const BATCH_FILE = /^([0-9a-f]{24})\.json$/;
 /** The record fields that make a counter, in this order (sessionResultsFor reads these). */
 const FIELDS = ['kind', 'policyType', 'policyId', 'mode', 'policyStrings', 'mxPatterns', 'mx', 'address', 'sendingIp', 'result', 'code'];
 
@@ -53,8 +66,9 @@ const FIELDS = ['kind', 'policyType', 'policyId', 'mode', 'policyStrings', 'mxPa
  * @param {number} [options.maxPending] bound of the local backlog (default 50000 counters)
  * @param {object} [options.log] pino-like logger
  * @param {(err: MtaStsError) => void} [options.onError] told about garbage in Redis
+ * @param {string} [options.spoolDir] where batches wait on disk while Redis is down (see above)
  */
-export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS, maxPending = DEFAULT_MAX_PENDING_COUNTERS, log, onError, ioredis } = {}) {
+export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS, maxPending = DEFAULT_MAX_PENDING_COUNTERS, log, onError, spoolDir, ioredis } = {}) {
   if (!Number.isInteger(keepDays) || keepDays < 1) {
     throw new MtaStsError('invalid-argument', `keepDays must be a whole number of days from 1, found ${JSON.stringify(keepDays)}`);
   }
@@ -72,6 +86,8 @@ export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS,
   let sending = null;
   let retryTimer = null;
   let droppedLogged = 0;
+  let spoolTimer = null;
+  let spooling = Promise.resolve();
 
   const pendingCounters = () => open.size + sealed.reduce((n, b) => n + b.counters.length, 0);
 
@@ -128,11 +144,14 @@ export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS,
             if (open.size === 0) break;
             seal();
           }
-          await send(sealed[0]);
+          const batch = sealed[0];
+          await send(batch);
           sealed.shift();
+          if (batch.file) await unlink(batch.file).catch(() => {});
         }
       } catch (err) {
         log?.warn?.({ event: 'tlsrpt-redis-deferred', counters: pendingCounters(), why: err.message });
+        scheduleSpool();
         if (conn.up && !retryTimer) {
           retryTimer = setTimeout(() => {
             retryTimer = null;
@@ -141,14 +160,87 @@ export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS,
           retryTimer.unref();
         }
       } finally {
+        // No new drain from here: after a failure that would spin (Redis still looks up until its
+        // socket's close event, a macrotask, is seen); the retry timer and onReady send again.
+        // After success there is nothing left: the loop only ends with both queues empty.
         sending = null;
       }
-      if (open.size > 0 && conn.up) void drain();
     })();
     return sending;
   }
+
+  /** Writes each sealed batch not yet on disk to the spool (see the top of this file). */
+  function spool() {
+    spooling = spooling.then(async () => {
+      if (!spoolDir) return;
+      seal();
+      const todo = sealed.filter((b) => !b.file);
+      if (todo.length === 0) return;
+      try {
+        await makeDirectories(spoolDir);
+        for (const b of todo) {
+          const file = join(spoolDir, `${b.id}.json`);
+          const temp = `${file}.${process.pid}.tmp`;
+          const fh = await openFile(temp, 'w', 0o600);
+          try {
+            await fh.writeFile(JSON.stringify({ mtastsTlsrptBatch: 1, id: b.id, day: b.day, counters: b.counters }));
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+          await rename(temp, file);
+          b.file = file;
+        }
+      } catch (err) {
+        log?.error?.({ event: 'tlsrpt-spool-failed', dir: spoolDir, why: err.message });
+      }
+    });
+    return spooling;
+  }
+
+  function scheduleSpool() {
+    if (!spoolDir || spoolTimer) return;
+    spoolTimer = setTimeout(() => {
+      spoolTimer = null;
+      void spool();
+    }, SPOOL_MS);
+  }
+
+  /** Batches a process before this one left in the spool: sent before anything newer. */
+  async function loadSpool() {
+    let names;
+    try {
+      names = await readdir(spoolDir);
+    } catch (err) {
+      if (err.code !== 'ENOENT') log?.error?.({ event: 'tlsrpt-spool-failed', dir: spoolDir, why: err.message });
+      return;
+    }
+    const found = [];
+    for (const name of names.sort()) {
+      const m = BATCH_FILE.exec(name);
+      if (!m || sealed.some((b) => b.id === m[1])) continue;
+      const file = join(spoolDir, name);
+      try {
+        const doc = JSON.parse(await readFile(file, 'utf8'));
+        const ok = doc?.mtastsTlsrptBatch === 1 && doc.id === m[1] && DAY.test(doc.day) && Array.isArray(doc.counters) &&
+          doc.counters.every((c) => Array.isArray(c) && c.length === 3 && isStoreKey(c[0]) && typeof c[1] === 'string' && Number.isInteger(c[2]) && c[2] >= 1);
+        if (!ok) throw new Error('not a batch');
+        found.push({ id: doc.id, day: doc.day, counters: doc.counters, file });
+      } catch (err) {
+        stats.corrupt++;
+        log?.error?.({ event: 'tlsrpt-spool-unreadable', file, why: err.message });
+        report(Object.assign(new MtaStsError('store-corrupt-entry', `spooled tls-rpt batch ${file} is unreadable (${err.message}); left in place`), { path: file }));
+      }
+    }
+    sealed.unshift(...found);
+    if (found.length > 0) log?.info?.({ event: 'tlsrpt-spool-loaded', batches: found.length });
+  }
+  const loaded = spoolDir ? loadSpool() : Promise.resolve();
+
   conn.onReady(() => {
-    if (pendingCounters() > 0) void drain();
+    loaded.then(() => {
+      if (pendingCounters() > 0) void drain();
+    });
   });
 
   /** Reads through Redis; throws (`store-redis-unavailable`/`-timeout`) when it cannot answer. */
@@ -188,6 +280,7 @@ export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS,
       open.set(k, (open.get(k) ?? 0) + count);
       stats.recorded++;
       if (conn.up) void drain();
+      else scheduleSpool();
     },
 
     /** The days that have records, oldest first. */
@@ -212,7 +305,11 @@ export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS,
     async removeDay(day) {
       if (!DAY.test(day)) return;
       for (const k of [...open.keys()]) if (k.startsWith(`${day}\n`)) open.delete(k);
-      for (let i = sealed.length - 1; i >= 0; i--) if (sealed[i].day === day) sealed.splice(i, 1);
+      for (let i = sealed.length - 1; i >= 0; i--) {
+        if (sealed[i].day !== day) continue;
+        const [gone] = sealed.splice(i, 1);
+        if (gone.file) await unlink(gone.file).catch(() => {});
+      }
       await read('tls-rpt remove day', async (c) => {
         const domains = await c.smembers(dayKey(day, 'domains'));
         await c.del(dayKey(day, 'domains'), dayKey(day, 'batches'), ...domains.map((d) => countsKey(day, d)));
@@ -252,8 +349,13 @@ export function redisTlsrptLog(spec, { connection, keepDays = DEFAULT_KEEP_DAYS,
     /** Sends what waits (when Redis is up), then closes the connection unless it was given. */
     async close() {
       clearTimeout(retryTimer);
+      clearTimeout(spoolTimer);
+      await loaded;
       if (pendingCounters() > 0 && conn.up) await drain();
-      if (pendingCounters() > 0) log?.error?.({ event: 'tlsrpt-redis-unsent', counters: pendingCounters() });
+      if (pendingCounters() > 0 && spoolDir) await spool();
+      const unsent = open.size + sealed.filter((b) => !b.file).reduce((k, b) => k + b.counters.length, 0);
+      if (unsent > 0) log?.error?.({ event: 'tlsrpt-redis-unsent', counters: unsent });
+      else if (pendingCounters() > 0) log?.warn?.({ event: 'tlsrpt-redis-spooled', counters: pendingCounters(), dir: spoolDir });
       if (!connection) await conn.close();
     },
   };

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
 import { startRelayMx } from './relay-mx.mjs';
 import { rawSmtp } from './relay-client.mjs';
-import { HAVE_REDIS, startRedis, startSilentPeer } from './redis-server.mjs';
+import { HAVE_REDIS, startRedis, startSilentPeer, stopAllRedis } from './redis-server.mjs';
 
 const SKIP = HAVE_REDIS ? false : 'redis-server is not installed (scripts/setup installs it)';
 assertBuilt();
@@ -37,6 +37,7 @@ before(async () => {
 
 after(async () => {
   for (const c of children) c.kill('SIGKILL');
+  await stopAllRedis();
   await mx?.close();
   await lab?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });

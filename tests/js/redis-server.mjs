@@ -8,6 +8,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 
+/** Every server started and not stopped, so that a failed test cannot leave one behind. */
+const running = new Set();
+
+/** Stops every server this process started (call it in `after`). */
+export async function stopAllRedis() {
+  await Promise.all([...running].map((stop) => stop()));
+}
+
 /** Whether redis-server can be run here (scripts/setup installs it). */
 export const HAVE_REDIS = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -67,6 +75,11 @@ export async function startRedis({ persistDir } = {}) {
     await exited;
   }
   await start();
+  const stop = async () => {
+    running.delete(stop);
+    await kill('SIGTERM');
+  };
+  running.add(stop);
   return {
     port,
     url: `redis://127.0.0.1:${port}/0`,
@@ -76,7 +89,7 @@ export async function startRedis({ persistDir } = {}) {
     kill,
     /** Starts it again on the same port (empty without persistDir). */
     restart: start,
-    stop: () => kill('SIGTERM'),
+    stop,
   };
 }
 
@@ -93,15 +106,18 @@ export async function startSilentPeer() {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
+  const close = async () => {
+    running.delete(close);
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(() => resolve()));
+  };
+  running.add(close);
   return {
     port,
     url: `redis://127.0.0.1:${port}/0`,
     get connections() {
       return connections;
     },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close,
   };
 }

@@ -4,13 +4,13 @@
 // Run: scripts/build && node --test tests/js/redis-store.test.mjs
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { PKG, assertBuilt } from './built-package.mjs';
-import { HAVE_REDIS, startRedis, startSilentPeer } from './redis-server.mjs';
+import { HAVE_REDIS, startRedis, startSilentPeer, stopAllRedis } from './redis-server.mjs';
 
 const SKIP = HAVE_REDIS ? false : 'redis-server is not installed (scripts/setup installs it)';
 assertBuilt();
@@ -57,7 +57,7 @@ before(async () => {
 after(async () => {
   for (const s of opened) await s.close();
   raw?.disconnect();
-  await redis?.stop();
+  await stopAllRedis();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -269,6 +269,31 @@ describe('redisTlsrptLog', { skip: SKIP }, () => {
     assert.equal(total, 70);
     assert.equal(results.filter((r) => r.result === 'starttls-not-supported').reduce((k, r) => k + r.count, 0), 10);
     assert.ok(events.some((e) => e.event === 'redis-down'));
+    await own.stop();
+  });
+
+  test('with a spool directory, records kept while Redis is down survive the process: the next one sends them, once', async () => {
+    const own = await startRedis();
+    const spoolDir = join(dir, 'spool');
+    const day = today();
+    const first = redisTlsrptLog(own.url, { spoolDir });
+    await first.connection.waitUntilUp(5000);
+    await own.kill();
+    for (let i = 0; i < 30; i++) await first.record('example.test', record(i < 10 ? { result: 'certificate-expired', code: 'certificate-expired' } : {}));
+    await waitFor('spooled', () => existsSync(spoolDir) && readdirSync(spoolDir).some((f) => f.endsWith('.json')));
+    writeFileSync(join(spoolDir, `${'f'.repeat(24)}.json`), '{"torn'); // a batch cut short: reported, left alone
+    // The first process "dies": it never sends again (its connection is gone).
+    await first.connection.close();
+    await own.restart();
+    const errors = [];
+    const second = redisTlsrptLog(own.url, { spoolDir, onError: (e) => errors.push(e) });
+    opened.push(second);
+    await waitFor('sent', () => second.pending === 0 && readdirSync(spoolDir).filter((f) => f.endsWith('.json')).length === 1);
+    // A third process on the same directory finds nothing more to send; a resend would count once anyway.
+    const results = await sessionResultsFor(second, day);
+    assert.equal(results.reduce((k, r) => k + r.count, 0), 30);
+    assert.equal(results.filter((r) => r.result === 'certificate-expired').reduce((k, r) => k + r.count, 0), 10);
+    assert.deepEqual(errors.map((e) => e.code), ['store-corrupt-entry']);
     await own.stop();
   });
 

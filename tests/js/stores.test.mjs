@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { memoryStore, fileStore } from '../../js/stores/index.js';
 import { MtaStsError } from '../../js/error.js';
 import { PKG, assertBuilt } from './built-package.mjs';
-import { HAVE_REDIS, startRedis } from './redis-server.mjs';
+import { HAVE_REDIS, startRedis, stopAllRedis } from './redis-server.mjs';
 
 const root = mkdtempSync(join(tmpdir(), 'mtasts-stores-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -63,7 +63,7 @@ if (HAVE_REDIS) {
   assertBuilt();
   ({ redisStore } = await import(pathToFileURL(join(PKG, 'js/stores/redis.js'))));
   redis = await startRedis();
-  after(() => redis.stop());
+  after(() => stopAllRedis());
 }
 const redisStores = [];
 after(() => Promise.all(redisStores.map((s) => s.close())));
