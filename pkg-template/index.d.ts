@@ -909,7 +909,8 @@ export interface TlsRptRecord {
  * `removeDay`, `list`) as counters in Redis shared by a fleet: one counter per distinct record
  * (without `at` and `message`), added by batches that each count once however often they are
  * sent. `record` never waits for Redis (a local backlog of at most `maxPending` distinct counters,
- * default 50000; beyond it records are dropped and counted). Keys expire `keepDays` (default 10)
+ * default 50000; beyond it records are dropped and counted; with `spoolDir`, also written there
+ * while Redis is down and sent by the next process that opens it). Keys expire `keepDays` (default 10)
  * days after their day. Reads throw `store-redis-unavailable` / `store-redis-timeout` when Redis
  * cannot answer.
  */
@@ -917,6 +918,7 @@ export function redisTlsrptLog(spec: RedisStoreSpec | null, options?: {
   connection?: RedisConnection;
   keepDays?: number;
   maxPending?: number;
+  spoolDir?: string;
   log?: { info(o: object): void; warn(o: object): void; error(o: object): void };
   onError?: (err: MtaStsError) => void;
 }): {

@@ -120,7 +120,7 @@ export function redisConnection(spec, { log = quiet, ioredis } = {}) {
   let client = null;
   let closed = false;
   let up = false;
-  let everUp = false;
+  let downLogged = false;
   // Whether the first dial has ended (ready or failed): until then a call waits for it, at most
   // the command timeout, so that a process that just started does not miss a Redis that is there.
   let settled = false;
@@ -137,12 +137,13 @@ export function redisConnection(spec, { log = quiet, ioredis } = {}) {
 
   function markDown(why) {
     settled = true;
-    if (up || !everUp) {
+    // Logged when it goes down, and once if it was never up; not at every failed dial.
+    if (up || !downLogged) {
       if (up) stats.downs++;
       log.warn({ event: 'redis-down', redis: parsed.where, why });
     }
     up = false;
-    everUp = true; // log the first failure once, then only changes
+    downLogged = true;
   }
 
   function scheduleReconnect() {
@@ -170,7 +171,7 @@ export function redisConnection(spec, { log = quiet, ioredis } = {}) {
       clearTimeout(readyTimer);
       unrefStreams();
       up = true;
-      everUp = true;
+      downLogged = false;
       settled = true;
       delay = RECONNECT_MIN_MS;
       stats.ups++;

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -176,6 +176,29 @@ test('Redis SIGKILLed mid-run and restarted: nothing deferred because of it; eve
     }
     for (const r of relays) assert.equal(await r.stop(), 0);
     assert.equal(successfulIn(await reportBuild(redis.url)), 20, 'still 20 after both stopped');
+  } finally {
+    await redis.stop();
+  }
+});
+
+test('a relay SIGKILLed while Redis is down: its restart sends the records it spooled, once', { skip: SKIP }, async () => {
+  const redis = await startRedis();
+  try {
+    const store = `${redis.url}?local=${join(dir, 'spooler')}`;
+    const first = await startRelayCli(store);
+    assert.match(await send(first), /^250 /);
+    await redis.kill('SIGKILL'); // no persistence: the first session is gone with it
+    for (let i = 0; i < 5; i++) assert.match(await send(first), /^250 /);
+    // The relay spools what it could not send within a second (SPOOL_MS); wait for the files.
+    const spool = join(dir, 'spooler', 'tlsrpt-redis-spool');
+    for (let i = 0; i < 100 && !(existsSync(spool) && readdirSync(spool).some((f) => f.endsWith('.json'))); i++) await new Promise((r) => setTimeout(r, 50));
+    first.child.kill('SIGKILL');
+    await redis.restart();
+    const second = await startRelayCli(store);
+    assert.equal(await countReaches(redis.url, 5), 5, 'the 5 sessions recorded while Redis was down, once');
+    assert.ok(second.lines.some((l) => l.event === 'tlsrpt-spool-loaded'));
+    assert.equal(await second.stop(), 0);
+    assert.equal(successfulIn(await reportBuild(redis.url)), 5);
   } finally {
     await redis.stop();
   }
