@@ -146,6 +146,15 @@ test('two relays on one Redis: the second reuses the first one\'s policy without
     assert.equal(built.store, url, 'the output names the store');
     assert.equal(successfulIn(built), 3);
     assert.equal(built.reports.length, 1);
+
+    // report send reads the same records (the lab publishes no _smtp._tls record: skipped, with the
+    // reason), its ledger in the local directory.
+    const sendOut = await new Promise((resolve) => {
+      execFile(process.execPath, [CLI, 'report', 'send', '--store', `${url}?local=${join(dir, 'a')}`, '--org', 'Fleet', '--contact', 'mailto:tlsrpt@origin.test',
+        '--submitter', 'relay.test', '--date', TODAY(), '--dns-server', lab.dns.server, '--dry-run', '--out', join(dir, 'send-out')], { timeout: 60000 }, (err, stdout, stderr) => resolve({ code: err?.code ?? 0, stdout, stderr }));
+    });
+    console.log(`report send: exit ${sendOut.code}: ${sendOut.stdout.trim()} ${sendOut.stderr.trim()}`);
+    assert.match(sendOut.stdout + sendOut.stderr, new RegExp(`${DOMAIN.replace('.', '\\.')}.*skipped`));
   } finally {
     await redis.stop();
   }
