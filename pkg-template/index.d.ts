@@ -165,6 +165,10 @@ export type MtaStsErrorCode =
   | 'store-invalid-key'
   | 'store-invalid-path'
   | 'store-io-error'
+  | 'store-redis-foreign-data'
+  | 'store-redis-invalid-spec'
+  | 'store-redis-timeout'
+  | 'store-redis-unavailable'
   | 'users-file-invalid'
   | (string & {});
 
@@ -1038,3 +1042,115 @@ export function loadVerifier(): Promise<{ probeDelivery: (...args: unknown[]) =>
 
 /** (browser entry) URL of the first module (the core without the certificate verifier), for `init`. */
 export const LITE_MODULE_URL: URL;
+// ---- Redis store (a relay fleet's shared cache; js/stores/redis*.js) -------------------------------
+
+/**
+ * Node entry only. Where a Redis store connects: a URL `redis://[user:pass@]host[:port][/db]` or
+ * `rediss://…` (TLS), with the optional query parameters `local=memory|DIR` (the local layer),
+ * `timeout=MS` (the command timeout, default 500) and `prefix=P` (key prefix, default `mtasts:`);
+ * or an options object: `{ url }`, `{ host, port, db, password, tls }`, `{ sentinels, name }`
+ * (Sentinel) or `{ cluster: [{ host, port }], clusterOptions }` (Cluster), each with `prefix`,
+ * `commandTimeout`, `connectTimeout` (default 2000), `local`, and any further ioredis option.
+ * @throws {MtaStsError} `store-redis-invalid-spec`
+ */
+export type RedisStoreSpec = string | ({
+  url?: string;
+  cluster?: Array<{ host?: string; port?: number }>;
+  clusterOptions?: object;
+  sentinels?: Array<{ host: string; port: number }>;
+  name?: string;
+  host?: string;
+  port?: number;
+  prefix?: string;
+  commandTimeout?: number;
+  connectTimeout?: number;
+  local?: 'memory' | string;
+} & Record<string, unknown>);
+
+/** The shared connection of a Redis store and TLS-RPT log; `stats` counts its calls. */
+export interface RedisConnection {
+  readonly up: boolean;
+  readonly where: string;
+  readonly stats: { calls: number; failures: number; timeouts: number; unavailable: number; downs: number; ups: number };
+  /** Resolves true once Redis is ready, false after `ms` (default the connect timeout). */
+  waitUntilUp(ms?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * A policy store shared through Redis over a local layer (memory, or `fileStore(DIR)` with
+ * `local=DIR`). Puts and deletes go to the local layer first, then to Redis in one Lua script per
+ * domain: an entry never replaces one fetched later (`fetchedAt`, then `checkedAt`); a delete
+ * leaves a tombstone. Gets and lists answer with the newer of Redis and the local layer. When Redis
+ * is down or slow (every call bounded by the command timeout) the local layer answers: no call
+ * fails because of Redis; writes wait (at most `maxPending` domains, default 10000, oldest dropped
+ * first) and are pushed when Redis is back. Garbage under its keys reads as absent and goes to
+ * `onError` (`store-corrupt-entry`; a key of another type is never overwritten:
+ * `store-redis-foreign-data`). Errors: `store-invalid-key`, `store-invalid-entry`, and the local
+ * layer's.
+ */
+export function redisStore(spec: RedisStoreSpec | null, options?: {
+  local?: PolicyStore;
+  connection?: RedisConnection;
+  log?: { info(o: object): void; warn(o: object): void; error(o: object): void };
+  onError?: (err: MtaStsError) => void;
+  maxPending?: number;
+}): PolicyStore & {
+  readonly connection: RedisConnection;
+  readonly local: PolicyStore;
+  /** Domains whose write waits for Redis. */
+  readonly pending: number;
+  readonly stats: { redisHits: number; localAnswers: number; pushed: number; pendingDropped: number; corrupt: number; foreign: number };
+  /** Pushes what waits for Redis now. */
+  flush(): Promise<void>;
+  /** Pushes what waits (when Redis is up) and closes the connection unless it was given. */
+  close(): Promise<void>;
+};
+
+/** A relay's TLS-RPT record (js/relay/tlsrpt-log.js). */
+export interface TlsRptRecord {
+  at: string | Date;
+  policyType?: 'sts' | 'no-policy-found';
+  policyId?: string | null;
+  mode?: string | null;
+  policyStrings?: string[];
+  mxPatterns?: string[];
+  kind?: 'session' | 'discovery';
+  mx?: string | null;
+  address?: string | null;
+  sendingIp?: string | null;
+  result: string;
+  code?: string | null;
+  message?: string | null;
+  count?: number;
+}
+
+/**
+ * The relay's TLS-RPT log (the interface of the file and memory logs: `record`, `days`, `domains`,
+ * `removeDay`, `list`) as counters in Redis shared by a fleet: one counter per distinct record
+ * (without `at` and `message`), added by batches that each count once however often they are
+ * sent. `record` never waits for Redis (a local backlog of at most `maxPending` distinct counters,
+ * default 50000; beyond it records are dropped and counted; with `spoolDir`, also written there
+ * while Redis is down and sent by the next process that opens it). Keys expire `keepDays` (default 10)
+ * days after their day. Reads throw `store-redis-unavailable` / `store-redis-timeout` when Redis
+ * cannot answer.
+ */
+export function redisTlsrptLog(spec: RedisStoreSpec | null, options?: {
+  connection?: RedisConnection;
+  keepDays?: number;
+  maxPending?: number;
+  spoolDir?: string;
+  log?: { info(o: object): void; warn(o: object): void; error(o: object): void };
+  onError?: (err: MtaStsError) => void;
+}): {
+  readonly connection: RedisConnection;
+  readonly pending: number;
+  readonly stats: { recorded: number; dropped: number; sent: number; duplicates: number; foreign: number; corrupt: number };
+  record(policyDomain: string, record: TlsRptRecord): Promise<void>;
+  days(): Promise<string[]>;
+  domains(day: string): Promise<string[]>;
+  removeDay(day: string): Promise<void>;
+  list(policyDomain: string, day: string): Promise<Array<TlsRptRecord & { policyDomain: string; count: number }>>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+};

@@ -6,7 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import { homedir, hostname } from 'node:os';
 import tls from 'node:tls';
 import { isAbsolute, join } from 'node:path';
-import { memoryStore, fileStore } from '../node/index.js';
+import { memoryStore, fileStore, redisStore } from '../node/index.js';
+import { isRedisSpec } from '../stores/redis-connection.js';
 import { checkHeloName } from '../core.js';
 import { createNodeHosts } from '../node/resolve.js';
 import { checkDomain } from './check-domain.js';
@@ -26,8 +27,9 @@ it never sends mail.
 
 options:
   --json                 print one JSON object instead (schema in README.md, "mtasts check")
-  --store file:DIR|memory
-                         policy cache (default: file:$XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts);
+  --store file:DIR|memory|redis://HOST[:PORT][/DB]
+                         policy cache (default: file:$XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts;
+                         redis:// or rediss://: a relay fleet's shared cache);
                          a cached policy whose id is unchanged is not fetched again
   --timeout MS           policy fetch time limit in milliseconds (default 60000)
   --dns-timeout MS       DNS query time limit in milliseconds, per try (default 5000)
@@ -152,7 +154,15 @@ export function makeStore(spec, env) {
   if (spec === 'memory') return memoryStore();
   if (spec === undefined) return fileStore(defaultStoreDir(env));
   if (spec.startsWith('file:') && spec.length > 'file:'.length) return fileStore(spec.slice('file:'.length));
-  throw new UsageError(`--store must be memory or file:DIR, found ${JSON.stringify(spec)}`);
+  // A fleet's shared cache (js/stores/redis.js); its local layer is memory unless ?local=DIR.
+  if (isRedisSpec(spec)) {
+    try {
+      return redisStore(spec);
+    } catch (err) {
+      throw new UsageError(`--store ${err.message}`);
+    }
+  }
+  throw new UsageError(`--store must be memory or file:DIR, or redis://HOST[:PORT][/DB], found ${JSON.stringify(spec)}`);
 }
 
 /** $XDG_CACHE_HOME/mtasts, or ~/.cache/mtasts (the XDG base directory spec ignores a relative path). */

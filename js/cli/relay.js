@@ -26,9 +26,10 @@ The relay has no queue of its own.
 options:
   --listen HOST:PORT     listen here (repeatable; IPv6 as [::1]:10025); default 127.0.0.1:10025
   --helo NAME            the name given in EHLO to MX hosts and in the greeting (default: host name)
-  --store file:DIR|memory
+  --store file:DIR|memory|redis://HOST[:PORT][/DB][?local=DIR|memory]
                          policy cache and TLS-RPT records (default: file:$XDG_CACHE_HOME/mtasts,
-                         or ~/.cache/mtasts)
+                         or ~/.cache/mtasts); redis:// or rediss:// (TLS): shared by a fleet, with
+                         a local layer and the journal in local=DIR (default: the default store)
   --allow CIDR           clients allowed to relay (repeatable; default 127.0.0.0/8 and ::1/128);
                          others get 554 5.7.1 when they connect
   --users FILE           require SMTP AUTH (PLAIN, LOGIN) with these users: lines name:HASH where

@@ -4,7 +4,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { normalizeDomain } from '../core.js';
+import { fileTlsrptLog } from '../relay/tlsrpt-log.js';
+import { isRedisSpec, parseRedisSpec } from '../stores/redis-connection.js';
+import { redisTlsrptLog } from '../stores/redis-tlsrpt-log.js';
 import { defaultStoreDir } from './check.js';
 import { UsageError } from './usage.js';
 
@@ -15,15 +19,40 @@ export function required(value, flag, sub) {
   return value;
 }
 
-/** `file:DIR` (a relay's `--store`), which must exist; `memory` holds nothing to build from. */
+/**
+ * `file:DIR` (a relay's `--store`), which must exist; `memory` holds nothing to build from. For a
+ * relay fleet's `redis://…` the records are in Redis (tlsrptLogOf) and this is the local directory
+ * (`?local=DIR`, else the default store directory) that holds `report send`'s ledger.
+ */
 export function storeDirOf(spec, env) {
   if (spec === 'memory') throw new UsageError('--store memory keeps no records after the relay stops; give the relay\'s file:DIR');
+  if (isRedisSpec(spec)) {
+    let local;
+    try {
+      local = parseRedisSpec(spec).local;
+    } catch (err) {
+      throw new UsageError(`--store ${err.message}`);
+    }
+    return local && local !== 'memory' ? local : defaultStoreDir(env);
+  }
   let dir;
   if (spec === undefined) dir = defaultStoreDir(env);
   else if (spec.startsWith('file:') && spec.length > 'file:'.length) dir = spec.slice('file:'.length);
-  else throw new UsageError(`--store must be file:DIR, found ${JSON.stringify(spec)}`);
+  else throw new UsageError(`--store must be file:DIR or redis://HOST[:PORT][/DB], found ${JSON.stringify(spec)}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no store directory ${dir}`);
   return dir;
+}
+
+/**
+ * The TLS-RPT records of a `--store` (tlsrpt-log.js's interface): the files under `storeDir`, or a
+ * fleet's counters in Redis (js/stores/redis-tlsrpt-log.js). `store` and `where` name them in output.
+ */
+export function tlsrptLogOf(spec, storeDir) {
+  if (isRedisSpec(spec)) {
+    const log = redisTlsrptLog(spec);
+    return { log, store: log.connection.where, where: log.connection.where };
+  }
+  return { log: fileTlsrptLog(join(storeDir, 'tlsrpt')), store: storeDir, where: join(storeDir, 'tlsrpt') };
 }
 
 export const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10);

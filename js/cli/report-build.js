@@ -8,9 +8,9 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildTlsRptReports, readTlsRptReport } from '../node/index.js';
-import { DEFAULT_KEEP_DAYS, fileTlsrptLog, pruneTlsrptLog, sessionResultsFor } from '../relay/tlsrpt-log.js';
+import { DEFAULT_KEEP_DAYS, pruneTlsrptLog, sessionResultsFor } from '../relay/tlsrpt-log.js';
 import { parseCommandLine, UsageError } from './usage.js';
-import { dateArgument, dayOf, required, storeDirOf, submitterOf, writeAtomically } from './report-args.js';
+import { dateArgument, dayOf, required, storeDirOf, submitterOf, tlsrptLogOf, writeAtomically } from './report-args.js';
 
 export const usage = `usage: mtasts report build --org NAME --contact ADDR --out DIR [options]
 
@@ -22,7 +22,8 @@ bytes and the same report-id, and replaces the file.
 
 options:
   --store file:DIR       the relay's store (default: file:$XDG_CACHE_HOME/mtasts, or
-                         ~/.cache/mtasts, the relay's default)
+                         ~/.cache/mtasts, the relay's default); redis://HOST[:PORT][/DB] reads a
+                         fleet's records in Redis
   --date YYYY-MM-DD      the UTC day to report (default: yesterday, UTC)
   --out DIR              where the .json.gz files go (created if missing)
   --org NAME             RFC 8460 §4.4 organization-name: who sends the reports
@@ -67,7 +68,7 @@ export async function run(args, io) {
   if (values['keep-days'] !== undefined && !values.prune) throw new UsageError('--keep-days needs --prune');
   const keepDays = keepDaysOf(values['keep-days']);
 
-  const log = fileTlsrptLog(join(storeDir, 'tlsrpt'));
+  const { log, store, where } = tlsrptLogOf(values.store, storeDir);
   const results = await sessionResultsFor(log, day);
   const reports = [];
   if (results.length > 0) {
@@ -87,7 +88,7 @@ export async function run(args, io) {
   const pruned = values.prune ? await pruneTlsrptLog(log, { now: Date.now(), keepDays }) : [];
 
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ day, store: storeDir, submitter, reports, pruned }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ day, store, submitter, reports, pruned }, null, 2)}\n`);
   } else {
     for (const r of reports) {
       io.stdout.write(`${r.policyDomain}  ${r.reportId}  sessions: ${r.successful} ok, ${r.failed} failed  ${r.file}\n`);
@@ -95,7 +96,7 @@ export async function run(args, io) {
     if (pruned.length > 0) io.stdout.write(`pruned ${pruned.length} day${pruned.length === 1 ? '' : 's'} of records: ${pruned.join(', ')}\n`);
   }
   if (reports.length === 0) {
-    io.stderr.write(`mtasts: no TLS-RPT session recorded on ${day} in ${join(storeDir, 'tlsrpt')}: no report to build\n`);
+    io.stderr.write(`mtasts: no TLS-RPT session recorded on ${day} in ${where}: no report to build\n`);
     return 1;
   }
   return 0;

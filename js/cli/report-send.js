@@ -14,12 +14,11 @@ import tls from 'node:tls';
 import { join } from 'node:path';
 import { createDnsHost } from '../node/dns.js';
 import { policyTrustAnchors } from '../node/https.js';
-import { fileTlsrptLog } from '../relay/tlsrpt-log.js';
 import { dkimOptions, smtpMailer } from '../tlsrpt/report-mail.js';
 import { sendDay } from '../tlsrpt/submit.js';
 import { integer, parseCommandLine, UsageError } from './usage.js';
 import { readCaFile } from './check.js';
-import { dateArgument, dayOf, required, storeDirOf, submitterOf } from './report-args.js';
+import { dateArgument, dayOf, required, storeDirOf, submitterOf, tlsrptLogOf } from './report-args.js';
 
 export const usage = `usage: mtasts report send --org NAME --contact ADDR [options]
 
@@ -36,7 +35,8 @@ Run it hourly from cron or a systemd timer (the README has both), or let the rel
 
 options:
   --store file:DIR       the relay's store (default: file:$XDG_CACHE_HOME/mtasts, or
-                         ~/.cache/mtasts, the relay's default)
+                         ~/.cache/mtasts, the relay's default); redis://HOST[:PORT][/DB] reads a
+                         fleet's records in Redis (the ledger stays in its local=DIR)
   --date YYYY-MM-DD      the UTC day to report (default: yesterday, UTC)
   --org NAME             RFC 8460 §4.4 organization-name: who sends the reports
   --contact ADDR         RFC 8460 §4.4 contact-info: an address or URI to reach the sender
@@ -132,10 +132,12 @@ export async function run(args, io) {
 
   const post = { secureContext: tls.createSecureContext({ ca: policyTrustAnchors(ca), minVersion: 'TLSv1.2' }), policyPort, timeout };
   const mailer = smtp === null || dryRun ? null : await smtpMailer({ smtp, auth, ca, timeout, dkim, submitter });
+  // The records: the relay's files, or a fleet's shared counters (redis://); the ledger stays local.
+  const records = tlsrptLogOf(values.store, storeDir);
   let sent;
   try {
     sent = await sendDay({
-      log: fileTlsrptLog(join(storeDir, 'tlsrpt')),
+      log: records.log,
       ledgerDir: join(storeDir, 'tlsrpt-sent'),
       day, organization, contact, submitter, dns, post, mailer, from, dryRun, out,
       onlyFailures: values['only-failures'] === true,
@@ -148,7 +150,7 @@ export async function run(args, io) {
     mailer?.close();
   }
   if (sent.reports === 0) {
-    const why = sent.why === 'no session recorded' ? `no session recorded in ${join(storeDir, 'tlsrpt')}` : sent.why;
+    const why = sent.why === 'no session recorded' ? `no session recorded in ${records.where}` : sent.why;
     io.stdout.write(`no report to send for ${day}: ${why}\n`);
     return 0;
   }

@@ -42,6 +42,7 @@ export { buildTlsRptReports, readTlsRptReport } from '../core.js';
 export { PolicyResolver } from '../policy-resolver.js';
 export { resolvePolicy, createPolicyResolver } from './resolve.js';
 export { memoryStore, fileStore } from '../stores/index.js';
+export { redisStore, redisTlsrptLog } from '../stores/index.js';
 export { connectMx } from './connect-mx.js';
 export { fileTlsrptLog, memoryTlsrptLog, sessionResultsFor, pruneTlsrptLog } from '../relay/tlsrpt-log.js';
 export { nodemailerSocket } from './nodemailer.js';

@@ -158,8 +158,8 @@ export function resolveConfig(file = {}, flags = {}) {
   if (typeof helo !== 'string' || !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(helo)) {
     throw invalid(`helo needs a host name (relay.example.org), found ${JSON.stringify(helo)}`);
   }
-  if (raw.store !== null && !(raw.store === 'memory' || (typeof raw.store === 'string' && /^file:.+/.test(raw.store)))) {
-    throw invalid(`store must be memory or file:DIR, found ${JSON.stringify(raw.store)}`);
+  if (raw.store !== null && !(raw.store === 'memory' || (typeof raw.store === 'string' && /^(file:|rediss?:\/\/).+/i.test(raw.store)))) {
+    throw invalid(`store must be memory or file:DIR, or redis://HOST[:PORT][/DB], found ${JSON.stringify(raw.store)}`);
   }
   const allow = list(raw.allow);
   createAllowList(allow); // throws invalid-argument on a bad network

@@ -15,7 +15,9 @@ import { MtaStsError } from '../error.js';
 import { connectMx } from '../node/index.js';
 import { relayNotice } from '../core.js';
 import { createPolicyResolver } from '../node/resolve.js';
-import { fileStore, memoryStore } from '../stores/index.js';
+import { fileStore, memoryStore, redisStore, redisTlsrptLog } from '../stores/index.js';
+import { isRedisSpec, redisConnection } from '../stores/redis-connection.js';
+import { registerRedisMetrics } from '../stores/redis-metrics.js';
 import { createAllowList, isLoopback } from './allow-list.js';
 import { createLogger } from './log.js';
 import { createDownstreamPool } from './downstream-pool.js';
@@ -121,11 +123,34 @@ export function defaultStoreDir(env = process.env) {
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'mtasts');
 }
 
-/** The policy store, the TLS-RPT log (tlsrpt-log.js) and the delivery journal's directory next to it. */
-function makeStores(spec, env) {
-  if (spec === 'memory') return { store: memoryStore(), tlsrpt: memoryTlsrptLog(), journalDir: null, where: 'memory' };
+/**
+ * The policy store, the TLS-RPT log (tlsrpt-log.js) and the delivery journal's directory next to it.
+ * `redis://…`/`rediss://…` (js/stores/redis.js): policies and TLS-RPT counters in Redis, shared by
+ * the fleet; the local layer and the journal in `?local=DIR` (default: the default store directory,
+ * so that the journal survives a restart), or in memory with `?local=memory`. The journal is never
+ * shared: it answers "was this message already delivered by *this* relay".
+ */
+function makeStores(spec, env, { log, metrics, keepDays } = {}) {
+  if (spec === 'memory') return { store: memoryStore(), tlsrpt: memoryTlsrptLog(), journalDir: null, ledgerDir: null, where: 'memory' };
+  if (isRedisSpec(spec)) {
+    let connection;
+    try {
+      connection = redisConnection(spec, { log });
+    } catch (err) {
+      throw new MtaStsError('config-invalid', `store ${err.message}`);
+    }
+    const dir = connection.local === 'memory' ? null : (connection.local ?? defaultStoreDir(env));
+    const store = redisStore(null, { connection, local: dir ? fileStore(dir) : memoryStore(), log });
+    const tlsrpt = redisTlsrptLog(null, { connection, log, keepDays, spoolDir: dir ? join(dir, 'tlsrpt-redis-spool') : undefined });
+    if (metrics) registerRedisMetrics(metrics.registry, { connection, store, tlsrpt });
+    const close = async () => {
+      await Promise.all([store.close(), tlsrpt.close()]);
+      await connection.close();
+    };
+    return { store, tlsrpt, journalDir: dir ? join(dir, 'journal') : null, ledgerDir: dir ? join(dir, 'tlsrpt-sent') : null, where: `${connection.where} (local: ${dir ?? 'memory'})`, close };
+  }
   const dir = spec ? spec.slice('file:'.length) : defaultStoreDir(env);
-  return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), journalDir: join(dir, 'journal'), where: dir };
+  return { store: fileStore(dir), tlsrpt: fileTlsrptLog(join(dir, 'tlsrpt')), journalDir: join(dir, 'journal'), ledgerDir: join(dir, 'tlsrpt-sent'), where: dir };
 }
 
 /** The sender's settings with its files read (config-invalid when one cannot be), and its DNS host. */
@@ -160,7 +185,11 @@ export async function startRelay(config, deps = {}) {
   const tls = config.tlsCert ? { cert: readPem(config.tlsCert, 'tls certificate'), key: readPem(config.tlsKey, 'tls key') } : null;
   const ca = config.caFile ? readPem(config.caFile, 'ca file') : undefined;
   const senderParts = config.tlsrptSend ? tlsrptSenderParts(config, ca) : null;
-  const { store, tlsrpt, journalDir, where } = makeStores(config.store, env);
+  const { store, tlsrpt, journalDir, ledgerDir, where, close: closeStores } = makeStores(config.store, env, { log, metrics, keepDays: config.tlsrptKeepDays ?? DEFAULT_KEEP_DAYS });
+  if (senderParts && ledgerDir === null) {
+    await closeStores?.();
+    throw new MtaStsError('config-invalid', 'tlsrpt-send needs a directory for its send ledger: a file store (file:DIR) or redis://...?local=DIR');
+  }
   const journal = await openDeliveryJournal({ dir: journalDir, days: config.journalDays, clock });
   if (journal.stats.pendingOnly > 0) {
     // The relay stopped between a "." and the MX's reply: those messages go to the MX again.
@@ -353,7 +382,7 @@ export async function startRelay(config, deps = {}) {
     }
   }
   const refresh = startRefresh(resolver, { interval: config.refreshInterval, log, metrics });
-  const sender = senderParts ? startTlsrptSender({ ...senderParts, tlsrpt, ledgerDir: join(where, 'tlsrpt-sent'), keepDays, clock, log, metrics, random: deps.random }) : null;
+  const sender = senderParts ? startTlsrptSender({ ...senderParts, tlsrpt, ledgerDir, keepDays, clock, log, metrics, random: deps.random }) : null;
   const pruneTimer = setInterval(pruneRecords, 86_400_000);
   pruneTimer.unref();
 
@@ -404,6 +433,7 @@ export async function startRelay(config, deps = {}) {
       await refresh.stop();
       await sender?.stop();
       clearInterval(pruneTimer);
+      await closeStores?.();
       if (metricsServer) {
         metricsServer.closeAllConnections?.();
         await new Promise((r) => metricsServer.close(r));

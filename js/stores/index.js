@@ -3,3 +3,5 @@
 export { memoryStore } from './memory.js';
 export { fileStore } from './file.js';
 export { isStoreKey } from './key.js';
+export { redisStore } from './redis.js';
+export { redisTlsrptLog } from './redis-tlsrpt-log.js';

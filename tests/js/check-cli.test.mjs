@@ -258,7 +258,7 @@ describe('mtasts check: the cache and local errors', () => {
     [['check', 'a.test', '--policy-port', '70000'], /^mtasts: --policy-port needs a whole number from 1 to 65535/],
     [['check', 'a.test', '--smtp-port', '0'], /^mtasts: --smtp-port needs a whole number from 1 to 65535/],
     [['check', 'a.test', '--helo', 'two words'], /^mtasts: --helo needs a host name without spaces/],
-    [['check', 'a.test', '--store', 'redis://x'], /^mtasts: --store must be memory or file:DIR/],
+    [['check', 'a.test', '--store', 'ftp://x'], /^mtasts: --store must be memory or file:DIR, or redis:/],
     [['check', 'a.test', '--ca-file', '/nonexistent/ca.pem'], /^mtasts: cannot read \/nonexistent\/ca\.pem: no such file/],
     [['check', 'a.test', '--dns-server', 'not-an-address'], /^mtasts: --dns-server needs an IP address/],
     [['check', 'exa mple.test'], /^mtasts: not a domain name/],

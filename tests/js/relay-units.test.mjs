@@ -112,7 +112,7 @@ test('configuration: defaults, file, flags, and one clear error for each mistake
   for (const [file, flags, pattern] of [
     [{}, { listen: ['10025'] }, /listen needs HOST:PORT/],
     [{}, { helo: 'bad name' }, /helo needs a host name/],
-    [{}, { store: 'redis://x' }, /store must be memory or file:DIR/],
+    [{}, { store: 'ftp://x' }, /store must be memory or file:DIR, or redis:/],
     [{}, { tlsCert: 'a.pem' }, /tls-cert and tls-key go together/],
     [{}, { logLevel: 'loud' }, /log-level must be one of/],
     [{ timeouts: { forever: 1 } }, {}, /timeouts\.forever is not a timeout/],

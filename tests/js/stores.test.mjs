@@ -1,5 +1,6 @@
-// The policy stores: one interface, two implementations; the file store's crash and concurrency
-// behaviour.
+// The policy stores: one interface, three implementations (the Redis store over a private
+// redis-server, from the built package: see redis-server.mjs); the file store's crash and
+// concurrency behaviour.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -7,8 +8,11 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readdirSync, readFileSyn
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { memoryStore, fileStore } from '../../js/stores/index.js';
 import { MtaStsError } from '../../js/error.js';
+import { PKG, assertBuilt } from './built-package.mjs';
+import { HAVE_REDIS, startRedis, stopAllRedis } from './redis-server.mjs';
 
 const root = mkdtempSync(join(tmpdir(), 'mtasts-stores-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -51,11 +55,30 @@ const GOOD_KEYS = ['example.test', 'xn--exmple-cua.test', 'mta-sts.a-b.example',
 /** The file name the file store gives a domain's entry. */
 const hashed = (domain) => `${createHash('sha256').update(domain).digest('hex')}.json`;
 
-for (const [name, make] of [
+// The Redis store from the built package (its ioredis is in pkg/node_modules); one redis-server
+// for the file, a key prefix of its own for each store.
+let redis = null;
+let redisStore = null;
+if (HAVE_REDIS) {
+  assertBuilt();
+  ({ redisStore } = await import(pathToFileURL(join(PKG, 'js/stores/redis.js'))));
+  redis = await startRedis();
+  after(() => stopAllRedis());
+}
+const redisStores = [];
+after(() => Promise.all(redisStores.map((s) => s.close())));
+const freshRedisStore = () => {
+  const s = redisStore(`${redis.url}?prefix=conformance-${++n}:`);
+  redisStores.push(s);
+  return s;
+};
+
+for (const [name, make, skip] of [
   ['memoryStore', () => memoryStore()],
   ['fileStore', () => fileStore(freshDir())],
+  ['redisStore', freshRedisStore, HAVE_REDIS ? false : 'redis-server is not installed (scripts/setup installs it)'],
 ]) {
-  describe(name, () => {
+  describe(name, { skip }, () => {
     test('get of an absent domain is null; put, get, list, delete', async () => {
       const s = make();
       assert.equal(await s.get('example.test'), null);
