@@ -8,13 +8,15 @@
 # (cargo fuzz cmin) and one line per target is printed: executions, coverage, features, corpus
 # files, seconds, executions per second. No sanitizer: the core has no `unsafe` (Rust's own checks,
 # with debug assertions on, catch what AddressSanitizer would), and ASan costs 2-3x the executions.
-#   fuzz/run.sh [--runs N] [TARGET...]
+#   fuzz/run.sh [--runs N | --seconds S] [TARGET...]     (--seconds: a time box per target instead)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 RUNS=10000000
+LIMIT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
+    --seconds) LIMIT="-max_total_time=$2"; RUNS=-1; shift 2 ;;
     *) break ;;
   esac
 done
@@ -31,7 +33,7 @@ mkdir -p logs
 printf '%-14s %12s %7s %8s %7s %8s %9s\n' target execs cov ft corpus seconds exec/s
 for t in "${TARGETS[@]}"; do
   start=$(date +%s)
-  cargo fuzz run --sanitizer none "$t" "corpus/$t" -- -runs="$RUNS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 >"logs/$t.log" 2>&1 \
+  cargo fuzz run --sanitizer none "$t" "corpus/$t" -- -runs="$RUNS" $LIMIT -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 >"logs/$t.log" 2>&1 \
     || { echo "$t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/" >&2; tail -30 "logs/$t.log" >&2; exit 1; }
   secs=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)

@@ -56,7 +56,7 @@ impl Diagnostic {
 /// final note, not 100k objects.
 pub const MAX_DIAGNOSTICS: usize = 200;
 
-/// Collects diagnostics up to [`MAX_DIAGNOSTICS`], remembering the first error even past the cap.
+/// Collects diagnostics up to [`MAX_DIAGNOSTICS`], and the first error even past the cap.
 #[derive(Default, Debug)]
 pub struct Diagnostics {
     pub list: Vec<Diagnostic>,
@@ -86,10 +86,14 @@ impl Diagnostics {
     }
 
     pub fn push(&mut self, d: Diagnostic) {
-        if d.is_error() && self.first_error.is_none() {
+        let first_error = d.is_error() && self.first_error.is_none();
+        if first_error {
             self.first_error = Some(d.clone());
         }
-        if self.list.len() < MAX_DIAGNOSTICS {
+        // The first error is listed even past the cap: lint has an error exactly when the strict
+        // parse fails, however many warnings came before it (found by fuzz/checks.rs `policy`:
+        // 247 blank lines, then a bad line).
+        if self.list.len() < MAX_DIAGNOSTICS || first_error {
             self.list.push(d);
         } else {
             self.dropped += 1;

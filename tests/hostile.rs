@@ -35,6 +35,26 @@ fn hundred_thousand_lines() {
         mtasts::diagnostic::MAX_DIAGNOSTICS + 1
     );
     assert_eq!(lint.diagnostics.last().unwrap().code, "lint-truncated");
+    // More warnings than the cap before the first error: the error is still listed, so lint has
+    // an error exactly when the strict parse fails (a fuzz find: fuzz/regressions/policy/).
+    let late = format!("{}\0/'nm", "\n".repeat(247));
+    assert!(parse_policy(&late).is_err());
+    let lint = lint_policy(&late);
+    assert!(lint.policy.is_none());
+    let errors: Vec<_> = lint
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == mtasts::Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "the first error is listed past the cap");
+    assert_eq!(
+        (errors[0].code, errors[0].line),
+        ("policy-line-invalid", 248)
+    );
+    assert_eq!(
+        lint.diagnostics.len(),
+        mtasts::diagnostic::MAX_DIAGNOSTICS + 2
+    );
     // 100k duplicate mx lines are found with a hash set, not pairwise.
     let dup = format!(
         "version: STSv1\nmode: enforce\nmax_age: 86400\n{}",

@@ -969,7 +969,7 @@ mod tests {
         for text in &inputs {
             let _ = parse_tlsrpt_record(text);
             let lint = lint_tlsrpt_record(text, Some(text));
-            assert!(lint.diagnostics.len() <= crate::diagnostic::MAX_DIAGNOSTICS + 1);
+            assert!(lint.diagnostics.len() <= crate::diagnostic::MAX_DIAGNOSTICS + 2);
             let _ = select_tlsrpt_record(&[vec![text.clone()], vec![text.clone()]]);
         }
         let commas = parse_tlsrpt_record(&inputs[0]).unwrap_err();

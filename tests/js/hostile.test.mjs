@@ -29,7 +29,7 @@ test('a 1 MB line', () => {
 test('100k lines', () => {
   const lint = m.lintPolicy('junk\n'.repeat(100_000));
   assert.equal(lint.diagnostics.at(-1).code, 'lint-truncated');
-  assert.ok(lint.diagnostics.length <= 201);
+  assert.ok(lint.diagnostics.length <= 202); // 200, the first error if it came later, the note
   const many = `version: STSv1\nmode: enforce\nmax_age: 86400\n${'mx: a.example\n'.repeat(100_000)}`;
   assert.equal(m.parsePolicy(many).mx.length, 100_000);
 });
