@@ -15,7 +15,6 @@
 //   expired     a lab-CA certificate for the name that expired yesterday   → certificate-expired
 
 import tls from 'node:tls';
-import { SMTPServer } from 'smtp-server';
 
 const BEHAVIOURS = new Set(['valid', 'untrusted', 'wrong-name', 'expired']);
 const DAY_MS = 86_400_000;
@@ -27,6 +26,8 @@ const MAX_MESSAGE = 10 * 1024 * 1024;
  * @returns {Promise<{ port: number, dualStack: boolean, messages: object[], behave(domain, behaviour): void, close(): Promise<void> }>}
  */
 export async function startLabMx(lab, { behaviours = {}, port = 0 } = {}) {
+  // Loaded here, not at import: `mtasts/lab` without an MX needs no SMTP server package.
+  const { SMTPServer } = await import('smtp-server');
   const behaviour = new Map();
   const behave = (domain, kind) => {
     if (!BEHAVIOURS.has(kind)) throw new TypeError(`startLabMx: behaviour of ${domain} must be one of ${[...BEHAVIOURS].join(', ')}, found ${JSON.stringify(kind)}`);
