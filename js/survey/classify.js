@@ -4,7 +4,8 @@
 
 /**
  * Every category, in the order reports list them. `group` gathers them for the charts:
- * none (no MTA-STS), valid, record, policy (no policy available), mx (MX problems), temporary.
+ * none (no MTA-STS), valid, record, policy (no policy available), mx (MX problems), temporary,
+ * failed (no check).
  */
 export const CATEGORIES = Object.freeze({
   'no-record': { group: 'none', label: 'no record' },
@@ -27,6 +28,10 @@ export const CATEGORIES = Object.freeze({
   'mx-starttls': { group: 'mx', label: 'MX offers no STARTTLS' },
   'mx-unreachable': { group: 'mx', label: 'MX unreachable or TLS fails' },
   'dns-temporary': { group: 'temporary', label: 'temporary DNS failure' },
+  // Lines of the survey output that hold no check (run.js): the input was not a domain name, or
+  // the check itself failed.
+  'input-invalid': { group: 'failed', label: 'not a domain name' },
+  'check-failed': { group: 'failed', label: 'check failed' },
 });
 
 /** Groups that count as "has an MTA-STS record but something is wrong". */
