@@ -11,7 +11,7 @@ export class ResultsError extends Error {}
 /**
  * Every result in `file`, in order: { result, line }. A last line without its newline was cut
  * short by a crash and is skipped (--resume checks that domain again); any other line that is not
- * a JSON object with a `domain` is a ResultsError.
+ * a survey result is a ResultsError.
  */
 export async function* readResults(file) {
   const complete = endsWithNewline(file);
@@ -33,7 +33,11 @@ function parse(file, { text, line }) {
   } catch {
     result = null;
   }
-  if (typeof result?.domain !== 'string') throw new ResultsError(`${file}:${line}: not a survey result (a JSON object with a domain)`);
+  // A result is a check object (record, policy, mx, errors) or a line that says why there is none.
+  const isCheck = typeof result?.record === 'object' && typeof result?.policy === 'object' && Array.isArray(result?.mx) && Array.isArray(result?.errors);
+  if (typeof result?.domain !== 'string' || !(isCheck || typeof result?.error?.code === 'string')) {
+    throw new ResultsError(`${file}:${line}: not a survey result (a check object or an error, with a domain)`);
+  }
   return { result, line };
 }
 
