@@ -32,7 +32,7 @@ export function createProgress({ stream, quiet = false, now = () => performance.
   };
   const draw = (state) => {
     const line = `${bar(state.done)}${text(state)}`;
-    const width = (stream.columns ?? 80) - 1;
+    const width = stream.columns > 0 ? stream.columns - 1 : 79; // a pty of unknown size says 0
     stream.write(`\r${line.slice(0, width).padEnd(width)}`);
   };
   return {
