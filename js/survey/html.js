@@ -10,8 +10,8 @@ const pct = (n, of) => (of === 0 ? '-' : `${((100 * n) / of).toFixed(1)} %`);
 /** A horizontal bar chart: [[label, n]] → <svg>. */
 export function barChart(id, title, bars) {
   const rowHeight = 26;
-  const labelWidth = 300;
-  const barWidth = 360;
+  const labelWidth = 250;
+  const barWidth = 300;
   const max = Math.max(1, ...bars.map(([, n]) => n));
   const height = 34 + rowHeight * Math.max(1, bars.length);
   const rows = bars.map(([label, n], i) => {
