@@ -10,6 +10,7 @@ import { painter, marks } from './colour.js';
 import { parseCommandLine } from './usage.js';
 
 export const usage = `usage: mtasts demo [--json] [--no-color]
+       mtasts demo survey     (the original 102-provider study on a lab world; see its --help)
 
 Starts the lab, a whole MTA-STS world on loopback (a DNS server, HTTPS policy hosts with a lab CA
 made at start, one domain per scenario), runs \`mtasts check\` over every scenario domain, and
@@ -33,6 +34,12 @@ const POLICY_TIMEOUT_MS = 3000;
 const DNS_TIMEOUT_MS = 1000;
 
 export async function run(args, io) {
+  if (args[0] === 'survey') {
+    const survey = await import('../survey/demo.js');
+    if (args.includes('--help') || args.includes('-h')) return io.stdout.write(survey.usage), 0;
+    parseCommandLine(args.slice(1), {});
+    return survey.run(args.slice(1), io);
+  }
   const { values } = parseCommandLine(args, OPTIONS);
   const results = await runDemo();
   const ok = results.every((r) => r.matches);

@@ -119,3 +119,10 @@ test('usage errors exit 2 with one line', async () => {
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
 });
+
+test('mtasts demo survey: the study table on a lab world, checked against it (exit 0)', async () => {
+  const r = await runCli(['demo', 'survey']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((r.stdout.match(/^provider\d{3}\.test {2}○ {4}testing$/gm) ?? []).length, 9);
+  assert.match(r.stdout, /✓ counted what the world holds: 102 providers, 9 with an MTA-STS record \(9 in testing mode\), 2 with a non-MTA-STS TXT at _mta-sts/);
+});
