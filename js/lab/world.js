@@ -207,10 +207,11 @@ export function expectedCounts(list) {
 
 /**
  * Starts a world on loopback. Options: domains, mix, seed, probe (start the MX; default true),
- * host ('127.0.0.1'). Returns { domains, expected(), dns: { host, port, server }, policyPort,
+ * host ('127.0.0.1'), dnsPort and httpsPort (default 0: ephemeral; 53 and 443 only inside a private
+ * network namespace, for peers that cannot be told a port, as startLab's standardPorts). Returns { domains, expected(), dns: { host, port, server }, policyPort,
  * smtpPort, caPem, certificatesMade(), stop() }.
  */
-export async function startWorld({ domains: count, mix = 'all', seed = 1, probe = true, host = '127.0.0.1', prefix } = {}) {
+export async function startWorld({ domains: count, mix = 'all', seed = 1, probe = true, host = '127.0.0.1', prefix, dnsPort = 0, httpsPort = 0 } = {}) {
   if (!(net.isIPv4(host) && host.startsWith('127.'))) throw new Error(`the lab listens on loopback only, not ${JSON.stringify(host)}`);
   const list = generateWorld({ domains: count, mix, seed, probe, prefix });
   const byDomain = new Map(list.map((d, i) => [d.domain, { ...d, index: i }]));
@@ -256,13 +257,13 @@ export async function startWorld({ domains: count, mix = 'all', seed = 1, probe 
     return context(`mx|${b}`, () => issueCertificate(labCa, { names: batchNames(b, (x) => x.state.mx.map((m) => m.host)) }));
   };
 
-  const dns = await startDnsServer({ host, port: 0, getZone: () => zone, answerQuestion: (z, name, type) => indexedAnswer(z, parents, name, type) });
+  const dns = await startDns({ host, port: dnsPort, getZone: () => zone, answerQuestion: (z, name, type) => indexedAnswer(z, parents, name, type) });
   const closers = [() => dns.close()];
   try {
     const defaultCert = issueCertificate(labCa, { names: ['world.test'] });
     const policyHost = await startPolicyHost({
       host,
-      port: 0,
+      port: httpsPort,
       defaultCert,
       policyFor: (domain) => byDomain.get(normalise(domain))?.state.policy ?? null,
       contextFor: policyContext,
@@ -284,6 +285,17 @@ export async function startWorld({ domains: count, mix = 'all', seed = 1, probe 
   } catch (err) {
     await Promise.all(closers.map((c) => c()));
     throw err;
+  }
+}
+
+// An ephemeral port is picked by UDP, and TCP may find it taken: try another.
+async function startDns(options) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startDnsServer(options);
+    } catch (err) {
+      if (err.code !== 'EADDRINUSE' || options.port !== 0 || attempt >= 10) throw err;
+    }
   }
 }
 
