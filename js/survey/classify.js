@@ -46,7 +46,7 @@ export const MISCONFIGURED_GROUPS = Object.freeze(['record', 'policy', 'mx']);
  */
 export function classify(check) {
   const policyValid = check.policy.status === 'found' || check.policy.status === 'cached';
-  const temporary = [check.record.status, check.policy.status, check.tlsrpt?.status, check.mxLookup?.status].includes('temperror');
+  const temporary = [check.record.status, check.policy.status, check.tlsrpt?.status, check.mxLookup?.status].includes('temperror') || mxAddressTemporary(check);
   return {
     category: categoryOf(check, policyValid),
     mode: policyValid ? check.policy.mode : null,
@@ -75,11 +75,18 @@ function categoryOf(check, policyValid) {
   // RFC 8461 §5: in mode none nothing is enforced, so MX problems have no consequence.
   if (policy.mode === 'none') return 'valid';
   if (check.mx.some((h) => h.matchesPolicy === false)) return 'mx-outside-policy';
+  if (mxAddressTemporary(check)) return 'dns-temporary';
   const probeCodes = check.errors.filter((e) => e.mx).map((e) => e.code);
   if (probeCodes.some((c) => c.startsWith('certificate-'))) return 'mx-certificate';
   if (probeCodes.some((c) => c === 'starttls-not-supported' || c === 'starttls-refused')) return 'mx-starttls';
   if (probeCodes.length > 0) return 'mx-unreachable';
   return 'valid';
+}
+
+// The probe's A/AAAA look-up of an MX host failed temporarily: the survey tries again, as for the
+// TXT and MX look-ups, and never takes it for an unreachable MX.
+function mxAddressTemporary(check) {
+  return check.mx.some((h) => h.probe?.error?.code === 'mx-address-lookup-failed');
 }
 
 // RFC 8460 §3: one valid v=TLSRPTv1 record, or senders send no report.

@@ -61,6 +61,7 @@ const TABLE = [
   ['mx-certificate', 'probe: certificate for another name', check({ errors: [probeError('certificate-host-mismatch')] })],
   ['mx-starttls', 'probe: no STARTTLS', check({ policy: { mode: 'testing' }, errors: [probeError('starttls-not-supported')] })],
   ['mx-unreachable', 'probe: nothing listens', check({ errors: [probeError('mx-connect-failed')] })],
+  ['dns-temporary', 'probe: the MX address look-up failed temporarily (retried, never "unreachable")', check({ mx: [{ host: 'mx.example.test', matchesPolicy: true, probe: { error: { code: 'mx-address-lookup-failed' } } }], errors: [probeError('mx-address-lookup-failed')] })],
   ['valid', 'a policy found in the cache counts as found', check({ policy: { status: 'cached' } })],
 ];
 
@@ -78,6 +79,7 @@ test('classify: mode, max_age, the study column, TLS-RPT and temporary', () => {
   assert.deepEqual(classify(check({ tlsrpt: { status: 'found' } })), { category: 'valid', mode: 'enforce', maxAge: 86400, hasRecord: true, tlsrpt: 'valid', temporary: false });
   assert.equal(classify(check({ tlsrpt: { status: 'multiple' } })).tlsrpt, 'invalid');
   assert.equal(classify(check({ tlsrpt: { status: 'temperror' } })).temporary, true);
+  assert.equal(classify(check({ mx: [{ host: 'mx.example.test', matchesPolicy: true, probe: { error: { code: 'mx-address-lookup-failed' } } }] })).temporary, true);
   const notSts = classify(TABLE[1][2]);
   assert.equal(notSts.hasRecord, false, 'an SPF-like TXT is not an MTA-STS record (the study\'s ×)');
   assert.equal(notSts.mode, null);
