@@ -35,6 +35,14 @@ const COMMANDS = {
     summary: 'what mtasts socketmap would tell Postfix for a domain, and why',
     load: () => import('./query.js'),
   },
+  survey: {
+    summary: 'check MTA-STS and TLS-RPT over a list of domains: JSON lines, summary, HTML, CSV',
+    load: () => import('./survey.js'),
+  },
+  lab: {
+    summary: 'start a lab world of many domains on loopback (lab world) for survey, tests, benchmarks',
+    load: () => import('./lab.js'),
+  },
   report: {
     summary: 'TLS reports (RFC 8460): build them from recorded sessions, read the ones received',
     load: () => import('./report.js'),

@@ -19,9 +19,10 @@ const OPCODE_QUERY = 0;
 
 /**
  * Starts the server. `getZone()` returns the current zone (so changes show at once);
- * `onQuery(name, type)` is told of every question. Returns { host, port, close() }.
+ * `onQuery(name, type)` is told of every question; `answerQuestion(zone, name, type)` answers it
+ * (default: zone.js `answer`; a large world passes an indexed one). Returns { host, port, close() }.
  */
-export async function startDnsServer({ host, port, getZone, onQuery = () => {} }) {
+export async function startDnsServer({ host, port, getZone, onQuery = () => {}, answerQuestion = answer }) {
   const family = net.isIPv6(host) ? 'udp6' : 'udp4';
   const sockets = new Set();
 
@@ -32,7 +33,7 @@ export async function startDnsServer({ host, port, getZone, onQuery = () => {} }
     const q = query.question;
     if (query.opcode !== OPCODE_QUERY || !q) return encodeResponse(query, { rcode: 'NOTIMP' });
     onQuery(q.name, q.type);
-    const result = answer(getZone(), q.name, q.type);
+    const result = answerQuestion(getZone(), q.name, q.type);
     if (result.fault === 'timeout') return null;
     if (result.fault === 'servfail') return encodeResponse(query, { rcode: 'SERVFAIL' });
     const answers = result.answers.map((a) => ({ ...a, ttl: TTL }));

@@ -47,6 +47,8 @@ export { startPostfixMx, startPostfixSender, postfixAvailable } from './postfix.
 export { startLabMx } from './mx.js';
 // Exim as the local MTA in front of the relay (exim.js).
 export { startExim, eximConfig, eximRelayRecipe, eximMissing } from './exim.js';
+// A world of many domains for surveys and benchmarks (world.js).
+export { startWorld, generateWorld, KINDS as WORLD_KINDS } from './world.js';
 
 const STANDARD_DNS_PORT = 53;
 const STANDARD_HTTPS_PORT = 443;
