@@ -99,7 +99,7 @@ function domainArgument(domain) {
 }
 
 /** The EHLO name: --helo, else this host's name (else localhost), as the core accepts it. */
-function heloName(given) {
+export function heloName(given) {
   const valid = (name) => {
     try {
       checkHeloName(name);

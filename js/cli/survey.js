@@ -2,10 +2,8 @@
 // `mtasts survey merge` over the JSON lines of several shards.
 
 import { closeSync, existsSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import tls from 'node:tls';
-import { checkHeloName } from '../core.js';
-import { readCaFile } from './check.js';
+import { heloName, readCaFile } from './check.js';
 import { fileProblem, integer, parseCommandLine, UsageError } from './usage.js';
 import { readDomains } from '../survey/input.js';
 import { parseShard } from '../survey/shard.js';
@@ -210,21 +208,4 @@ async function merge(args, io) {
     io.stderr.write(`mtasts survey merge: ${summary.domains} domains from ${files}; ${summary.duplicates} duplicate line${summary.duplicates === 1 ? '' : 's'} counted once\n`);
   }
   return 0;
-}
-
-/** The EHLO name: --helo, else this host's name (else localhost), as the core accepts it. */
-function heloName(given) {
-  const valid = (name) => {
-    try {
-      checkHeloName(name);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (given !== undefined) {
-    if (!valid(given)) throw new UsageError(`--helo needs a host name without spaces, found ${JSON.stringify(given)}`);
-    return given;
-  }
-  return valid(hostname()) ? hostname() : 'localhost';
 }

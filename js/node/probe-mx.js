@@ -8,6 +8,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { probeResult } from '../check/probe-result.js';
 import { MtaStsError, probeDelivery } from '../core.js';
 import { trustStoreFor } from '../certificate.js';
 import { driveDelivery } from './delivery-driver.js';
@@ -60,40 +61,11 @@ export async function probeMx(host, { dns, heloName, domain, policy = null, poli
       onTls: (address, chain) => leaves.set(address, chain[0]),
     });
     const at = new Date(clock());
-    const seen = d.attempts().map((a) => addressProbe(a, leaves.get(a.address), at));
-    const addresses = seen.filter((a) => a.address !== null);
-    const verdict = seen.reduce((worst, a) => (rank(a.verdict) > rank(worst.verdict) ? a : worst), seen[0]).verdict;
-    const { address: _shownAddress, verdict: _v, ...shown } = seen.find(fails) ?? seen[0];
-    return { host, port, addresses, verdict, ...shown };
+    // The shape shown is shared with the checker page's replay (js/check/probe-result.js).
+    return probeResult(host, port, d.attempts(), (address) => leafForDisplay(leaves.get(address), at));
   } finally {
     d.free();
   }
-}
-
-const fails = (a) => a.error !== null || a.starttls === false || a.certificate?.ok === false;
-
-// Verdict strength: a host is shown with its worst address.
-const rank = (j) => (j.verdict === 'try-next' ? 4 : 0) + (j.failure ? 2 : 0) + (j.verdict === 'deliver-plaintext' ? 1 : 0);
-
-/** One attempt of the core as the check shows it. */
-function addressProbe(a, leaf, at) {
-  const failed = a.result !== 'success';
-  const certificate = a.certificate
-    ? { ok: a.certificate.ok, code: a.certificate.code ?? null, message: a.certificate.message ?? null, ...leafForDisplay(leaf, at) }
-    : null;
-  // A failure of the session itself: not the certificate's or the missing STARTTLS, shown in
-  // their own fields (the policy's view of a host, mx-not-in-policy, comes with a secured session).
-  const sessionFailed = failed && !a.secured && a.starttls !== false;
-  const failure = a.verdict === 'excluded' || !failed ? null : { code: a.result, message: a.message, tlsrpt: a.tlsrpt ?? null, temporary: a.temporary, rfc: a.rfc ?? null };
-  return {
-    address: a.address,
-    starttls: a.starttls ?? null,
-    tlsVersion: a.tlsVersion ?? null,
-    cipher: a.cipher ?? null,
-    certificate,
-    error: sessionFailed ? { code: a.result, message: a.message } : null,
-    verdict: { verdict: a.verdict, failure, address: a.verdict === 'excluded' ? null : a.address },
-  };
 }
 
 /** The leaf's dNSNames and notAfter as Node reads them: for a person to see, not for the verdict. */
