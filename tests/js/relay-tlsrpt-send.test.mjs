@@ -7,12 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import https from 'node:https';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { PKG, CLI } from './built-package.mjs';
+import { startEndpoint } from './tlsrpt-endpoint.mjs';
 import { startRelayWorld } from './relay-world.mjs';
 
 const { readTlsRptReport } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
@@ -21,22 +21,6 @@ const { fileTlsrptLog } = await import(pathToFileURL(join(PKG, 'js/relay/tlsrpt-
 const RUA_HOST = 'mta-sts.enforce-valid.test'; // a lab name on 127.0.0.1
 const MIN = 60_000;
 const HOUR = 60 * MIN;
-
-/** An https: rua endpoint answering status() and recording each POST. */
-async function startEndpoint(cert, status) {
-  const got = [];
-  const server = https.createServer({ key: cert.keyPem, cert: cert.chainPem ?? cert.certPem }, (req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ contentType: req.headers['content-type'], body: Buffer.concat(chunks) });
-      res.writeHead(status());
-      res.end();
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { got, port: server.address().port, close: () => new Promise((r) => server.close(r)) };
-}
 
 let w;
 let flaky;

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +17,7 @@ import { gunzipSync } from 'node:zlib';
 import { SMTPServer } from 'smtp-server';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { PKG, CLI } from './built-package.mjs';
+import { startEndpoint } from './tlsrpt-endpoint.mjs';
 
 const { readTlsRptReport } = await import(pathToFileURL(join(PKG, 'js/node/index.js')));
 const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
@@ -35,23 +35,6 @@ function mtasts(args) {
       resolve({ code: err ? err.code : 0, stdout, stderr });
     });
   });
-}
-
-/** A scripted https: rua endpoint: answers `status()` and records every request it gets. */
-async function startEndpoint(cert, status) {
-  const got = [];
-  const server = https.createServer({ key: cert.keyPem, cert: cert.chainPem ?? cert.certPem }, (req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ method: req.method, path: req.url, contentType: req.headers['content-type'], body: Buffer.concat(chunks) });
-      const s = status();
-      res.writeHead(s, s >= 300 && s < 400 ? { Location: `https://${RUA_HOST}/elsewhere` } : {});
-      res.end();
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { got, port: server.address().port, close: () => new Promise((r) => server.close(r)) };
 }
 
 let lab;
@@ -93,7 +76,7 @@ before(async () => {
   const cert = lab.issueCert({ names: [RUA_HOST] });
   ok = await startEndpoint(cert, () => 200);
   flaky = await startEndpoint(cert, () => flakyStatus);
-  redirect = await startEndpoint(cert, () => 302);
+  redirect = await startEndpoint(cert, () => 302, `https://${RUA_HOST}/elsewhere`);
   smtp = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
