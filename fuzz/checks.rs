@@ -326,8 +326,12 @@ pub fn discovery(data: &[u8]) {
     if b.byte() % 4 == 0 {
         d.force_fetch();
     }
+    // Every step answers the question asked (a fuzzed answer of that kind), sometimes after an
+    // answer to the other question, which must change nothing; at most 2 TXT lookups and 1 fetch
+    // are ever asked, so 64 steps are plenty.
     for _ in 0..64 {
-        if let DStep::Done { outcome } = d.poll() {
+        let step = d.poll();
+        if let DStep::Done { outcome } = step {
             for _ in 0..3 {
                 assert!(matches!(d.poll(), DStep::Done { .. }), "a step after Done");
             }
@@ -346,36 +350,54 @@ pub fn discovery(data: &[u8]) {
             }
             return;
         }
-        match b.byte() % 6 {
-            0 => {
-                let n = b.byte() % 4;
-                let records = (0..n).map(|_| vec![b.text(80)]).collect();
-                d.on_txt(TxtAnswer::Records(records));
+        let asked_txt = matches!(step, DStep::ResolveTxt { .. });
+        // An answer to the other question first, sometimes: it must change nothing.
+        if b.byte() % 8 == 0 {
+            if asked_txt {
+                fetch_answer(&mut d, &mut b);
+            } else {
+                txt_answer(&mut d, &mut b);
             }
-            1 => d.on_txt(TxtAnswer::NoRecord),
-            2 => d.on_txt(TxtAnswer::Temporary { detail: b.text(10) }),
-            3 | 4 => {
-                let status = [200u16, 200, 404, 301, 500][b.byte() as usize % 5];
-                let content_type = [Some("text/plain"), Some("text/html"), None]
-                    [b.byte() as usize % 3]
-                    .map(str::to_string);
-                d.on_policy(FetchAnswer::Response {
-                    status,
-                    content_type,
-                    location: None,
-                    body: b.slice(400).to_vec(),
-                });
-            }
-            _ => {
-                let kind = fetch_failure(b.byte());
-                d.on_policy(FetchAnswer::Failed {
-                    kind,
-                    detail: b.text(10),
-                });
-            }
+        }
+        if asked_txt {
+            txt_answer(&mut d, &mut b);
+        } else {
+            fetch_answer(&mut d, &mut b);
         }
     }
     panic!("discovery did not end within 64 steps");
+}
+
+fn txt_answer(d: &mut Discovery, b: &mut Bytes) {
+    match b.byte() % 3 {
+        0 => {
+            let n = b.byte() % 4;
+            let records = (0..n).map(|_| vec![b.text(80)]).collect();
+            d.on_txt(TxtAnswer::Records(records));
+        }
+        1 => d.on_txt(TxtAnswer::NoRecord),
+        _ => d.on_txt(TxtAnswer::Temporary { detail: b.text(10) }),
+    }
+}
+
+fn fetch_answer(d: &mut Discovery, b: &mut Bytes) {
+    if b.byte() % 3 == 2 {
+        let kind = fetch_failure(b.byte());
+        d.on_policy(FetchAnswer::Failed {
+            kind,
+            detail: b.text(10),
+        });
+        return;
+    }
+    let status = [200u16, 200, 404, 301, 500][b.byte() as usize % 5];
+    let content_type =
+        [Some("text/plain"), Some("text/html"), None][b.byte() as usize % 3].map(str::to_string);
+    d.on_policy(FetchAnswer::Response {
+        status,
+        content_type,
+        location: None,
+        body: b.slice(400).to_vec(),
+    });
 }
 
 /// Delivery (RFC 8461 §4, §5; RFC 3207) driven by fuzzed answers in any order, at any time: it ends

@@ -255,6 +255,13 @@ impl Discovery {
 
     /// The policy fetch result. Ignored unless the last step was `FetchPolicy`.
     pub fn on_policy(&mut self, answer: FetchAnswer) {
+        // Checked before the state is taken: an answer nobody asked for (while a TXT lookup is
+        // awaited, or after Done) must leave the machine as it is — it once reset it to Start,
+        // so an out-of-order host restarted discovery, and one after Done made it ask again
+        // (found by fuzz/checks.rs `discovery`).
+        if !matches!(self.state, State::AwaitPolicy { .. }) {
+            return;
+        }
         let State::AwaitPolicy { id, errors } = std::mem::replace(&mut self.state, State::Start)
         else {
             return;

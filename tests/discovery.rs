@@ -386,3 +386,35 @@ fn bad_domains_are_refused() {
         "xn--bcher-kva.example"
     );
 }
+
+/// An answer nobody asked for changes nothing: a fetch result while the TXT lookup is awaited,
+/// and any answer after Done (a fuzz find: on_policy reset the machine to its start).
+#[test]
+fn answers_out_of_turn_are_ignored() {
+    let mut d = Discovery::new("example.com", None, T0, 300).unwrap();
+    assert!(matches!(d.poll(), Step::ResolveTxt { .. }));
+    d.on_policy(ok(&policy(DAY, "mx.example.com")));
+    d.on_policy(FetchAnswer::Failed {
+        kind: FetchFailure::Timeout,
+        detail: String::new(),
+    });
+    // Still waiting for the TXT answer, which is taken.
+    assert!(matches!(d.poll(), Step::ResolveTxt { .. }));
+    d.on_txt(txt("id1"));
+    assert!(matches!(d.poll(), Step::FetchPolicy { .. }));
+    d.on_txt(TxtAnswer::NoRecord); // not asked now: ignored
+    d.on_policy(ok(&policy(DAY, "mx.example.com")));
+    let Step::Done { outcome } = d.poll() else {
+        panic!("not done")
+    };
+    assert_eq!(outcome.status, Status::Found);
+    // After Done, nothing brings it back to asking.
+    d.on_policy(ok(&policy(DAY, "other.example.com")));
+    d.on_txt(txt("id2"));
+    for _ in 0..3 {
+        let Step::Done { outcome: again } = d.poll() else {
+            panic!("a step after Done")
+        };
+        assert_eq!(again, outcome);
+    }
+}
