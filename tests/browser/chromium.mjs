@@ -42,6 +42,9 @@ export async function launchChromium() {
 export async function openPage(browser, origin) {
   const context = await browser.newContext();
   const page = await context.newPage();
+  // A bound on each wait, not a measurement: generous, so a machine busy with other work (a full
+  // suite beside a fuzz run saw one 30 s wait pass) fails only when the page really hangs.
+  page.setDefaultTimeout(120_000);
   const problems = [];
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
