@@ -33,7 +33,7 @@ import { writeAtomically } from '../cli/report-args.js';
  * @param {boolean} [o.retryNow] try deferred endpoints now, whatever their backoff
  * @param {() => number} [o.now] clock (ms)
  * @param {object} [o.timing] ledger timings ({ retryBase, retryWindow }) for tests
- * @returns {Promise<{ day, reports: number, why: string|null, results: object[], pending: number, nextAt: number|null }>}
+ * @returns {Promise<{ day, reports: number, why: string|null, results: object[], pending: number }>}
  *   one result per (domain, rua) or per skipped domain: { domain, rua, status, code, detail, temporary, until }
  *   status: sent | already-sent | refused | given-up | failed | deferred | waiting | skipped | dry-run
  */
@@ -45,7 +45,7 @@ export async function sendDay(o) {
     const failing = new Set(results.filter((r) => r.result !== 'success').map((r) => r.policyDomain));
     reports = reports.filter((r) => failing.has(r.policyDomain));
   }
-  const summary = { day: o.day, reports: reports.length, why: null, results: [], pending: 0, nextAt: null };
+  const summary = { day: o.day, reports: reports.length, why: null, results: [], pending: 0 };
   if (reports.length === 0) {
     summary.why = results.length === 0 ? 'no session recorded' : 'no policy domain had a failed session (--only-failures)';
     return summary;
@@ -55,7 +55,6 @@ export async function sendDay(o) {
   const out = (r) => {
     summary.results.push({ code: null, detail: null, temporary: false, until: null, ...r });
     if (r.status === 'deferred' || r.status === 'waiting' || (r.status === 'skipped' && r.temporary)) summary.pending += 1;
-    if (r.until != null) summary.nextAt = summary.nextAt === null ? r.until : Math.min(summary.nextAt, r.until);
   };
 
   for (const report of reports) {
@@ -90,18 +89,12 @@ export async function sendDay(o) {
         out({ domain, rua, status: outcome.dry ? 'dry-run' : 'skipped', code: outcome.code ?? null, detail: outcome.dry ?? outcome.skip });
         continue;
       }
-      const at = new Date(now()).toISOString();
-      if (outcome.ok) {
-        await ledger.append({ at, policyDomain: domain, rua, reportId: report.reportId, outcome: 'sent', detail: outcome.detail });
-        out({ domain, rua, status: 'sent', detail: outcome.detail });
-      } else if (!outcome.temporary) {
-        await ledger.append({ at, policyDomain: domain, rua, reportId: report.reportId, outcome: 'failed', code: outcome.code, detail: outcome.detail });
-        out({ domain, rua, status: 'failed', code: outcome.code, detail: outcome.detail });
-      } else {
-        await ledger.append({ at, policyDomain: domain, rua, reportId: report.reportId, outcome: 'deferred', code: outcome.code, detail: outcome.detail });
-        const next = ledger.due(domain, rua, now());
-        out({ domain, rua, status: 'deferred', code: outcome.code, detail: outcome.detail, temporary: true, until: next.until ?? now() });
-      }
+      // sent; failed: refused for good; deferred: a temporary failure, retried after its backoff.
+      const status = outcome.ok ? 'sent' : outcome.temporary ? 'deferred' : 'failed';
+      const code = outcome.ok ? undefined : outcome.code;
+      await ledger.append({ at: new Date(now()).toISOString(), policyDomain: domain, rua, reportId: report.reportId, outcome: status, code, detail: outcome.detail });
+      const until = status === 'deferred' ? (ledger.due(domain, rua, now()).until ?? now()) : null;
+      out({ domain, rua, status, code: code ?? null, detail: outcome.detail, temporary: status === 'deferred', until });
     }
   }
   return summary;
