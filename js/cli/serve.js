@@ -2,12 +2,10 @@
 // "mtasts serve".
 
 import '../node/index.js'; // loads the core
-import { hostname } from 'node:os';
 import tls from 'node:tls';
 import { isIP } from 'node:net';
-import { checkHeloName } from '../core.js';
 import { startServer } from '../serve/server.js';
-import { makeHosts, readCaFile } from './check.js';
+import { heloName, makeHosts, readCaFile } from './check.js';
 import { integer, parseCommandLine, UsageError } from './usage.js';
 
 export const usage = `usage: mtasts serve [options]
@@ -54,17 +52,6 @@ function listenAddress(text = '127.0.0.1:8080') {
   const host = m && (m[1] ?? m[2]);
   if (!m || isIP(host) === 0) throw new UsageError(`--listen needs an IP address and a port (127.0.0.1:8080, [::1]:8080), found ${JSON.stringify(text)}`);
   return { host, port: integer(m[3], '--listen port', 0, 65535) };
-}
-
-function heloName(given) {
-  const name = given ?? hostname();
-  try {
-    checkHeloName(name);
-    return name;
-  } catch {
-    if (given !== undefined) throw new UsageError(`--helo needs a host name without spaces, found ${JSON.stringify(given)}`);
-    return 'localhost';
-  }
 }
 
 export async function run(args, io) {
