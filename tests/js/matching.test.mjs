@@ -10,23 +10,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PKG, assertBuilt } from './built-package.mjs';
+import { seededRandom } from '../bench/policy-corpus.mjs';
 
 assertBuilt();
 const node = await import(join(PKG, 'js/node/index.js'));
 const browser = await import(join(PKG, 'js/browser/index.js'));
 await browser.init(readFileSync(join(PKG, 'wasm/mtasts_bg.wasm')));
 
-/** mulberry32: seeded, so a failure names a case that can be run again. */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// seededRandom (mulberry32, tests/bench/policy-corpus.mjs): a failure names a case that can be run again.
 
 const policyText = (mx, extra = '') => `version: STSv1\nmode: enforce\n${extra}${mx.map((m) => `mx: ${m}\n`).join('')}max_age: 86400\n`;
 
