@@ -301,6 +301,24 @@ fn samples() -> Vec<(Error, bool)> {
             false,
         ),
         (
+            ConnectError::AddressRefused {
+                host: s("mx.example.com"),
+                address: s("127.0.0.1"),
+                kind: "loopback",
+                rfc: "RFC 1122 §3.2.1.3",
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::AddressInvalid {
+                host: s("mx.example.com"),
+                address: s("mx.example.net"),
+            }
+            .into(),
+            false,
+        ),
+        (
             ReportError::TooLarge {
                 size: 20_000_000,
                 limit: 16 * 1024 * 1024,
@@ -497,6 +515,8 @@ mod tests {
                 ConnectError::Refused { .. } => "connect-refused",
                 ConnectError::Timeout { .. } => "timeout",
                 ConnectError::TlsHandshake { .. } => "tls-handshake",
+                ConnectError::AddressRefused { .. } => "address-refused",
+                ConnectError::AddressInvalid { .. } => "address-invalid",
             },
             Error::Report(r) => match r {
                 ReportError::TooLarge { .. } => "report-too-large",

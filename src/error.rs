@@ -366,6 +366,17 @@ pub enum ConnectError {
     Timeout { during: String, ms: u64 },
     /// STARTTLS was accepted but the TLS handshake failed (alert, protocol version, garbage).
     TlsHandshake { detail: String },
+    /// RFC 6890: the MX host's address is in a special-purpose range (loopback, private,
+    /// link-local, ...) that a sender on the internet does not dial (src/delivery/address.rs).
+    AddressRefused {
+        host: String,
+        address: String,
+        kind: &'static str,
+        rfc: &'static str,
+    },
+    /// The DNS host gave something that is no numeric IP address: dialling it would hand a name
+    /// to the OS's resolver, outside the one DNS view of the delivery.
+    AddressInvalid { host: String, address: String },
 }
 
 impl ConnectError {
@@ -377,6 +388,8 @@ impl ConnectError {
             ConnectError::Refused { .. } => "mx-connect-failed",
             ConnectError::Timeout { .. } => "mx-timeout",
             ConnectError::TlsHandshake { .. } => "tls-handshake-failed",
+            ConnectError::AddressRefused { .. } => "mx-address-refused",
+            ConnectError::AddressInvalid { .. } => "mx-address-invalid",
         }
     }
 
@@ -388,13 +401,21 @@ impl ConnectError {
             | ConnectError::AddressLookup { detail, .. }
             | ConnectError::Refused { detail, .. }
             | ConnectError::TlsHandshake { detail } => Some(detail),
-            ConnectError::Timeout { .. } => None,
+            ConnectError::Timeout { .. }
+            | ConnectError::AddressRefused { .. }
+            | ConnectError::AddressInvalid { .. } => None,
         }
     }
 
-    /// A host that does not exist stays so; everything else may pass.
+    /// A host that does not exist stays so, and so does an address no sender dials (until the
+    /// DNS changes, as for a null MX); everything else may pass.
     pub fn is_temporary(&self) -> bool {
-        !matches!(self, ConnectError::AddressNotFound { .. })
+        !matches!(
+            self,
+            ConnectError::AddressNotFound { .. }
+                | ConnectError::AddressRefused { .. }
+                | ConnectError::AddressInvalid { .. }
+        )
     }
 }
 
@@ -815,6 +836,7 @@ impl Error {
             Error::Delivery(DeliveryError::NoDomain { .. }) => "RFC 5321 §4.5.1",
             Error::Delivery(_) => "RFC 8461 §5",
             Error::Connect(ConnectError::TlsHandshake { .. }) => "RFC 3207 §4.1",
+            Error::Connect(ConnectError::AddressRefused { rfc, .. }) => rfc,
             Error::Connect(_) => "RFC 5321 §5.1",
             Error::Report(_) => "RFC 8460 §4",
             Error::Socketmap(_) => "socketmap_table(5)",
@@ -946,6 +968,20 @@ impl fmt::Display for Error {
             Error::Connect(ConnectError::TlsHandshake { detail }) => {
                 write!(f, "TLS handshake failed: {}", shown(detail))
             }
+            Error::Connect(ConnectError::AddressRefused {
+                host,
+                address,
+                kind,
+                rfc,
+            }) => write!(
+                f,
+                "{host} has the address {address}, in a {kind} range ({rfc}): not dialled for delivery on the internet"
+            ),
+            Error::Connect(ConnectError::AddressInvalid { host, address }) => write!(
+                f,
+                "the DNS gave {} for {host}, which is no numeric IP address",
+                shown(address)
+            ),
             Error::Delivery(DeliveryError::NullMx) => {
                 f.write_str("the domain publishes a null MX: it accepts no mail")
             }

@@ -60,7 +60,10 @@ fn enhanced_for(code: &str) -> &'static str {
         // X.1.3 bad destination mailbox address syntax: no domain part at all.
         "recipient-no-domain" => "1.3",
         // X.4.4 unable to route: no MX record names a usable host, or no host has an address.
-        "mx-unusable" | "mx-address-not-found" => "4.4",
+        // An MX address in a special-purpose range (RFC 6890) routes nowhere on the internet.
+        "mx-unusable" | "mx-address-not-found" | "mx-address-refused" | "mx-address-invalid" => {
+            "4.4"
+        }
         // X.4.1 no answer from host.
         "mx-timeout" | "delivery-deadline" => "4.1",
         // X.3.0 other or undefined mail system status: the MX refused the session.
