@@ -246,6 +246,14 @@ fn samples() -> Vec<(Error, bool)> {
             false,
         ),
         (
+            DeliveryError::OtherDomain {
+                address: s("bob@example.net"),
+                domain: s("example.com"),
+            }
+            .into(),
+            false,
+        ),
+        (
             DeliveryError::DeadlineExceeded {
                 ms: 240_000,
                 attempts: 4,
@@ -506,6 +514,7 @@ mod tests {
                 DeliveryError::NoUsableMx { .. } => "no-usable-mx",
                 DeliveryError::AddressLiteral { .. } => "literal",
                 DeliveryError::NoDomain { .. } => "no-domain",
+                DeliveryError::OtherDomain { .. } => "other-domain",
                 DeliveryError::DeadlineExceeded { .. } => "deadline",
             },
             Error::Connect(c) => match c {

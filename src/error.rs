@@ -445,6 +445,9 @@ pub enum DeliveryError {
     AddressLiteral { literal: String },
     /// The recipient has no domain part (a bare `postmaster`, RFC 5321 §4.5.1): nothing to route.
     NoDomain { address: String },
+    /// RFC 8461 §5, RFC 5321 §5.1: a connection to one domain's MX, under that domain's policy,
+    /// was asked to take a recipient of another domain (whose MX and policy may differ).
+    OtherDomain { address: String, domain: String },
     /// The overall time for one recipient's delivery ran out (kept below the sending MTA's own
     /// RCPT timeout, so it hears a 4xx instead of giving up on a silent relay).
     DeadlineExceeded { ms: u64, attempts: usize },
@@ -460,6 +463,7 @@ impl DeliveryError {
             DeliveryError::NoUsableMx { .. } => "mx-unusable",
             DeliveryError::AddressLiteral { .. } => "recipient-address-literal",
             DeliveryError::NoDomain { .. } => "recipient-no-domain",
+            DeliveryError::OtherDomain { .. } => "recipient-other-domain",
             DeliveryError::DeadlineExceeded { .. } => "delivery-deadline",
         }
     }
@@ -470,7 +474,8 @@ impl DeliveryError {
             | DeliveryError::DomainNotFound { .. }
             | DeliveryError::NoUsableMx { .. }
             | DeliveryError::AddressLiteral { .. }
-            | DeliveryError::NoDomain { .. } => false,
+            | DeliveryError::NoDomain { .. }
+            | DeliveryError::OtherDomain { .. } => false,
             // RFC 8461 §5: a sender that cannot deliver under an enforce policy keeps trying
             // later; the policy or the MX set may change.
             DeliveryError::NoMatchingMx { .. } | DeliveryError::DeadlineExceeded { .. } => true,
@@ -834,6 +839,7 @@ impl Error {
             ) => "RFC 5321 §5.1",
             Error::Delivery(DeliveryError::AddressLiteral { .. }) => "RFC 5321 §4.1.3",
             Error::Delivery(DeliveryError::NoDomain { .. }) => "RFC 5321 §4.5.1",
+            Error::Delivery(DeliveryError::OtherDomain { .. }) => "RFC 5321 §5.1",
             Error::Delivery(_) => "RFC 8461 §5",
             Error::Connect(ConnectError::TlsHandshake { .. }) => "RFC 3207 §4.1",
             Error::Connect(ConnectError::AddressRefused { rfc, .. }) => rfc,
@@ -1010,6 +1016,11 @@ impl fmt::Display for Error {
                 "the recipient {} has no domain part to route to",
                 shown(address)
             ),
+            Error::Delivery(DeliveryError::OtherDomain { address, domain }) => write!(
+                f,
+                "the recipient {} is not in {domain}: this connection goes to {domain}'s MX under {domain}'s policy; send other domains' recipients over a connection of their own",
+                shown(address)
+            ),
             Error::Delivery(DeliveryError::DeadlineExceeded { ms, attempts }) => write!(
                 f,
                 "no MX host could be used within {} s ({attempts} attempts)",
@@ -1103,6 +1114,7 @@ mod tests {
             MaxAgeShort,
             TrailingWhitespace,
             BlankLine,
+            MxAddress,
         ];
         use RecordProblem as R;
         let record = [

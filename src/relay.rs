@@ -123,6 +123,21 @@ pub fn recipient_domain(address: &str) -> Result<String, Error> {
     crate::domain::normalize_domain(domain)
 }
 
+/// Whether `address` may go over a connection to `domain`'s MX: its domain (normalised) is
+/// `domain`. RFC 5321 §5.1: the MX is chosen by the recipient's domain, and RFC 8461 §5: so is the
+/// policy; a recipient of another domain over this connection would bypass both.
+pub fn check_recipient_domain(address: &str, domain: &str) -> Result<(), Error> {
+    let own = crate::domain::normalize_domain(domain)?;
+    if recipient_domain(address)? == own {
+        return Ok(());
+    }
+    Err(crate::error::DeliveryError::OtherDomain {
+        address: address.into(),
+        domain: own,
+    }
+    .into())
+}
+
 /// A recipient's domain part as it may be shown in a reply (no control characters, bounded).
 pub fn shown_domain(address: &str) -> String {
     let d = address.rsplit_once('@').map_or("(none)", |(_, d)| d);
@@ -365,6 +380,51 @@ mod tests {
             recipient_domain("\"a@b\"@example.com").unwrap(),
             "example.com"
         );
+    }
+
+    #[test]
+    fn recipients_of_another_domain_are_refused() {
+        // (address, domain of the connection, expected code or "" for allowed)
+        let cases = [
+            ("bob@Example.COM", "example.com", "", "case-insensitive"),
+            ("bob@example.com.", "EXAMPLE.com", "", "trailing dot"),
+            (
+                "bob@bücher.example",
+                "xn--bcher-kva.example",
+                "",
+                "U-label vs A-label",
+            ),
+            (
+                "bob@example.net",
+                "example.com",
+                "recipient-other-domain",
+                "another domain",
+            ),
+            (
+                "bob@sub.example.com",
+                "example.com",
+                "recipient-other-domain",
+                "a subdomain is another domain",
+            ),
+            (
+                "bob@[192.0.2.1]",
+                "example.com",
+                "recipient-address-literal",
+                "a literal",
+            ),
+            (
+                "postmaster",
+                "example.com",
+                "recipient-no-domain",
+                "no domain",
+            ),
+        ];
+        for (address, domain, code, why) in cases {
+            let got = check_recipient_domain(address, domain)
+                .err()
+                .map(|e| e.code());
+            assert_eq!(got.unwrap_or(""), code, "{why}");
+        }
     }
 
     #[test]

@@ -440,6 +440,13 @@ pub fn delivery_trace_header(
 
 /// The recipient domain of an address for the relay, or why it cannot be routed (permanent):
 /// `recipient-no-domain`, `recipient-address-literal`, `domain-invalid`.
+/// Throws `recipient-other-domain` (or why the address has no domain) unless `address` is in
+/// `domain` (see [`crate::relay::check_recipient_domain`]).
+#[wasm_bindgen(js_name = checkRecipientDomain)]
+pub fn check_recipient_domain(address: &str, domain: &str) -> Result<(), JsValue> {
+    crate::relay::check_recipient_domain(address, domain).map_err(|e| js_error(&e))
+}
+
 #[wasm_bindgen(js_name = recipientDomain)]
 pub fn recipient_domain(address: &str) -> Result<String, JsValue> {
     crate::relay::recipient_domain(address).map_err(|e| js_error(&e))
