@@ -55,6 +55,7 @@ let mx;
 const labFlags = () => [
   '--dns-server', lab.dns.server, '--ca-file', caFile, '--policy-port', String(lab.policyPort),
   '--timeout', '5000', '--dns-timeout', '2000', '--store', 'memory', '--helo', 'checker.test',
+  '--allow-private', // the lab is on loopback (RFC 6890)
 ];
 /** `mtasts check <domain>` against the Postfix port of `behaviour`. */
 const check = (domain, behaviour, ...extra) => mtasts(['check', domain, ...labFlags(), '--smtp-port', String(mx.ports[behaviour]), ...extra]);

@@ -21,7 +21,7 @@ export function worldFiles(world, name = 'survey') {
 /** The test-infrastructure flags of a world, with short limits (loopback answers at once). */
 export function worldFlags(world, files, { probe = false } = {}) {
   const flags = ['--dns-server', world.dns.server, '--ca-file', files.ca, '--policy-port', String(world.policyPort), '--timeout', '1500', '--dns-timeout', '1000', '--backoff', '50'];
-  if (probe) flags.push('--probe', '--helo', 'survey.test', '--smtp-port', String(world.smtpPort));
+  if (probe) flags.push('--probe', '--helo', 'survey.test', '--smtp-port', String(world.smtpPort), '--allow-private');
   return flags;
 }
 
