@@ -215,3 +215,26 @@ test('nodemailerSocket refuses a message with a recipient of another domain; not
   assert.match(mx.messages.at(-1).data, /RCPT TO:<x@other\.test>/);
   transport.close();
 });
+
+test('the relay refuses a loopback MX unless allowPrivate (config and --allow-private)', T, async () => {
+  const { startRelayWorld } = await import('./relay-world.mjs');
+  const { resolveConfig } = await import(pathToFileURL(join(PKG, 'js/relay/config.js')));
+  assert.equal(resolveConfig({}, {}).allowPrivate, false, 'refused by default');
+  assert.equal(resolveConfig({ allowPrivate: true }, {}).allowPrivate, true, 'the config file key');
+  assert.throws(() => resolveConfig({ allowPrivate: 'yes' }, {}), { code: 'config-invalid' });
+  const w = await startRelayWorld();
+  try {
+    const r = await w.startTestRelay({ allowPrivate: false });
+    const { err } = await w.send(r, { to: ['user@no-record.test'] });
+    assert.ok(err, 'not delivered');
+    // No policy: every MX address was refused for good, so the local MTA hears a 5xx.
+    assert.equal(err.responseCode, 550, err.response);
+    assert.match(err.response, /mx-address-refused/);
+    assert.equal(w.mx.messages.length, 0);
+    const ok = await w.startTestRelay();
+    const sent = await w.send(ok, { to: ['user@no-record.test'] });
+    assert.ifError(sent.err);
+  } finally {
+    await w.stop();
+  }
+});
