@@ -541,6 +541,12 @@ export function recipientDomain(address) {
   return wasm.recipientDomain(address);
 }
 
+/** Throws `recipient-other-domain` unless `address` is in `domain` (the core decides). */
+export function checkRecipientDomain(address, domain) {
+  if (!ready) throw notInitialized();
+  return wasm.checkRecipientDomain(address, domain);
+}
+
 export function recipientFailureReply(address) {
   if (!ready) throw notInitialized();
   return wasm.recipientFailureReply(address);

@@ -124,9 +124,12 @@ export type MtaStsErrorCode =
   | 'mx-unusable'
   | 'recipient-address-literal'
   | 'recipient-no-domain'
+  | 'recipient-other-domain'
   | 'delivery-deadline'
   | 'mx-lookup-failed'
   | 'mx-address-not-found'
+  | 'mx-address-refused'
+  | 'mx-address-invalid'
   | 'mx-address-lookup-failed'
   | 'mx-connect-failed'
   | 'mx-timeout'
@@ -333,6 +336,50 @@ export interface ConnectMxOptions {
   requireTls?: boolean;
   /** Test infrastructure: the port dialled on MX hosts instead of 25. */
   smtpPort?: number;
+  /** The port dialled on MX hosts (default 25); `smtpPort` is its older name (give one, or the same). */
+  port?: number;
+  /**
+   * Dial MX addresses in special-purpose ranges (RFC 6890: loopback, RFC 1918 private, RFC 6598
+   * shared, link-local, RFC 4193 unique-local, documentation, multicast, reserved, IPv4-mapped).
+   * Default false: they are refused for delivery on the internet, each recorded as an attempt
+   * `mx-address-refused` (a hostile DNS answer cannot point the sender at its own network). A lab
+   * on loopback, or a private network, sets it.
+   */
+  allowPrivate?: boolean;
+  /**
+   * Which address families are dialled, in which order: `any` (default: as the DNS host gives
+   * them, IPv4 first), `prefer-ipv4`, `prefer-ipv6`, `ipv4-only`, `ipv6-only`. A host left with no
+   * address of the family is an attempt `mx-address-not-found`.
+   */
+  ipFamily?: 'any' | 'prefer-ipv4' | 'prefer-ipv6' | 'ipv4-only' | 'ipv6-only';
+  /**
+   * The local address to connect from: one numeric address, or one IPv4 and one IPv6. Each target
+   * is dialled from the address of its family; a target of a family without one is dialled
+   * unbound (use `ipFamily` to exclude that family).
+   */
+  localAddress?: string | string[];
+  /**
+   * MX records you already have, instead of the MX lookup: `{ exchange, priority, addresses? }`.
+   * The core plans with them as with DNS records (RFC 8461 §4.1 filtering, preference order);
+   * an entry with `addresses` is dialled on those (screened like DNS answers) without a lookup.
+   */
+  mx?: Array<{ exchange: string; priority?: number; addresses?: string[] }>;
+  /**
+   * Opens the TCP connection instead of node:net (a SOCKS client, an HTTP CONNECT proxy). Gets the
+   * MX host name, the numeric address and port, the local address the core chose, the time left
+   * (ms) and the delivery's signal; returns a socket (connected or connecting) or a Promise of
+   * one. A throw, a rejection, or no socket in time fail that address (`mx-connect-failed`,
+   * `mx-timeout`) and the next is tried; STARTTLS, TLS and the §4.2 check run over the socket as
+   * usual. Unlike mx-connect's `connectHook(delivery, options, callback)`, it returns the socket.
+   */
+  connectHook?: (target: { host: string; address: string; port: number; localAddress?: string; timeout: number; signal?: AbortSignal }) =>
+    import('node:stream').Duplex | Promise<import('node:stream').Duplex>;
+  /**
+   * Hears each attempt as it ends (a refused address, a failed connect, a TLS or certificate
+   * failure, the success), in order, before the next is dialled; the same objects as `attempts`.
+   * What it throws ends the delivery with that error.
+   */
+  onAttempt?: (attempt: MxAttempt) => void;
   /** Test infrastructure: 'host:port' name servers instead of the system's (policy, MX and A/AAAA). */
   dnsServers?: string[];
   /** Extra trusted CAs (PEM, or DER bytes for the MX check) added to the system roots. */
@@ -383,7 +430,8 @@ export interface MxAttempt {
    * `success`, `plaintext-fallback` (the plaintext retry after TLS failed: testing, mode none or
    * no policy), or the failure code (e.g. `certificate-host-mismatch`, `starttls-not-supported`,
    * `starttls-refused`, `tls-handshake-failed`, `mx-connect-failed`, `mx-timeout`, `smtp-closed`,
-   * `smtp-data-before-tls`, `mx-address-not-found`).
+   * `smtp-data-before-tls`, `mx-address-not-found`, `mx-address-refused` (an RFC 6890
+   * special-purpose address, not dialled without `allowPrivate`), `mx-address-invalid`).
    */
   result: string;
   /** The RFC 8460 result type of the failure; null for a success and for a plaintext retry (no TLS session). */
@@ -455,6 +503,14 @@ export interface MxConnection {
   policyType: 'sts' | 'no-policy-found';
   /** Every attempt made, the last one the one that succeeded. */
   attempts: MxAttempt[];
+  /** The lines of the server's 220 greeting (the text after the code). */
+  greeting: string[];
+  /**
+   * The lines of the server's 250 answer to our EHLO before TLS: its name, then one extension per
+   * line (`SIZE 10240000`, `STARTTLS`, ...). After STARTTLS they are stale (RFC 3207 §4.2): your
+   * own EHLO on the TLS socket gets the ones that count.
+   */
+  ehlo: string[];
 }
 
 /**

@@ -246,6 +246,14 @@ fn samples() -> Vec<(Error, bool)> {
             false,
         ),
         (
+            DeliveryError::OtherDomain {
+                address: s("bob@example.net"),
+                domain: s("example.com"),
+            }
+            .into(),
+            false,
+        ),
+        (
             DeliveryError::DeadlineExceeded {
                 ms: 240_000,
                 attempts: 4,
@@ -296,6 +304,24 @@ fn samples() -> Vec<(Error, bool)> {
         (
             ConnectError::TlsHandshake {
                 detail: s("alert protocol version"),
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::AddressRefused {
+                host: s("mx.example.com"),
+                address: s("127.0.0.1"),
+                kind: "loopback",
+                rfc: "RFC 1122 §3.2.1.3",
+            }
+            .into(),
+            false,
+        ),
+        (
+            ConnectError::AddressInvalid {
+                host: s("mx.example.com"),
+                address: s("mx.example.net"),
             }
             .into(),
             false,
@@ -488,6 +514,7 @@ mod tests {
                 DeliveryError::NoUsableMx { .. } => "no-usable-mx",
                 DeliveryError::AddressLiteral { .. } => "literal",
                 DeliveryError::NoDomain { .. } => "no-domain",
+                DeliveryError::OtherDomain { .. } => "other-domain",
                 DeliveryError::DeadlineExceeded { .. } => "deadline",
             },
             Error::Connect(c) => match c {
@@ -497,6 +524,8 @@ mod tests {
                 ConnectError::Refused { .. } => "connect-refused",
                 ConnectError::Timeout { .. } => "timeout",
                 ConnectError::TlsHandshake { .. } => "tls-handshake",
+                ConnectError::AddressRefused { .. } => "address-refused",
+                ConnectError::AddressInvalid { .. } => "address-invalid",
             },
             Error::Report(r) => match r {
                 ReportError::TooLarge { .. } => "report-too-large",

@@ -366,6 +366,17 @@ pub enum ConnectError {
     Timeout { during: String, ms: u64 },
     /// STARTTLS was accepted but the TLS handshake failed (alert, protocol version, garbage).
     TlsHandshake { detail: String },
+    /// RFC 6890: the MX host's address is in a special-purpose range (loopback, private,
+    /// link-local, ...) that a sender on the internet does not dial (src/delivery/address.rs).
+    AddressRefused {
+        host: String,
+        address: String,
+        kind: &'static str,
+        rfc: &'static str,
+    },
+    /// The DNS host gave something that is no numeric IP address: dialling it would hand a name
+    /// to the OS's resolver, outside the one DNS view of the delivery.
+    AddressInvalid { host: String, address: String },
 }
 
 impl ConnectError {
@@ -377,6 +388,8 @@ impl ConnectError {
             ConnectError::Refused { .. } => "mx-connect-failed",
             ConnectError::Timeout { .. } => "mx-timeout",
             ConnectError::TlsHandshake { .. } => "tls-handshake-failed",
+            ConnectError::AddressRefused { .. } => "mx-address-refused",
+            ConnectError::AddressInvalid { .. } => "mx-address-invalid",
         }
     }
 
@@ -388,13 +401,21 @@ impl ConnectError {
             | ConnectError::AddressLookup { detail, .. }
             | ConnectError::Refused { detail, .. }
             | ConnectError::TlsHandshake { detail } => Some(detail),
-            ConnectError::Timeout { .. } => None,
+            ConnectError::Timeout { .. }
+            | ConnectError::AddressRefused { .. }
+            | ConnectError::AddressInvalid { .. } => None,
         }
     }
 
-    /// A host that does not exist stays so; everything else may pass.
+    /// A host that does not exist stays so, and so does an address no sender dials (until the
+    /// DNS changes, as for a null MX); everything else may pass.
     pub fn is_temporary(&self) -> bool {
-        !matches!(self, ConnectError::AddressNotFound { .. })
+        !matches!(
+            self,
+            ConnectError::AddressNotFound { .. }
+                | ConnectError::AddressRefused { .. }
+                | ConnectError::AddressInvalid { .. }
+        )
     }
 }
 
@@ -424,6 +445,9 @@ pub enum DeliveryError {
     AddressLiteral { literal: String },
     /// The recipient has no domain part (a bare `postmaster`, RFC 5321 §4.5.1): nothing to route.
     NoDomain { address: String },
+    /// RFC 8461 §5, RFC 5321 §5.1: a connection to one domain's MX, under that domain's policy,
+    /// was asked to take a recipient of another domain (whose MX and policy may differ).
+    OtherDomain { address: String, domain: String },
     /// The overall time for one recipient's delivery ran out (kept below the sending MTA's own
     /// RCPT timeout, so it hears a 4xx instead of giving up on a silent relay).
     DeadlineExceeded { ms: u64, attempts: usize },
@@ -439,6 +463,7 @@ impl DeliveryError {
             DeliveryError::NoUsableMx { .. } => "mx-unusable",
             DeliveryError::AddressLiteral { .. } => "recipient-address-literal",
             DeliveryError::NoDomain { .. } => "recipient-no-domain",
+            DeliveryError::OtherDomain { .. } => "recipient-other-domain",
             DeliveryError::DeadlineExceeded { .. } => "delivery-deadline",
         }
     }
@@ -449,7 +474,8 @@ impl DeliveryError {
             | DeliveryError::DomainNotFound { .. }
             | DeliveryError::NoUsableMx { .. }
             | DeliveryError::AddressLiteral { .. }
-            | DeliveryError::NoDomain { .. } => false,
+            | DeliveryError::NoDomain { .. }
+            | DeliveryError::OtherDomain { .. } => false,
             // RFC 8461 §5: a sender that cannot deliver under an enforce policy keeps trying
             // later; the policy or the MX set may change.
             DeliveryError::NoMatchingMx { .. } | DeliveryError::DeadlineExceeded { .. } => true,
@@ -813,8 +839,10 @@ impl Error {
             ) => "RFC 5321 §5.1",
             Error::Delivery(DeliveryError::AddressLiteral { .. }) => "RFC 5321 §4.1.3",
             Error::Delivery(DeliveryError::NoDomain { .. }) => "RFC 5321 §4.5.1",
+            Error::Delivery(DeliveryError::OtherDomain { .. }) => "RFC 5321 §5.1",
             Error::Delivery(_) => "RFC 8461 §5",
             Error::Connect(ConnectError::TlsHandshake { .. }) => "RFC 3207 §4.1",
+            Error::Connect(ConnectError::AddressRefused { rfc, .. }) => rfc,
             Error::Connect(_) => "RFC 5321 §5.1",
             Error::Report(_) => "RFC 8460 §4",
             Error::Socketmap(_) => "socketmap_table(5)",
@@ -946,6 +974,20 @@ impl fmt::Display for Error {
             Error::Connect(ConnectError::TlsHandshake { detail }) => {
                 write!(f, "TLS handshake failed: {}", shown(detail))
             }
+            Error::Connect(ConnectError::AddressRefused {
+                host,
+                address,
+                kind,
+                rfc,
+            }) => write!(
+                f,
+                "{host} has the address {address}, in a {kind} range ({rfc}): not dialled for delivery on the internet"
+            ),
+            Error::Connect(ConnectError::AddressInvalid { host, address }) => write!(
+                f,
+                "the DNS gave {} for {host}, which is no numeric IP address",
+                shown(address)
+            ),
             Error::Delivery(DeliveryError::NullMx) => {
                 f.write_str("the domain publishes a null MX: it accepts no mail")
             }
@@ -972,6 +1014,11 @@ impl fmt::Display for Error {
             Error::Delivery(DeliveryError::NoDomain { address }) => write!(
                 f,
                 "the recipient {} has no domain part to route to",
+                shown(address)
+            ),
+            Error::Delivery(DeliveryError::OtherDomain { address, domain }) => write!(
+                f,
+                "the recipient {} is not in {domain}: this connection goes to {domain}'s MX under {domain}'s policy; send other domains' recipients over a connection of their own",
                 shown(address)
             ),
             Error::Delivery(DeliveryError::DeadlineExceeded { ms, attempts }) => write!(
@@ -1067,6 +1114,7 @@ mod tests {
             MaxAgeShort,
             TrailingWhitespace,
             BlankLine,
+            MxAddress,
         ];
         use RecordProblem as R;
         let record = [

@@ -60,7 +60,10 @@ fn enhanced_for(code: &str) -> &'static str {
         // X.1.3 bad destination mailbox address syntax: no domain part at all.
         "recipient-no-domain" => "1.3",
         // X.4.4 unable to route: no MX record names a usable host, or no host has an address.
-        "mx-unusable" | "mx-address-not-found" => "4.4",
+        // An MX address in a special-purpose range (RFC 6890) routes nowhere on the internet.
+        "mx-unusable" | "mx-address-not-found" | "mx-address-refused" | "mx-address-invalid" => {
+            "4.4"
+        }
         // X.4.1 no answer from host.
         "mx-timeout" | "delivery-deadline" => "4.1",
         // X.3.0 other or undefined mail system status: the MX refused the session.
@@ -118,6 +121,21 @@ pub fn recipient_domain(address: &str) -> Result<String, Error> {
         .into());
     }
     crate::domain::normalize_domain(domain)
+}
+
+/// Whether `address` may go over a connection to `domain`'s MX: its domain (normalised) is
+/// `domain`. RFC 5321 §5.1: the MX is chosen by the recipient's domain, and RFC 8461 §5: so is the
+/// policy; a recipient of another domain over this connection would bypass both.
+pub fn check_recipient_domain(address: &str, domain: &str) -> Result<(), Error> {
+    let own = crate::domain::normalize_domain(domain)?;
+    if recipient_domain(address)? == own {
+        return Ok(());
+    }
+    Err(crate::error::DeliveryError::OtherDomain {
+        address: address.into(),
+        domain: own,
+    }
+    .into())
 }
 
 /// A recipient's domain part as it may be shown in a reply (no control characters, bounded).
@@ -362,6 +380,51 @@ mod tests {
             recipient_domain("\"a@b\"@example.com").unwrap(),
             "example.com"
         );
+    }
+
+    #[test]
+    fn recipients_of_another_domain_are_refused() {
+        // (address, domain of the connection, expected code or "" for allowed)
+        let cases = [
+            ("bob@Example.COM", "example.com", "", "case-insensitive"),
+            ("bob@example.com.", "EXAMPLE.com", "", "trailing dot"),
+            (
+                "bob@bücher.example",
+                "xn--bcher-kva.example",
+                "",
+                "U-label vs A-label",
+            ),
+            (
+                "bob@example.net",
+                "example.com",
+                "recipient-other-domain",
+                "another domain",
+            ),
+            (
+                "bob@sub.example.com",
+                "example.com",
+                "recipient-other-domain",
+                "a subdomain is another domain",
+            ),
+            (
+                "bob@[192.0.2.1]",
+                "example.com",
+                "recipient-address-literal",
+                "a literal",
+            ),
+            (
+                "postmaster",
+                "example.com",
+                "recipient-no-domain",
+                "no domain",
+            ),
+        ];
+        for (address, domain, code, why) in cases {
+            let got = check_recipient_domain(address, domain)
+                .err()
+                .map(|e| e.code());
+            assert_eq!(got.unwrap_or(""), code, "{why}");
+        }
     }
 
     #[test]

@@ -59,6 +59,7 @@ export async function checkDomain(domain, { dns, https, store, now, probe = fals
 
   const policy = policyReport(name, result, seen);
   const mx = mxReport(name, mxAnswer, result.policy);
+  if (mx.lookup.status === 'nxdomain') await existenceReport(name, dns, mx, notes);
   if (probe) await probeReport(name, mx, mxAnswer, result.policy, { options: probe, probeMx, dns, now, notes, policyId: result.id });
   else for (const h of mx.hosts) Object.assign(h, { probe: null, verdict: null });
   const errors = [...result.errors.map(errorOf), ...mx.errors];
@@ -172,6 +173,26 @@ function policyReport(name, result, seen) {
   };
 }
 
+// The domain's MX lookup said NXDOMAIN: its own address is asked too, and its parent. A parent that
+// does not exist either (one label up, the top level included) means every name asked came back
+// NXDOMAIN: the DNS server (or a --dns-server given) looks broken, or the name is mistyped.
+async function existenceReport(name, dns, mx, notes) {
+  const nx = (a) => !a.ok && a.kind === 'none' && a.detail === 'ENOTFOUND';
+  const address = typeof dns.resolveAddresses === 'function' ? await dns.resolveAddresses(name) : null;
+  if (address && !nx(address)) {
+    // Interop: a server that denies the name for MX but answers for A contradicts itself.
+    notes.push(`the DNS answers NXDOMAIN for the MX of ${name} but not for its address: the name server contradicts itself`);
+    return;
+  }
+  const labels = name.split('.');
+  if (labels.length < 2) return;
+  const parent = labels.slice(1).join('.');
+  if (nx(await dns.resolveMx(parent))) {
+    mx.lookup.dnsBroken = true;
+    notes.push(`every name asked came back NXDOMAIN, even ${name}'s parent ${parent}: the DNS server looks broken (or the name is mistyped)`);
+  }
+}
+
 // The MX hosts mail for the domain goes to, and RFC 8461 §4.1 matching against the policy.
 function mxReport(name, answer, policy) {
   const errors = [];
@@ -187,6 +208,11 @@ function mxReport(name, answer, policy) {
       lookup = { status: 'found', message: null };
       hosts = records.map((r) => ({ host: r.exchange.toLowerCase(), priority: r.priority, implicit: false }));
     }
+  } else if (answer.kind === 'none' && answer.detail === 'ENOTFOUND') {
+    // RFC 5321 §5.1: NXDOMAIN: the domain does not exist, so there is no MX, implicit or not
+    // (existenceReport says whether the DNS server itself looks broken).
+    lookup = { status: 'nxdomain', message: `${name} does not exist (NXDOMAIN)` };
+    errors.push({ code: 'domain-not-found', message: `${name} does not exist: the DNS answers NXDOMAIN for it, so no mail can be delivered there`, tlsrpt: null, rfc: 'RFC 5321 §5.1' });
   } else if (answer.kind === 'none') {
     // RFC 5321 §5.1: with no MX record, the domain itself is the implicit MX.
     lookup = { status: 'implicit', message: null };

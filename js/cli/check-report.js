@@ -76,6 +76,7 @@ export function renderReport(report, paint = plain) {
   const head = `MX hosts of ${report.domain}`;
   if (report.mxLookup.status === 'temperror') line(m.bad, `${head}: temporary DNS failure${rfc('RFC 5321 §5.1')}`);
   else if (report.mxLookup.status === 'null') line(m.bad, `${head}: ${report.mxLookup.message}`);
+  else if (report.mxLookup.status === 'nxdomain') line(m.bad, `${head}: none, ${report.mxLookup.message}${report.mxLookup.dnsBroken ? '; the DNS server looks broken (see the notes)' : ''}${rfc('RFC 5321 §5.1')}`);
   else if (!p.mode) line(m.note, `${head}: ${mx.length}, not matched (no policy)${rfc('RFC 8461 §4.1')}`);
   else if (matched === mx.length) line(m.ok, `${head}: ${mx.length}, ${mx.length === 1 ? 'it matches' : 'all match'} the policy${rfc('RFC 8461 §4.1')}`);
   else line(p.mode === 'none' ? m.note : m.bad, `${head}: ${matched} of ${mx.length} match the policy${rfc('RFC 8461 §4.1')}`);

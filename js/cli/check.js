@@ -33,6 +33,9 @@ options:
                          a cached policy whose id is unchanged is not fetched again
   --timeout MS           policy fetch time limit in milliseconds (default 60000)
   --dns-timeout MS       DNS query time limit in milliseconds, per try (default 5000)
+  --dns-tries N          tries per DNS server before a query counts as failed (default 2)
+  --refresh              ignore the cached policy: ask and fetch everything again (the fresh
+                         result is still cached for the next run)
   --no-probe             do not connect to the MX hosts (only the DNS and the policy are checked)
   --helo NAME            the name the probe gives in EHLO (default: this host's name)
   --no-color             no colour (colour is used only on a terminal, and never with NO_COLOR)
@@ -43,6 +46,8 @@ test infrastructure (off by default; for a lab such as \`mtasts demo\` runs):
   --ca-file FILE         also trust the CA certificates (PEM) in FILE (policy host and MX hosts)
   --policy-port N        fetch the policy from port N instead of 443
   --smtp-port N          probe the MX hosts on port N instead of 25
+  --allow-private        probe MX addresses in loopback, private, link-local and other
+                         special-purpose ranges (RFC 6890); refused by default
 
 exit status: 0 valid policy and every MX host matches it and, under enforce or testing, passes
                the probe (mode none counts as valid),
@@ -56,6 +61,8 @@ const OPTIONS = {
   store: { type: 'string' },
   timeout: { type: 'string' },
   'dns-timeout': { type: 'string' },
+  'dns-tries': { type: 'string' },
+  refresh: { type: 'boolean' },
   'no-color': { type: 'boolean' },
   'dns-server': { type: 'string', multiple: true },
   'ca-file': { type: 'string' },
@@ -63,6 +70,7 @@ const OPTIONS = {
   'no-probe': { type: 'boolean' },
   helo: { type: 'string' },
   'smtp-port': { type: 'string' },
+  'allow-private': { type: 'boolean' },
 };
 
 export async function run(args, io) {
@@ -75,6 +83,7 @@ export async function run(args, io) {
     policyPort: integer(values['policy-port'], '--policy-port', 1, 65535),
     timeout: integer(values.timeout, '--timeout', 1, 3_600_000),
     dnsTimeout: integer(values['dns-timeout'], '--dns-timeout', 1, 600_000),
+    dnsTries: integer(values['dns-tries'], '--dns-tries', 1, 10),
   };
   const smtpPort = integer(values['smtp-port'], '--smtp-port', 1, 65535) ?? 25;
   const probe = values['no-probe']
@@ -82,10 +91,12 @@ export async function run(args, io) {
     : {
         heloName: heloName(values.helo),
         port: smtpPort,
+        allowPrivate: values['allow-private'] === true,
         // The extra CAs are trusted for the MX certificates too, as connectMx's `ca` does.
         roots: hostOptions.ca === undefined ? undefined : [...tls.rootCertificates, hostOptions.ca],
       };
-  const report = await checkDomain(domainArgument(positionals[0]), { ...makeHosts(hostOptions), store: makeStore(values.store, io.env), probe });
+  const store = makeStore(values.store, io.env);
+  const report = await checkDomain(domainArgument(positionals[0]), { ...makeHosts(hostOptions), store: values.refresh ? refreshing(store) : store, probe });
   if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else io.stdout.write(renderReport(report, painter(io, { noColor: values['no-color'] })));
   return report.ok ? 0 : 1;
@@ -147,6 +158,14 @@ export function readCaFile(file) {
     }
   }
   return pem;
+}
+
+/**
+ * `--refresh`: the store as the resolver sees it with nothing in it (so the record is asked and
+ * the policy fetched again, RFC 8461 §3.3), while what it finds is still written for next time.
+ */
+function refreshing(store) {
+  return { ...store, get: async () => null, put: (...args) => store.put(...args), delete: (...args) => store.delete(...args), list: (...args) => store.list(...args), close: store.close?.bind(store) };
 }
 
 /** The policy cache: `memory`, `file:DIR`, or by default a file store in the user's cache directory. */

@@ -42,7 +42,7 @@ export async function runReportDemo(lab, { now = Date.now } = {}) {
   try {
     const config = resolveConfig({}, {
       listen: ['127.0.0.1:0'], store: 'memory', helo: SUBMITTER, dnsServers: [lab.dns.server], caFile,
-      policyPort: lab.policyPort, smtpPort: mx.port, refreshInterval: 0, reuseIdle: 0, shutdownTimeout: 5,
+      policyPort: lab.policyPort, smtpPort: mx.port, allowPrivate: true, refreshInterval: 0, reuseIdle: 0, shutdownTimeout: 5,
       timeouts: { connect: 5, reply: 10, tls: 10, delivery: 30 },
     });
     relay = await startRelay(config, { logger });

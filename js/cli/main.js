@@ -40,7 +40,7 @@ const COMMANDS = {
     load: () => import('./survey.js'),
   },
   lab: {
-    summary: 'start a lab world of many domains on loopback (lab world) for survey, tests, benchmarks',
+    summary: 'start the scenario lab on loopback and print the flags for check, relay, socketmap, serve (lab world: many domains)',
     load: () => import('./lab.js'),
   },
   report: {

@@ -87,6 +87,8 @@ test infrastructure (off by default; for a lab such as \`mtasts demo\` runs):
   --ca-file FILE         also trust the CA certificates (PEM) in FILE (policy host and MX hosts)
   --policy-port N        fetch policies from port N instead of 443
   --smtp-port N          connect to MX hosts on port N instead of 25
+  --allow-private        dial MX addresses in loopback, private, link-local and other
+                         special-purpose ranges (RFC 6890); refused by default (a lab needs it)
 
 delivery journal: the relay holds the final "." of each message until the local MTA's end of data
 and keys the message by SHA-256 over its envelope and content. In <store dir>/journal/<YYYY-MM-DD>.jsonl
@@ -146,6 +148,7 @@ const OPTIONS = {
   'ca-file': { type: 'string' },
   'policy-port': { type: 'string' },
   'smtp-port': { type: 'string' },
+  'allow-private': { type: 'boolean' },
 };
 
 export async function run(args, io) {
@@ -189,6 +192,7 @@ export async function run(args, io) {
       caFile: values['ca-file'],
       policyPort: values['policy-port'],
       smtpPort: values['smtp-port'],
+      allowPrivate: values['allow-private'] ? true : undefined,
     });
   } catch (err) {
     if (err && (err.code === 'config-invalid' || err.code === 'invalid-argument')) throw new UsageError(err.message);

@@ -58,6 +58,7 @@ test infrastructure (off by default; for a lab such as \`mtasts lab world\` star
   --ca-file FILE         also trust the CA certificates (PEM) in FILE
   --policy-port N        fetch policies from port N instead of 443
   --smtp-port N          probe the MX hosts on port N instead of 25
+  --allow-private        probe MX addresses in special-purpose ranges (loopback, private: RFC 6890)
 
 Without --out the summary goes to standard output: for up to 200 domains the original study's
 table (domain, TXT record ○/×, policy mode or "no policy"), then counts and percentages. With
@@ -89,6 +90,7 @@ const OPTIONS = {
   'ca-file': { type: 'string' },
   'policy-port': { type: 'string' },
   'smtp-port': { type: 'string' },
+  'allow-private': { type: 'boolean' },
 };
 
 export async function run(args, io) {
@@ -125,6 +127,7 @@ export async function run(args, io) {
     ? {
         heloName: heloName(values.helo),
         port: integer(values['smtp-port'], '--smtp-port', 1, 65535) ?? 25,
+        allowPrivate: values['allow-private'] === true,
         // The extra CAs are trusted for the MX certificates too, as in check.
         roots: ca === undefined ? undefined : [...tls.rootCertificates, ca],
       }

@@ -5,7 +5,7 @@
 // to it through the relay to show a TLS report built from real sessions; scripts can too.
 //
 //   const mx = await startLabMx(lab, { behaviours: { 'testing-valid.test': 'untrusted' } });
-//   connectMx('enforce-valid.test', { smtpPort: mx.port, dnsServers: [lab.dns.server], ca: lab.caPem, ... })
+//   connectMx('enforce-valid.test', { smtpPort: mx.port, allowPrivate: true, dnsServers: [lab.dns.server], ca: lab.caPem, ... })
 //   mx.messages → [{ domain, from, to, data, secure, servername }]; await mx.close()
 //
 // Behaviours (per policy domain; default `valid`):

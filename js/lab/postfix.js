@@ -4,7 +4,7 @@
 //
 //   const mx = await startPostfixMx({ lab, domains: ['enforce-valid.test', 'no-record.test'] });
 //   mx.ports.valid, mx.ports.wrongName, ...          one port per behaviour (127.0.0.1 and ::1)
-//   connectMx('enforce-valid.test', { smtpPort: mx.ports.valid, ... })
+//   connectMx('enforce-valid.test', { smtpPort: mx.ports.valid, allowPrivate: true, ... })
 //   await mx.waitForMessages(1); mx.messages()      → [{ domain, user, file, subject, text }]
 //   await mx.stop();
 //

@@ -69,6 +69,60 @@ function timeoutsOf(given = {}) {
   return timeouts;
 }
 
+/** The IP family rules the core knows (src/delivery/address.rs Family). */
+const FAMILIES = ['any', 'prefer-ipv4', 'prefer-ipv6', 'ipv4-only', 'ipv6-only'];
+
+/** `port`, or `smtpPort` (its older name), as one port number. */
+function portOf(options) {
+  const { port, smtpPort } = options;
+  if (port !== undefined && smtpPort !== undefined && port !== smtpPort) {
+    throw new MtaStsError('invalid-argument', `port and smtpPort name the same thing; found both (${port}, ${smtpPort})`);
+  }
+  const p = port ?? smtpPort ?? SMTP_PORT;
+  if (!Number.isInteger(p) || p < 1 || p > 65535) {
+    throw new MtaStsError('invalid-argument', `port must be a port number, found ${JSON.stringify(p)}`);
+  }
+  return p;
+}
+
+/**
+ * `mx`: MX records the caller already has, `[{ exchange, priority, addresses? }]`, as the core's
+ * giveMx arguments. The core plans with them (RFC 8461 §4.1) as with a DNS answer.
+ */
+function givenMxOf(mx) {
+  if (mx === undefined || mx === null) return null;
+  if (!Array.isArray(mx) || mx.length === 0) throw new MtaStsError('invalid-argument', 'mx must be a non-empty array of { exchange, priority, addresses? }');
+  const exchanges = [];
+  const priorities = [];
+  const addresses = [];
+  for (const [i, entry] of mx.entries()) {
+    const { exchange, priority = 0, addresses: list } = entry ?? {};
+    if (typeof exchange !== 'string') throw new MtaStsError('invalid-argument', `mx[${i}].exchange must be a host name`);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 65535) throw new MtaStsError('invalid-argument', `mx[${i}].priority must be 0-65535`);
+    if (list !== undefined && list !== null && !(Array.isArray(list) && list.every((a) => typeof a === 'string'))) {
+      throw new MtaStsError('invalid-argument', `mx[${i}].addresses must be an array of IP address strings`);
+    }
+    exchanges.push(exchange);
+    priorities.push(priority);
+    addresses.push(list ?? null);
+  }
+  return { exchanges, priorities, addresses };
+}
+
+/**
+ * Hands the core the address rules (src/delivery/address.rs): special-purpose ranges (RFC 6890)
+ * refused unless `allowPrivate`, the IP family order, the local addresses. The core validates.
+ */
+export function setAddressRules(d, { allowPrivate = false, ipFamily = 'any', localAddress } = {}) {
+  if (typeof allowPrivate !== 'boolean') throw new MtaStsError('invalid-argument', 'allowPrivate must be true or false');
+  if (!FAMILIES.includes(ipFamily)) throw new MtaStsError('invalid-argument', `ipFamily must be one of ${FAMILIES.join(', ')}, found ${JSON.stringify(ipFamily)}`);
+  const local = localAddress === undefined || localAddress === null ? [] : Array.isArray(localAddress) ? localAddress : [localAddress];
+  if (!local.every((a) => typeof a === 'string')) {
+    throw new MtaStsError('invalid-argument', `localAddress must be a numeric IP address or an array of one IPv4 and one IPv6, found ${JSON.stringify(localAddress)}`);
+  }
+  d.setAddressRules(allowPrivate, ipFamily, local);
+}
+
 function clockOf(now) {
   if (now === undefined || now === null) return Date.now;
   if (typeof now === 'function') return now;
@@ -105,14 +159,15 @@ function limitsOf(given = {}) {
  * @param {object} options
  */
 export async function connectMx(domain, options = {}) {
-  const { heloName, requireTls = false, smtpPort = SMTP_PORT, signal } = options;
+  const { heloName, requireTls = false, signal, connectHook, onAttempt } = options;
   if (typeof domain !== 'string') throw new MtaStsError('invalid-argument', 'domain must be a string');
   if (typeof heloName !== 'string') {
     throw new MtaStsError('invalid-argument', 'heloName (the name this host gives in EHLO) is required');
   }
-  if (!Number.isInteger(smtpPort) || smtpPort < 1 || smtpPort > 65535) {
-    throw new MtaStsError('invalid-argument', `smtpPort must be a port number, found ${JSON.stringify(smtpPort)}`);
-  }
+  const smtpPort = portOf(options);
+  if (connectHook != null && typeof connectHook !== 'function') throw new MtaStsError('invalid-argument', 'connectHook must be a function ({ host, address, port, localAddress, timeout, signal }) => socket | Promise<socket>');
+  if (onAttempt != null && typeof onAttempt !== 'function') throw new MtaStsError('invalid-argument', 'onAttempt must be a function (attempt) => void');
+  const givenMx = givenMxOf(options.mx);
   const clock = clockOf(options.now);
   if (options.tlsrpt != null && typeof options.tlsrpt.record !== 'function') {
     throw new MtaStsError('invalid-argument', 'tlsrpt must be a TLS-RPT log with a record(domain, record) method (fileTlsrptLog, memoryTlsrptLog)');
@@ -145,8 +200,15 @@ export async function connectMx(domain, options = {}) {
     timeouts.reply,
     timeouts.tls,
   );
+  try {
+    setAddressRules(d, options);
+    if (givenMx) d.giveMx(givenMx.exchanges, givenMx.priorities, givenMx.addresses);
+  } catch (err) {
+    d.free();
+    throw err;
+  }
   const policyDomain = policy.domain ?? domain;
-  const { step, plain, secure } = await driveDelivery(d, { dns, clock, signal, store }).catch(async (err) => {
+  const { step, plain, secure } = await driveDelivery(d, { dns, clock, signal, store, connectHook, onAttempt }).catch(async (err) => {
     if (err instanceof MtaStsError && err.policy === undefined) {
       err.policy = policy;
       err.attempts ??= d.attempts();
@@ -168,6 +230,11 @@ export async function connectMx(domain, options = {}) {
         trace: r.trace,
         policyType: d.policyType,
         attempts,
+        // What the server said before TLS: its 220 greeting and its EHLO answer (RFC 5321
+        // §4.1.1.1), as lines. After STARTTLS the caller's own EHLO gets the capabilities that
+        // count (RFC 3207 §4.2).
+        greeting: r.greeting,
+        ehlo: r.ehlo,
       };
       await recordTlsrpt(options, policyDomain, result, clock);
       return result;

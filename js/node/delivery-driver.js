@@ -6,7 +6,7 @@
 import { MtaStsError } from '../core.js';
 import { hasSignatureHost } from '../host-crypto.js';
 import { discard, peerChain, upgradeToTls } from './starttls.js';
-import { connectTcp } from './tcp-connect.js';
+import { connectTcp, connectThrough } from './tcp-connect.js';
 
 export function abortedError(signal) {
   const err = new MtaStsError('aborted', `the delivery was aborted${signal.reason?.message ? `: ${signal.reason.message}` : ''}`);
@@ -83,8 +83,13 @@ function unlessAborted(promise, signal, late = () => {}) {
  * @param {AbortSignal} [host.signal]
  * @param {object} host.store the TrustStore for the §4.2 check
  * @param {(address: string, chain: Buffer[]) => void} [host.onTls] sees each chain (display only)
+ * @param {(target: object) => import('node:net').Socket | Promise<import('node:net').Socket>} [host.connectHook]
+ *   opens the TCP connection instead of node:net (a SOCKS client, a proxy): it gets
+ *   { host, address, port, localAddress, timeout, signal }
+ * @param {(attempt: object) => void} [host.onAttempt] hears each attempt as the core records it;
+ *   what it throws ends the delivery with that error (the connection closed)
  */
-export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
+export async function driveDelivery(d, { dns, clock, signal, store, onTls, connectHook, onAttempt }) {
   let plain = null; // the TCP socket of the current attempt
   let secure = null; // its TLS socket after STARTTLS
   let address = null;
@@ -94,10 +99,17 @@ export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
     secure = null;
     plain = null;
   };
+  let reported = 0;
+  // Each attempt the core recorded since the last step, in order, as it ends.
+  const report = () => {
+    if (!onAttempt) return;
+    while (reported < d.attemptCount) onAttempt(d.attemptAt(reported++));
+  };
   try {
     for (;;) {
       if (signal?.aborted) throw abortedError(signal);
       const step = d.poll(clock());
+      report();
       switch (step.step) {
         case 'resolve-mx': {
           const mx = await unlessAborted(dns.resolveMx(step.name), signal);
@@ -115,13 +127,16 @@ export async function driveDelivery(d, { dns, clock, signal, store, onTls }) {
         }
         case 'connect': {
           address = step.address;
-          const connected = await unlessAborted(connectTcp(step.address, step.port, step.timeoutMs), signal, (r) => discard(r.socket));
+          const target = { host: step.host, address: step.address, port: step.port, localAddress: step.localAddress ?? undefined, timeout: step.timeoutMs };
+          const dialled = connectHook ? connectThrough(connectHook, { ...target, signal }) : connectTcp(target);
+          const connected = await unlessAborted(dialled, signal, (r) => discard(r.socket));
           if (connected.aborted) throw abortedError(signal);
           if (connected.socket) {
             plain = connected.socket;
             plain.pause();
             // RFC 8460 §4.4 sending-mta-ip: our end of the connection, for the attempt's record.
-            d.onConnected(plain.localAddress ?? null);
+            // Spec: through a connect hook our end is the proxy's far side, unknown here: none.
+            d.onConnected(connectHook ? null : (plain.localAddress ?? null));
           } else if (connected.error.code === 'mx-timeout') d.onTimeout();
           else d.onConnectFailed(connected.error.detail ?? connected.error.message);
           break;

@@ -10,7 +10,16 @@
 // nodemailer calls getSocket(transportOptions, callback) without the message, so the recipient
 // domain comes from `options.domain`, else from the transport's `host`: one transport (or one
 // `domain`) per recipient domain, and every recipient of a message sent through it in that domain.
+//
+// A recipient of another domain is refused, never sent to this domain's MX: the connection watches
+// the RCPT TO commands nodemailer writes on it, asks the core whether each recipient is in the
+// domain (RFC 5321 §5.1: the MX is the recipient domain's; RFC 8461 §5: so is the policy), and on
+// the first that is not, closes the connection with `recipient-other-domain` before that RCPT
+// and before DATA: nothing of the message reaches any server, and sendMail rejects. Routing each
+// domain correctly is not possible inside getSocket: nodemailer asks for one socket per message
+// (or per pooled connection) without the envelope, and one SMTP connection reaches one MX.
 
+import { checkRecipientDomain } from '../core.js';
 import { connectMx } from './connect-mx.js';
 import { MtaStsError } from '../error.js';
 
@@ -40,6 +49,7 @@ export function nodemailerSocket(options = {}) {
           callback(err);
           return;
         }
+        guardRecipients(connection.socket, domain);
         const secured = connection.verdict === 'deliver';
         // nodemailer's SMTPConnection waits for a 220 greeting on a socket it is handed. The
         // server's real greeting was read before STARTTLS (or before the plaintext EHLO), so it is
@@ -59,4 +69,59 @@ export function nodemailerSocket(options = {}) {
       (err) => callback(err),
     );
   };
+}
+
+const END_OF_DATA = '\r\n.\r\n';
+
+/**
+ * Watches the SMTP commands written on `socket` (nodemailer writes each command on its own) and
+ * refuses a RCPT TO for a recipient outside `domain` (the core's checkRecipientDomain). The
+ * message text between DATA and its final "." (RFC 5321 §4.1.1.4; dot-stuffed, so the
+ * terminator cannot occur inside) is not read as commands.
+ */
+function guardRecipients(socket, domain) {
+  const write = socket.write;
+  let inData = false;
+  let tail = '';
+  socket.write = function guardedWrite(chunk, encoding, callback) {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer ?? chunk, chunk.byteOffset ?? 0, chunk.byteLength ?? chunk.length).toString('latin1');
+    if (inData) {
+      tail = (tail + text).slice(-END_OF_DATA.length);
+      if (tail === END_OF_DATA) inData = false;
+      return write.apply(this, arguments);
+    }
+    for (const line of text.split('\r\n')) {
+      const rcpt = /^RCPT TO:<([^>]*)>/i.exec(line);
+      if (rcpt) {
+        try {
+          checkRecipientDomain(Buffer.from(rcpt[1], 'latin1').toString('utf8'), domain);
+        } catch (err) {
+          refuse(socket, err);
+          return false;
+        }
+      }
+      if (/^DATA$/i.test(line)) {
+        inData = true;
+        tail = '\r\n'; // an empty message ends with ".\r\n" right after the command
+      }
+    }
+    return write.apply(this, arguments);
+  };
+}
+
+/** Closes the connection with the core's error; nothing more reaches the server. */
+function refuse(socket, err) {
+  // nodemailer relabels a socket error's `code` as ESOCKET (keeping the old one as originalCode);
+  // the core's code stays the error's code, as everywhere else in mtasts.
+  const code = err.code;
+  Object.defineProperty(err, 'code', { get: () => code, set: () => {}, enumerable: true, configurable: true });
+  // nodemailer may write more commands in the same turn (a PIPELINING batch: DATA after the
+  // RCPTs); they are swallowed, and the connection is closed with the error once the batch is done
+  // (destroyed inside the batch, nodemailer would close it without ever calling back).
+  socket.write = (chunk, encoding, callback) => {
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (typeof done === 'function') process.nextTick(done);
+    return true;
+  };
+  setImmediate(() => socket.destroy(err));
 }

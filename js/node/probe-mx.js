@@ -12,6 +12,7 @@ import { probeResult } from '../check/probe-result.js';
 import { MtaStsError, probeDelivery } from '../core.js';
 import { trustStoreFor } from '../certificate.js';
 import { driveDelivery } from './delivery-driver.js';
+import { setAddressRules } from './connect-mx.js';
 
 /** Time limits in ms for a probe: a person is waiting, so shorter than connectMx's. */
 export const PROBE_TIMEOUTS = Object.freeze({ connect: 10_000, reply: 10_000, tls: 10_000 });
@@ -34,6 +35,9 @@ const defaultRoots = [...tls.rootCertificates];
  * @param {{ connect?: number, reply?: number, tls?: number }} [options.timeouts] ms (default 10 s each)
  * @param {Array<string|Uint8Array>} [options.roots] trust anchors (default: Node's root certificates)
  * @param {Date | (() => number)} [options.now] the time certificates are judged at
+ * @param {boolean} [options.allowPrivate] dial addresses in special-purpose ranges (loopback,
+ *   private, link-local: RFC 6890); by default they are refused (`mx-address-refused`), as a
+ *   sender on the internet refuses them
  * @returns {Promise<object>} { host, port, addresses: [AddressProbe], verdict, and the fields of
  *   the address shown for the host: starttls, tlsVersion, cipher, certificate, error } where
  *   AddressProbe is { address, starttls: true|false|null, tlsVersion, cipher,
@@ -41,7 +45,7 @@ const defaultRoots = [...tls.rootCertificates];
  *   error: { code, message } | null, verdict: { verdict, failure, address } } (the core's), and the
  *   host's verdict is its worst address's. The address shown is the first that fails, else the first.
  */
-export async function probeMx(host, { dns, heloName, domain, policy = null, policyId = null, port = 25, timeouts, roots = defaultRoots, now } = {}) {
+export async function probeMx(host, { dns, heloName, domain, policy = null, policyId = null, port = 25, timeouts, roots = defaultRoots, now, allowPrivate = false } = {}) {
   if (typeof host !== 'string' || host === '') throw new MtaStsError('invalid-argument', 'host must be a host name');
   if (typeof dns?.resolveAddresses !== 'function') throw new MtaStsError('invalid-argument', 'dns (with resolveAddresses) is required');
   if (typeof heloName !== 'string') throw new MtaStsError('invalid-argument', 'heloName (the name this host gives in EHLO) is required');
@@ -54,6 +58,7 @@ export async function probeMx(host, { dns, heloName, domain, policy = null, poli
   const d = probeDelivery(domain ?? host, policy, policyId, host, heloName, port, PROBE_DEADLINE_MS, t.connect, t.reply, t.tls);
   const leaves = new Map(); // address → the leaf the server presented (display only)
   try {
+    setAddressRules(d, { allowPrivate });
     await driveDelivery(d, {
       dns,
       clock,

@@ -15,9 +15,10 @@ import { MtaStsError } from '../error.js';
  * @param {number} [options.policyPort] port of the policy host instead of 443
  * @param {number} [options.timeout] policy fetch timeout in ms (default 60000)
  * @param {number} [options.dnsTimeout] DNS query timeout in ms (default 5000)
+ * @param {number} [options.dnsTries] tries per DNS server (default 2)
  */
-export function createNodeHosts({ dnsServers, ca, policyPort, timeout, dnsTimeout } = {}) {
-  const dns = createDnsHost({ servers: dnsServers, timeout: dnsTimeout });
+export function createNodeHosts({ dnsServers, ca, policyPort, timeout, dnsTimeout, dnsTries } = {}) {
+  const dns = createDnsHost({ servers: dnsServers, timeout: dnsTimeout, tries: dnsTries });
   const https = createHttpsHost({ lookup: dns.lookup, ca, policyPort, timeout });
   return { dns, https };
 }

@@ -12,6 +12,7 @@
 //   mxAddressLimit: 5                     mxSessionLimit: 2             tlsrptKeepDays: 10
 //   timeouts: { connect: 30, reply: 60, tls: 30, delivery: 240, command: 240, dataEnd: 540 }
 //   dnsServers: ["127.0.0.1:5353"]        caFile: "lab-ca.pem"          policyPort: 443   smtpPort: 25
+//   allowPrivate: false                   (true: dial MX addresses in RFC 6890 special-purpose ranges)
 //   tlsrptSend: null | { organization, contact, submitter, smtp: "HOST:PORT", smtpUser,
 //                        smtpPassFile, from, dkimKey, dkimSelector, dkimDomain, onlyFailures,
 //                        maxDelay: 14400, checkEvery: 300, timeout: 60, retryBase: 300 }
@@ -65,6 +66,8 @@ export const DEFAULTS = Object.freeze({
   caFile: null,
   policyPort: null,
   smtpPort: null,
+  // RFC 6890: MX addresses in loopback, private, link-local, ... ranges are refused unless true.
+  allowPrivate: false,
   tlsrptSend: null,
 });
 
@@ -143,6 +146,11 @@ function integer(value, what, min, max) {
 
 const list = (v) => (v === null || v === undefined ? v : Array.isArray(v) ? v : [v]);
 
+function flag(value, what) {
+  if (typeof value !== 'boolean') throw invalid(`${what} needs true or false, found ${JSON.stringify(value)}`);
+  return value;
+}
+
 /**
  * Merges defaults, a config file's object and flag values (later wins), and checks it all.
  * Returns the relay configuration (times in milliseconds from here on).
@@ -203,6 +211,7 @@ export function resolveConfig(file = {}, flags = {}) {
     caFile: raw.caFile ?? undefined,
     policyPort: raw.policyPort === null ? undefined : integer(raw.policyPort, 'policy-port', 1, 65535),
     smtpPort: raw.smtpPort === null ? undefined : integer(raw.smtpPort, 'smtp-port', 1, 65535),
+    allowPrivate: flag(raw.allowPrivate, 'allow-private'),
   };
 }
 

@@ -233,6 +233,7 @@ export async function startRelay(config, deps = {}) {
         resolver,
         ...hostOptions,
         smtpPort: config.smtpPort,
+        allowPrivate: config.allowPrivate === true,
         now: clock,
         signal,
         timeouts: { connect: config.timeouts.connect, reply: config.timeouts.reply, tls: config.timeouts.tls },

@@ -24,6 +24,7 @@
 //! plaintext retry opportunistic senders make when TLS fails (never under enforce), the TLS-RPT
 //! result of every attempt and the final reply. The host performs I/O and keeps timers.
 
+use super::address::{screen, AddressRules, Screened};
 use super::judge::{judge, TlsResult, Verdict};
 use super::plan::{plan, Candidate, MxRecord};
 use crate::cert::{verify_chain, SignatureHost, TrustAnchors};
@@ -112,13 +113,15 @@ pub enum Step {
     /// numeric addresses to [`Delivery::on_addresses`].
     ResolveAddresses { host: String },
     /// Open a TCP connection to `address`:`port` (numeric, nothing to resolve) within
-    /// `timeout_ms`; then [`Delivery::on_connected`], or [`Delivery::on_connect_failed`] /
-    /// [`Delivery::on_timeout`].
+    /// `timeout_ms`, from `local_address` when one is given (bind it; of the target's family);
+    /// then [`Delivery::on_connected`], or [`Delivery::on_connect_failed`] /
+    /// [`Delivery::on_timeout`]. `host` is the MX host name the address belongs to.
     Connect {
         host: String,
         address: String,
         port: u16,
         timeout_ms: u64,
+        local_address: Option<String>,
     },
     /// Write these bytes on the connection, then poll again.
     Send(Vec<u8>),
@@ -162,6 +165,11 @@ pub struct Ready {
     pub certificate: Option<CertificateVerdict>,
     /// The facts for the trace header (see [`crate::relay::trace_header`]).
     pub trace: TraceFacts,
+    /// The lines of the server's 220 greeting (text after the code).
+    pub greeting: Vec<String>,
+    /// The lines of its 250 answer to our EHLO before TLS (its name, then its extensions). After
+    /// TLS they are stale (RFC 3207 §4.2): the caller's own EHLO gets the ones that count.
+    pub ehlo: Vec<String>,
 }
 
 /// The certificate verdict handed out with a TLS connection: `{ ok, code, message }`.
@@ -307,6 +315,15 @@ pub struct Delivery {
     probe: Option<bool>,
     /// The local address of the current connection (the host tells it with `on_connected`).
     sending_ip: Option<String>,
+    /// Which addresses are dialled (families, special-purpose ranges, local address).
+    rules: AddressRules,
+    /// MX records the host gave instead of a lookup ([`Delivery::give_mx`]).
+    given_mx: Option<Vec<MxRecord>>,
+    /// Addresses given with them, by normalised host name.
+    given_addresses: Vec<(String, Vec<String>)>,
+    /// What the server of the current session said: its greeting and EHLO lines.
+    greeting: Vec<String>,
+    ehlo: Vec<String>,
 }
 
 impl Delivery {
@@ -343,7 +360,35 @@ impl Delivery {
             finished: None,
             probe: None,
             sending_ip: None,
+            rules: AddressRules::permissive(),
+            given_mx: None,
+            given_addresses: Vec::new(),
+            greeting: Vec::new(),
+            ehlo: Vec::new(),
         })
+    }
+
+    /// The host's rules for the addresses dialled (families and their order, RFC 6890 ranges,
+    /// local addresses). Without them the machine dials every address it is given, as given
+    /// ([`AddressRules::permissive`]). Set before the first poll.
+    pub fn set_address_rules(&mut self, rules: AddressRules) {
+        self.rules = rules;
+    }
+
+    /// MX records the caller already has, instead of the MX lookup: the machine plans with them
+    /// (RFC 8461 §4.1 filtering and preference order as for DNS records) and never asks
+    /// [`Step::ResolveMx`]. A record with `addresses` is dialled on those (screened by the rules
+    /// like a DNS answer) and never asks [`Step::ResolveAddresses`]. Set before the first poll.
+    pub fn give_mx(&mut self, records: Vec<MxRecord>, addresses: Vec<Option<Vec<String>>>) {
+        self.given_addresses = records
+            .iter()
+            .zip(addresses)
+            .filter_map(|(r, a)| {
+                let host = crate::mx::normalize_host(&r.exchange).ok()?;
+                Some((host.to_ascii_lowercase(), a?))
+            })
+            .collect();
+        self.given_mx = Some(records);
     }
 
     /// A probe of one MX `host` of `domain` as a sender under `policy` would meet it (`mtasts
@@ -429,6 +474,10 @@ impl Delivery {
             match std::mem::replace(&mut self.state, State::Finished) {
                 State::Start => {
                     self.state = State::AwaitMx;
+                    if let Some(records) = self.given_mx.take() {
+                        self.on_mx(MxAnswer::Records(records));
+                        continue;
+                    }
                     return Step::ResolveMx {
                         name: self.domain.clone(),
                     };
@@ -466,6 +515,8 @@ impl Delivery {
                         };
                     }
                     smtp::Step::StartTls { .. } => {
+                        self.greeting = dialogue.greeting().to_vec();
+                        self.ehlo = dialogue.ehlo().to_vec();
                         let server_name = self.candidates[target.candidate].host.clone();
                         self.state = State::AwaitTls(target);
                         return Step::StartTls {
@@ -474,6 +525,8 @@ impl Delivery {
                         };
                     }
                     smtp::Step::NoStartTls { .. } => {
+                        self.greeting = dialogue.greeting().to_vec();
+                        self.ehlo = dialogue.ehlo().to_vec();
                         if let Some(step) = self.judged(target, TlsResult::NoStartTls, None) {
                             return step;
                         }
@@ -521,6 +574,7 @@ impl Delivery {
                 address: t.address.clone(),
                 port: self.options.port,
                 timeout_ms: self.step_ms(self.options.limits.connect_ms),
+                local_address: self.local_for(&t.address),
             },
             State::AwaitTls(t) => Step::StartTls {
                 server_name: self.candidates[t.candidate].host.clone(),
@@ -545,11 +599,14 @@ impl Delivery {
             if let Some(target) = self.queue.pop_front() {
                 self.addresses += 1;
                 self.sending_ip = None;
+                self.greeting.clear();
+                self.ehlo.clear();
                 let step = Step::Connect {
                     host: self.candidates[target.candidate].host.clone(),
                     address: target.address.clone(),
                     port: self.options.port,
                     timeout_ms: self.step_ms(limits.connect_ms),
+                    local_address: self.local_for(&target.address),
                 };
                 self.state = State::AwaitConnect(target);
                 return Some(step);
@@ -558,6 +615,17 @@ impl Delivery {
                 let i = self.next_candidate;
                 self.next_candidate += 1;
                 self.state = State::AwaitAddresses(i);
+                let host = &self.candidates[i].host;
+                if let Some((_, given)) = self.given_addresses.iter().find(|(h, _)| h == host) {
+                    // The caller gave this host's addresses: they are the answer.
+                    let answer = if given.is_empty() {
+                        AddressAnswer::NoAddresses("the MX entry given lists no address".into())
+                    } else {
+                        AddressAnswer::Addresses(given.clone())
+                    };
+                    self.on_addresses(answer);
+                    return None;
+                }
                 return Some(Step::ResolveAddresses {
                     host: self.candidates[i].host.clone(),
                 });
@@ -642,14 +710,20 @@ impl Delivery {
         let host = self.candidates[i].host.clone();
         let failure: Error = match answer {
             AddressAnswer::Addresses(list) if !list.is_empty() => {
-                for address in list {
-                    self.queue.push_back(Target {
-                        candidate: i,
-                        address,
-                    });
+                if self.screen_addresses(i, &list) {
+                    self.state = State::Next;
+                    return;
                 }
-                self.state = State::Next;
-                return;
+                ConnectError::AddressNotFound {
+                    host: host.clone(),
+                    detail: self
+                        .rules
+                        .family
+                        .lacking()
+                        .unwrap_or("no A or AAAA record")
+                        .into(),
+                }
+                .into()
             }
             AddressAnswer::Addresses(_) => ConnectError::AddressNotFound {
                 host: host.clone(),
@@ -697,6 +771,64 @@ impl Delivery {
             Seen::default(),
         );
         self.state = State::Next;
+    }
+
+    /// Queues the addresses of candidate `i` the rules let through, in their order, and records
+    /// an attempt for each one refused (RFC 6890) or unusable. False when nothing was queued or
+    /// recorded: every address was of a family not dialled.
+    fn screen_addresses(&mut self, i: usize, list: &[String]) -> bool {
+        let mut any = false;
+        for (text, screened) in screen(&self.rules, list) {
+            let error: Error = match screened {
+                Screened::Dial(ip) => {
+                    any = true;
+                    self.queue.push_back(Target {
+                        candidate: i,
+                        address: ip.to_string(),
+                    });
+                    continue;
+                }
+                Screened::OtherFamily => continue,
+                // RFC 6890: a special-purpose address is no destination on the internet.
+                Screened::Refused(ip, range) => ConnectError::AddressRefused {
+                    host: self.candidates[i].host.clone(),
+                    address: ip.to_string(),
+                    kind: range.kind,
+                    rfc: range.rfc,
+                }
+                .into(),
+                Screened::NotAnAddress => ConnectError::AddressInvalid {
+                    host: self.candidates[i].host.clone(),
+                    address: text.clone(),
+                }
+                .into(),
+            };
+            any = true;
+            let j = judge(
+                self.mode(),
+                &self.candidates[i],
+                TlsResult::Unreachable { error },
+                self.options.require_tls,
+            );
+            // Spec: never dialled, so no local address; the attempt is recorded (and reported
+            // under RFC 8460 as an MX with no usable address is) so the caller sees why.
+            self.sending_ip = None;
+            self.record(
+                i,
+                Some(&text),
+                &j.verdict,
+                j.failure.as_ref(),
+                false,
+                Seen::default(),
+            );
+        }
+        any
+    }
+
+    /// The local address to bind for `address` (the rules' one of its family).
+    fn local_for(&self, address: &str) -> Option<String> {
+        let ip = address.parse().ok()?;
+        self.rules.local_for(&ip).map(|l| l.to_string())
     }
 
     /// The TCP connection is up: the SMTP dialogue begins. `local_address`: our end of it, for
@@ -1001,6 +1133,8 @@ impl Delivery {
             cipher: tls_info.and_then(|(_, c)| c),
             certificate,
             trace,
+            greeting: std::mem::take(&mut self.greeting),
+            ehlo: std::mem::take(&mut self.ehlo),
         };
         let step = Step::Ready(ready);
         self.finished = Some(step.clone());
@@ -1152,12 +1286,14 @@ impl Serialize for Step {
                 address,
                 port,
                 timeout_ms,
+                local_address,
             } => {
                 m.serialize_entry("step", "connect")?;
                 m.serialize_entry("host", host)?;
                 m.serialize_entry("address", address)?;
                 m.serialize_entry("port", port)?;
                 m.serialize_entry("timeoutMs", timeout_ms)?;
+                m.serialize_entry("localAddress", local_address)?;
             }
             Step::Send(data) => {
                 m.serialize_entry("step", "send")?;

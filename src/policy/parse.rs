@@ -372,6 +372,16 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                             format!("mx {} is listed twice", shown(value))
                         });
                     }
+                    // RFC 8461 §4.1 matches MX host names; an address is no host name an MX
+                    // record gives (RFC 5321 §5.1), so this pattern can match nothing.
+                    if diags.wants(Severity::Warning) && is_ip_address(value) {
+                        line.report(diags, PolicyProblem::MxAddress, start, || {
+                            format!(
+                                "mx {} is an IP address, not a host name: MX records name hosts, so it matches no MX (RFC 8461 §4.1); list the MX host's name",
+                                shown(value)
+                            )
+                        });
+                    }
                     seen.mx_spans.push(seen.span(value));
                     if seen.keep_strings {
                         seen.mx
@@ -379,6 +389,14 @@ fn scan_line(line: &Line, body: &str, seen: &mut Seen<'_>, diags: &mut Diagnosti
                     }
                 }
                 Err(p) => line.report(diags, PolicyProblem::MxInvalid, start + p.at, || {
+                    if is_address_literal(value) {
+                        // RFC 8461 §3.2: sts-policy-mx-value is ["*."] Domain; an address
+                        // literal (RFC 5321 §4.1.3) is no Domain and matches no MX host (§4.1).
+                        return format!(
+                            "mx {} is an address literal: mx values are host names (\"mx1.example.com\") or \"*.\" and a domain",
+                            shown(value)
+                        );
+                    }
                     format!(
                         "mx must be a host name or \"*.\" and a domain: {}",
                         p.reason
@@ -659,9 +677,82 @@ pub fn lint_policy_bytes(bytes: &[u8]) -> Lint {
     }
 }
 
+/// `192.0.2.1` (or `*.0.2.1`'s domain part): an IPv4 address in the dotted form a domain check
+/// lets through, since its labels are digits.
+fn is_ip_address(value: &str) -> bool {
+    let host = value.strip_prefix("*.").unwrap_or(value);
+    host.trim_end_matches('.')
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok()
+}
+
+/// `[192.0.2.1]`, `[IPv6:2001:db8::1]`: an RFC 5321 §4.1.3 address literal, or a bare IPv6 address.
+fn is_address_literal(value: &str) -> bool {
+    (value.starts_with('[') && value.ends_with(']')) || value.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::line_end;
+
+    #[test]
+    fn addresses_as_mx_are_pointed_out() {
+        let lint = |mx: &str| {
+            let text = format!("version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 86400\n");
+            let l = super::lint_policy(&text);
+            let d: Vec<(&str, String)> = l
+                .diagnostics
+                .iter()
+                .map(|d| (d.code, format!("{:?}", d.severity)))
+                .collect();
+            (l.policy.is_some(), d)
+        };
+        // (mx value, policy still valid, code, severity, reason)
+        let cases = [
+            (
+                "192.0.2.25",
+                true,
+                "policy-mx-address",
+                "Warning",
+                "a dotted quad is a valid Domain, but no MX host name",
+            ),
+            (
+                "*.192.0.2.25",
+                true,
+                "policy-mx-address",
+                "Warning",
+                "a wildcard over an address",
+            ),
+            (
+                "[192.0.2.25]",
+                false,
+                "policy-mx-invalid",
+                "Error",
+                "an address literal is no Domain",
+            ),
+            (
+                "2001:db8::25",
+                false,
+                "policy-mx-invalid",
+                "Error",
+                "an IPv6 address is no Domain",
+            ),
+            ("mx1.example.com", true, "", "", "a host name"),
+        ];
+        for (mx, valid, code, severity, why) in cases {
+            let (ok, d) = lint(mx);
+            assert_eq!(ok, valid, "{why}: {d:?}");
+            let first = d.first().map(|(c, s)| (*c, s.as_str())).unwrap_or(("", ""));
+            assert_eq!(first, (code, severity), "{why}");
+        }
+        let text = "version: STSv1\nmode: enforce\nmx: [192.0.2.25]\nmax_age: 86400\n";
+        let l = super::lint_policy(text);
+        assert!(
+            l.diagnostics[0].message.contains("address literal"),
+            "{:?}",
+            l.diagnostics
+        );
+    }
 
     #[test]
     fn line_ends() {

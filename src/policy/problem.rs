@@ -34,6 +34,9 @@ pub enum PolicyProblem {
     MaxAgeShort,
     TrailingWhitespace,
     BlankLine,
+    /// An `mx` value that is an IP address: legal as a domain (all-numeric labels), but MX
+    /// records name hosts, so it matches no MX host (RFC 8461 §4.1; RFC 5321 §5.1).
+    MxAddress,
 }
 
 impl Problem for PolicyProblem {
@@ -63,6 +66,7 @@ impl Problem for PolicyProblem {
             MaxAgeShort => "policy-max-age-short",
             TrailingWhitespace => "policy-trailing-whitespace",
             BlankLine => "policy-blank-line",
+            MxAddress => "policy-mx-address",
         }
     }
 
@@ -70,14 +74,16 @@ impl Problem for PolicyProblem {
         use PolicyProblem::*;
         match self {
             DuplicateKey | DuplicateMx | UnknownKey | MaxAgeShort | TrailingWhitespace
-            | BlankLine => Severity::Warning,
+            | BlankLine | MxAddress => Severity::Warning,
             _ => Severity::Error,
         }
     }
 
     fn rfc(self) -> &'static str {
         match self {
-            PolicyProblem::MxInvalid | PolicyProblem::DuplicateMx => "RFC 8461 §3.2, §4.1",
+            PolicyProblem::MxInvalid | PolicyProblem::DuplicateMx | PolicyProblem::MxAddress => {
+                "RFC 8461 §3.2, §4.1"
+            }
             _ => "RFC 8461 §3.2",
         }
     }

@@ -75,6 +75,9 @@ pub struct StartTls {
     reader: ReplyReader,
     state: State,
     extensions: Vec<String>,
+    /// The lines of the server's 220 greeting and of its 250 answer to EHLO (text after the code).
+    greeting: Vec<String>,
+    ehlo: Vec<String>,
     closed: bool,
     plaintext: bool,
 }
@@ -94,6 +97,8 @@ impl StartTls {
             reader: ReplyReader::default(),
             state: State::Greeting,
             extensions: Vec::new(),
+            greeting: Vec::new(),
+            ehlo: Vec::new(),
             closed: false,
             plaintext: false,
         })
@@ -110,6 +115,18 @@ impl StartTls {
     /// Whether the server's greeting has been received: an SMTP session has begun.
     pub fn greeted(&self) -> bool {
         !matches!(self.state, State::Greeting)
+    }
+
+    /// The lines of the server's greeting (RFC 5321 §4.2: the text after "220"), once read.
+    pub fn greeting(&self) -> &[String] {
+        &self.greeting
+    }
+
+    /// The lines of the server's 250 answer to EHLO (RFC 5321 §4.1.1.1: its name, then one
+    /// extension per line), empty when EHLO was refused (HELO) or not answered yet. These are the
+    /// capabilities before TLS: after STARTTLS a client forgets them (RFC 3207 §4.2).
+    pub fn ehlo(&self) -> &[String] {
+        &self.ehlo
     }
 
     pub fn on_data(&mut self, data: &[u8]) {
@@ -175,11 +192,13 @@ impl StartTls {
         match self.state {
             // RFC 5321 §3.1: the session opens with a 220 greeting; 554 (or 4yz) refuses it.
             State::Greeting if reply.code == 220 => {
+                self.greeting = reply.lines.clone();
                 self.state = State::SendEhlo;
                 None
             }
             State::Greeting => Some(self.fail(refused(reply))),
             State::Ehlo if reply.code == 250 => {
+                self.ehlo = reply.lines.clone();
                 // RFC 5321 §4.1.1.1: the first line is the server's name, then one keyword per line.
                 self.extensions = reply
                     .lines
@@ -383,6 +402,21 @@ mod tests {
         assert_eq!(e.tlsrpt_result(), "validation-failure");
         let (_, step) = run(&[b"220 mx\r\n", b"250 mx\r\n"]);
         assert!(matches!(step, Step::NoStartTls { .. }));
+    }
+
+    #[test]
+    fn greeting_and_ehlo_lines_are_kept() {
+        let mut c = StartTls::new("relay.example.org").unwrap();
+        assert!(matches!(c.poll(), Step::Read));
+        c.on_data(b"220-mx.example.com ESMTP\r\n220 no UCE\r\n");
+        assert!(matches!(c.poll(), Step::Send(_)));
+        c.on_data(b"250-mx.example.com hello\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n");
+        assert!(matches!(c.poll(), Step::Send(_)), "STARTTLS");
+        assert_eq!(c.greeting(), ["mx.example.com ESMTP", "no UCE"]);
+        assert_eq!(
+            c.ehlo(),
+            ["mx.example.com hello", "SIZE 10240000", "STARTTLS"]
+        );
     }
 
     #[test]

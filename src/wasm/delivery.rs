@@ -3,7 +3,9 @@
 //! come in as typed values and bytes; steps go out as plain objects (bytes as `Uint8Array`).
 
 use super::{bad_argument, js_error, seconds, to_value, JsTrustStore};
-use crate::delivery::{self, AddressAnswer, Limits, MxAnswer, MxRecord, Options};
+use crate::delivery::{
+    self, AddressAnswer, AddressRules, Family, Limits, MxAnswer, MxRecord, Options,
+};
 use crate::smtp::{self, Command};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -114,8 +116,78 @@ impl JsDelivery {
             .map_err(|e| js_error(&e))
     }
 
+    /// The address rules (see [`crate::delivery::AddressRules`]): `allow_private` dials
+    /// special-purpose ranges (RFC 6890), `family` one of `any`, `prefer-ipv4`, `prefer-ipv6`,
+    /// `ipv4-only`, `ipv6-only`, `local_addresses` at most one numeric address per family.
+    /// Before the first poll.
+    #[wasm_bindgen(js_name = setAddressRules)]
+    pub fn set_address_rules(
+        &mut self,
+        allow_private: bool,
+        family: &str,
+        local_addresses: Vec<String>,
+    ) -> Result<(), JsValue> {
+        let family = Family::from_name(family).ok_or_else(|| {
+            bad_argument("family must be any, prefer-ipv4, prefer-ipv6, ipv4-only or ipv6-only")
+        })?;
+        let rules = AddressRules {
+            allow_private,
+            family,
+            ..AddressRules::default()
+        }
+        .with_local(&local_addresses)
+        .map_err(|m| bad_argument(&m))?;
+        self.0.set_address_rules(rules);
+        Ok(())
+    }
+
+    /// MX records the caller has, instead of the lookup (see
+    /// [`crate::delivery::Delivery::give_mx`]); `addresses[i]` is an array of numeric addresses
+    /// for record i, or null to look them up. Before the first poll.
+    #[wasm_bindgen(js_name = giveMx)]
+    pub fn give_mx(
+        &mut self,
+        exchanges: Vec<String>,
+        priorities: Vec<u16>,
+        addresses: js_sys::Array,
+    ) -> Result<(), JsValue> {
+        let mut given = Vec::with_capacity(exchanges.len());
+        for i in 0..exchanges.len() {
+            let a = addresses.get(i as u32);
+            if a.is_null() || a.is_undefined() {
+                given.push(None);
+                continue;
+            }
+            let list: Vec<String> = serde_wasm_bindgen::from_value(a)
+                .map_err(|_| bad_argument("mx[].addresses must be an array of strings"))?;
+            given.push(Some(list));
+        }
+        let records = exchanges
+            .into_iter()
+            .zip(priorities.into_iter().chain(std::iter::repeat(0)))
+            .map(|(exchange, priority)| MxRecord { exchange, priority })
+            .collect();
+        self.0.give_mx(records, given);
+        Ok(())
+    }
+
     pub fn poll(&mut self, now: f64) -> Result<JsValue, JsValue> {
         to_value(&self.0.poll(seconds(now)))
+    }
+
+    /// How many attempts are recorded so far (a host reports each new one as it ends).
+    #[wasm_bindgen(getter, js_name = attemptCount)]
+    pub fn attempt_count(&self) -> u32 {
+        self.0.attempts().len() as u32
+    }
+
+    /// Attempt `i` (0-based, in order), or undefined.
+    #[wasm_bindgen(js_name = attemptAt)]
+    pub fn attempt_at(&self, i: u32) -> Result<JsValue, JsValue> {
+        match self.0.attempts().get(i as usize) {
+            Some(a) => to_value(a),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     #[wasm_bindgen(js_name = onMx)]
@@ -368,6 +440,13 @@ pub fn delivery_trace_header(
 
 /// The recipient domain of an address for the relay, or why it cannot be routed (permanent):
 /// `recipient-no-domain`, `recipient-address-literal`, `domain-invalid`.
+/// Throws `recipient-other-domain` (or why the address has no domain) unless `address` is in
+/// `domain` (see [`crate::relay::check_recipient_domain`]).
+#[wasm_bindgen(js_name = checkRecipientDomain)]
+pub fn check_recipient_domain(address: &str, domain: &str) -> Result<(), JsValue> {
+    crate::relay::check_recipient_domain(address, domain).map_err(|e| js_error(&e))
+}
+
 #[wasm_bindgen(js_name = recipientDomain)]
 pub fn recipient_domain(address: &str) -> Result<String, JsValue> {
     crate::relay::recipient_domain(address).map_err(|e| js_error(&e))

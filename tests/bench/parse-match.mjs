@@ -3,7 +3,12 @@
 // Prints figures; asserts nothing about time.
 //
 //   node tests/bench/parse-match.mjs [--policies 1000] [--rounds 7] [--min-ms 200] [--profile]
+//                                    [--mailauth mailauth7]
 //   MTASTS_PKG=/tmp/pkg-with-names node tests/bench/parse-match.mjs --profile   (another build)
+//   tests/bench/parse-match-both     mailauth 4.13.3 on Node 20 and mailauth 7.1.0 on Node 24
+//
+// --mailauth names the package in tests/node_modules to compare with: `mailauth` (4.13.3, runs on
+// Node 20) or `mailauth7` (an npm alias of mailauth 7.1.0, which needs Node >= 22).
 //
 // Needs pkg/ (scripts/build) and tests/node_modules (cd tests && npm ci).
 //
@@ -34,11 +39,13 @@ const { initSync } = await import(new URL('wasm/mtasts.js', PKG));
 // Not a public export: the core wrapper the Node entry initialised, for a short string round trip.
 const { normalizeDomain } = await import(new URL('js/core.js', PKG));
 
-const require = createRequire(new URL('../package.json', import.meta.url));
-const mailauth = require('mailauth/lib/mta-sts.js');
-const mailauthVersion = require('mailauth/package.json').version;
-
 const args = process.argv.slice(2);
+const require = createRequire(new URL('../package.json', import.meta.url));
+const mailauthPackage = args.includes('--mailauth') ? args[args.indexOf('--mailauth') + 1] : 'mailauth';
+if (!['mailauth', 'mailauth7'].includes(mailauthPackage)) throw new Error(`--mailauth must be mailauth or mailauth7, found ${mailauthPackage}`);
+const mailauth = require(`${mailauthPackage}/lib/mta-sts.js`);
+const mailauthVersion = require(`${mailauthPackage}/package.json`).version;
+
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;

@@ -45,6 +45,7 @@ try {
       ca: lab.caPem, // lab: trust the lab CA (policy host and MX) besides the system roots
       policyPort: lab.policyPort, // lab: the policy host's port instead of 443
       smtpPort: mx.server.address().port, // lab: the MX port instead of 25
+      allowPrivate: true, // lab: the MX is on loopback, which internet delivery refuses
       store: memoryStore(),
       onConnect: (c) => {
         console.log(`policy: ${c.policy.status}, mode ${c.policy.policy?.mode ?? 'none'}`);

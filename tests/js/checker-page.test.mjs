@@ -42,7 +42,7 @@ function mtasts(args) {
 }
 
 async function cliReport(domain) {
-  const run = await mtasts(['check', domain, '--json', '--dns-server', lab.dns.server, '--ca-file', caFile, '--policy-port', String(lab.policyPort), '--smtp-port', String(mx.port), '--timeout', '5000', '--dns-timeout', '2000', '--store', 'memory', '--helo', HELO]);
+  const run = await mtasts(['check', domain, '--json', '--dns-server', lab.dns.server, '--ca-file', caFile, '--policy-port', String(lab.policyPort), '--smtp-port', String(mx.port), '--allow-private', '--timeout', '5000', '--dns-timeout', '2000', '--store', 'memory', '--helo', HELO]);
   assert.equal(run.stderr, '');
   return JSON.parse(run.stdout);
 }

@@ -91,7 +91,7 @@ const CONNECT_MATRIX = [
 ];
 
 const options = (port) => ({
-  heloName: 'sender.lab.test', dnsServers: [w.lab.dns.server], ca: w.lab.caPem, policyPort: w.lab.policyPort, smtpPort: port,
+  heloName: 'sender.lab.test', dnsServers: [w.lab.dns.server], ca: w.lab.caPem, policyPort: w.lab.policyPort, smtpPort: port, allowPrivate: true,
   store: memoryStore(), timeouts: { connect: 2000, reply: 2000, tls: 2000 }, limits: { deadline: 12_000 },
 });
 

@@ -149,6 +149,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
       caFile: join(dir, 'ca.pem'),
       policyPort: lab.policyPort,
       smtpPort: mx.ports.valid,
+      allowPrivate: true,
       refreshInterval: 0,
       shutdownTimeout: 5,
       // A new MX connection per message: the certificate swap below must meet a new handshake.

@@ -62,7 +62,7 @@ before(async () => {
   relayPort = await freePort('127.0.0.1');
   const relayArgs = [CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
-    '--smtp-port', String(proxy.port), '--refresh-interval', '0', '--log-level', 'info', '--log-file', join(dir, 'relay.log'), '--shutdown-timeout', '5',
+    '--smtp-port', String(proxy.port), '--allow-private', '--refresh-interval', '0', '--log-level', 'info', '--log-file', join(dir, 'relay.log'), '--shutdown-timeout', '5',
     '--connect-timeout', '5', '--reply-timeout', '10', '--command-timeout', '20', '--data-timeout', '30'];
   relay = relayProcess({ args: relayArgs, port: relayPort });
   relay.start();

@@ -158,7 +158,7 @@ test('journal in memory (--store memory): same answers, no files', async () => {
 async function startCli(port, storeDir, env = {}) {
   const args = [CLI, 'relay', '--listen', `127.0.0.1:${port}`, '--store', `file:${storeDir}`, '--helo', 'relay.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
-    '--smtp-port', String(mx.port), '--refresh-interval', '0', '--reuse-idle', '0'];
+    '--smtp-port', String(mx.port), '--allow-private', '--refresh-interval', '0', '--reuse-idle', '0'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(child);
   const lines = [];

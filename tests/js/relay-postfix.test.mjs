@@ -56,6 +56,7 @@ describe('sending Postfix → mtasts relay → receiving Postfix', { skip }, () 
       caFile: join(dir, 'ca.pem'),
       policyPort: lab.policyPort,
       smtpPort: mx.ports.valid,
+      allowPrivate: true,
       refreshInterval: 0,
       shutdownTimeout: 5,
       // Each message on a new MX connection: the certificate swap below must meet a new handshake

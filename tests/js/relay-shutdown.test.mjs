@@ -37,7 +37,7 @@ after(async () => {
 async function startCli(extra = []) {
   const args = [CLI, 'relay', '--listen', '127.0.0.1:0', '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.test',
     '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort),
-    '--smtp-port', String(mx.port), '--refresh-interval', '0', '--shutdown-timeout', '60', ...extra];
+    '--smtp-port', String(mx.port), '--allow-private', '--refresh-interval', '0', '--shutdown-timeout', '60', ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = [];
   const waiters = new Set();

@@ -48,6 +48,7 @@ export async function startRelayWorld() {
         caFile,
         policyPort: lab.policyPort,
         smtpPort: mx.port,
+        allowPrivate: true, // the lab is on loopback (RFC 6890)
         helo: 'relay.test',
         refreshInterval: 0,
         shutdownTimeout: 5,

@@ -3,7 +3,8 @@
 // misbehaves on purpose. Not a test file itself (node --test runs only *.test.mjs).
 //
 //   const mx = await startScriptedMx({ cert: lab.certFor('mx1.enforce-valid.test') });
-//   mx.port, mx.connections, mx.messages [{ from, to, data, secure }], await mx.close()
+//   mx.port, mx.connections, mx.peers (each client's address), mx.messages [{ from, to, data, secure }],
+//   await mx.close()
 //
 // Behaviour options (all optional):
 //   cert           { keyPem, chainPem } served after STARTTLS (required when STARTTLS is offered)
@@ -20,12 +21,13 @@ const CRLF = '\r\n';
 
 export async function startScriptedMx(options = {}) {
   const { cert, starttls = true, greet = true, closeAfterEhlo = false, after220 = '', tls: tlsOptions = {} } = options;
-  const state = { connections: 0, messages: [], tlsSessions: 0 };
+  const state = { connections: 0, messages: [], tlsSessions: 0, peers: [] };
   const sockets = new Set();
   const context = cert ? tls.createSecureContext({ key: cert.keyPem, cert: cert.chainPem, ...tlsOptions }) : null;
 
   function session(raw) {
     state.connections += 1;
+    state.peers.push(raw.remoteAddress);
     sockets.add(raw);
     raw.on('close', () => sockets.delete(raw));
     raw.on('error', () => {});
@@ -117,6 +119,7 @@ export async function startScriptedMx(options = {}) {
       return state.tlsSessions;
     },
     messages: state.messages,
+    peers: state.peers,
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));

@@ -18,13 +18,13 @@ export function worldFiles(world, name = 'survey') {
   return { dir, ca: join(dir, 'ca.pem'), list: join(dir, 'domains.txt') };
 }
 
-/** The test-infrastructure flags of a world, with short limits (loopback answers at once). */
 // Time limits generous enough for a loaded machine: the world makes its certificates on the first
 // handshake (per 100 domains), which took over 1.5 s at load 11 and turned two testing domains into
 // fetch timeouts. The policy-timeout kind trickles for 10 minutes, so it still times out.
+/** The test-infrastructure flags of a world, with short limits (loopback answers at once). */
 export function worldFlags(world, files, { probe = false } = {}) {
   const flags = ['--dns-server', world.dns.server, '--ca-file', files.ca, '--policy-port', String(world.policyPort), '--timeout', '5000', '--dns-timeout', '2000', '--backoff', '50'];
-  if (probe) flags.push('--probe', '--helo', 'survey.test', '--smtp-port', String(world.smtpPort));
+  if (probe) flags.push('--probe', '--helo', 'survey.test', '--smtp-port', String(world.smtpPort), '--allow-private');
   return flags;
 }
 

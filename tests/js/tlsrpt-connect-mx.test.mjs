@@ -26,7 +26,7 @@ after(async () => {
 });
 
 const options = (extra) => ({
-  heloName: 'sender.lab.test', dnsServers: [lab.dns.server], ca: lab.caPem, policyPort: lab.policyPort, smtpPort: mx.port,
+  heloName: 'sender.lab.test', dnsServers: [lab.dns.server], ca: lab.caPem, policyPort: lab.policyPort, smtpPort: mx.port, allowPrivate: true,
   store: memoryStore(), timeouts: { connect: 3000, reply: 5000, tls: 5000 }, ...extra,
 });
 
