@@ -18,6 +18,7 @@
 // with prefix, commandTimeout, connectTimeout, local, and any further ioredis option.
 
 import { MtaStsError } from '../error.js';
+import { peerDependency } from '../peer-dependency.js';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
@@ -194,7 +195,7 @@ export function redisConnection(spec, { log = quiet, ioredis } = {}) {
 
   function load() {
     loading ??= (async () => {
-      const mod = ioredis ?? (await import('ioredis'));
+      const mod = ioredis ?? peerDependency('ioredis', 'redisStore and redisTlsrptLog');
       const Redis = mod.Redis ?? mod.default ?? mod;
       const common = {
         ...parsed.options,
