@@ -1,6 +1,12 @@
 // Type declarations for the `mtasts` package (hand-written; the runtime is Rust compiled to
 // WebAssembly). The same declarations describe both entries: Node (`node` condition, ready at import)
 // and the browser (`default` condition, call `await init()` first).
+//
+// This file is the declarations of both; node.d.ts and browser.d.ts export, each, exactly what its
+// entry exports (a name the entry lacks is a type-only export there, so using it fails at type-check).
+
+import type { TxtDnsHost, DnsHost, HttpsHost } from './hosts.js';
+export type * from './hosts.js';
 
 /**
  * A valid MTA-STS TXT record, published at `_mta-sts.<domain>` (RFC 8461 §3.1).
@@ -159,6 +165,7 @@ export type MtaStsErrorCode =
   | 'message-too-big'
   | 'mx-connection-lost'
   | 'mx-data-aborted'
+  | 'missing-dependency'
   | 'not-initialized'
   | 'store-corrupt-entry'
   | 'store-invalid-entry'
@@ -598,8 +605,10 @@ export interface ResolveOptions {
 /** Drives the core's discovery with a DNS host, an HTTPS host and a store. */
 export class PolicyResolver {
   constructor(options: {
-    dns: { resolveTxt(name: string): Promise<object> };
-    https: { get(url: string): Promise<object> };
+    /** The TXT look-ups of discovery (hosts.d.ts). */
+    dns: TxtDnsHost;
+    /** The policy fetch (hosts.d.ts). */
+    https: HttpsHost;
     store?: PolicyStore;
     recheckAfter?: number;
     now?: () => number;
@@ -1007,16 +1016,10 @@ export function startSocketmap(config?: SocketmapConfig, options?: { store?: Pol
 /** The report `mtasts check --json` prints (README: "mtasts check", JSON schema). */
 export type CheckReport = Record<string, unknown> & { domain: string; ok: boolean };
 
-/** Answers of a DNS host, as the Node DNS host gives them. */
-export type DnsFailure = { ok: false; kind: 'none' | 'temporary'; detail: string; message: string };
-export interface CheckDnsHost {
-  resolveTxt(name: string): Promise<{ ok: true; records: string[][] } | DnsFailure>;
-  resolveMx(name: string): Promise<{ ok: true; records: Array<{ exchange: string; priority: number }> } | DnsFailure>;
-  resolveAddresses(name: string): Promise<{ ok: true; addresses: Array<{ address: string; family: 4 | 6 }> } | DnsFailure>;
-}
-export interface CheckHttpsHost {
-  get(url: string): Promise<{ ok: true; status: number; contentType: string | null; location: string | null; body: Uint8Array } | { ok: false; kind: string; detail: string; message: string }>;
-}
+/** The DNS host of a check (hosts.d.ts `DnsHost`). */
+export type CheckDnsHost = DnsHost;
+/** The HTTPS host of a check (hosts.d.ts `HttpsHost`). */
+export type CheckHttpsHost = HttpsHost;
 export type ProbeMxHost = (host: string, options: { domain: string; policy: unknown; policyId: string | null; now?: Date | (() => number) }) => Promise<Record<string, unknown>>;
 
 /** (browser entry) The check's assembly with the hosts given; the same report as `mtasts check --json`. */
