@@ -9,8 +9,9 @@ try {
 } catch (err) {
   if (err && (err.code === 'ERR_REQUIRE_ESM' || err.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
     const e = new Error(
-      `mtasts is an ES module and Node ${process.version} cannot require() it: ` +
-        "use import (or `await import('mtasts')` from CommonJS), or Node 20.19, 22.12 or later",
+      `mtasts is an ES module, and this Node (${process.version}) cannot require() one ` +
+        '(Node 20.19, 22.12 and later can, unless run with --no-experimental-require-module): ' +
+        "use import, or `await import('mtasts')` from CommonJS",
       { cause: err },
     );
     e.name = 'MtaStsError';
