@@ -83,3 +83,14 @@ export interface HttpsFailure {
 export interface HttpsHost {
   get(url: string): Promise<HttpsResponse | HttpsFailure>;
 }
+
+/**
+ * The connection `connectMx` hands over (`MxConnection.socket`): with the Node entry's types it is
+ * Node's `net.Socket` (a `tls.TLSSocket` after STARTTLS; node.d.ts merges it in, so browser code
+ * needs no Node types).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface MxSocket {}
+
+/** `WebAssembly.Module` where the program's lib declares it (DOM, webworker), else nothing. */
+export type WasmModule = typeof globalThis extends { WebAssembly: { Module: abstract new (...args: never[]) => infer M } } ? M : never;

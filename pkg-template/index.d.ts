@@ -5,7 +5,7 @@
 // This file is the declarations of both; node.d.ts and browser.d.ts export, each, exactly what its
 // entry exports (a name the entry lacks is a type-only export there, so using it fails at type-check).
 
-import type { TxtDnsHost, DnsHost, HttpsHost } from './hosts.js';
+import type { TxtDnsHost, DnsHost, HttpsHost, MxSocket, WasmModule } from './hosts.js';
 export type * from './hosts.js';
 
 /**
@@ -231,7 +231,7 @@ export class MtaStsError extends Error {
  * Node entry: the module is loaded at import time and `init()` resolves at once.
  */
 export function init(
-  input?: string | URL | Request | Response | Promise<Response> | BufferSource | WebAssembly.Module,
+  input?: string | URL | Request | Response | Promise<Response> | ArrayBuffer | ArrayBufferView | WasmModule,
 ): Promise<void>;
 
 /**
@@ -433,7 +433,7 @@ export interface MxConnection {
    * again (RFC 3207 §4.2). After 'deliver-plaintext': the plain socket, whose EHLO was already
    * answered; go on with MAIL FROM or say EHLO again (RFC 5321 allows it).
    */
-  socket: import('node:net').Socket;
+  socket: MxSocket;
   mx: { host: string; priority: number; address: string; port: number; matched: string | null; implicit: boolean };
   /** The policy discovery result (as `resolvePolicy` returns it). */
   policy: {
