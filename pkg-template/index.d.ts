@@ -226,9 +226,11 @@ export class MtaStsError extends Error {
 /**
  * Loads the WebAssembly module. Browser entry: required before any other call (they throw
  * `MtaStsError` `not-initialized` until it resolves); idempotent, concurrent calls share one promise;
- * by default fetches `wasm/mtasts_bg.wasm` next to the package's JS. `input` may be a URL, a
- * `Response`, the module's bytes or a compiled `WebAssembly.Module`.
- * Node entry: the module is loaded at import time and `init()` resolves at once.
+ * by default fetches `wasm/mtasts_bg.wasm` next to the package's JS. `input` may be a URL or a
+ * string URL (a bundler's URL of `mtasts/wasm`), a `Request`, a `Response` or a promise of one
+ * (`fetch(url)`), the module's bytes (`ArrayBuffer`, `Uint8Array`) or a compiled
+ * `WebAssembly.Module`; anything else rejects with `invalid-argument` (and a later call may try
+ * again). Node entry: the module is loaded at import time and `init()` resolves at once.
  */
 export function init(
   input?: string | URL | Request | Response | Promise<Response> | ArrayBuffer | ArrayBufferView | WasmModule,
