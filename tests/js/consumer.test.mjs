@@ -24,7 +24,7 @@ let app;
 before(async () => {
   installed = await installPacked({ name: 'consumer' });
   app = installed.app;
-  for (const f of ['package.json', 'index.d.ts', 'node.d.ts', 'browser.d.ts', 'lab.d.ts', 'hosts.d.ts', 'README.md', 'CHANGELOG.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'wasm/mtasts_bg.wasm', 'wasm/mtasts.js', 'js/node/index.js', 'js/node/require.cjs', 'js/browser/index.js', 'js/cli/main.js', 'js/error.js', 'js/peer-dependency.js']) {
+  for (const f of ['package.json', 'index.d.ts', 'node.d.ts', 'browser.d.ts', 'lab.d.ts', 'hosts.d.ts', 'wasm.d.ts', 'README.md', 'CHANGELOG.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'wasm/mtasts_bg.wasm', 'wasm/mtasts.js', 'js/node/index.js', 'js/node/require.cjs', 'js/browser/index.js', 'js/cli/main.js', 'js/error.js', 'js/peer-dependency.js']) {
     assert.ok(installed.files.includes(f), `the tarball holds ${f} (has: ${installed.files.join(', ')})`);
   }
 });
