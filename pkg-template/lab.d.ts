@@ -112,8 +112,8 @@ export function startLab(options?: { host?: string; dnsPort?: number; httpsPort?
 
 /** The scenario catalogue. */
 export const scenarios: readonly LabScenario[];
-/** The scenario called `name`. @throws {Error} for an unknown name */
-export function scenarioNamed(name: string): LabScenario;
+/** The scenario called `name`, or undefined. */
+export function scenarioNamed(name: string): LabScenario | undefined;
 /** The text of a policy file (RFC 8461 §3.2); `eol` `'\r\n'` for CRLF. */
 export function policyText(policy: { mode: string; mx: string[]; maxAge?: number; eol?: string }): string;
 
@@ -137,29 +137,39 @@ export interface LabMx {
  */
 export function startLabMx(lab: Lab, options?: { behaviours?: Record<string, LabMxBehaviour>; port?: number }): Promise<LabMx>;
 
-/** Why Postfix cannot run here, or null (Debian `postfix`). */
-export function postfixAvailable(): string | null;
+/** Whether Postfix is installed (the `postfix` and `postqueue` commands; Debian `postfix`). */
+export function postfixAvailable(): boolean;
+
+/** How a port of the Postfix MX behaves: the certificate it serves, no STARTTLS, TLS 1.0 only, closing after EHLO. */
+export type PostfixMxBehaviour = 'valid' | 'wrongName' | 'selfSigned' | 'untrusted' | 'expired' | 'noStarttls' | 'tls10' | 'closeAfterEhlo';
 
 /** A receiving Postfix MX, one port per behaviour (js/lab/postfix.js). */
 export function startPostfixMx(options: {
   lab: Lab;
   domains: string[];
   users?: string[];
-  listeners?: Record<string, number>;
+  /** Behaviours to listen for, each on a port (0: a free one); default all. */
+  listeners?: Partial<Record<PostfixMxBehaviour, number>>;
   main?: Record<string, string>;
   ipv6?: boolean;
   hostName?: string;
   keep?: boolean;
 }): Promise<{
-  ports: Record<string, number>;
+  /** One port per behaviour listened on. */
+  ports: Partial<Record<PostfixMxBehaviour, number>>;
+  /** The loopback addresses listened on (127.0.0.1, and ::1 when it exists). */
   hosts: string[];
+  /** The certificate each behaviour serves. */
   certs: Record<string, LabCertificate>;
+  /** The MX host names the certificates cover. */
+  names: string[];
   dir: string;
   maildir(domain: string, user: string): string;
-  messages(): Array<Record<string, unknown>>;
+  /** Every delivered message: `{ domain, user, to, file, subject, text }`. */
+  messages(): Array<{ domain: string; user: string; to: string | null; file: string; subject: string | null; text: string } & Record<string, unknown>>;
   waitForMessages(n: number | ((messages: Array<Record<string, unknown>>) => boolean), options?: { timeoutMs?: number }): Promise<Array<Record<string, unknown>>>;
   maillog(): string;
-  replaceCertificate(behaviour: string, cert: LabCertificate): Promise<void>;
+  replaceCertificate(behaviour: PostfixMxBehaviour, cert: LabCertificate): Promise<void>;
   stop(): Promise<void>;
 }>;
 
@@ -193,8 +203,8 @@ export function startPostfixSender(options?: {
 
 /** Why Exim cannot run here, or null. */
 export function eximMissing(): string | null;
-/** The Exim router/transport recipe that hands mail to `mtasts relay` (README "mtasts relay"). */
-export function eximRelayRecipe(options?: { relay?: string; bypassDomains?: string[]; multiDomain?: boolean }): string;
+/** The parts of an Exim configuration that hand mail to `mtasts relay`, section by section (README "mtasts relay"). */
+export function eximRelayRecipe(options?: { relay?: string; bypassDomains?: string[]; multiDomain?: boolean }): { main: string; router: string; transport: string; retry: string };
 /** A whole exim.conf for the lab. */
 export function eximConfig(options: {
   dir: string;

@@ -48,3 +48,13 @@ for (const block of runnable) {
     }
   });
 }
+
+test('the README names every export of every entry (`name` in backticks)', { timeout: 30_000 }, async () => {
+  const { pathToFileURL } = await import('node:url');
+  const missing = [];
+  for (const entry of ['js/node/index.js', 'js/browser/index.js', 'js/lab/index.js']) {
+    const mod = await import(pathToFileURL(join(ROOT, 'pkg', entry)).href);
+    for (const name of Object.keys(mod)) if (!new RegExp('`' + name + '[`(.]').test(README)) missing.push(`${entry}: ${name}`);
+  }
+  assert.deepEqual(missing, [], 'document them in pkg-template/README.md');
+});
