@@ -1,6 +1,12 @@
 // Type declarations for the `mtasts` package (hand-written; the runtime is Rust compiled to
 // WebAssembly). The same declarations describe both entries: Node (`node` condition, ready at import)
 // and the browser (`default` condition, call `await init()` first).
+//
+// This file is the declarations of both; node.d.ts and browser.d.ts export, each, exactly what its
+// entry exports (a name the entry lacks is a type-only export there, so using it fails at type-check).
+
+import type { TxtDnsHost, DnsHost, HttpsHost, MxSocket, WasmModule } from './hosts.js';
+export type * from './hosts.js';
 
 /**
  * A valid MTA-STS TXT record, published at `_mta-sts.<domain>` (RFC 8461 §3.1).
@@ -162,6 +168,7 @@ export type MtaStsErrorCode =
   | 'message-too-big'
   | 'mx-connection-lost'
   | 'mx-data-aborted'
+  | 'missing-dependency'
   | 'not-initialized'
   | 'store-corrupt-entry'
   | 'store-invalid-entry'
@@ -222,12 +229,14 @@ export class MtaStsError extends Error {
 /**
  * Loads the WebAssembly module. Browser entry: required before any other call (they throw
  * `MtaStsError` `not-initialized` until it resolves); idempotent, concurrent calls share one promise;
- * by default fetches `wasm/mtasts_bg.wasm` next to the package's JS. `input` may be a URL, a
- * `Response`, the module's bytes or a compiled `WebAssembly.Module`.
- * Node entry: the module is loaded at import time and `init()` resolves at once.
+ * by default fetches `wasm/mtasts_bg.wasm` next to the package's JS. `input` may be a URL or a
+ * string URL (a bundler's URL of `mtasts/wasm`), a `Request`, a `Response` or a promise of one
+ * (`fetch(url)`), the module's bytes (`ArrayBuffer`, `Uint8Array`) or a compiled
+ * `WebAssembly.Module`; anything else rejects with `invalid-argument` (and a later call may try
+ * again). Node entry: the module is loaded at import time and `init()` resolves at once.
  */
 export function init(
-  input?: string | URL | Request | Response | Promise<Response> | BufferSource | WebAssembly.Module,
+  input?: string | URL | Request | Response | Promise<Response> | ArrayBuffer | ArrayBufferView | WasmModule,
 ): Promise<void>;
 
 /**
@@ -474,7 +483,7 @@ export interface MxConnection {
    * again (RFC 3207 §4.2). After 'deliver-plaintext': the plain socket, whose EHLO was already
    * answered; go on with MAIL FROM or say EHLO again (RFC 5321 allows it).
    */
-  socket: import('node:net').Socket;
+  socket: MxSocket;
   mx: { host: string; priority: number; address: string; port: number; matched: string | null; implicit: boolean };
   /** The policy discovery result (as `resolvePolicy` returns it). */
   policy: {
@@ -654,8 +663,10 @@ export interface ResolveOptions {
 /** Drives the core's discovery with a DNS host, an HTTPS host and a store. */
 export class PolicyResolver {
   constructor(options: {
-    dns: { resolveTxt(name: string): Promise<object> };
-    https: { get(url: string): Promise<object> };
+    /** The TXT look-ups of discovery (hosts.d.ts). */
+    dns: TxtDnsHost;
+    /** The policy fetch (hosts.d.ts). */
+    https: HttpsHost;
     store?: PolicyStore;
     recheckAfter?: number;
     now?: () => number;
@@ -1063,16 +1074,10 @@ export function startSocketmap(config?: SocketmapConfig, options?: { store?: Pol
 /** The report `mtasts check --json` prints (README: "mtasts check", JSON schema). */
 export type CheckReport = Record<string, unknown> & { domain: string; ok: boolean };
 
-/** Answers of a DNS host, as the Node DNS host gives them. */
-export type DnsFailure = { ok: false; kind: 'none' | 'temporary'; detail: string; message: string };
-export interface CheckDnsHost {
-  resolveTxt(name: string): Promise<{ ok: true; records: string[][] } | DnsFailure>;
-  resolveMx(name: string): Promise<{ ok: true; records: Array<{ exchange: string; priority: number }> } | DnsFailure>;
-  resolveAddresses(name: string): Promise<{ ok: true; addresses: Array<{ address: string; family: 4 | 6 }> } | DnsFailure>;
-}
-export interface CheckHttpsHost {
-  get(url: string): Promise<{ ok: true; status: number; contentType: string | null; location: string | null; body: Uint8Array } | { ok: false; kind: string; detail: string; message: string }>;
-}
+/** The DNS host of a check (hosts.d.ts `DnsHost`). */
+export type CheckDnsHost = DnsHost;
+/** The HTTPS host of a check (hosts.d.ts `HttpsHost`). */
+export type CheckHttpsHost = HttpsHost;
 export type ProbeMxHost = (host: string, options: { domain: string; policy: unknown; policyId: string | null; now?: Date | (() => number) }) => Promise<Record<string, unknown>>;
 
 /** (browser entry) The check's assembly with the hosts given; the same report as `mtasts check --json`. */

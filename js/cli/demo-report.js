@@ -12,6 +12,7 @@ import { resolveConfig } from '../relay/config.js';
 import { createLogger } from '../relay/log.js';
 import { startRelay } from '../relay/server.js';
 import { dayOf, sessionResultsFor } from '../relay/tlsrpt-log.js';
+import { peerDependency } from '../peer-dependency.js';
 
 /**
  * The messages sent, each to `user@<domain>`, how the lab MX behaves for the domain, and what the
@@ -46,7 +47,7 @@ export async function runReportDemo(lab, { now = Date.now } = {}) {
       timeouts: { connect: 5, reply: 10, tls: 10, delivery: 30 },
     });
     relay = await startRelay(config, { logger });
-    const { default: nodemailer } = await import('nodemailer');
+    const nodemailer = peerDependency('nodemailer', 'mtasts demo');
     const deliveries = [];
     for (const [i, d] of DELIVERIES.entries()) {
       const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.addresses[0].port, ignoreTLS: true, name: 'client.lab.test' });

@@ -15,6 +15,7 @@
 //   expired     a lab-CA certificate for the name that expired yesterday   → certificate-expired
 
 import tls from 'node:tls';
+import { peerDependency } from '../peer-dependency.js';
 
 const BEHAVIOURS = new Set(['valid', 'untrusted', 'wrong-name', 'expired']);
 const DAY_MS = 86_400_000;
@@ -27,7 +28,7 @@ const MAX_MESSAGE = 10 * 1024 * 1024;
  */
 export async function startLabMx(lab, { behaviours = {}, port = 0 } = {}) {
   // Loaded here, not at import: `mtasts/lab` without an MX needs no SMTP server package.
-  const { SMTPServer } = await import('smtp-server');
+  const { SMTPServer } = peerDependency('smtp-server', 'the lab MX (startLabMx)');
   const behaviour = new Map();
   const behave = (domain, kind) => {
     if (!BEHAVIOURS.has(kind)) throw new TypeError(`startLabMx: behaviour of ${domain} must be one of ${[...BEHAVIOURS].join(', ')}, found ${JSON.stringify(kind)}`);

@@ -1,7 +1,9 @@
 // The relay's structured log (pino): one JSON object per line, on stdout or in a file.
 // Each delivery attempt is one line with `event: "delivery"` (see session.js for its fields).
 
-import pino from 'pino';
+import { lazyPeerDependency } from '../peer-dependency.js';
+
+const pino = lazyPeerDependency('pino', 'the relay and socketmap log');
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 

@@ -18,7 +18,9 @@
 //   plus prom-client's default process metrics (memory, CPU, event loop lag)
 
 import http from 'node:http';
-import client from 'prom-client';
+import { lazyPeerDependency } from '../peer-dependency.js';
+
+const client = lazyPeerDependency('prom-client', 'the relay metrics');
 
 const SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 

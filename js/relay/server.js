@@ -8,9 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { homedir } from 'node:os';
-import { SMTPServer } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { MtaStsError } from '../error.js';
+import { peerDependency } from '../peer-dependency.js';
 // The Node entry loads the wasm core (and exports connectMx).
 import { connectMx } from '../node/index.js';
 import { relayNotice } from '../core.js';
@@ -30,6 +29,9 @@ import { createDnsHost } from '../node/dns.js';
 import { Transaction } from './session.js';
 import { DEFAULT_KEEP_DAYS, fileTlsrptLog, memoryTlsrptLog, pruneTlsrptLog } from './tlsrpt-log.js';
 import { checkPassword, loadUsers } from './users.js';
+
+const { SMTPServer } = peerDependency('smtp-server', 'mtasts relay');
+const { SMTPConnection } = peerDependency('smtp-server/lib/smtp-connection.js', 'mtasts relay');
 
 const WITH_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 

@@ -14,7 +14,9 @@
 //   also postfix_sts_attributes (= tlsrpt: the Postfix ≥ 3.10 attributes).
 
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { peerDependency } from '../peer-dependency.js';
+
+const parse = (text, options) => peerDependency('yaml', 'a socketmap YAML configuration').parse(text, options);
 import { MtaStsError } from '../error.js';
 import { parseHostPort } from '../relay/config.js';
 import { LOG_LEVELS } from '../relay/log.js';

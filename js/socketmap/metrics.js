@@ -10,7 +10,9 @@
 //   mtasts_socketmap_policy_refreshes_total{result}    proactive refreshes: ok | failed
 //   plus prom-client's default process metrics
 
-import client from 'prom-client';
+import { lazyPeerDependency } from '../peer-dependency.js';
+
+const client = lazyPeerDependency('prom-client', 'the socketmap metrics');
 
 const SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
 

@@ -18,6 +18,7 @@
 // with prefix, commandTimeout, connectTimeout, local, and any further ioredis option.
 
 import { MtaStsError } from '../error.js';
+import { peerDependency } from '../peer-dependency.js';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
@@ -111,10 +112,12 @@ const quiet = { info() {}, warn() {}, error() {}, debug() {} };
  * @param {string | object} spec see parseRedisSpec
  * @param {object} [options]
  * @param {object} [options.log] pino-like logger (info/warn/error); default silent
- * @param {object} [options.ioredis] the ioredis module (default: import('ioredis'))
+ * @param {object} [options.ioredis] the ioredis module (default: the installed ioredis)
  */
 export function redisConnection(spec, { log = quiet, ioredis } = {}) {
   const parsed = parseRedisSpec(spec);
+  // Loaded now: a missing ioredis is `missing-dependency` at once, not a Redis that seems down.
+  const ioredisModule = ioredis ?? peerDependency('ioredis', 'redisStore and redisTlsrptLog');
   const stats = { calls: 0, failures: 0, timeouts: 0, unavailable: 0, downs: 0, ups: 0 };
   const readyListeners = new Set();
   let client = null;
@@ -194,7 +197,7 @@ export function redisConnection(spec, { log = quiet, ioredis } = {}) {
 
   function load() {
     loading ??= (async () => {
-      const mod = ioredis ?? (await import('ioredis'));
+      const mod = ioredisModule;
       const Redis = mod.Redis ?? mod.default ?? mod;
       const common = {
         ...parsed.options,

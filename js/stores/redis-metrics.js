@@ -12,7 +12,9 @@
 //   mtasts_redis_garbage_total{kind}                 corrupt (unreadable under our keys) | foreign
 //                                                    (a key of another type, not overwritten)
 
-import client from 'prom-client';
+import { lazyPeerDependency } from '../peer-dependency.js';
+
+const client = lazyPeerDependency('prom-client', 'the Redis metrics');
 
 /**
  * @param {object} registry a prom-client Registry

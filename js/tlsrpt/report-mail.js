@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { policyTrustAnchors } from '../node/https.js';
+import { peerDependency } from '../peer-dependency.js';
 
 /**
  * RFC 8460 §5.3: the report message. `multipart/report; report-type="tlsrpt"` with a short
@@ -48,7 +49,7 @@ export function reportMessage({ report, gz, to, from, submitter, date = new Date
 
 /** A nodemailer SMTP transport for --smtp; send() classifies the outcome like postReport. */
 export async function smtpMailer({ smtp, auth, ca, timeout, dkim, submitter }) {
-  const { default: nodemailer } = await import('nodemailer');
+  const nodemailer = peerDependency('nodemailer', 'mailing TLS reports (--smtp)');
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
