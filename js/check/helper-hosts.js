@@ -40,9 +40,20 @@ export function createHelperHttps({ base, fetch: fetchFn = globalThis.fetch.bind
       const { body, error } = await helperJson(fetchFn, `${base}/api/policy?domain=${encodeURIComponent(m[1])}`);
       // A refusal by the helper (rate limit, private target) is not a fact about the domain.
       if (error) return { ok: false, kind: 'protocol', detail: error.code, message: `the checker's server did not fetch the policy: ${error.message}` };
-      return body.ok ? { ...body, body: fromBase64(body.body) } : body;
+      const certificate = body.certificate ? { trusted: body.certificate.trusted === true, chain: chainOf(body.certificate.chain) } : undefined;
+      return { ...body, ...(body.ok ? { body: fromBase64(body.body) } : {}), ...(certificate ? { certificate } : {}) };
     },
   };
+}
+
+/** The policy host's chain as the helper sends it (base64 DER); anything else is no chain. */
+function chainOf(list) {
+  if (!Array.isArray(list)) return [];
+  try {
+    return list.map((b64) => fromBase64(String(b64)));
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -28,16 +28,25 @@ function recordRow(r, domain) {
   }
 }
 
+/** What a certificate shows: the verdict, its names, issuer and expiry. */
+function certificateLine(c, host) {
+  const verdict = c.ok ? `valid for ${host}` : `${c.code}: ${c.message}`;
+  const issuer = c.issuer === undefined ? '' : `; issuer ${c.issuer ?? '?'}`;
+  return el('p', { class: 'certificate' }, `certificate: ${verdict}; names ${c.subjectAltNames.join(', ') || 'none'}${issuer}; expires ${c.notAfter ?? '?'}${c.daysLeft !== null ? ` (${c.daysLeft} days)` : ''}`);
+}
+
 function fetchRow(p) {
   const title = 'Policy fetch';
   const f = p.fetch;
+  const host = new URL(p.url).hostname;
+  const cert = p.certificate ? certificateLine(p.certificate, host) : null;
   if (!f) return checkRow('info', title, 'not fetched (no valid TXT record)', el('p', {}, p.url));
   if (!f.answered) {
     if (isNotCheckable(f.detail)) return checkRow('warn', title, 'not checkable from a browser', el('p', {}, f.message), el('p', {}, p.url));
-    return checkRow('bad', title, f.message, el('p', {}, p.url), finding('bad', `the policy host did not answer: ${f.kind} (${f.detail})`, { rfc: 'RFC 8461 §3.3', fix: `serve the policy over HTTPS at ${p.url} with a certificate valid for its host name` }));
+    return checkRow('bad', title, f.message, el('p', {}, p.url), cert, finding('bad', `the policy host did not answer: ${f.kind} (${f.detail})`, { rfc: 'RFC 8461 §3.3', fix: `serve the policy over HTTPS at ${p.url} with a certificate valid for ${host}, from a CA senders trust` }));
   }
   const good = f.httpStatus === 200 && /^text\/plain(\s*;|$)/i.test(f.contentType ?? '');
-  return checkRow(good ? 'ok' : 'bad', title, `HTTP ${f.httpStatus}, ${f.contentType ?? 'no content type'}, ${f.bytes} bytes`, el('p', {}, p.url), good ? null : finding('bad', 'the policy must be served with status 200 and Content-Type text/plain, without redirects', { rfc: 'RFC 8461 §3.3' }));
+  return checkRow(good ? 'ok' : 'bad', title, `HTTP ${f.httpStatus}, ${f.contentType ?? 'no content type'}, ${f.bytes} bytes`, el('p', {}, p.url), cert, good ? null : finding('bad', 'the policy must be served with status 200 and Content-Type text/plain, without redirects', { rfc: 'RFC 8461 §3.3' }));
 }
 
 function policyRow(p, domain) {
@@ -69,10 +78,7 @@ function mxRows(report) {
       if (state === 'ok') state = 'warn';
     } else if (pr) {
       parts.push(pr.starttls ? `STARTTLS, ${pr.tlsVersion ?? '?'}` : pr.starttls === false ? 'no STARTTLS' : 'not reached');
-      if (pr.certificate) {
-        const c = pr.certificate;
-        body.push(el('p', {}, `certificate: ${c.ok ? 'valid' : `${c.code}: ${c.message}`}; names ${c.subjectAltNames.join(', ') || 'none'}; expires ${c.notAfter ?? '?'}${c.daysLeft !== null ? ` (${c.daysLeft} days)` : ''}`));
-      }
+      if (pr.certificate) body.push(certificateLine(pr.certificate, h.host));
       if (pr.error) body.push(el('p', {}, `${pr.error.code}: ${pr.error.message}`));
       const f = h.verdict?.failure;
       if (f) {
