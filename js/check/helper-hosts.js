@@ -73,8 +73,11 @@ export function createHelperProbe({ base, fetch: fetchFn = globalThis.fetch.bind
   return async function probeMx(host, { domain, policy, policyId, now } = {}) {
     const notCheckable = (code, message) => ({ host, port: null, addresses: [], verdict: null, starttls: null, tlsVersion: null, cipher: null, certificate: null, error: { code, message } });
     if (base === null) return notCheckable(NOT_CHECKABLE, 'a browser cannot open an SMTP connection; run mtasts serve or mtasts check');
+    // The module the probe machine runs in loads while the server probes, not after.
+    const machine = core?.();
+    machine?.catch(() => {});
     const { body, error } = await helperJson(fetchFn, `${base}/api/probe?domain=${encodeURIComponent(domain)}&host=${encodeURIComponent(host)}`);
     if (error) return notCheckable(error.code, `the checker's server did not probe ${host}: ${error.message}`);
-    return replayProbe(host, body, { domain, policy, policyId, now, roots, core });
+    return replayProbe(host, body, { domain, policy, policyId, now, roots, core: machine && (() => machine) });
   };
 }
