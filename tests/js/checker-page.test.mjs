@@ -87,6 +87,12 @@ describe('the checker page in Chromium', { skip }, () => {
       times.push([s.name, performance.now() - started]);
       const cli = await cliReport(s.domain);
       assert.deepEqual(normalise(inPage), normalise(cli), `${s.name}: page and CLI differ`);
+      // The summary never counts "0 problems"; a domain without a valid record gets one to copy,
+      // with a policy built from its MX hosts (issue 10).
+      assert.doesNotMatch(await page.textContent('#summary'), /\b0 problems/, s.name);
+      if (['no-record', 'invalid-record', 'multiple-records'].includes(s.name)) {
+        assert.match(await page.locator('#results .suggestion').first().innerText(), new RegExp(`mx: mx1\\.${s.name}\\.test`), s.name);
+      }
     }
     // Benchmark figure (not asserted): time from the click to data-state "done", per scenario.
     console.log(`# page check, ms: ${times.map(([n, ms]) => `${n} ${ms.toFixed(0)}`).join(', ')}`);
@@ -178,7 +184,8 @@ describe('the checker page in Chromium', { skip }, () => {
     const report = await checkInPage(page, 'enforce-valid.test');
     assert.equal(report.policy.fetch.answered, false);
     assert.equal(report.policy.fetch.detail, 'serve-target-refused');
-    assert.match(await page.locator('[data-check="Policy fetch"]').innerText(), /not checkable from a browser/);
+    assert.match(await page.locator('[data-check="Policy fetch"]').innerText(), /not checked: the checker's server does not connect to private or loopback addresses \(serve-target-refused\)/);
+    assert.match(await page.locator('[data-check="MX mx1.enforce-valid.test"]').innerText(), /serve-target-refused/);
     // 403 answers show in the console as failed resources; nothing else may.
     assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), []);
     await close();
