@@ -162,11 +162,23 @@ async function main() {
   });
   $('lint-kind').addEventListener('change', lintNow);
   root.dataset.state = 'ready';
-  const m = /^#check=(.+)$/.exec(location.hash);
-  if (m) {
-    $('domain').value = decodeURIComponent(m[1]);
-    runCheck($('domain').value, config);
-  }
+  // A shared link (#check=<domain>) runs its check, also when pasted into this tab.
+  const fromHash = () => {
+    const m = /^#check=(.+)$/.exec(location.hash);
+    if (!m || root.dataset.state === 'running') return;
+    let domain;
+    try {
+      domain = decodeURIComponent(m[1]).trim();
+    } catch {
+      return; // not a domain of ours: a malformed escape
+    }
+    if (domain === window.mtastsReport?.domain) return;
+    selectTab('check');
+    $('domain').value = domain;
+    runCheck(domain, config);
+  };
+  window.addEventListener('hashchange', fromHash);
+  fromHash();
 }
 
 main().catch((err) => {

@@ -75,7 +75,7 @@ after(async () => {
 });
 
 describe('the checker page in Chromium', { skip }, () => {
-  test('every lab scenario: the page report equals check --json; no console errors, no outside request', async () => {
+  test('every lab scenario: the page report equals check --json; no console errors, no outside request', { timeout: 600_000 }, async () => {
     const origin = server.url.replace(/\/$/, '');
     const { page, problems, close } = await openPage(browser, origin);
     await page.goto(server.url);
@@ -100,7 +100,7 @@ describe('the checker page in Chromium', { skip }, () => {
     await close();
   });
 
-  test('first load: without the verifier (figure printed); the full module comes with the first probe', async () => {
+  test('first load: without the verifier (figure printed); the full module comes with the first probe', { timeout: 600_000 }, async () => {
     const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
     const loaded = [];
     page.on('response', async (r) => loaded.push(r));
@@ -127,7 +127,7 @@ describe('the checker page in Chromium', { skip }, () => {
     await close();
   });
 
-  test('the lint tab equals lintPolicy on every policy vector', async () => {
+  test('the lint tab equals lintPolicy on every policy vector', { timeout: 600_000 }, async () => {
     const vectors = JSON.parse(readFileSync(join(ROOT, 'tests/vectors/policy.json'), 'utf8'));
     const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
     await page.goto(server.url);
@@ -154,7 +154,7 @@ describe('the checker page in Chromium', { skip }, () => {
     await close();
   });
 
-  test('a TXT record holding markup renders as text', async () => {
+  test('a TXT record holding markup renders as text', { timeout: 600_000 }, async () => {
     const markup = 'v=STSv1; id=<b>bold</b><img src=x onerror="window.pwned=1">';
     lab.update('invalid-record', { txt: [[markup]] });
     try {
@@ -173,7 +173,7 @@ describe('the checker page in Chromium', { skip }, () => {
     }
   });
 
-  test('without --allow-private the helpers refuse loopback targets; the page says not checkable', async () => {
+  test('without --allow-private the helpers refuse loopback targets; the page says not checkable', { timeout: 600_000 }, async () => {
     const r = await fetch(`${privateRefused.url}api/policy?domain=enforce-valid.test`);
     assert.equal(r.status, 403);
     assert.equal((await r.json()).code, 'serve-target-refused');
@@ -191,7 +191,7 @@ describe('the checker page in Chromium', { skip }, () => {
     await close();
   });
 
-  test('as static files (no helpers): DNS checks run, the policy and MX hosts are "not checkable", no failure', async () => {
+  test('as static files (no helpers): DNS checks run, the policy and MX hosts are "not checkable", no failure', { timeout: 600_000 }, async () => {
     const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
     const helperCalls = [];
     page.on('request', (r) => new URL(r.url()).pathname.startsWith('/api/') && helperCalls.push(r.url()));
@@ -216,7 +216,29 @@ describe('the checker page in Chromium', { skip }, () => {
     await close();
   });
 
-  test('keyboard only: Tab to the domain, type, Enter; the result rows are reachable and expand', async () => {
+  test('shared by URL and downloaded as JSON: #check=<domain> runs the check; the download is the report', { timeout: 300_000 }, async () => {
+    const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
+    await page.goto(`${server.url}#check=enforce-valid.test`);
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'done');
+    const report = await page.evaluate(() => window.mtastsReport);
+    assert.equal(report.domain, 'enforce-valid.test');
+    assert.equal(await page.inputValue('#domain'), 'enforce-valid.test');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    assert.equal(download.suggestedFilename(), 'mtasts-enforce-valid.test.json');
+    const chunks = [];
+    for await (const c of await download.createReadStream()) chunks.push(c);
+    assert.deepEqual(JSON.parse(Buffer.concat(chunks).toString('utf8')), report);
+    // A link pasted into the same tab (only the fragment changes) runs its check too.
+    await page.evaluate(() => (location.hash = '#check=testing-valid.test'));
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'done' && window.mtastsReport?.domain === 'testing-valid.test');
+    // A malformed link is no check and no error.
+    await page.evaluate(() => (location.hash = '#check=%E0%A4%A'));
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.state), 'done');
+    assert.deepEqual(problems, []);
+    await close();
+  });
+
+  test('keyboard only: Tab to the domain, type, Enter; the result rows are reachable and expand', { timeout: 600_000 }, async () => {
     const { page, problems, close } = await openPage(browser, server.url.replace(/\/$/, ''));
     await page.goto(`${server.url}`);
     await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
