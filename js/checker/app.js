@@ -145,6 +145,8 @@ async function main() {
     const domain = $('domain').value.trim().replace(/\.$/, '');
     if (domain) runCheck(domain, config);
   });
+  // Someone typing a domain is about to check it: the check's modules load meanwhile (once).
+  $('domain').addEventListener('input', () => checker(config).catch(() => {}), { once: true });
   $('download').addEventListener('click', download);
   $('share').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
   $('lint-text').addEventListener('input', () => {
