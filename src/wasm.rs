@@ -92,6 +92,7 @@ fn text_arg(input: &JsValue) -> Result<Text, JsValue> {
     }
 }
 
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = parseRecord)]
 pub fn parse_record(txt: &str) -> Result<JsValue, JsValue> {
     record::parse_record(txt)
@@ -115,6 +116,7 @@ pub fn lint_record(txt: &str, name: Option<String>) -> Result<JsValue, JsValue> 
     to_js(&record::lint_record(txt, name.as_deref()))
 }
 
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = parsePolicy)]
 pub fn parse_policy(input: JsValue) -> Result<JsValue, JsValue> {
     let parsed = match text_arg(&input)? {
@@ -133,6 +135,7 @@ pub fn lint_policy(input: JsValue) -> Result<JsValue, JsValue> {
     to_js(&lint)
 }
 
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = formatPolicy)]
 pub fn format_policy(input: JsValue) -> Result<String, JsValue> {
     let value: serde_json::Value = from_js(&input, "expected a policy object")?;
@@ -473,12 +476,14 @@ pub fn relay_other_domain_reply(first_domain: &str) -> Result<JsValue, JsValue> 
 
 /// `parsePolicy` for a string, answered by positions in that string (see
 /// [`crate::policy::parse_policy_layout`]): no strings cross back.
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = parsePolicyLayout)]
 pub fn parse_policy_layout(text: &str) -> Result<Vec<u32>, JsValue> {
     policy::parse_policy_layout(text).map_err(|e| js_error(&e))
 }
 
 /// `parsePolicy` for bytes (checked as UTF-8), answered by positions in the decoded text.
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = parsePolicyBytesLayout)]
 pub fn parse_policy_bytes_layout(bytes: &[u8]) -> Result<Vec<u32>, JsValue> {
     policy::parse_policy_bytes_layout(bytes).map_err(|e| js_error(&e))
@@ -582,6 +587,7 @@ fn with_input<T>(len: usize, f: impl FnOnce(&str) -> T) -> Option<T> {
 /// Parses the `len` input bytes as a policy and writes its layout (see
 /// [`policy::parse_policy_layout`]) to the output buffer; returns the buffer's address, or 0 when
 /// the policy is invalid (the caller then asks `parsePolicy` for the error).
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = parsePolicyInput)]
 pub fn parse_policy_input(len: usize) -> usize {
     INPUT.with(|input| {

@@ -15,6 +15,7 @@
 
 import { selectRecord, lintRecord, lintPolicy, matchMx, selectTlsRptRecord, lintTlsRptRecord, normalizeDomain } from '../core.js';
 import { PolicyResolver } from '../policy-resolver.js';
+import { issuerName, leafForDisplay } from './x509-display.js';
 
 /** MX hosts probed at the same time (each host's addresses one after the other). */
 const PROBE_CONCURRENCY = 4;
@@ -57,7 +58,11 @@ export async function checkDomain(domain, { dns, https, store, now, probe = fals
   const notes = [];
   if (record.status === 'none') await lookForDraftName(name, dns, record, notes);
 
-  const policy = policyReport(name, result, seen);
+  const policy = policyReport(name, result, seen, new Date(now ? now() : Date.now()));
+  const pc = policy.certificate;
+  if (pc?.ok && pc.daysLeft !== null && pc.daysLeft >= 0 && pc.daysLeft < EXPIRY_WARNING_DAYS) {
+    notes.push(`the certificate of mta-sts.${name} expires in ${plural(pc.daysLeft, 'day')} (${pc.notAfter})`);
+  }
   const mx = mxReport(name, mxAnswer, result.policy);
   if (mx.lookup.status === 'nxdomain') await existenceReport(name, dns, mx, notes);
   if (probe) await probeReport(name, mx, mxAnswer, result.policy, { options: probe, probeMx, dns, now, notes, policyId: result.id });
@@ -146,7 +151,7 @@ async function lookForDraftName(name, dns, record, notes) {
   notes.push(`an MTA-STS record is published at ${draftName}, a draft-era name; RFC 8461 §3.1 uses _mta-sts.${name}`);
 }
 
-function policyReport(name, result, seen) {
+function policyReport(name, result, seen, at) {
   const p = result.policy;
   let fetch = null;
   let diagnostics = [];
@@ -169,6 +174,7 @@ function policyReport(name, result, seen) {
     source: result.source ?? null,
     url: seen.url ?? `https://mta-sts.${name}/.well-known/mta-sts.txt`,
     fetch,
+    certificate: policyCertificate(seen.fetch, at),
     diagnostics,
   };
 }
@@ -191,6 +197,18 @@ async function existenceReport(name, dns, mx, notes) {
     mx.lookup.dnsBroken = true;
     notes.push(`every name asked came back NXDOMAIN, even ${name}'s parent ${parent}: the DNS server looks broken (or the name is mistyped)`);
   }
+}
+
+// RFC 8461 §3.3: the policy host's certificate must chain to a trusted root and be valid for
+// mta-sts.<domain>. The verdict is the HTTPS host's (Node's TLS, which refused the fetch when it
+// failed; the page's helper is the same host); the fields shown are read from the leaf here, so
+// the CLI and the page show the same. Null when no handshake completed (or the policy was cached).
+function policyCertificate(f, at) {
+  const c = f?.certificate;
+  if (!c || !Array.isArray(c.chain) || c.chain.length === 0) return null;
+  const leaf = c.chain[0];
+  const trusted = c.trusted === true;
+  return { ok: trusted, code: trusted ? null : f.detail ?? null, message: trusted ? null : f.message ?? null, ...leafForDisplay(leaf, at), issuer: issuerName(leaf) };
 }
 
 // The MX hosts mail for the domain goes to, and RFC 8461 §4.1 matching against the policy.

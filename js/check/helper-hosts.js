@@ -40,9 +40,20 @@ export function createHelperHttps({ base, fetch: fetchFn = globalThis.fetch.bind
       const { body, error } = await helperJson(fetchFn, `${base}/api/policy?domain=${encodeURIComponent(m[1])}`);
       // A refusal by the helper (rate limit, private target) is not a fact about the domain.
       if (error) return { ok: false, kind: 'protocol', detail: error.code, message: `the checker's server did not fetch the policy: ${error.message}` };
-      return body.ok ? { ...body, body: fromBase64(body.body) } : body;
+      const certificate = body.certificate ? { trusted: body.certificate.trusted === true, chain: chainOf(body.certificate.chain) } : undefined;
+      return { ...body, ...(body.ok ? { body: fromBase64(body.body) } : {}), ...(certificate ? { certificate } : {}) };
     },
   };
+}
+
+/** The policy host's chain as the helper sends it (base64 DER); anything else is no chain. */
+function chainOf(list) {
+  if (!Array.isArray(list)) return [];
+  try {
+    return list.map((b64) => fromBase64(String(b64)));
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -62,8 +73,11 @@ export function createHelperProbe({ base, fetch: fetchFn = globalThis.fetch.bind
   return async function probeMx(host, { domain, policy, policyId, now } = {}) {
     const notCheckable = (code, message) => ({ host, port: null, addresses: [], verdict: null, starttls: null, tlsVersion: null, cipher: null, certificate: null, error: { code, message } });
     if (base === null) return notCheckable(NOT_CHECKABLE, 'a browser cannot open an SMTP connection; run mtasts serve or mtasts check');
+    // The module the probe machine runs in loads while the server probes, not after.
+    const machine = core?.();
+    machine?.catch(() => {});
     const { body, error } = await helperJson(fetchFn, `${base}/api/probe?domain=${encodeURIComponent(domain)}&host=${encodeURIComponent(host)}`);
     if (error) return notCheckable(error.code, `the checker's server did not probe ${host}: ${error.message}`);
-    return replayProbe(host, body, { domain, policy, policyId, now, roots, core });
+    return replayProbe(host, body, { domain, policy, policyId, now, roots, core: machine && (() => machine) });
   };
 }

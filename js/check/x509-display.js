@@ -1,5 +1,5 @@
-// What a person is shown of a leaf certificate — its dNSNames and notAfter — read from the DER in
-// JS, for the page, which has no X509Certificate. Display only: the RFC 8461 §4.2 verdict on the
+// What a person is shown of a leaf certificate — its dNSNames, notAfter and issuer — read from the
+// DER in JS, for the page, which has no X509Certificate. Display only: the RFC 8461 §4.2 verdict on the
 // chain is the core's (webpki). The fields equal what js/node/probe-mx.js shows from node:crypto.
 //
 // X.509 (RFC 5280 §4.1): Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature };
@@ -87,5 +87,70 @@ export function leafForDisplay(der, at) {
     return { subjectAltNames, notAfter: new Date(notAfterMs).toISOString(), daysLeft: Math.floor((notAfterMs - at.getTime()) / DAY_MS) };
   } catch {
     return none;
+  }
+}
+
+// RFC 5280 §4.1.2.4: Name ::= SEQUENCE OF RelativeDistinguishedName (SET OF { type OID, value }).
+// Shown in the order of the certificate, as RFC 4514 names the common attribute types.
+const ATTRIBUTE_NAMES = new Map([
+  ['2.5.4.3', 'CN'],
+  ['2.5.4.5', 'serialNumber'],
+  ['2.5.4.6', 'C'],
+  ['2.5.4.7', 'L'],
+  ['2.5.4.8', 'ST'],
+  ['2.5.4.10', 'O'],
+  ['2.5.4.11', 'OU'],
+  ['0.9.2342.19200300.100.1.25', 'DC'],
+]);
+
+/** X.690 §8.19: an OBJECT IDENTIFIER's contents as dotted decimal. */
+function oidOf(bytes, t) {
+  const arcs = [];
+  let n = 0;
+  for (let i = t.start; i < t.end; i++) {
+    n = n * 128 + (bytes[i] & 0x7f);
+    if (!(bytes[i] & 0x80)) {
+      arcs.push(n);
+      n = 0;
+    }
+  }
+  if (arcs.length === 0) return '';
+  const first = arcs[0] < 80 ? Math.floor(arcs[0] / 40) : 2;
+  return [first, arcs[0] - first * 40, ...arcs.slice(1)].join('.');
+}
+
+/** A directory string's text: UTF8String, PrintableString, IA5String, T61String, BMPString. */
+function textOf(bytes, t) {
+  const contents = bytes.subarray(t.start, t.end);
+  if (t.tag === 0x1e) {
+    let s = '';
+    for (let i = 0; i + 1 < contents.length; i += 2) s += String.fromCharCode((contents[i] << 8) | contents[i + 1]);
+    return s;
+  }
+  return t.tag === 0x0c ? new TextDecoder().decode(contents) : String.fromCharCode(...contents);
+}
+
+/**
+ * The issuer of a certificate as one line, e.g. "CN=Example CA, O=Example" (display only).
+ * @param {Uint8Array | undefined} der
+ * @returns {string | null} null when there is no certificate or it cannot be read
+ */
+export function issuerName(der) {
+  if (!(der instanceof Uint8Array)) return null;
+  try {
+    const tbs = children(der, tlv(der, 0))[0];
+    const fields = children(der, tbs);
+    const offset = fields[0]?.tag === 0xa0 ? 1 : 0;
+    const parts = [];
+    for (const rdn of children(der, fields[offset + 2])) {
+      for (const attribute of children(der, rdn)) {
+        const [type, value] = children(der, attribute);
+        const oid = oidOf(der, type);
+        parts.push(`${ATTRIBUTE_NAMES.get(oid) ?? oid}=${textOf(der, value)}`);
+      }
+    }
+    return parts.join(', ');
+  } catch {
+    return null;
   }
 }

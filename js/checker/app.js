@@ -3,16 +3,19 @@
 // `window.mtastsReport` once `document.documentElement.dataset.state === 'done'` — the object
 // `mtasts check --json` prints for the same domain and world.
 
-// First load: the first module (no verifier) and the linters. The check's assembly, hosts and
-// rendering come with the first check; the full module with the first MX probe.
-import { init, LITE_MODULE_URL } from '../browser/init.js';
-import { lintPolicy, lintRecord, lintTlsRptRecord } from '../core.js';
+// First load: the first module (no verifier) with its own glue, for the linters. The check's
+// assembly, hosts, rendering and the package's glue come with the first check; the full module
+// (the certificate verifier) with the first MX probe.
+import { loadFirstModule, lintPolicy, lintRecord, lintTlsRptRecord } from './first-module.js';
 import { el, finding } from './dom.js';
 
+let firstModule;
 let checking;
 /** What a check needs, loaded once: { checkDomain, memoryStore, renderReport, hosts }. */
 function checker(config) {
-  checking ??= Promise.all([import('../browser/index.js'), import('./render-report.js')]).then(([entry, { renderReport }]) => {
+  checking ??= Promise.all([import('../browser/index.js'), import('./render-report.js')]).then(async ([entry, { renderReport }]) => {
+    // The package's glue (js/core.js) gets its own instance of the module compiled at first load.
+    await entry.init(await firstModule);
     const base = config.helpers ? '' : null;
     const hosts = {
       dns: entry.createDohDns({ url: config.doh }),
@@ -134,13 +137,16 @@ function lintNow() {
 async function main() {
   setupTabs();
   // The first module has no certificate verifier; the probe loads the full one (loadVerifier).
-  await init(LITE_MODULE_URL);
+  firstModule = loadFirstModule();
+  await firstModule;
   const config = await loadConfig();
   $('check-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const domain = $('domain').value.trim().replace(/\.$/, '');
     if (domain) runCheck(domain, config);
   });
+  // Someone typing a domain is about to check it: the check's modules load meanwhile (once).
+  $('domain').addEventListener('input', () => checker(config).catch(() => {}), { once: true });
   $('download').addEventListener('click', download);
   $('share').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
   $('lint-text').addEventListener('input', () => {
@@ -158,11 +164,23 @@ async function main() {
   });
   $('lint-kind').addEventListener('change', lintNow);
   root.dataset.state = 'ready';
-  const m = /^#check=(.+)$/.exec(location.hash);
-  if (m) {
-    $('domain').value = decodeURIComponent(m[1]);
-    runCheck($('domain').value, config);
-  }
+  // A shared link (#check=<domain>) runs its check, also when pasted into this tab.
+  const fromHash = () => {
+    const m = /^#check=(.+)$/.exec(location.hash);
+    if (!m || root.dataset.state === 'running') return;
+    let domain;
+    try {
+      domain = decodeURIComponent(m[1]).trim();
+    } catch {
+      return; // not a domain of ours: a malformed escape
+    }
+    if (domain === window.mtastsReport?.domain) return;
+    selectTab('check');
+    $('domain').value = domain;
+    runCheck(domain, config);
+  };
+  window.addEventListener('hashchange', fromHash);
+  fromHash();
 }
 
 main().catch((err) => {

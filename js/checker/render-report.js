@@ -20,24 +20,33 @@ function recordRow(r, domain) {
     case 'none':
       return checkRow('bad', title, 'no MTA-STS record: senders apply no policy', finding('bad', `no TXT record starting with v=STSv1 at ${r.name}`, { rfc: 'RFC 8461 §3.1', fix }), suggestion(domain), ...diagnostics(r.diagnostics));
     case 'multiple':
-      return checkRow('bad', title, 'more than one MTA-STS record', ...rawRecords(r.raw), finding('bad', 'senders treat several v=STSv1 records as no policy', { rfc: 'RFC 8461 §3.1', fix: 'keep exactly one' }));
+      return checkRow('bad', title, 'more than one MTA-STS record', ...rawRecords(r.raw), finding('bad', 'senders treat several v=STSv1 records as no policy', { rfc: 'RFC 8461 §3.1', fix: 'keep exactly one' }), suggestion(domain));
     case 'invalid':
-      return checkRow('bad', title, 'the record is invalid', ...rawRecords(r.raw), ...diagnostics(r.diagnostics), finding('bad', 'an invalid record means no policy', { rfc: 'RFC 8461 §3.1', fix }));
+      return checkRow('bad', title, 'the record is invalid', ...rawRecords(r.raw), ...diagnostics(r.diagnostics), finding('bad', 'an invalid record means no policy', { rfc: 'RFC 8461 §3.1', fix }), suggestion(domain));
     default:
       return checkRow('warn', title, `lookup failed temporarily (${r.detail})`, finding('warn', 'the DNS answer says nothing about the record; senders keep a cached policy', { rfc: 'RFC 8461 §10' }));
   }
 }
 
+/** What a certificate shows: the verdict, its names, issuer and expiry. */
+function certificateLine(c, host) {
+  const verdict = c.ok ? `valid for ${host}` : `${c.code}: ${c.message}`;
+  const issuer = c.issuer === undefined ? '' : `; issuer ${c.issuer ?? '?'}`;
+  return el('p', { class: 'certificate' }, `certificate: ${verdict}; names ${c.subjectAltNames.join(', ') || 'none'}${issuer}; expires ${c.notAfter ?? '?'}${c.daysLeft !== null ? ` (${c.daysLeft} days)` : ''}`);
+}
+
 function fetchRow(p) {
   const title = 'Policy fetch';
   const f = p.fetch;
+  const host = new URL(p.url).hostname;
+  const cert = p.certificate ? certificateLine(p.certificate, host) : null;
   if (!f) return checkRow('info', title, 'not fetched (no valid TXT record)', el('p', {}, p.url));
   if (!f.answered) {
-    if (isNotCheckable(f.detail)) return checkRow('warn', title, 'not checkable from a browser', el('p', {}, f.message), el('p', {}, p.url));
-    return checkRow('bad', title, f.message, el('p', {}, p.url), finding('bad', `the policy host did not answer: ${f.kind} (${f.detail})`, { rfc: 'RFC 8461 §3.3', fix: `serve the policy over HTTPS at ${p.url} with a certificate valid for its host name` }));
+    if (isNotCheckable(f.detail)) return checkRow('warn', title, notChecked(f.detail), el('p', {}, f.message), el('p', {}, p.url));
+    return checkRow('bad', title, f.message, el('p', {}, p.url), cert, finding('bad', `the policy host did not answer: ${f.kind} (${f.detail})`, { rfc: 'RFC 8461 §3.3', fix: `serve the policy over HTTPS at ${p.url} with a certificate valid for ${host}, from a CA senders trust` }));
   }
   const good = f.httpStatus === 200 && /^text\/plain(\s*;|$)/i.test(f.contentType ?? '');
-  return checkRow(good ? 'ok' : 'bad', title, `HTTP ${f.httpStatus}, ${f.contentType ?? 'no content type'}, ${f.bytes} bytes`, el('p', {}, p.url), good ? null : finding('bad', 'the policy must be served with status 200 and Content-Type text/plain, without redirects', { rfc: 'RFC 8461 §3.3' }));
+  return checkRow(good ? 'ok' : 'bad', title, `HTTP ${f.httpStatus}, ${f.contentType ?? 'no content type'}, ${f.bytes} bytes`, el('p', {}, p.url), cert, good ? null : finding('bad', 'the policy must be served with status 200 and Content-Type text/plain, without redirects', { rfc: 'RFC 8461 §3.3' }));
 }
 
 function policyRow(p, domain) {
@@ -63,16 +72,13 @@ function mxRows(report) {
       body.push(finding(state === 'bad' ? 'bad' : 'warn', `${h.host} is not covered by the policy's mx patterns (${report.policy.mx.join(', ')})`, { rfc: 'RFC 8461 §4.1', fix: `add "mx: ${h.host}" (or a matching *.${h.host.split('.').slice(1).join('.')} pattern) to the policy` }));
     }
     const pr = h.probe;
-    if (pr?.error && (pr.error.code === NOT_CHECKABLE || pr.error.code.startsWith('serve-'))) {
-      parts.push('STARTTLS not checkable from a browser');
+    if (pr?.error && isNotCheckable(pr.error.code)) {
+      parts.push(pr.error.code === NOT_CHECKABLE ? 'STARTTLS not checkable from a browser' : notChecked(pr.error.code));
       body.push(el('p', {}, pr.error.message));
       if (state === 'ok') state = 'warn';
     } else if (pr) {
       parts.push(pr.starttls ? `STARTTLS, ${pr.tlsVersion ?? '?'}` : pr.starttls === false ? 'no STARTTLS' : 'not reached');
-      if (pr.certificate) {
-        const c = pr.certificate;
-        body.push(el('p', {}, `certificate: ${c.ok ? 'valid' : `${c.code}: ${c.message}`}; names ${c.subjectAltNames.join(', ') || 'none'}; expires ${c.notAfter ?? '?'}${c.daysLeft !== null ? ` (${c.daysLeft} days)` : ''}`));
-      }
+      if (pr.certificate) body.push(certificateLine(pr.certificate, h.host));
       if (pr.error) body.push(el('p', {}, `${pr.error.code}: ${pr.error.message}`));
       const f = h.verdict?.failure;
       if (f) {
@@ -125,9 +131,17 @@ export function renderReport(report) {
       ? `✓ ${report.domain}: valid MTA-STS policy in mode ${report.policy.mode}; senders ${report.policy.mode === 'enforce' ? 'deliver only over verified TLS to the listed MX hosts' : report.policy.mode === 'testing' ? 'deliver anyway and report failures' : 'treat the domain as having no policy'}.`
       : state === 'warn'
         ? `! ${report.domain}: the DNS checks found no problem; the policy and the MX hosts are not checkable from this browser (run mtasts serve or mtasts check).`
-        : `✗ ${report.domain}: ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}${report.policy.status === 'none' ? ', no MTA-STS policy: senders deliver with opportunistic TLS only' : ''}.`;
+        : `✗ ${report.domain}: ${[problems.length > 0 ? `${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}` : null, report.policy.status === 'none' ? 'no MTA-STS policy: senders deliver with opportunistic TLS only' : null].filter(Boolean).join(', ') || 'something to fix (see below)'}.`;
   return { verdict, ok: report.ok, state, rows };
 }
 
 const isNotCheckable = (detail) => detail === NOT_CHECKABLE || String(detail ?? '').startsWith('serve-');
+
+/** The brief of a step the page could not take: no helper, or the checker's server refused. */
+function notChecked(code) {
+  if (code === NOT_CHECKABLE) return 'not checkable from a browser';
+  if (code === 'serve-target-refused') return `not checked: the checker's server does not connect to private or loopback addresses (${code})`;
+  if (code === 'serve-rate-limited' || code === 'serve-busy') return `not checked: the checker's server is busy, try again in a minute (${code})`;
+  return `not checked: the checker's server refused (${code})`;
+}
 

@@ -46,6 +46,13 @@ export function renderReport(report, paint = plain) {
     const what = f.answered ? `HTTP ${f.httpStatus}${body}` : f.message;
     line(fetchErrors.length ? m.bad : m.ok, `policy fetch ${p.url}: ${what}${rfc('RFC 8461 §3.3')}`);
     if (f.answered && f.location) detail(`Location: ${f.location}`);
+    // The policy host's certificate (RFC 8461 §3.3: valid for mta-sts.<domain>), also a failed one.
+    const c = p.certificate;
+    if (c) {
+      const left = c.daysLeft === null ? '' : c.daysLeft < 0 ? `, expired ${plural(-c.daysLeft, 'day')} ago` : `, ${plural(c.daysLeft, 'day')} left`;
+      const names = c.subjectAltNames.length > 5 ? `${c.subjectAltNames.slice(0, 5).join(', ')}, … (${c.subjectAltNames.length} in all)` : c.subjectAltNames.join(', ') || 'none';
+      detail(`certificate: ${c.ok ? 'valid' : `not valid (${c.code})`}; names ${names}; issuer ${c.issuer ?? '?'}; expires ${c.notAfter?.slice(0, 10) ?? '?'}${left}`);
+    }
   } else if (p.status === 'cached') {
     line(m.ok, `policy fetch: not needed, id ${p.id} is unchanged; the policy was fetched ${p.fetchedAt}${rfc('RFC 8461 §3.3')}`);
   } else {

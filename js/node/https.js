@@ -51,36 +51,37 @@ export function policyTrustAnchors(ca) {
 }
 
 // Node's names for certificate verification failures (OpenSSL X509_V_ERR_* without the prefix, and
-// the host-name check). These map to TLS-RPT `sts-webpki-invalid` (RFC 8460 §4.3.2.1).
-const CERTIFICATE_CODES = new Set([
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_CRL',
-  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
-  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
-  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
-  'CERT_SIGNATURE_FAILURE',
-  'CRL_SIGNATURE_FAILURE',
-  'CERT_NOT_YET_VALID',
-  'CERT_HAS_EXPIRED',
-  'CRL_NOT_YET_VALID',
-  'CRL_HAS_EXPIRED',
-  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
-  'ERROR_IN_CERT_NOT_AFTER_FIELD',
-  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
-  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'CERT_CHAIN_TOO_LONG',
-  'CERT_REVOKED',
-  'INVALID_CA',
-  'PATH_LENGTH_EXCEEDED',
-  'INVALID_PURPOSE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'HOSTNAME_MISMATCH',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
+// the host-name check), with OpenSSL's text for each (what Node's own error would say). These map
+// to TLS-RPT `sts-webpki-invalid` (RFC 8460 §4.3.2.1).
+const CERTIFICATE_CODES = new Map([
+  ['UNABLE_TO_GET_ISSUER_CERT', 'unable to get issuer certificate'],
+  ['UNABLE_TO_GET_CRL', 'unable to get certificate CRL'],
+  ['UNABLE_TO_DECRYPT_CERT_SIGNATURE', "unable to decrypt certificate's signature"],
+  ['UNABLE_TO_DECRYPT_CRL_SIGNATURE', "unable to decrypt CRL's signature"],
+  ['UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'unable to decode issuer public key'],
+  ['CERT_SIGNATURE_FAILURE', 'certificate signature failure'],
+  ['CRL_SIGNATURE_FAILURE', 'CRL signature failure'],
+  ['CERT_NOT_YET_VALID', 'certificate is not yet valid'],
+  ['CERT_HAS_EXPIRED', 'certificate has expired'],
+  ['CRL_NOT_YET_VALID', 'CRL is not yet valid'],
+  ['CRL_HAS_EXPIRED', 'CRL has expired'],
+  ['ERROR_IN_CERT_NOT_BEFORE_FIELD', "format error in certificate's notBefore field"],
+  ['ERROR_IN_CERT_NOT_AFTER_FIELD', "format error in certificate's notAfter field"],
+  ['ERROR_IN_CRL_LAST_UPDATE_FIELD', "format error in CRL's lastUpdate field"],
+  ['ERROR_IN_CRL_NEXT_UPDATE_FIELD', "format error in CRL's nextUpdate field"],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'],
+  ['SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain'],
+  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unable to get local issuer certificate'],
+  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unable to verify the first certificate'],
+  ['CERT_CHAIN_TOO_LONG', 'certificate chain too long'],
+  ['CERT_REVOKED', 'certificate revoked'],
+  ['INVALID_CA', 'invalid CA certificate'],
+  ['PATH_LENGTH_EXCEEDED', 'path length constraint exceeded'],
+  ['INVALID_PURPOSE', 'unsupported certificate purpose'],
+  ['CERT_UNTRUSTED', 'certificate not trusted'],
+  ['CERT_REJECTED', 'certificate rejected'],
+  ['HOSTNAME_MISMATCH', 'hostname mismatch'],
+  ['ERR_TLS_CERT_ALTNAME_INVALID', "the certificate's names do not include the host name"],
 ]);
 
 const CONNECT_CODES = new Set([
@@ -107,7 +108,7 @@ export function classifyFetchError(err) {
   const syscall = typeof first?.syscall === 'string' ? first.syscall : '';
   // A failure of the injected lookup (ours says queryA/queryAaaa, Node's own says getaddrinfo).
   if (first?.dnsKind || /^(getaddrinfo|query)/.test(syscall)) return 'dns';
-  if (CERTIFICATE_CODES.has(code)) return 'certificate';
+  if (first?.untrusted || CERTIFICATE_CODES.has(code)) return 'certificate';
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code === 'EPROTO') return 'tls';
   if (CONNECT_CODES.has(code)) return 'connect';
   return 'protocol';
@@ -138,7 +139,11 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
    *   body: Uint8Array } | { ok: false, kind: string, detail: string, message: string }>} a kind
    *   `truncated` failure also carries `received` (bytes that came) and `expected` (the
    *   Content-Length, or null when none was declared). Either carries `localAddress`, the local
-   *   IP of the connection, once one was made (RFC 8460 §4.4 sending-mta-ip).
+   *   IP of the connection, once one was made (RFC 8460 §4.4 sending-mta-ip), and `certificate`
+   *   once a TLS handshake completed: `{ chain: Uint8Array[] (DER, leaf first, as the host sent it
+   *   and Node completed it), trusted: boolean }` (trusted: Node's RFC 8461 §3.3 verdict for the
+   *   host name; an untrusted chain is also the failure `certificate`). For display: `check` and
+   *   the checker page show the policy host's certificate.
    */
   function get(url) {
     let target;
@@ -158,12 +163,15 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
       let timer;
       let req;
       let localAddress = null;
+      let certificate = null; // the peer's chain and Node's verdict on it, once the handshake is done
+      let identityError;
       const finish = (result) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         // RFC 8460 §4.4 sending-mta-ip of a policy fetch failure: the local end of the connection.
         if (localAddress !== null) result.localAddress = localAddress;
+        if (certificate !== null) result.certificate = certificate;
         // Nothing stays open: with agent:false the socket belongs to this request alone.
         if (req) req.destroy();
         resolve(result);
@@ -179,7 +187,11 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
         // SNI carries that name and Node's check (checkServerIdentity) matches it.
         servername: isIP(hostname) ? undefined : hostname,
         secureContext,
-        rejectUnauthorized: true,
+        // Node's trust decision (chain to a trusted root, checkServerIdentity) is acted on at
+        // 'secureConnect' below, before a byte of the request is sent, so that the chain of a host
+        // that fails it can still be shown.
+        rejectUnauthorized: false,
+        checkServerIdentity: (name, cert) => (identityError = tls.checkServerIdentity(name, cert)),
         minVersion: 'TLSv1.2',
         // RFC 8461 §3.3: HTTP caching MUST NOT be used. No keep-alive pool and no stored response:
         // every fetch is a new connection and a new request.
@@ -199,6 +211,15 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
         };
         if (socket.localAddress) note();
         else socket.once('connect', note);
+        // RFC 8461 §3.3: the certificate must be valid for the host (Node checked both the chain and
+        // the name); an untrusted one ends the fetch here, as rejectUnauthorized would.
+        socket.once('secureConnect', () => {
+          certificate = { chain: peerChain(socket), trusted: socket.authorized === true };
+          if (certificate.trusted) return;
+          const code = String(socket.authorizationError ?? 'CERT_UNTRUSTED');
+          const message = identityError?.code === code ? identityError.message : CERTIFICATE_CODES.get(code) ?? code;
+          socket.destroy(Object.assign(new Error(message), { code, untrusted: true }));
+        });
       });
 
       // RFC 8461 §3.3: bound the time of the fetch. One timer covers connect, TLS, headers and the
@@ -218,6 +239,12 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
       });
 
       req.on('response', (res) => {
+        // Spec: never an answer from a connection whose certificate was not trusted (it is ended at
+        // 'secureConnect'; this holds even if that listener were missed).
+        if (certificate?.trusted !== true || res.socket?.authorized !== true) {
+          finish(failure('certificate', 'CERT_UNTRUSTED', describe('certificate', hostname, { message: 'the certificate was not verified' })));
+          return;
+        }
         const status = res.statusCode;
         const contentType = res.headers['content-type'] ?? null;
         // RFC 8461 §3.3: 3xx redirects MUST NOT be followed. The status and Location are returned as
@@ -284,6 +311,17 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
   }
 
   return { get };
+}
+
+/** The peer's certificates as DER, leaf first (getPeerCertificate(true) links each to its issuer). */
+function peerChain(socket) {
+  const chain = [];
+  const seen = new Set();
+  for (let c = socket.getPeerCertificate(true); c?.raw && !seen.has(c); c = c.issuerCertificate) {
+    seen.add(c);
+    chain.push(new Uint8Array(c.raw));
+  }
+  return chain;
 }
 
 function failure(kind, detail, message) {

@@ -23,17 +23,29 @@ export function createPolicyHelper({ dns, httpsOptions, allowPrivate }) {
     const host = `mta-sts.${domain}`;
     const addresses = await dns.resolveAddresses(host);
     if (addresses.ok) checkTargets(host, addresses.addresses.map((a) => a.address), allowPrivate);
-    // The lookup answers only with the addresses checked above; a failed resolution is the HTTPS
-    // host's to report, as the CLI's would be.
+    // The lookup answers only with the addresses checked above, never with a second resolution
+    // (which could point elsewhere): a failed resolution is failed again, as the Node DNS host's
+    // lookup reports it, so the HTTPS host classifies it as the CLI's would be.
     const lookup = (hostname, options, callback) => {
       if (typeof options === 'function') callback = options;
-      if (hostname !== host || !addresses.ok) return dns.lookup(hostname, options, callback);
+      if (hostname !== host || !addresses.ok) return process.nextTick(callback, lookupError(hostname, addresses));
       const all = addresses.addresses.slice().sort((a, b) => a.family - b.family);
       if (typeof options === 'object' && options?.all) return process.nextTick(callback, null, all);
       return process.nextTick(callback, null, all[0].address, all[0].family);
     };
     const https = createHttpsHost({ ...httpsOptions, lookup });
     const answer = await https.get(`https://${host}/.well-known/mta-sts.txt`);
-    return answer.ok ? { ...answer, body: toBase64(answer.body) } : answer;
+    // The policy host's chain as DER (base64), for the page to show; the verdict on it is the
+    // HTTPS host's (`trusted`), as for `mtasts check`.
+    const certificate = answer.certificate ? { ...answer.certificate, chain: answer.certificate.chain.map(toBase64) } : undefined;
+    const { localAddress: _local, ...shown } = answer;
+    return { ...shown, ...(answer.ok ? { body: toBase64(answer.body) } : {}), ...(certificate ? { certificate } : {}) };
   };
+}
+
+/** The error js/node/dns.js's lookup gives for a failed resolution (or another name: none). */
+function lookupError(hostname, r) {
+  const failed = r.ok ? { kind: 'none', detail: 'ENOTFOUND' } : r;
+  const err = new Error(`${failed.kind === 'none' ? 'no address' : 'temporary dns failure'} for ${hostname}: ${failed.detail}`);
+  return Object.assign(err, { code: failed.detail, errno: failed.detail, hostname, syscall: 'queryA', dnsKind: failed.kind });
 }

@@ -4,6 +4,7 @@ use super::{from_js, js_error, to_js};
 use crate::tlsrpt::record;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "library-api")]
 #[wasm_bindgen(js_name = parseTlsRptRecord)]
 pub fn parse_tlsrpt_record(txt: &str) -> Result<JsValue, JsValue> {
     record::parse_tlsrpt_record(txt)

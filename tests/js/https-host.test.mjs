@@ -131,7 +131,11 @@ test('404 is returned as data with an empty body, and the local address of the c
   });
   try {
     const r = await hostFor(s.port).get(URL_);
-    assert.deepEqual({ ...r, body: [...r.body] }, { ok: true, status: 404, contentType: 'text/html', location: null, body: [], localAddress: '127.0.0.1' });
+    const { certificate, ...rest } = r;
+    assert.deepEqual({ ...rest, body: [...r.body] }, { ok: true, status: 404, contentType: 'text/html', location: null, body: [], localAddress: '127.0.0.1' });
+    // The policy host's chain (DER, leaf first) and Node's verdict on it, for display.
+    assert.equal(certificate.trusted, true);
+    assert.ok(certificate.chain.length >= 1 && certificate.chain.every((c) => c instanceof Uint8Array && c[0] === 0x30));
   } finally {
     await s.close();
   }
