@@ -382,7 +382,7 @@ export interface ConnectMxOptions {
    * usual. Unlike mx-connect's `connectHook(delivery, options, callback)`, it returns the socket.
    */
   connectHook?: (target: { host: string; address: string; port: number; localAddress?: string; timeout: number; signal?: AbortSignal }) =>
-    import('node:stream').Duplex | Promise<import('node:stream').Duplex>;
+    MxSocket | Promise<MxSocket>;
   /**
    * Hears each attempt as it ends (a refused address, a failed connect, a TLS or certificate
    * failure, the success), in order, before the next is dialled; the same objects as `attempts`.
