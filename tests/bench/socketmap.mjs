@@ -368,6 +368,7 @@ async function memoryChild(n) {
   const fillMs = Number(process.hrtime.bigint() - started) / 1e6;
   gc();
   const after = process.memoryUsage();
+  if (process.env.MTASTS_BENCH_MEMORY_DETAIL) console.log(JSON.stringify({ before, after }));
   const mib = (b) => (b / 1048576).toFixed(1);
   console.log(`memory, ${n} cached domains (memory store + answer cache ${answers.size}): RSS ${mib(before.rss)} → ${mib(after.rss)} MiB (+${mib(after.rss - before.rss)}), heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB, ` +
     `about ${Math.round((after.rss - before.rss) / n)} bytes a domain; filled in ${(fillMs / 1000).toFixed(1)} s (${Math.round(n / (fillMs / 1000))} first answers/s from the store)`);
