@@ -140,15 +140,22 @@ export async function startSocketmapServer({ listen, answers, log, metrics, maxR
       const several = fed.length > 3;
       // Several requests in one chunk (pipelining): their replies leave in one write.
       if (several) socket.cork();
-      for (let i = 1; i < fed.length && !closing; i += 2) {
-        if (fed[i] === HELD) {
-          const data = decoder.held(fed[i + 1]);
-          onRequest(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1'), data, started);
-        } else {
-          onRequest(chunk.toString('latin1', fed[i], fed[i + 1]), chunk.subarray(fed[i], fed[i + 1]), started);
+      try {
+        for (let i = 1; i < fed.length && !closing; i += 2) {
+          if (fed[i] === HELD) {
+            const data = decoder.held(fed[i + 1]);
+            onRequest(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1'), data, started);
+          } else {
+            onRequest(chunk.toString('latin1', fed[i], fed[i + 1]), chunk.subarray(fed[i], fed[i + 1]), started);
+          }
         }
+      } catch (err) {
+        // A bug: this connection is closed after the replies already due, nothing else affected.
+        log.error({ event: 'socketmap-answer-failed', err: err?.message ?? String(err) });
+        close(null);
+      } finally {
+        if (several) socket.uncork();
       }
-      if (several) socket.uncork();
       if (fed[0] & FED_ERROR && !closing) {
         try {
           decoder.finish(); // throws the framing error met after the requests above
