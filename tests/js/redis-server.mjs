@@ -68,7 +68,9 @@ async function answersPing(port, secure = false) {
  */
 export async function startRedis({ persistDir, tls: certificate, extra = [] } = {}) {
   const port = await freePort();
-  const persistence = persistDir ? ['--dir', persistDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  // Without persistence still a directory of its own: a replica writes the copy it receives there.
+  const ownDir = persistDir ? null : mkdtempSync(join(tmpdir(), 'mtasts-redis-'));
+  const persistence = persistDir ? ['--dir', persistDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--dir', ownDir, '--appendonly', 'no'];
   let child = null;
   let log = '';
   let certDir = null;
@@ -99,6 +101,7 @@ export async function startRedis({ persistDir, tls: certificate, extra = [] } = 
     running.delete(stop);
     await kill('SIGTERM');
     if (certDir) rmSync(certDir, { recursive: true, force: true });
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
   };
   running.add(stop);
   return {
