@@ -1107,8 +1107,11 @@ export const LITE_MODULE_URL: URL;
 
 /**
  * Node entry only. Where a Redis store connects: a URL `redis://[user:pass@]host[:port][/db]` or
- * `rediss://…` (TLS), with the optional query parameters `local=memory|DIR` (the local layer),
- * `timeout=MS` (the command timeout, default 500) and `prefix=P` (key prefix, default `mtasts:`);
+ * `rediss://…` (TLS), `redis+sentinel://[user:pass@]host:port[,host:port…]/NAME[/db]` (Sentinel),
+ * `redis+cluster://[user:pass@]host:port[,host:port…]` (Cluster), `rediss+sentinel://…` and
+ * `rediss+cluster://…` (TLS to every node), with the optional query parameters `local=memory|DIR`
+ * (the local layer), `timeout=MS` (the command timeout, default 500), `prefix=P` (key prefix,
+ * default `mtasts:`) and, with TLS, `ca=FILE` (extra CA certificates, added to the system roots);
  * or an options object: `{ url }`, `{ host, port, db, password, tls }`, `{ sentinels, name }`
  * (Sentinel) or `{ cluster: [{ host, port }], clusterOptions }` (Cluster), each with `prefix`,
  * `commandTimeout`, `connectTimeout` (default 2000), `local`, and any further ioredis option.

@@ -137,7 +137,94 @@ fn netstrings() {
             .collect();
         assert_eq!(got, *want, "{why}");
         assert_eq!(e, *err, "{why}");
+        // feed (the host's one call per read) frames the same.
+        let (fed, fe) = feed_all(&[input], DEFAULT_MAX_REQUEST);
+        assert_eq!(fed, got, "feed: {why}");
+        assert_eq!(fe, *err, "feed: {why}");
     }
+}
+
+/// Every request of `parts` fed one after the other, and the error code (or the one `finish` gives).
+fn feed_all(parts: &[&[u8]], max: usize) -> (Vec<String>, Option<&'static str>) {
+    let mut d = NetstringDecoder::new(max);
+    let mut out = Vec::new();
+    for part in parts {
+        let fed = d.feed(part);
+        for r in fed.requests {
+            let data = match r {
+                Fed::InChunk { start, end } => part[start..end].to_vec(),
+                Fed::Held(data) => data,
+            };
+            out.push(String::from_utf8_lossy(&data).into_owned());
+        }
+        if let Some(e) = fed.error {
+            return (out, Some(mtasts::Error::from(e).code()));
+        }
+    }
+    (out, d.finish().err().map(|e| mtasts::Error::from(e).code()))
+}
+
+#[test]
+fn feed_takes_requests_in_place_and_copies_only_those_split_across_reads() {
+    let stream: &[u8] = b"19:postfix example.com,27:postfix [mx.example.com]:25,0:,";
+    let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+    let fed = d.feed(stream);
+    assert_eq!(fed.error, None);
+    assert_eq!(
+        fed.requests,
+        vec![
+            Fed::InChunk { start: 3, end: 22 },
+            Fed::InChunk { start: 26, end: 53 },
+            Fed::Held(vec![])
+        ],
+        "whole requests are places in the bytes fed"
+    );
+    assert!(!d.in_request());
+    // The data whole in one read, its "," in the next: copied before that read replaces the bytes.
+    let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+    assert_eq!(d.feed(b"3:a b").requests, vec![]);
+    assert_eq!(d.buffered(), 3, "the data waits for its comma");
+    let fed = d.feed(b",1:x,");
+    assert_eq!(
+        fed.requests,
+        vec![
+            Fed::Held(b"a b".to_vec()),
+            Fed::InChunk { start: 3, end: 4 }
+        ]
+    );
+    assert_eq!(d.buffered(), 0);
+    // After an error, nothing more.
+    let mut d = NetstringDecoder::new(16);
+    assert!(d.feed(b"17:").error.is_some());
+    let again = d.feed(b"1:x,");
+    assert!(
+        again.requests.is_empty() && again.error.is_some(),
+        "a failed decoder stays failed"
+    );
+}
+
+#[test]
+fn feed_split_at_every_pair_of_cuts_gives_the_same_requests() {
+    let stream: &[u8] = b"19:postfix example.com,27:postfix [mx.example.com]:25,0:,3:a b,";
+    let (whole, e) = feed_all(&[stream], DEFAULT_MAX_REQUEST);
+    assert_eq!(e, None);
+    assert_eq!(whole.len(), 4);
+    for a in 0..=stream.len() {
+        for b in a..=stream.len() {
+            let (got, e) = feed_all(
+                &[&stream[..a], &stream[a..b], &stream[b..]],
+                DEFAULT_MAX_REQUEST,
+            );
+            assert_eq!(got, whole, "cuts at {a} and {b}");
+            assert_eq!(e, None, "cuts at {a} and {b}");
+        }
+    }
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(
+        feed_all(&bytes, DEFAULT_MAX_REQUEST).0,
+        whole,
+        "one byte at a time"
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@ options:
   --config FILE          YAML config: our keys and postfix-mta-sts-resolver's mta-sts-daemon.yml
                          keys (host, port, path, mode, zones, default_zone, strict_testing, timeout,
                          cache, proactive_policy_fetching, cache_grace, shutdown_timeout); see README
-  --store SPEC           memory, file:DIR or a redis:// URL (default: file:$XDG_CACHE_HOME/mtasts,
+  --store SPEC           memory, file:DIR, or redis://, rediss://, redis+sentinel://HOST:PORT/NAME,
+                         redis+cluster://HOST:PORT,HOST:PORT (default: file:$XDG_CACHE_HOME/mtasts,
                          or ~/.cache/mtasts); overrides the config's store/cache
   --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics
   --log-level LEVEL      fatal, error, warn, info (default; one line per answer made), debug, silent

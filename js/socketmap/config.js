@@ -20,6 +20,7 @@ const parse = (text, options) => peerDependency('yaml', 'a socketmap YAML config
 import { MtaStsError } from '../error.js';
 import { parseHostPort } from '../relay/config.js';
 import { LOG_LEVELS } from '../relay/log.js';
+import { isRedisSpec } from '../stores/redis-connection.js';
 
 export const DEFAULT_PORT = 8461;
 
@@ -144,7 +145,7 @@ export function resolveSocketmapConfig(doc = {}, flags = {}) {
     if (type === 'internal') store = 'memory';
     else if (type === 'redis') {
       const address = cache.options?.address ?? cache.options?.url;
-      if (typeof address !== 'string' || !/^rediss?:\/\//.test(address)) throw invalid(`cache.options.address needs a redis:// URL for cache type redis, found ${JSON.stringify(address)}`);
+      if (!isRedisSpec(address)) throw invalid(`cache.options.address needs a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL for cache type redis, found ${JSON.stringify(address)}`);
       store = address;
     } else throw invalid(`cache type ${JSON.stringify(type)} is not supported: use internal, redis, or store: file:DIR`);
   }

@@ -16,6 +16,10 @@ import { NetstringDecoder } from '../core.js';
 import { MtaStsError } from '../error.js';
 
 const STOPPING = Symbol('stopping');
+// NetstringDecoder.feed's answer (src/wasm/socketmap.rs): flags, then (start, end) pairs.
+const HELD = 0xffffffff;
+const FED_ERROR = 1;
+const FED_IN_REQUEST = 2;
 
 /**
  * @param {object} o
@@ -96,9 +100,8 @@ export async function startSocketmapServer({ listen, answers, log, metrics, maxR
       flush();
     };
 
-    const onRequest = (data) => {
-      const started = performance.now();
-      const key = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+    // `key`: the request's bytes as a latin1 string (the answer cache's key); `data`: the bytes.
+    const onRequest = (key, data, started) => {
       const hit = answers.cached(key);
       if (hit !== undefined) {
         hitCount.inc();
@@ -131,24 +134,41 @@ export async function startSocketmapServer({ listen, answers, log, metrics, maxR
 
     socket.on('data', (chunk) => {
       if (closing) return;
-      decoder.push(chunk);
+      // One call into the core per read: where each complete request is (NetstringDecoder.feed).
+      const started = performance.now();
+      const fed = decoder.feed(chunk);
+      const several = fed.length > 3;
       // Several requests in one chunk (pipelining): their replies leave in one write.
-      socket.cork();
+      if (several) socket.cork();
       try {
-        for (;;) {
-          const data = decoder.nextRequest();
-          if (data === undefined) break;
-          onRequest(data);
-          if (closing) break;
+        for (let i = 1; i < fed.length && !closing; i += 2) {
+          if (fed[i] === HELD) {
+            const data = decoder.held(fed[i + 1]);
+            onRequest(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1'), data, started);
+          } else {
+            onRequest(chunk.toString('latin1', fed[i], fed[i + 1]), chunk.subarray(fed[i], fed[i + 1]), started);
+          }
         }
       } catch (err) {
-        metrics.protocolErrors.inc({ code: err?.code ?? 'internal' });
-        close(err);
+        // A bug: this connection is closed after the replies already due, nothing else affected.
+        log.error({ event: 'socketmap-answer-failed', err: err?.message ?? String(err) });
+        close(null);
       } finally {
-        socket.uncork();
+        if (several) socket.uncork();
       }
-      clearTimeout(requestTimer);
-      if (!closing && decoder.inRequest()) {
+      if (fed[0] & FED_ERROR && !closing) {
+        try {
+          decoder.finish(); // throws the framing error met after the requests above
+        } catch (err) {
+          metrics.protocolErrors.inc({ code: err?.code ?? 'internal' });
+          close(err);
+        }
+      }
+      if (requestTimer !== null) {
+        clearTimeout(requestTimer);
+        requestTimer = null;
+      }
+      if (!closing && fed[0] & FED_IN_REQUEST) {
         requestTimer = setTimeout(() => {
           log.warn({ event: 'socketmap-request-timeout', remote: socket.remoteAddress ?? 'unix', ms: requestTimeout });
           socket.destroy();

@@ -11,26 +11,35 @@
 // - going down and coming back are logged once each and counted (`stats`), and `onReady` listeners
 //   are told when it is back, so that the layers above push what they kept meanwhile.
 //
-// Spec: a URL `redis://[user:pass@]host[:port][/db]` or `rediss://…` (TLS, the system roots; ioredis
-// parses the URL), with our own query parameters, removed before ioredis sees the URL:
-//   local=memory|DIR   the local layer (redis.js); timeout=MS the command timeout; prefix=P key prefix.
+// Spec: a URL `redis://[user:pass@]host[:port][/db]` or `rediss://…` (TLS; ioredis parses the URL),
+//   `redis+sentinel://[user:pass@]host:port[,host:port…]/NAME[/db]` (the master NAME as the
+//   sentinels at those addresses name it; the password is the master's),
+//   `redis+cluster://[user:pass@]host:port[,host:port…]` (a Cluster, from those start-up nodes),
+//   and `rediss+sentinel://…`, `rediss+cluster://…` (TLS to every node), with our own query
+//   parameters, removed before ioredis sees the URL:
+//   local=memory|DIR   the local layer (redis.js); timeout=MS the command timeout; prefix=P key prefix;
+//   ca=FILE            with TLS: also trust the CA certificates (PEM) in FILE (added to the system
+//                      roots, as --ca-file for policy hosts; a private CA for Redis)
 // Or an options object: { url } or { sentinels, name } (Sentinel) or { cluster: [nodes] } (Cluster),
 // with prefix, commandTimeout, connectTimeout, local, and any further ioredis option.
 
+import { readFileSync } from 'node:fs';
 import { MtaStsError } from '../error.js';
 import { peerDependency } from '../peer-dependency.js';
+import { policyTrustAnchors } from '../node/https.js';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
 export const DEFAULT_PREFIX = 'mtasts:';
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 10_000;
-const OWN_PARAMS = ['local', 'timeout', 'prefix'];
+const OWN_PARAMS = ['local', 'timeout', 'prefix', 'ca'];
+const SCHEME = /^(rediss?)(\+sentinel|\+cluster)?:\/\//i;
 const OWN_OPTIONS = ['url', 'cluster', 'prefix', 'commandTimeout', 'connectTimeout', 'local', 'clusterOptions'];
 
 /** Whether `spec` is a Redis store spec (`redis://…` or `rediss://…`). */
 export function isRedisSpec(spec) {
-  return typeof spec === 'string' && /^rediss?:\/\//i.test(spec);
+  return typeof spec === 'string' && SCHEME.test(spec);
 }
 
 function invalid(message) {
@@ -49,6 +58,7 @@ function timeoutOf(value, what) {
  *   commandTimeout: number, connectTimeout: number, where: string }} `where`: the URL without its password
  */
 export function parseRedisSpec(spec) {
+  if (typeof spec === 'string' && /^rediss?\+(sentinel|cluster):\/\//i.test(spec)) return parseTopologyUrl(spec);
   if (typeof spec === 'string') {
     let url;
     try {
@@ -64,10 +74,11 @@ export function parseRedisSpec(spec) {
     if (local === '') throw invalid('local= needs memory or a directory');
     const prefix = url.searchParams.get('prefix') ?? DEFAULT_PREFIX;
     const commandTimeout = url.searchParams.has('timeout') ? timeoutOf(url.searchParams.get('timeout'), 'timeout=') : DEFAULT_COMMAND_TIMEOUT_MS;
+    const options = tlsOptions(url.protocol === 'rediss:', url.searchParams.get('ca'));
     for (const p of OWN_PARAMS) url.searchParams.delete(p);
     const where = new URL(url.href);
     if (where.password) where.password = '***';
-    return { url: url.href, options: {}, prefix, local, commandTimeout, connectTimeout: DEFAULT_CONNECT_TIMEOUT_MS, where: where.href };
+    return { url: url.href, options, prefix, local, commandTimeout, connectTimeout: DEFAULT_CONNECT_TIMEOUT_MS, where: where.href };
   }
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
     throw invalid(`a redis store needs a redis:// url or an options object, found ${spec === null ? 'null' : typeof spec}`);
@@ -86,6 +97,68 @@ export function parseRedisSpec(spec) {
   const where = spec.cluster ? `redis cluster ${spec.cluster.map((n) => `${n.host ?? '127.0.0.1'}:${n.port ?? 6379}`).join(',')}`
     : spec.sentinels ? `redis sentinel ${spec.name ?? 'mymaster'}` : `redis ${spec.path ?? `${spec.host}:${spec.port ?? 6379}`}`;
   return { ...defaults, ...ownOptions(spec, defaults), cluster: spec.cluster, options: otherOptions(spec), where };
+}
+
+/** ioredis's `tls` option for a rediss URL: the system roots, plus the CAs of `ca=FILE`. */
+function tlsOptions(tls, caFile) {
+  if (caFile === null || caFile === undefined) return tls ? { tls: {} } : {};
+  if (!tls) throw invalid('ca= is for TLS: use rediss://');
+  let pem;
+  try {
+    pem = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw invalid(`ca=${caFile}: cannot read it (${err.code ?? err.message})`);
+  }
+  return { tls: { ca: policyTrustAnchors(pem) } };
+}
+
+/**
+ * `redis+sentinel://` and `redis+cluster://` (and rediss+…): several host:port, which the WHATWG
+ * URL parser refuses, so read here; the query is our own parameters only.
+ */
+function parseTopologyUrl(spec) {
+  const m = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/?#]*)@)?([^/?#]+)(\/[^?#]*)?(?:\?([^#]*))?$/i.exec(spec);
+  const kind = m?.[2]?.toLowerCase();
+  if (!m) throw invalid(`a redis store is redis+sentinel://host:port[,host:port…]/NAME[/db] or redis+cluster://host:port[,host:port…], found ${JSON.stringify(spec)}`);
+  const nodes = m[4].split(',').map((hp) => {
+    const n = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(hp);
+    if (!n) throw invalid(`${kind} node ${JSON.stringify(hp)} is not host[:port]`);
+    const port = n[2] === undefined ? (kind === 'sentinel' ? 26379 : 6379) : Number(n[2]);
+    if (port < 1 || port > 65535) throw invalid(`${kind} node ${JSON.stringify(hp)}: the port must be 1-65535`);
+    return { host: n[1].replace(/^\[|\]$/g, ''), port };
+  });
+  const params = new URLSearchParams(m[6] ?? '');
+  for (const key of params.keys()) {
+    if (!OWN_PARAMS.includes(key)) throw invalid(`${kind} urls take only ${OWN_PARAMS.map((p) => `${p}=`).join(', ')}; found ${key}=`);
+  }
+  const local = params.get('local');
+  if (local === '') throw invalid('local= needs memory or a directory');
+  const options = tlsOptions(m[1].toLowerCase() === 'rediss', params.get('ca'));
+  if (m[3]) {
+    const [user, password] = m[3].split(':').map(decodeURIComponent);
+    if (password === undefined) options.password = user;
+    else {
+      if (user) options.username = user;
+      options.password = password;
+    }
+  }
+  const base = { prefix: params.get('prefix') ?? DEFAULT_PREFIX, local, connectTimeout: DEFAULT_CONNECT_TIMEOUT_MS,
+    commandTimeout: params.has('timeout') ? timeoutOf(params.get('timeout'), 'timeout=') : DEFAULT_COMMAND_TIMEOUT_MS };
+  const list = nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  if (kind === 'cluster') {
+    if (m[5] && m[5] !== '/') throw invalid('a redis cluster has no database number: redis+cluster://host:port[,host:port…]');
+    return { ...base, cluster: nodes, options, where: `redis cluster ${list}` };
+  }
+  const path = (m[5] ?? '').split('/').filter(Boolean);
+  if (path.length < 1 || path.length > 2 || (path[1] !== undefined && !/^\d{1,2}$/.test(path[1]))) {
+    throw invalid(`redis+sentinel://host:port[,host:port…]/NAME[/db] needs the master's name, found ${JSON.stringify(m[5] ?? '')}`);
+  }
+  options.sentinels = nodes;
+  options.name = decodeURIComponent(path[0]);
+  if (path[1] !== undefined) options.db = Number(path[1]);
+  // Interop: ioredis asks the sentinels over TLS too only when told (sentinelTLS / enableTLSForSentinelMode).
+  if (options.tls) Object.assign(options, { enableTLSForSentinelMode: true, sentinelTLS: options.tls });
+  return { ...base, options, where: `redis sentinel ${options.name} via ${list}` };
 }
 
 function ownOptions(spec, base) {
@@ -291,6 +364,12 @@ export function redisConnection(spec, { log = quiet, ioredis } = {}) {
         throw Object.assign(new MtaStsError('store-redis-timeout', `redis did not answer ${what} within ${parsed.commandTimeout} ms (${parsed.where})`, { cause: err }), { temporary: true });
       }
       stats.failures++;
+      if (/^(READONLY|MASTERDOWN|LOADING|CLUSTERDOWN)\b/.test(err?.message ?? '')) {
+        // A Sentinel failover left us on a replica (or a node is not serving yet): dial again,
+        // which asks the sentinels (or the cluster) where the master is now.
+        markDown(err.message);
+        c.disconnect();
+      }
       if (err instanceof MtaStsError) throw err;
       throw unavailable(what, err?.message ?? String(err), err);
     } finally {

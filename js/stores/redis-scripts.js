@@ -2,8 +2,8 @@
 // write below is all or nothing for every process of the fleet. Each script first checks the type
 // of every key it touches and returns a negative number, writing nothing, when a key holds someone
 // else's data (a Redis error in the middle of a script would leave its first writes in place).
-// Each script touches only the keys it is given, all under one hash tag (redis.js, redis-tlsrpt-log.js),
-// so it also runs on a Redis Cluster.
+// Each script touches only the keys it is given, all under one hash tag (a policy: its domain's key
+// alone; TLS-RPT: the keys of one day), so it also runs on a Redis Cluster.
 
 // Whether what is stored is newer than an entry with the given times: a stored entry (or the
 // deleted entry a tombstone remembers, redis.js) is newer when its fetchedAt is later, or equal with
@@ -34,28 +34,27 @@ end
 `;
 
 /**
- * KEYS[1] the entry (a string), KEYS[2] the index of domains (a set); ARGV[1] the document,
- * ARGV[2] the domain, ARGV[3] its fetchedAt, ARGV[4] its checkedAt ('' when not numbers).
- * Returns 1 written, 0 kept (the stored entry is newer), -1 a key holds foreign data.
+ * KEYS[1] the entry (a string); ARGV[1] the document, ARGV[2] its fetchedAt, ARGV[3] its
+ * checkedAt ('' when not numbers). One key only, so that on a Cluster every write of a domain is
+ * one atomic script in that domain's slot (the index of domains is written apart, redis.js).
+ * Returns 1 written, 0 kept (the stored entry is newer), -1 the key holds foreign data.
  */
 export const PUT_POLICY = `${NEWER}
-if not is(KEYS[1], 'string') or not is(KEYS[2], 'set') then return -1 end
-if stored_is_newer(redis.call('GET', KEYS[1]), ARGV[3], ARGV[4]) then return 0 end
+if not is(KEYS[1], 'string') then return -1 end
+if stored_is_newer(redis.call('GET', KEYS[1]), ARGV[2], ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
 return 1`;
 
 /**
- * KEYS as PUT_POLICY; ARGV[1] the domain, ARGV[2] and ARGV[3] the fetchedAt and checkedAt of the
- * entry this process deleted ('' when it had none: delete whatever is stored), ARGV[4] the
- * tombstone document that replaces the entry, ARGV[5] its lifetime in seconds.
+ * KEYS as PUT_POLICY; ARGV[1] and ARGV[2] the fetchedAt and checkedAt of the entry this process
+ * deleted ('' when it had none: delete whatever is stored), ARGV[3] the tombstone document that
+ * replaces the entry, ARGV[4] its lifetime in seconds.
  * Returns 1 deleted, 0 kept (the stored entry is newer than the one deleted), -1 foreign data.
  */
 export const DELETE_POLICY = `${NEWER}
-if not is(KEYS[1], 'string') or not is(KEYS[2], 'set') then return -1 end
-if ARGV[2] ~= '' and stored_is_newer(redis.call('GET', KEYS[1]), ARGV[2], ARGV[3]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[5])
-redis.call('SREM', KEYS[2], ARGV[1])
+if not is(KEYS[1], 'string') then return -1 end
+if ARGV[1] ~= '' and stored_is_newer(redis.call('GET', KEYS[1]), ARGV[1], ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 return 1`;
 
 /**

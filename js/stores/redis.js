@@ -1,11 +1,16 @@
 // redisStore: the policy cache shared by a fleet of relays and socketmaps, over a local layer that
 // keeps serving when Redis does not answer.
 //
-// Keys (prefix default `mtasts:`; the `{p}` hash tag puts them in one Cluster slot, see
-// redis-scripts.js):  <prefix>{p}:policy:<domain>  the document {"mtastsStore":1,"domain":…,"entry":…}
-//                     <prefix>{p}:domains          a set of the domains stored (list() reads it)
+// Keys (prefix default `mtasts:`):
+//   <prefix>policy:{<domain>}  the document {"mtastsStore":1,"domain":…,"entry":…}; the domain is the
+//                              key's hash tag, so on a Cluster each domain has its slot and the
+//                              policies spread over the masters
+//   <prefix>domains            a set of the domains ever stored (list() reads it), written after
+//                              the entry; a deleted domain stays in it (list() skips its tombstone,
+//                              and a name whose key is gone), so that a delete racing a put of
+//                              another process can never drop a live entry from the index
 //
-// Writes are atomic per domain (a Lua script) and ordered by the entry's own times: a put never
+// Writes are atomic per domain (a Lua script on the domain's one key) and ordered by the entry's own times: a put never
 // replaces an entry fetched later (fetchedAt), or fetched at the same time and checked later
 // (checkedAt), so a slow relay cannot undo a fresher relay's policy. Spec: the file store's rule is
 // "the last rename wins"; here the last *fetch* wins, which is the same for one process and the
@@ -43,6 +48,8 @@ const FORMAT = 1;
  * RFC 8461 §3.2 caps max_age at 31557600 s, so after this long any copy left is expired anyway.
  */
 const TOMBSTONE_SECONDS = 31_557_600 + 86_400;
+/** Keys read together by list(). */
+const LIST_CHUNK = 1000;
 /** Default bound of the domains whose write waits for Redis. */
 export const DEFAULT_MAX_PENDING = 10_000;
 
@@ -62,9 +69,8 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
   const stats = { redisHits: 0, localAnswers: 0, pushed: 0, pendingDropped: 0, corrupt: 0, foreign: 0 };
   /** domain → { op: 'put', entry } | { op: 'delete', deleted } */
   const pending = new Map();
-  const tag = `${conn.prefix}{p}:`;
-  const keyOf = (domain) => `${tag}policy:${domain}`;
-  const INDEX = `${tag}domains`;
+  const keyOf = (domain) => `${conn.prefix}policy:{${domain}}`;
+  const INDEX = `${conn.prefix}domains`;
 
   const report = (err) => {
     if (typeof onError === 'function') {
@@ -131,17 +137,24 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
     report(err);
   }
 
-  /** Writes one entry to Redis (newer-wins script). Throws when Redis cannot be reached. */
+  /** Writes one entry to Redis (newer-wins script), then indexes it. Throws when Redis cannot be reached. */
   async function pushPut(domain, entry) {
     const doc = JSON.stringify({ mtastsStore: FORMAT, domain, entry });
-    const r = await conn.run('put', (c) => c.eval(PUT_POLICY, 2, keyOf(domain), INDEX, doc, domain, timeArg(entry.fetchedAt), timeArg(entry.checkedAt)));
-    if (r === -1) foreign(domain);
+    const r = await conn.run('put', (c) => c.eval(PUT_POLICY, 1, keyOf(domain), doc, timeArg(entry.fetchedAt), timeArg(entry.checkedAt)));
+    if (r === -1) return foreign(domain);
+    try {
+      await conn.run('put', (c) => c.sadd(INDEX, domain));
+    } catch (err) {
+      // Someone else's data at the index: the entry is in Redis, only list() does not see it.
+      if (/WRONGTYPE/.test(err?.cause?.message ?? err?.message ?? '')) return foreign(domain);
+      throw err; // not indexed yet: waits with the other writes Redis missed
+    }
   }
 
   async function pushDelete(domain, deleted) {
     const times = { fetchedAt: deleted?.fetchedAt ?? null, checkedAt: deleted?.checkedAt ?? null };
     const tombstone = JSON.stringify({ mtastsStore: FORMAT, domain, deleted: times });
-    const r = await conn.run('delete', (c) => c.eval(DELETE_POLICY, 2, keyOf(domain), INDEX, domain, timeArg(deleted?.fetchedAt), timeArg(deleted?.checkedAt), tombstone, String(TOMBSTONE_SECONDS)));
+    const r = await conn.run('delete', (c) => c.eval(DELETE_POLICY, 1, keyOf(domain), timeArg(deleted?.fetchedAt), timeArg(deleted?.checkedAt), tombstone, String(TOMBSTONE_SECONDS)));
     if (r === -1) foreign(domain);
   }
 
@@ -263,15 +276,15 @@ export function redisStore(spec, { local, connection, log, onError, maxPending =
       const mine = new Map((await layer.list()).map(({ domain, entry }) => [domain, entry]));
       let shared = new Map();
       try {
-        shared = await conn.run('list', async (c) => {
-          // Ours too: one may have been deleted (a tombstone) by another process.
-          const domains = [...new Set([...(await c.smembers(INDEX)).filter(isStoreKey), ...mine.keys()])];
-          const out = new Map();
-          if (domains.length === 0) return out;
-          const values = await c.mget(...domains.map(keyOf));
-          domains.forEach((d, i) => out.set(d, values[i]));
-          return out;
-        });
+        // Ours too: one may have been deleted (a tombstone) by another process.
+        const domains = [...new Set([...(await conn.run('list', (c) => c.smembers(INDEX))).filter(isStoreKey), ...mine.keys()])];
+        // One GET a key (on a Cluster the keys live in many slots, where MGET cannot go), sent
+        // together, LIST_CHUNK at a time, each chunk within the command timeout.
+        for (let i = 0; i < domains.length; i += LIST_CHUNK) {
+          const part = domains.slice(i, i + LIST_CHUNK);
+          const values = await conn.run('list', (c) => Promise.all(part.map((d) => c.get(keyOf(d)))));
+          part.forEach((d, j) => shared.set(d, values[j]));
+        }
       } catch (err) {
         note('redis-list-failed', null, err);
         return sorted(mine);

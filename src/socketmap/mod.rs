@@ -14,7 +14,7 @@ pub mod request;
 pub use answer::{
     answer, needs_mx, request_error_answer, skip_answer, Answer, MxAnswer, Reply, ZoneOptions,
 };
-pub use netstring::{encode, NetstringDecoder, DEFAULT_MAX_REQUEST, MAX_REPLY};
+pub use netstring::{encode, Fed, Feed, NetstringDecoder, DEFAULT_MAX_REQUEST, MAX_REPLY};
 pub use request::{parse_request, Lookup, Request, Skip};
 
 /// A request read: either the policy domain to look up, or already answered (a key that names no

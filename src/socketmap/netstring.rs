@@ -36,9 +36,37 @@ pub struct NetstringDecoder {
     max: usize,
     state: State,
     data: Vec<u8>,
+    /// The data of the request being finished when it came whole in one push: its place in
+    /// `input` (not copied); valid only until the next push, so it is copied into `data` when the
+    /// "," has not come yet.
+    span: Option<(usize, usize)>,
     input: Vec<u8>,
     at: usize,
     failed: Option<SocketmapError>,
+}
+
+/// Where the data of one complete request is, after [`NetstringDecoder::feed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fed {
+    /// `bytes[start..end]` of the bytes just fed (the request came whole in them: nothing copied).
+    InChunk { start: usize, end: usize },
+    /// The request began in earlier bytes: its data, copied.
+    Held(Vec<u8>),
+}
+
+/// What one [`NetstringDecoder::feed`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Feed {
+    /// The complete requests, in order.
+    pub requests: Vec<Fed>,
+    /// The framing error met after them, if any: answer the requests, then close.
+    pub error: Option<SocketmapError>,
+}
+
+/// A complete request's data: in place in `input`, or copied.
+enum Ready {
+    Span(usize, usize),
+    Owned(Vec<u8>),
 }
 
 impl NetstringDecoder {
@@ -51,6 +79,7 @@ impl NetstringDecoder {
                 digits: 0,
             },
             data: Vec::new(),
+            span: None,
             input: Vec::new(),
             at: 0,
             failed: None,
@@ -74,7 +103,7 @@ impl NetstringDecoder {
 
     /// Bytes pushed and not yet consumed, plus the data of the request being read.
     pub fn buffered(&self) -> usize {
-        self.input.len() - self.at + self.data.len()
+        self.input.len() - self.at + self.data.len() + self.span.map_or(0, |(s, e)| e - s)
     }
 
     /// Whether a netstring has begun and not yet ended (the peer is in the middle of a request).
@@ -85,6 +114,52 @@ impl NetstringDecoder {
     /// The next complete request's data, `Ok(None)` when more bytes are needed, or the error that
     /// ends the connection.
     pub fn next_request(&mut self) -> Result<Option<Vec<u8>>, SocketmapError> {
+        Ok(self.next_ready()?.map(|r| match r {
+            Ready::Span(start, end) => self.input[start..end].to_vec(),
+            Ready::Owned(data) => data,
+        }))
+    }
+
+    /// Pushes `bytes` and takes every request they complete, in one call: the host's hot path (one
+    /// crossing into the core per read, and a request that came whole in one read is not copied).
+    /// The same framing as [`NetstringDecoder::push`] + [`NetstringDecoder::next_request`].
+    pub fn feed(&mut self, bytes: &[u8]) -> Feed {
+        let mut requests = Vec::new();
+        if let Some(e) = &self.failed {
+            return Feed {
+                requests,
+                error: Some(e.clone()),
+            };
+        }
+        self.push(bytes);
+        let base = self.input.len() - bytes.len();
+        loop {
+            match self.next_ready() {
+                Ok(None) => {
+                    return Feed {
+                        requests,
+                        error: None,
+                    }
+                }
+                Ok(Some(Ready::Span(start, end))) if start >= base => requests.push(Fed::InChunk {
+                    start: start - base,
+                    end: end - base,
+                }),
+                Ok(Some(Ready::Span(start, end))) => {
+                    requests.push(Fed::Held(self.input[start..end].to_vec()))
+                }
+                Ok(Some(Ready::Owned(data))) => requests.push(Fed::Held(data)),
+                Err(e) => {
+                    return Feed {
+                        requests,
+                        error: Some(e),
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_ready(&mut self) -> Result<Option<Ready>, SocketmapError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -94,13 +169,14 @@ impl NetstringDecoder {
                 self.failed = Some(e.clone());
                 self.input = Vec::new();
                 self.data = Vec::new();
+                self.span = None;
                 self.at = 0;
                 Err(e)
             }
         }
     }
 
-    fn step(&mut self) -> Result<Option<Vec<u8>>, SocketmapError> {
+    fn step(&mut self) -> Result<Option<Ready>, SocketmapError> {
         loop {
             match &mut self.state {
                 State::Length { value, digits } => {
@@ -129,7 +205,7 @@ impl NetstringDecoder {
                         // Spec: at least one digit (a bare ":" is no netstring).
                         b':' if *digits > 0 => {
                             let remaining = *value as usize;
-                            self.data = Vec::with_capacity(remaining);
+                            self.data.clear();
                             self.state = if remaining == 0 {
                                 State::Comma
                             } else {
@@ -150,6 +226,14 @@ impl NetstringDecoder {
                     if available == 0 {
                         return Ok(None);
                     }
+                    if self.data.is_empty() && available >= *remaining {
+                        // The whole data is here: remember where instead of copying it.
+                        self.span = Some((self.at, self.at + *remaining));
+                        self.at += *remaining;
+                        self.state = State::Comma;
+                        continue;
+                    }
+                    self.data.reserve(*remaining);
                     let take = available.min(*remaining);
                     self.data
                         .extend_from_slice(&self.input[self.at..self.at + take]);
@@ -161,6 +245,10 @@ impl NetstringDecoder {
                 }
                 State::Comma => {
                     let Some(&b) = self.input.get(self.at) else {
+                        if let Some((start, end)) = self.span.take() {
+                            // The next push may move `input`: keep the data itself.
+                            self.data = self.input[start..end].to_vec();
+                        }
                         return Ok(None);
                     };
                     if b != b',' {
@@ -171,7 +259,10 @@ impl NetstringDecoder {
                         value: 0,
                         digits: 0,
                     };
-                    return Ok(Some(std::mem::take(&mut self.data)));
+                    if let Some((start, end)) = self.span.take() {
+                        return Ok(Some(Ready::Span(start, end)));
+                    }
+                    return Ok(Some(Ready::Owned(std::mem::take(&mut self.data))));
                 }
             }
         }

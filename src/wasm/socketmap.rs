@@ -2,26 +2,59 @@
 
 use super::{bad_argument, js_error, to_value};
 use crate::delivery::MxRecord;
-use crate::socketmap::{self, MxAnswer, NetstringDecoder, Prepared, ZoneOptions};
+use crate::socketmap::{self, Fed, MxAnswer, NetstringDecoder, Prepared, ZoneOptions};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 /// One connection's incoming netstrings (see src/socketmap/netstring.rs). Every error it throws
 /// (`socketmap-netstring-*`, `socketmap-request-too-large`) means: close this connection.
 #[wasm_bindgen(js_name = NetstringDecoder)]
-pub struct JsNetstringDecoder(NetstringDecoder);
+pub struct JsNetstringDecoder(NetstringDecoder, Vec<Vec<u8>>);
+
+/// In `feed`'s answer: a request whose data is `held(i)` (it began in earlier bytes).
+const HELD: u32 = u32::MAX;
 
 #[wasm_bindgen(js_class = NetstringDecoder)]
 impl JsNetstringDecoder {
     #[wasm_bindgen(constructor)]
     pub fn new(max_request: Option<u32>) -> JsNetstringDecoder {
-        JsNetstringDecoder(NetstringDecoder::new(
-            max_request.map_or(socketmap::DEFAULT_MAX_REQUEST, |m| m as usize),
-        ))
+        JsNetstringDecoder(
+            NetstringDecoder::new(
+                max_request.map_or(socketmap::DEFAULT_MAX_REQUEST, |m| m as usize),
+            ),
+            Vec::new(),
+        )
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
         self.0.push(bytes);
+    }
+
+    /// `NetstringDecoder::feed` flattened: `[flags, start0, end0, start1, end1, …]`, each pair
+    /// `bytes[start..end]` of one complete request, or `(0xFFFFFFFF, i)`: its data is `held(i)`.
+    /// flags bit 0: a framing error came after these requests (answer them; `finish()` throws
+    /// it); bit 1: a request has begun and not ended (`inRequest()`).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u32> {
+        let fed = self.0.feed(bytes);
+        self.1.clear();
+        let flags = u32::from(fed.error.is_some()) | (u32::from(self.0.in_request()) << 1);
+        let mut out = Vec::with_capacity(1 + 2 * fed.requests.len());
+        out.push(flags);
+        for r in fed.requests {
+            match r {
+                Fed::InChunk { start, end } => out.extend([start as u32, end as u32]),
+                Fed::Held(data) => {
+                    out.extend([HELD, self.1.len() as u32]);
+                    self.1.push(data);
+                }
+            }
+        }
+        out
+    }
+
+    /// The data of the `i`-th held request of the last `feed`.
+    pub fn held(&self, i: u32) -> Option<Vec<u8>> {
+        self.1.get(i as usize).cloned()
     }
 
     /// The next request's data, or undefined when more bytes are needed.

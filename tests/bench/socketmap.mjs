@@ -2,15 +2,21 @@
 // same run on the same lab. Prints figures; asserts nothing.
 //
 //   node tests/bench/socketmap.mjs [--seconds 3] [--rounds 3] [--domains 100000] [--no-netns]
-//                                  [--parts cached,cold,memory]
+//                                  [--parts cached,cold,memory] [--load c|node]
 //
 // - cached queries per second and p50/p99 latency at 1, 8 and 64 connections, each connection
 //   with one request outstanding at a time (as Postfix's socketmap client does), same key; and
 //   the server's own CPU time per query (from /proc), which the load generator sharing the two
-//   cores does not blur;
+//   cores does not blur. The load generator is tests/bench/socketmap-load.c (epoll, built here
+//   with `cc -O2` into target/bench/; its own CPU time per query is printed), the same for every
+//   server; without a C compiler, a Node client in this process (dearer: it says so). Beside the
+//   two servers, a bare Node `net` server that answers every read with the same reply
+//   ("node net floor"): what Node's sockets alone cost, the floor under any Node server;
 // - a cold lookup (TXT + policy fetch over a new TLS connection), sequentially over the lab's
 //   domains with a valid policy, each server started fresh per round and warmed up first by one
-//   lookup of a domain without a policy (a daemon's first request also pays for its start-up);
+//   lookup of a domain without a policy and 20 fetches that find no valid policy (a daemon's
+//   first requests and fetches also pay for its start-up and the JIT; the first fetch is printed
+//   apart);
 // - memory of our socketmap with `--domains` cached policies (a memory store filled directly,
 //   every domain asked once, so the answer cache holds them too).
 // postfix-mta-sts-resolver fetches on port 443 and uses the system resolver: the script re-runs
@@ -20,7 +26,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -38,7 +44,18 @@ const VENV = process.env.MTASTS_PY_VENV ?? join(ROOT, 'target', 'py-peers');
 const DAEMON = join(VENV, 'bin', 'mta-sts-daemon');
 const IN_NETNS = process.env.MTASTS_BENCH_NETNS === '1';
 
-if (args.includes('--memory-child')) {
+if (args.includes('--floor-child')) {
+  // The floor: every read answered with the same netstring (argv after the flag), nothing else.
+  const reply = Buffer.from(args[args.indexOf('--floor-child') + 1], 'latin1');
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', () => socket.write(reply));
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+  process.on('SIGTERM', () => process.exit(0));
+  await new Promise(() => {}); // serves until SIGTERM
+} else if (args.includes('--memory-child')) {
   await memoryChild(option('domains', 100_000));
   process.exit(0);
 }
@@ -63,10 +80,13 @@ if (!IN_NETNS && !args.includes('--no-netns')) {
 const SECONDS = option('seconds', 3);
 const ROUNDS = option('rounds', 3);
 const DOMAINS = option('domains', 100_000);
+const LOAD = args.includes('--load') ? args[args.indexOf('--load') + 1] : 'c';
 const CONNECTIONS = [1, 8, 64];
 const partsAt = args.indexOf('--parts');
 const PARTS = new Set(partsAt >= 0 ? args[partsAt + 1].split(',') : ['cached', 'cold', 'memory']);
 const KEY = 'postfix enforce-valid.test';
+// Domains whose lookup fetches and finds no valid policy (nothing cached): the cold warm-up.
+const WARM = ['policy-invalid-syntax.test', 'policy-500.test', 'policy-wrong-content-type.test', 'record-but-404.test', 'draft-json-policy.test'];
 const COLD = ['enforce-valid.test', 'split-record.test', 'long-record.test', 'mx-not-in-policy.test', 'none.test', 'testing-valid.test', 'id-rotated.test'];
 
 const { startLab } = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
@@ -112,6 +132,13 @@ async function startTheirs() {
   return { name: 'postfix-mta-sts-resolver', port, child, stop: () => stopChild(child) };
 }
 
+/** The floor: a bare Node net server in a process of its own, answering every read with `reply`. */
+async function startFloor(reply) {
+  const child = spawn(process.execPath, [SELF, '--floor-child', `${Buffer.byteLength(reply)}:${reply},`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  return { name: 'node net floor', port, child, stop: () => stopChild(child) };
+}
+
 function stopChild(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve();
@@ -153,11 +180,44 @@ function cpuSeconds(pid) {
   }
 }
 
+/** The C load generator, built into target/bench/ when its source is newer; null without cc. */
+function buildLoadGenerator() {
+  if (LOAD === 'node') return null;
+  const source = join(ROOT, 'tests', 'bench', 'socketmap-load.c');
+  const binary = join(ROOT, 'target', 'bench', 'socketmap-load');
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  mkdirSync(join(ROOT, 'target', 'bench'), { recursive: true });
+  const cc = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', binary, source], { encoding: 'utf8' });
+  if (cc.status === 0) return binary;
+  console.log(`(cannot build ${source}: ${cc.error?.message ?? cc.stderr.trim()}; the load generator is a Node client in this process instead)`);
+  return null;
+}
+
 /**
- * `connections` clients, one request outstanding each, for `seconds`: { qps, p50, p99 } (ms) and
- * the server's CPU µs per query (`pid`'s CPU time over the counted window).
+ * `connections` clients, one request outstanding each, for `seconds`: { qps, p50, p99 } (ms), the
+ * server's CPU µs per query (`pid`'s CPU time over the counted window) and the load generator's.
  */
 async function load(port, request, connections, seconds, pid) {
+  if (!LOADGEN) return loadFromNode(port, request, connections, seconds, pid);
+  const warmupMs = 300;
+  const child = spawn(LOADGEN, [String(port), String(connections), String(seconds), String(warmupMs), request], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await new Promise((r) => setTimeout(r, warmupMs));
+  const cpuBefore = cpuSeconds(pid);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  const code = await exited;
+  if (code !== 0) throw new Error(`socketmap-load failed (${code}): ${err.trim()}`);
+  const r = JSON.parse(out);
+  return { qps: r.queries / r.seconds, p50: r.p50, p99: r.p99, cpuUs: (cpu / r.queries) * 1e6, clientUs: r.clientCpuUs, reply: r.reply };
+}
+
+/** The same measure from a Node client in this process (when there is no C compiler). */
+async function loadFromNode(port, request, connections, seconds, pid) {
   const { reply } = await once(port, request);
   const expected = Buffer.byteLength(`${Buffer.byteLength(reply)}:${reply},`);
   const message = frame(request);
@@ -206,7 +266,7 @@ async function load(port, request, connections, seconds, pid) {
   const n = latencies.length;
   await Promise.all(clients);
   latencies.sort((a, b) => a - b);
-  return { qps: n / elapsed, p50: latencies[Math.floor(n * 0.5)] ?? NaN, p99: latencies[Math.floor(n * 0.99)] ?? NaN, cpuUs: (cpu / n) * 1e6 };
+  return { qps: n / elapsed, p50: latencies[Math.floor(n * 0.5)] ?? NaN, p99: latencies[Math.floor(n * 0.99)] ?? NaN, cpuUs: (cpu / n) * 1e6, clientUs: NaN, reply };
 }
 
 const median = (xs) => {
@@ -218,8 +278,10 @@ const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 console.log(`mtasts socketmap benchmark — node ${process.version}; lab ${IN_NETNS ? 'on 127.0.0.1:53 and :443 inside unshare -n -m' : `DNS ${lab.dns.server}, HTTPS ${lab.policyPort}`}; ${SECONDS} s per run, ${ROUNDS} rounds (medians)`);
 if (!withTheirs) console.log(IN_NETNS ? `(postfix-mta-sts-resolver not found at ${DAEMON}: scripts/setup installs it; measuring mtasts alone)` : '(postfix-mta-sts-resolver needs the namespace: measuring mtasts alone)');
 
-// Cached: both servers up, the key asked once before each run.
+// Cached: the servers up, the key asked once before each run.
+const LOADGEN = PARTS.has('cached') ? buildLoadGenerator() : null;
 const servers = PARTS.has('cached') ? [await startOurs(), ...(withTheirs ? [await startTheirs()] : [])] : [];
+if (servers.length > 0) servers.push(await startFloor((await once(servers[0].port, KEY)).reply));
 const results = {};
 for (let round = 0; round < (PARTS.has('cached') ? ROUNDS : 0); round++) {
   for (const c of CONNECTIONS) {
@@ -229,17 +291,25 @@ for (let round = 0; round < (PARTS.has('cached') ? ROUNDS : 0); round++) {
     }
   }
 }
-if (PARTS.has('cached')) console.log('\ncached queries (one request outstanding per connection):');
-if (PARTS.has('cached')) console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU µs/query'.padStart(20)}`);
+if (PARTS.has('cached')) {
+  console.log(`\ncached queries (one request outstanding per connection; load generator: ${LOADGEN ? 'tests/bench/socketmap-load.c' : 'a Node client in the bench process'}):`);
+  console.log(`  ${'server'.padEnd(26)} ${'conns'.padStart(5)} ${'q/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU µs/query'.padStart(20)} ${'client CPU µs/query'.padStart(20)}`);
+}
 for (const c of PARTS.has('cached') ? CONNECTIONS : []) {
   for (const s of servers) {
     const rs = results[s.name][c];
-    console.log(`  ${s.name.padEnd(26)} ${String(c).padStart(5)} ${fmt(median(rs.map((r) => r.qps)), 0).padStart(9)} ${fmt(median(rs.map((r) => r.p50)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.p99)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.cpuUs)), 1).padStart(20)}`);
+    console.log(`  ${s.name.padEnd(26)} ${String(c).padStart(5)} ${fmt(median(rs.map((r) => r.qps)), 0).padStart(9)} ${fmt(median(rs.map((r) => r.p50)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.p99)), 3).padStart(8)} ${fmt(median(rs.map((r) => r.cpuUs)), 1).padStart(20)} ${fmt(median(rs.map((r) => r.clientUs)), 1).padStart(20)}`);
   }
-  if (servers.length > 1) {
-    const q = (name) => median(results[name][c].map((r) => r.qps));
-    console.log(`  ${'ratio mtasts / resolver'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('mtasts') / q('postfix-mta-sts-resolver'), 1).padStart(8)}×`);
+  const q = (name) => median(results[name][c].map((r) => r.qps));
+  const cpu = (name) => median(results[name][c].map((r) => r.cpuUs));
+  if (results['postfix-mta-sts-resolver']) {
+    console.log(`  ${'ratio mtasts / resolver'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('mtasts') / q('postfix-mta-sts-resolver'), 1).padStart(8)}× q/s, ${fmt(cpu('postfix-mta-sts-resolver') / cpu('mtasts'), 1)}× less server CPU a query`);
   }
+  console.log(`  ${'mtasts / node net floor'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('mtasts') / q('node net floor'), 2).padStart(8)}× q/s, ${fmt(cpu('mtasts') / cpu('node net floor'), 2)}× its CPU a query`);
+}
+for (const s of servers) {
+  const replies = new Set(Object.values(results[s.name] ?? {}).flat().map((r) => r.reply));
+  if (replies.size > 1 || (replies.size === 1 && !String([...replies][0]).startsWith('OK secure'))) console.log(`  (${s.name} answered ${[...replies].join(' | ')})`);
 }
 for (const s of servers) await s.stop();
 
@@ -247,17 +317,30 @@ for (const s of servers) await s.stop();
 if (PARTS.has('cold')) console.log('\ncold lookups (TXT + policy fetch over a new TLS connection), ms:');
 const cold = {};
 const coldCpu = {}; // server CPU ms per cold lookup, per round
+const firstFetch = {}; // the warm-up fetch of each fresh server, ms
 for (let round = 0; round < (PARTS.has('cold') ? ROUNDS : 0); round++) {
   for (const start of withTheirs ? [startOurs, startTheirs] : [startOurs]) {
     const s = await start();
     await once(s.port, 'postfix no-record.test'); // warm-up: TXT only, not counted
+    // Warm-up with fetches (TLS to the policy host, no valid policy: nothing cached), not counted:
+    // a daemon's first fetches after its start also pay for loading and compiling its HTTPS code
+    // (for Node, the JIT: about 30 ms of CPU for the first, still twice the steady cost for the
+    // next few), which a long-running daemon pays once. The first one is printed apart.
+    // Each warm-up domain four times, under map names of its own (w0…w3: the default zone, and no
+    // answer kept for another key), so 20 fetches: about where a fresh Node process stops compiling.
+    for (let w = 0; w < 4; w++) {
+      for (const [i, d] of WARM.entries()) {
+        const { ms } = await once(s.port, `w${w} ${d}`);
+        if (w === 0 && i === 0) (firstFetch[s.name] ??= []).push(ms);
+      }
+    }
     const cpu0 = cpuSeconds(s.child.pid);
     for (const d of COLD) (cold[s.name] ??= []).push((await once(s.port, `postfix ${d}`)).ms);
     (coldCpu[s.name] ??= []).push(((cpuSeconds(s.child.pid) - cpu0) / COLD.length) * 1000);
     await s.stop();
   }
 }
-for (const [name, ms] of Object.entries(cold)) console.log(`  ${name.padEnd(26)} median ${fmt(median(ms))}  min ${fmt(Math.min(...ms))}  max ${fmt(Math.max(...ms))}  (${ms.length} lookups); server CPU ${fmt(median(coldCpu[name]), 1)} ms a lookup`);
+for (const [name, ms] of Object.entries(cold)) console.log(`  ${name.padEnd(26)} median ${fmt(median(ms))}  min ${fmt(Math.min(...ms))}  max ${fmt(Math.max(...ms))}  (${ms.length} lookups); server CPU ${fmt(median(coldCpu[name]), 1)} ms a lookup; its first fetch after start (warm-up, not counted) ${fmt(median(firstFetch[name]))}`);
 if (cold['postfix-mta-sts-resolver']) console.log(`  ratio mtasts / resolver (median latency): ${fmt(median(cold.mtasts) / median(cold['postfix-mta-sts-resolver']))}`);
 
 await lab.stop();
@@ -296,6 +379,7 @@ async function memoryChild(n) {
   const fillMs = Number(process.hrtime.bigint() - started) / 1e6;
   gc();
   const after = process.memoryUsage();
+  if (process.env.MTASTS_BENCH_MEMORY_DETAIL) console.log(JSON.stringify({ before, after }));
   const mib = (b) => (b / 1048576).toFixed(1);
   console.log(`memory, ${n} cached domains (memory store + answer cache ${answers.size}): RSS ${mib(before.rss)} → ${mib(after.rss)} MiB (+${mib(after.rss - before.rss)}), heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB, ` +
     `about ${Math.round((after.rss - before.rss) / n)} bytes a domain; filled in ${(fillMs / 1000).toFixed(1)} s (${Math.round(n / (fillMs / 1000))} first answers/s from the store)`);

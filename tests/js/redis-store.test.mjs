@@ -67,15 +67,16 @@ describe('redisStore', { skip: SKIP }, () => {
     const b = store({ prefix: 'share:' });
     await a.put('example.test', ENTRY);
     assert.deepEqual(await b.get('example.test'), ENTRY, 'b has its own memory layer: the entry came from Redis');
-    assert.deepEqual(JSON.parse(await raw.get('share:{p}:policy:example.test')), { mtastsStore: 1, domain: 'example.test', entry: ENTRY });
-    assert.deepEqual(await raw.smembers('share:{p}:domains'), ['example.test']);
+    assert.deepEqual(JSON.parse(await raw.get('share:policy:{example.test}')), { mtastsStore: 1, domain: 'example.test', entry: ENTRY });
+    assert.deepEqual(await raw.smembers('share:domains'), ['example.test']);
     assert.deepEqual(await b.list(), [{ domain: 'example.test', entry: ENTRY }]);
     await b.delete('example.test');
     assert.equal(await a.get('example.test'), null, 'a had it in its memory layer: the tombstone removed it there');
     assert.equal(await a.local.get('example.test'), null);
-    assert.deepEqual(JSON.parse(await raw.get('share:{p}:policy:example.test')), { mtastsStore: 1, domain: 'example.test', deleted: { fetchedAt: 1000, checkedAt: 1000 } });
-    assert.ok((await raw.ttl('share:{p}:policy:example.test')) > 365 * 86400, 'the tombstone outlives any max_age');
-    assert.deepEqual(await raw.smembers('share:{p}:domains'), []);
+    assert.deepEqual(JSON.parse(await raw.get('share:policy:{example.test}')), { mtastsStore: 1, domain: 'example.test', deleted: { fetchedAt: 1000, checkedAt: 1000 } });
+    assert.ok((await raw.ttl('share:policy:{example.test}')) > 365 * 86400, 'the tombstone outlives any max_age');
+    assert.deepEqual(await raw.smembers('share:domains'), ['example.test'], 'a deleted domain stays indexed (no delete can race a put out of the index)');
+    assert.deepEqual(await b.list(), [], 'list() skips the tombstone');
     await a.put('example.test', ENTRY);
     assert.equal(await b.get('example.test'), null, 'the entry deleted does not come back');
     await a.put('example.test', { ...ENTRY, fetchedAt: 1001 });
@@ -88,7 +89,7 @@ describe('redisStore', { skip: SKIP }, () => {
     const b = store({ prefix: 'order:' });
     await a.put('example.test', { ...ENTRY, id: 'new', fetchedAt: 2000, checkedAt: 2000 });
     await b.put('example.test', { ...ENTRY, id: 'old', fetchedAt: 1000, checkedAt: 1500 });
-    assert.equal(JSON.parse(await raw.get('order:{p}:policy:example.test')).entry.id, 'new');
+    assert.equal(JSON.parse(await raw.get('order:policy:{example.test}')).entry.id, 'new');
     assert.equal((await b.get('example.test')).id, 'new', 'b answers with the newer entry and mirrors it locally');
     assert.equal((await b.local.get('example.test')).id, 'new');
     await b.put('example.test', { ...ENTRY, id: 'new', fetchedAt: 2000, checkedAt: 1900 });
@@ -111,11 +112,11 @@ describe('redisStore', { skip: SKIP }, () => {
   test('garbage under our keys reads as absent (store-corrupt-entry) and is never overwritten when of another type', async () => {
     const errors = [];
     const s = store({ prefix: 'junk:', onError: (e) => errors.push(e) });
-    await raw.set('junk:{p}:policy:text.test', 'not json at all');
-    await raw.set('junk:{p}:policy:other.test', JSON.stringify({ mtastsStore: 1, domain: 'someone-else.test', entry: { id: 'x' } }));
-    await raw.set('junk:{p}:policy:array.test', JSON.stringify({ mtastsStore: 1, domain: 'array.test', entry: [1] }));
-    await raw.hset('junk:{p}:policy:hash.test', 'a', 'b');
-    await raw.sadd('junk:{p}:domains', 'text.test', 'other.test', 'hash.test', '../etc', 'UPPER.test');
+    await raw.set('junk:policy:{text.test}', 'not json at all');
+    await raw.set('junk:policy:{other.test}', JSON.stringify({ mtastsStore: 1, domain: 'someone-else.test', entry: { id: 'x' } }));
+    await raw.set('junk:policy:{array.test}', JSON.stringify({ mtastsStore: 1, domain: 'array.test', entry: [1] }));
+    await raw.hset('junk:policy:{hash.test}', 'a', 'b');
+    await raw.sadd('junk:domains', 'text.test', 'other.test', 'hash.test', '../etc', 'UPPER.test');
     for (const d of ['text.test', 'other.test', 'array.test', 'hash.test']) assert.equal(await s.get(d), null, d);
     assert.deepEqual(await s.list(), []);
     assert.ok(errors.length >= 4 && errors.every((e) => e instanceof MtaStsError && e.code === 'store-corrupt-entry'), errors.map((e) => e.code).join());
@@ -123,11 +124,11 @@ describe('redisStore', { skip: SKIP }, () => {
     await s.put('text.test', ENTRY);
     assert.deepEqual(await store({ prefix: 'junk:' }).get('text.test'), ENTRY);
     await s.put('hash.test', ENTRY);
-    assert.equal(await raw.type('junk:{p}:policy:hash.test'), 'hash');
+    assert.equal(await raw.type('junk:policy:{hash.test}'), 'hash');
     assert.ok(errors.some((e) => e.code === 'store-redis-foreign-data' && e.domain === 'hash.test'));
     assert.deepEqual(await s.get('hash.test'), ENTRY, 'the local layer still has it');
     // The index itself of another type: writes refused, reads still answered from the local layer.
-    await raw.set('junk2:{p}:domains', 'x');
+    await raw.set('junk2:domains', 'x');
     const t = store({ prefix: 'junk2:', onError: (e) => errors.push(e) });
     await t.put('a.test', ENTRY);
     assert.deepEqual(await t.get('a.test'), ENTRY);

@@ -76,6 +76,13 @@ zones:
     assert.equal(c.refreshInterval, 0);
   });
 
+  test('cache type redis takes every store URL form (Sentinel, Cluster, TLS)', () => {
+    for (const address of ['redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/0', 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001', 'rediss://redis.example.org:6380/0?ca=/etc/ssl/redis-ca.pem']) {
+      const file = yamlFile('forms.yml', `cache:\n  type: redis\n  options:\n    address: "${address}"\n`);
+      assert.equal(resolveSocketmapConfig(readSocketmapConfig(file)).store, address);
+    }
+  });
+
   test('our keys, and flags over the file', () => {
     const file = yamlFile('ours.yml', 'listen: ["127.0.0.1:9461", "[::1]:9461", "unix:/run/m.sock"]\nsocket_mode: "0660"\nstore: memory\nanswer_ttl: 5\nmetrics: 127.0.0.1:9464\nzones:\n  p310:\n    postfix_sts_attributes: true\n');
     const c = resolveSocketmapConfig(readSocketmapConfig(file), { listen: ['127.0.0.1:1234'], answerTtl: '7' });
@@ -95,7 +102,7 @@ zones:
       ['zones:\n  z:\n    strict: true\n', /zones\.z: unknown key "strict"/],
       ['default_zone:\n  timeout: -1\n', /default_zone\.timeout/],
       ['cache:\n  type: sqlite\n', /cache type "sqlite" is not supported/],
-      ['cache:\n  type: redis\n', /cache\.options\.address needs a redis:\/\/ URL/],
+      ['cache:\n  type: redis\n', /cache\.options\.address needs a redis:\/\/, rediss:\/\/, redis\+sentinel/],
       ['listen: ["localhost"]\n', /listen needs HOST:PORT/],
       ['listen: ["unix:relative.sock"]\n', /absolute path/],
       ['mode: 999\npath: /x.sock\n', /mode needs a file mode/],
