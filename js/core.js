@@ -647,3 +647,13 @@ export function encodeSocketmapReply(text) {
   if (!ready) throw notInitialized();
   return wasm.encodeSocketmapReply(text);
 }
+
+/**
+ * The special-purpose range (RFC 6890) a numeric address is in, `{ kind, rfc }`, or null for a
+ * globally reachable unicast address: the table the delivery machine's address rules use.
+ */
+export function specialAddressRange(address) {
+  if (!ready) throw notInitialized();
+  checkString('specialAddressRange', 'address', address);
+  return wasm.specialAddressRange(address);
+}

@@ -48,6 +48,8 @@ const V4: &[(u32, u8, SpecialRange)] = &[
 const V6: &[(u128, u8, SpecialRange)] = &[
     (0, 128, range("unspecified", "RFC 4291 §2.5.2")),
     (1, 128, range("loopback", "RFC 4291 §2.5.3")),
+    // The deprecated IPv4-compatible addresses ::a.b.c.d (RFC 4291 §2.5.5.1): no destination.
+    (0, 96, range("ipv4-compatible", "RFC 4291 §2.5.5.1")),
     (
         0xffff_0000_0000,
         96,
@@ -75,6 +77,13 @@ pub fn special_range(ip: IpAddr) -> Option<SpecialRange> {
             // reached through a translator: it is as special as the address it carries.
             if n >> 32 == 0x0064_ff9b << 64 {
                 return special_v4(Ipv4Addr::from(n as u32));
+            }
+            // RFC 3056 §2: a 6to4 address 2002:V4ADDR::/48 is reached through the IPv4 address in
+            // its bits 16-47 (a 6to4 relay or the host's own tunnel): as special as that address.
+            if n >> 112 == 0x2002 {
+                if let Some(r) = special_v4(Ipv4Addr::from((n >> 80) as u32)) {
+                    return Some(r);
+                }
             }
             V6.iter()
                 .find(|(net, len, _)| prefix_match_128(n, *net, *len))
@@ -309,6 +318,15 @@ mod tests {
             ("fec0::1", "site-local", "RFC 3879 deprecated"),
             ("ff02::1", "multicast", "RFC 4291"),
             ("2a00:1450:4001::1b", "", "global unicast"),
+            (
+                "::7f00:1",
+                "ipv4-compatible",
+                "RFC 4291 §2.5.5.1 deprecated",
+            ),
+            ("::808:808", "ipv4-compatible", "deprecated, of any address"),
+            ("2002:7f00:1::", "loopback", "RFC 3056 6to4 of 127.0.0.1"),
+            ("2002:c0a8:101::1", "private", "6to4 of 192.168.1.1"),
+            ("2002:808:808::1", "", "6to4 of 8.8.8.8: global"),
             ("2001:4860::8888", "", "global unicast outside 2001::/23"),
         ];
         for (text, kind, why) in cases {

@@ -480,3 +480,26 @@ pub fn check_helo_name(name: &str) -> Result<(), JsValue> {
         .map(|_| ())
         .map_err(|e| js_error(&e))
 }
+
+#[derive(Serialize)]
+struct SpecialRangeJs {
+    kind: &'static str,
+    rfc: &'static str,
+}
+
+/// The special-purpose range (RFC 6890) a numeric address is in, as `{ kind, rfc }`, or null for a
+/// globally reachable unicast address ([`crate::delivery::address::special_range`]); the same
+/// table the machine's address rules use, for `mtasts serve`'s target check.
+#[wasm_bindgen(js_name = specialAddressRange)]
+pub fn special_address_range(address: &str) -> Result<JsValue, JsValue> {
+    let ip: std::net::IpAddr = address
+        .parse()
+        .map_err(|_| bad_argument("address must be a numeric IPv4 or IPv6 address"))?;
+    match delivery::address::special_range(ip) {
+        None => Ok(JsValue::NULL),
+        Some(r) => to_value(&SpecialRangeJs {
+            kind: r.kind,
+            rfc: r.rfc,
+        }),
+    }
+}

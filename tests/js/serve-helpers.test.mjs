@@ -40,9 +40,9 @@ const json = async (r) => ({ status: r.status, body: await r.json() });
 describe('target guard (no SSRF)', () => {
   test('loopback, private, link-local, multicast, reserved and mapped addresses are refused; public ones pass', () => {
     const refused = ['127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '169.254.169.254', '0.0.0.0', '224.0.0.1', '239.1.1.1', '240.0.0.1', '255.255.255.255', '192.0.2.1', '198.18.0.1',
-      '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '2001:db8::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '2002:7f00:1::', 'not-an-ip'];
+      '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '2001:db8::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '::ffff:8.8.8.8', '::7f00:1', '2002:7f00:1::', '2002:c0a8:101::1', '64:ff9b::a00:1', 'fe80::1%lo', 'not-an-ip'];
     for (const a of refused) assert.ok(refusedBecause(a), `${a} must be refused`);
-    for (const a of ['1.1.1.1', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8', '2a00:1450:4001::1']) assert.equal(refusedBecause(a), null, `${a} is public`);
+    for (const a of ['1.1.1.1', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '2002:808:808::1', '64:ff9b::808:808', '2a00:1450:4001::1']) assert.equal(refusedBecause(a), null, `${a} is public`);
   });
 
   test('domain parameters that are not domains are serve-not-a-domain', () => {
