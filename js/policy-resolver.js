@@ -5,7 +5,7 @@
 // Hosts: `dns.resolveTxt(name)` → { ok: true, records } | { ok: false, kind: 'none'|'temporary', detail }
 //        `https.get(url)` → { ok: true, status, contentType, location, body } | { ok: false, kind, detail }
 
-import { Discovery, MtaStsError, normalizeDomain, refreshDue } from './core.js';
+import { Discovery, MtaStsError, normalizeDomain, plainBytes, refreshDue } from './core.js';
 import { memoryStore } from './stores/memory.js';
 
 /** Default seconds a TXT check stays good before the record is asked again. */
@@ -46,7 +46,7 @@ const encoder = new TextEncoder();
 
 /** The host's body as bytes (a Uint8Array or Buffer as is, a string as UTF-8). */
 function toBytes(body) {
-  if (body instanceof Uint8Array) return body;
+  if (body instanceof Uint8Array) return plainBytes(body, () => new MtaStsError('invalid-argument', 'the https host answered a body that is no Uint8Array'));
   if (typeof body === 'string') return encoder.encode(body);
   return new Uint8Array(0);
 }
