@@ -111,7 +111,7 @@ export async function connectMx(domain, options = {}) {
     throw new MtaStsError('invalid-argument', 'heloName (the name this host gives in EHLO) is required');
   }
   if (!Number.isInteger(smtpPort) || smtpPort < 1 || smtpPort > 65535) {
-    throw new MtaStsError('invalid-argument', `smtpPort must be a port number, found ${JSON.stringify(smtpPort)}`);
+    throw new MtaStsError('invalid-argument', `smtpPort must be a port number, found ${typeof smtpPort === 'number' ? smtpPort : typeof smtpPort}`);
   }
   const clock = clockOf(options.now);
   if (options.tlsrpt != null && typeof options.tlsrpt.record !== 'function') {
