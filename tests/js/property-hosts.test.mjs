@@ -192,3 +192,37 @@ test('after all of that the module still answers the shared vectors', { timeout:
   for (const c of load('record.json')) if (c.expect.record) assert.deepEqual(node.parseRecord(c.input), c.expect.record, c.name);
   for (const c of load('mx.json')) if (typeof c.expect === 'boolean') assert.equal(node.matchMx(c.patterns, c.host), c.expect, c.name);
 });
+
+// Regressions found by the properties above, fixed cases so that they stay fixed whatever the seed.
+test('regressions: wrong host options are invalid-argument; a failing host keeps the cached policy', { timeout: 30_000 }, async () => {
+  const invalid = async (what, p) => {
+    await assert.rejects(p, (e) => e instanceof node.MtaStsError && e.code === 'invalid-argument', what);
+  };
+  await invalid('dnsTimeout DataView', node.resolvePolicy('example.test', { dnsServers: [DNS], dnsTimeout: new DataView(new ArrayBuffer(1)) }));
+  await invalid('dnsServers function', (async () => node.createPolicyResolver({ dnsServers: () => 'x' }))());
+  await invalid('dnsServers BigInt', node.resolvePolicy('example.test', { dnsServers: [[0n]] }));
+  await invalid('resolver without resolve', node.resolvePolicy('example.test', { resolver: {} }));
+  await invalid('ca a number', node.resolvePolicy('example.test', { dnsServers: [DNS], ca: 5 }));
+  await invalid('policyPort', node.resolvePolicy('example.test', { dnsServers: [DNS], policyPort: 70000 }));
+  await invalid('smtpPort BigInt', node.connectMx('example.test', { heloName: 'a.example', dnsServers: [DNS], smtpPort: [0n] }));
+  assert.throws(() => new node.PolicyResolver({ dns: {}, https: { get() {} } }), (e) => e.code === 'invalid-argument');
+
+  // A cached policy, then a DNS host that rejects with a non-error, and one whose records are a
+  // Proxy that throws: both are failed look-ups, and the cached policy applies.
+  const policy = 'version: STSv1\nmode: enforce\nmx: mx.example.test\nmax_age: 86400\n';
+  let txt = async () => ({ ok: true, records: [['v=STSv1; id=1']] });
+  const r = new node.PolicyResolver({
+    dns: { resolveTxt: (name) => txt(name) },
+    https: { get: async () => ({ ok: true, status: 200, contentType: 'text/plain', location: null, body: policy }) },
+    recheckAfter: 0,
+  });
+  assert.equal((await r.resolve('example.test')).status, 'found');
+  txt = () => Promise.reject('');
+  const rejected = await r.resolve('example.test');
+  assert.equal(rejected.status, 'cached');
+  assert.deepEqual(rejected.errors.map((e) => e.code), ['dns-temporary']);
+  txt = async () => ({ ok: true, records: new Proxy([], { get() { throw new Error('trap'); } }) });
+  const proxied = await r.resolve('example.test');
+  assert.equal(proxied.status, 'cached');
+  assert.deepEqual(proxied.errors.map((e) => e.code), ['dns-temporary']);
+});
