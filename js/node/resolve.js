@@ -18,15 +18,11 @@ import { MtaStsError } from '../error.js';
  */
 export function createNodeHosts(options = {}) {
   const { dnsServers, ca, policyPort, timeout, dnsTimeout } = checkHostOptions(options);
-  // Node checks the server strings and the CAs' contents; its TypeError or OpenSSL error is a
-  // configuration error of the caller's, named as such.
-  try {
-    const dns = createDnsHost({ servers: dnsServers, timeout: dnsTimeout });
-    const https = createHttpsHost({ lookup: dns.lookup, ca, policyPort, timeout });
-    return { dns, https };
-  } catch (cause) {
-    throw new MtaStsError('invalid-argument', `host options: ${cause?.message ?? String(cause)}`, { cause });
-  }
+  // Node checks the server strings (ERR_INVALID_IP_ADDRESS, which the CLIs turn into a usage
+  // error) and the CAs' contents.
+  const dns = createDnsHost({ servers: dnsServers, timeout: dnsTimeout });
+  const https = createHttpsHost({ lookup: dns.lookup, ca, policyPort, timeout });
+  return { dns, https };
 }
 
 const isText = (v) => typeof v === 'string' || v instanceof Uint8Array;
@@ -51,8 +47,16 @@ export function checkHostOptions(options) {
 
 /** A PolicyResolver on the Node host. Options: host options above, plus store, recheckAfter, now. */
 export function createPolicyResolver(options = {}) {
-  const { dns, https } = createNodeHosts(options);
-  return new PolicyResolver({ ...options, dns, https });
+  let hosts;
+  try {
+    hosts = createNodeHosts(options);
+  } catch (cause) {
+    // Node's own check of the options' contents (a server that is no IP address, a CA it cannot
+    // read) is the caller's configuration error, named as such.
+    if (cause instanceof MtaStsError) throw cause;
+    throw new MtaStsError('invalid-argument', `host options: ${cause?.message ?? String(cause)}`, { cause });
+  }
+  return new PolicyResolver({ ...options, dns: hosts.dns, https: hosts.https });
 }
 
 // RFC 8461 §5.1 and §10.2: the cache is what defends a domain against a downgrade (a TXT record or
