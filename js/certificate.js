@@ -1,7 +1,7 @@
 // verifyCertificate: the RFC 8461 §4.2 check of an MX certificate chain, decided by the core.
 // This file only turns roots (PEM strings or DER bytes) into a TrustStore, once per roots array.
 
-import { TrustStore, verifyChain } from './core.js';
+import { TrustStore, plainBytes, verifyChain } from './core.js';
 import { MtaStsError } from './error.js';
 import { hasSignatureHost } from './host-crypto.js';
 
@@ -19,7 +19,7 @@ export function trustStoreFor(roots) {
     store = new TrustStore();
     for (const root of toList(roots)) {
       if (typeof root === 'string') store.addPem(root);
-      else if (root instanceof Uint8Array) store.addDer(root);
+      else if (root instanceof Uint8Array) store.addDer(plainBytes(root));
       else throw new MtaStsError('invalid-argument', 'roots must be PEM strings or DER Uint8Arrays');
     }
     if (key) stores.set(key, store);
@@ -41,5 +41,5 @@ export function verifyCertificateWith(chain, host, options = {}, defaultRoots) {
   if (!roots) throw new MtaStsError('invalid-argument', 'roots are required here (no default trust store)');
   const seconds = now instanceof Date ? now.getTime() / 1000 : Number(now) / 1000;
   // Signatures go to the host's native crypto when it registered one, else to ring in the module.
-  return verifyChain(chain, host, seconds, trustStoreFor(roots), !ring && hasSignatureHost());
+  return verifyChain(chain.map((c) => plainBytes(c)), host, seconds, trustStoreFor(roots), !ring && hasSignatureHost());
 }

@@ -106,10 +106,30 @@ function checkString(fn, name, value) {
   if (typeof value !== 'string') throw invalidArgument(fn, `${name} must be a string`, value);
 }
 
+/** Returns `value` (a string, or its bytes as a plain Uint8Array: see plainBytes). */
 function checkText(fn, name, value) {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-    throw invalidArgument(fn, `${name} must be a string or a Uint8Array`, value);
+  if (typeof value === 'string') return value;
+  if (!(value instanceof Uint8Array)) throw invalidArgument(fn, `${name} must be a string or a Uint8Array`, value);
+  return plainBytes(value, () => invalidArgument(fn, `${name} must be a string or a Uint8Array`, value));
+}
+
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length').get;
+
+/**
+ * Internal: `bytes` as a Uint8Array whose `length` is its real length. The glue that copies bytes
+ * into the module trusts `length`: an object that lies about it (an own property or a subclass
+ * getter) would make the core read past the bytes, into whatever the module's memory held (and
+ * allocate that much). Such an object is copied; anything that is no typed array at all (a Proxy
+ * of one) gets `invalid()`.
+ */
+export function plainBytes(bytes, invalid = () => new MtaStsError('invalid-argument', 'expected a Uint8Array')) {
+  let n;
+  try {
+    n = typedLength.call(bytes);
+  } catch {
+    throw invalid();
   }
+  return bytes.length === n ? bytes : new Uint8Array(bytes);
 }
 
 function checkStrings(fn, name, list) {
@@ -253,7 +273,7 @@ function carriedPolicy(text, address) {
 
 export function parsePolicy(text) {
   if (!ready) throw notInitialized();
-  checkText('parsePolicy', 'text', text);
+  text = checkText('parsePolicy', 'text', text);
   if (typeof text === 'string') {
     if (memory !== null) {
       const address = wasm.parsePolicyInput(writeInput(text));
@@ -271,8 +291,7 @@ export function parsePolicy(text) {
 
 export function lintPolicy(text) {
   if (!ready) throw notInitialized();
-  checkText('lintPolicy', 'text', text);
-  return wasm.lintPolicy(text);
+  return wasm.lintPolicy(checkText('lintPolicy', 'text', text));
 }
 
 export function formatPolicy(policy) {

@@ -5,7 +5,7 @@
 // Hosts: `dns.resolveTxt(name)` → { ok: true, records } | { ok: false, kind: 'none'|'temporary', detail }
 //        `https.get(url)` → { ok: true, status, contentType, location, body } | { ok: false, kind, detail }
 
-import { Discovery, MtaStsError, normalizeDomain, refreshDue } from './core.js';
+import { Discovery, MtaStsError, normalizeDomain, plainBytes, refreshDue } from './core.js';
 import { memoryStore } from './stores/memory.js';
 
 /** Default seconds a TXT check stays good before the record is asked again. */
@@ -44,11 +44,64 @@ function withSendingIp(error, address) {
 
 const encoder = new TextEncoder();
 
+/**
+ * What a host function answered. A host that throws or rejects (a bug, a DoH fetch that failed)
+ * has not said that a record is absent: it is a failure like a timeout, so that the core keeps a
+ * cached policy (RFC 8461 §5.1, §10.2) instead of the whole look-up failing.
+ */
+async function hostAnswer(call) {
+  try {
+    return await call();
+  } catch (err) {
+    let why = 'the host function failed';
+    try {
+      why = `the host function failed: ${err instanceof Error ? err.message : String(err)}`;
+    } catch {
+      // an error that cannot be shown
+    }
+    return { ok: false, kind: 'protocol', detail: why };
+  }
+}
+
+/**
+ * The answer's records when they are what the core takes (arrays of strings), else null. Checked
+ * here, before the module: a value the bindings cannot read (a Proxy whose traps throw) would
+ * unwind through the core and leave its machine borrowed.
+ */
+function recordsOf(txt) {
+  try {
+    const r = txt.records;
+    return Array.isArray(r) && r.every((x) => Array.isArray(x) && x.every((v) => typeof v === 'string')) ? r.map((x) => [...x]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A host's string field, or `fallback` when it is anything else. */
+const text = (v, fallback) => (typeof v === 'string' ? v : fallback);
+const optionalText = (v) => (typeof v === 'string' ? v : null);
+
 /** The host's body as bytes (a Uint8Array or Buffer as is, a string as UTF-8). */
 function toBytes(body) {
-  if (body instanceof Uint8Array) return body;
+  if (body instanceof Uint8Array) return plainBytes(body, () => new MtaStsError('invalid-argument', 'the https host answered a body that is no Uint8Array'));
   if (typeof body === 'string') return encoder.encode(body);
   return new Uint8Array(0);
+}
+
+const invalid = (message) => new MtaStsError('invalid-argument', `PolicyResolver: ${message}`);
+const isFunction = (v) => typeof v === 'function';
+
+/** The constructor's options, by type (a configuration error is named at once, not at the first look-up). */
+function checkResolverOptions(o) {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalid('options must be an object { dns, https, ... }');
+  if (!isFunction(o.dns?.resolveTxt)) throw invalid('options.dns must have a resolveTxt(name) function');
+  if (!isFunction(o.https?.get)) throw invalid('options.https must have a get(url) function');
+  const { store, recheckAfter, now, random, onStoreError } = o;
+  if (store !== undefined && !['get', 'put', 'delete', 'list'].every((k) => isFunction(store?.[k]))) throw invalid('options.store must have get, put, delete and list functions');
+  if (recheckAfter !== undefined && !(typeof recheckAfter === 'number' && recheckAfter >= 0 && recheckAfter <= 2 ** 32)) throw invalid('options.recheckAfter must be a number of seconds');
+  for (const [name, v] of [['now', now], ['random', random], ['onStoreError', onStoreError]]) {
+    if (v !== undefined && !isFunction(v)) throw invalid(`options.${name} must be a function`);
+  }
 }
 
 export class PolicyResolver {
@@ -64,7 +117,9 @@ export class PolicyResolver {
    *   cannot save or remove an entry (code `store-io-error`, `temporary: true`); the result then
    *   still carries the fetched policy, with the same failure in its `errors`
    */
-  constructor({ dns, https, store = memoryStore(), recheckAfter = DEFAULT_RECHECK_AFTER, now = Date.now, random = Math.random, onStoreError }) {
+  constructor(options) {
+    checkResolverOptions(options);
+    const { dns, https, store = memoryStore(), recheckAfter = DEFAULT_RECHECK_AFTER, now = Date.now, random = Math.random, onStoreError } = options;
     this.dns = dns;
     this.https = https;
     this.store = store;
@@ -112,16 +167,22 @@ export class PolicyResolver {
         if (step.step === 'resolve-txt') {
           // Typed across the boundary, like the body below: the host's own classification of its
           // answer (records, none, or a temporary failure), never a JSON string.
-          const txt = await this.dns.resolveTxt(step.name);
-          if (txt?.ok) d.onTxtRecords(txt.records);
+          const txt = await hostAnswer(() => this.dns.resolveTxt(step.name));
+          const records = txt?.ok === true ? recordsOf(txt) : null;
+          if (records !== null) d.onTxtRecords(records);
+          else if (txt?.ok === true) d.onTxtFailed('malformed TXT answer from the host');
           else if (txt?.kind === 'none') d.onTxtNone();
-          else d.onTxtFailed(String(txt?.detail ?? 'unknown DNS failure'));
+          else d.onTxtFailed(text(txt?.detail, 'unknown DNS failure'));
         } else if (step.step === 'fetch-policy') {
-          const answer = await this.https.get(step.url);
+          const answer = await hostAnswer(() => this.https.get(step.url));
           if (typeof answer?.localAddress === 'string') fetchedFrom = answer.localAddress;
           // Typed across the boundary: the body as bytes, never inside a JSON string.
-          if (answer?.ok) d.onResponse(answer.status, answer.contentType ?? null, answer.location ?? null, toBytes(answer.body));
-          else d.onFetchFailed(String(answer?.kind ?? 'protocol'), String(answer?.detail ?? ''), Number(answer?.received ?? 0), answer?.expected == null ? -1 : Number(answer.expected));
+          if (answer?.ok === true && Number.isInteger(answer.status) && answer.status >= 0 && answer.status <= 0xffff) {
+            d.onResponse(answer.status, optionalText(answer.contentType), optionalText(answer.location), toBytes(answer.body));
+          } else {
+            const count = (n) => (typeof n === 'number' && n >= 0 ? n : -1);
+            d.onFetchFailed(text(answer?.ok === true ? 'protocol' : answer?.kind, 'protocol'), text(answer?.detail, answer?.ok === true ? 'malformed answer from the https host' : ''), Math.max(0, count(answer?.received)), count(answer?.expected));
+          }
         } else {
           const storeError = await this.#applyStore(key, step.outcome.store);
           let outcome = storeError ? { ...step.outcome, errors: [...step.outcome.errors, storeError] } : step.outcome;

@@ -115,35 +115,6 @@ pub struct Discovery {
     state: State,
 }
 
-impl TxtAnswer {
-    /// Reads the host's report `{ ok: true, records: string[][] }` or
-    /// `{ ok: false, kind: "none" | "temporary", detail }`. Anything else is a temporary failure:
-    /// a host that cannot say what happened must not make a policy disappear.
-    pub fn from_host(report: &serde_json::Value) -> TxtAnswer {
-        let detail = || {
-            report
-                .get("detail")
-                .and_then(|d| d.as_str())
-                .unwrap_or("unknown DNS failure")
-                .to_string()
-        };
-        if report.get("ok").and_then(|v| v.as_bool()) == Some(true) {
-            if let Ok(records) =
-                serde_json::from_value::<Vec<Vec<String>>>(report["records"].clone())
-            {
-                return TxtAnswer::Records(records);
-            }
-            return TxtAnswer::Temporary {
-                detail: "malformed TXT answer from the host".into(),
-            };
-        }
-        match report.get("kind").and_then(|k| k.as_str()) {
-            Some("none") => TxtAnswer::NoRecord,
-            _ => TxtAnswer::Temporary { detail: detail() },
-        }
-    }
-}
-
 impl Discovery {
     /// `domain` is the policy domain (normalised to lowercase A-labels here); `cached` the stored
     /// entry, if any; `now` seconds since the epoch; `recheck_after` how long a TXT check stays

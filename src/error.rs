@@ -195,7 +195,7 @@ pub enum FetchFailure {
     /// The connection ended (closed or reset) before the whole body arrived: fewer bytes than the
     /// Content-Length, or a chunked body without its last chunk. `received` bytes came;
     /// `expected` is the declared length, `None` when the response declared none. Read by
-    /// [`FetchAnswer::from_host`] from the report's `received` and `expected`.
+    /// [`FetchFailure::from_host`] from the host's `received` and `expected`.
     #[serde(skip_deserializing)]
     Truncated {
         received: u64,

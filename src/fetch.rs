@@ -24,41 +24,17 @@ pub enum FetchAnswer {
     },
 }
 
-impl FetchAnswer {
-    /// Reads the host's report `{ ok: true, status, contentType, location }` (with the body
-    /// passed separately) or `{ ok: false, kind, detail }`. An unreadable report is a protocol
-    /// failure.
-    pub fn from_host(report: &serde_json::Value, body: Vec<u8>) -> FetchAnswer {
-        let text = |k: &str| report.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        if report.get("ok").and_then(|v| v.as_bool()) == Some(true) {
-            if let Some(status) = report
-                .get("status")
-                .and_then(|v| v.as_u64())
-                .and_then(|s| u16::try_from(s).ok())
-            {
-                return FetchAnswer::Response {
-                    status,
-                    content_type: text("contentType"),
-                    location: text("location"),
-                    body,
-                };
-            }
+impl FetchFailure {
+    /// The failure a host names by `kind` (`timeout`, `too-large`, `truncated`, `certificate`,
+    /// `tls`, `connect`, `dns`, `protocol`, as [`FetchFailure`]'s serde names), with the byte
+    /// counts of a truncated body (`expected` `None` when the response declared no length). A
+    /// kind the core does not know is a protocol failure.
+    pub fn from_host(kind: &str, received: u64, expected: Option<u64>) -> FetchFailure {
+        if kind == "truncated" {
+            return FetchFailure::Truncated { received, expected };
         }
-        let count = |k: &str| report.get(k).and_then(|v| v.as_u64());
-        let kind = match report.get("kind").and_then(|k| k.as_str()) {
-            Some("truncated") => FetchFailure::Truncated {
-                received: count("received").unwrap_or(0),
-                expected: count("expected"),
-            },
-            _ => report
-                .get("kind")
-                .and_then(|k| serde_json::from_value::<FetchFailure>(k.clone()).ok())
-                .unwrap_or(FetchFailure::Protocol),
-        };
-        FetchAnswer::Failed {
-            kind,
-            detail: text("detail").unwrap_or_default(),
-        }
+        serde_json::from_value(serde_json::Value::String(kind.into()))
+            .unwrap_or(FetchFailure::Protocol)
     }
 }
 
@@ -242,16 +218,18 @@ mod tests {
         }
     }
 
-    fn host_failure(report: serde_json::Value) -> Error {
-        judge_fetch(&FetchAnswer::from_host(&report, vec![])).unwrap_err()
+    fn host_failure(kind: &str, detail: &str, received: u64, expected: Option<u64>) -> Error {
+        judge_fetch(&FetchAnswer::Failed {
+            kind: FetchFailure::from_host(kind, received, expected),
+            detail: detail.into(),
+        })
+        .unwrap_err()
     }
 
     #[test]
     fn a_truncated_body_is_its_own_failure_with_the_byte_counts() {
         // §3.3: a body cut off before its end is not a policy, and not a connect failure either.
-        let e = host_failure(serde_json::json!({
-            "ok": false, "kind": "truncated", "detail": "ERR_BODY_TRUNCATED", "received": 400, "expected": 1000
-        }));
+        let e = host_failure("truncated", "ERR_BODY_TRUNCATED", 400, Some(1000));
         assert_eq!(e.code(), "policy-truncated");
         assert_eq!(e.tlsrpt_result(), "sts-policy-fetch-error");
         assert_eq!(e.rfc(), "RFC 8461 §3.3");
@@ -272,18 +250,14 @@ mod tests {
         ));
 
         // Chunked (or close-delimited) bodies declare no length.
-        let e = host_failure(
-            serde_json::json!({ "ok": false, "kind": "truncated", "detail": "", "received": 5 }),
-        );
+        let e = host_failure("truncated", "", 5, None);
         assert_eq!(e.code(), "policy-truncated");
         assert_eq!(
             e.to_string(),
             "the policy body was cut off: the connection ended after 5 bytes, before the body's end"
         );
-        // A "truncated" shaped as an enum map is not read as one: the string form is the protocol.
-        let e = host_failure(
-            serde_json::json!({ "ok": false, "kind": { "truncated": { "received": 1 } } }),
-        );
+        // Only the kebab-case names are kinds: a variant's Rust name is not one.
+        let e = host_failure("Truncated", "", 1, None);
         assert_eq!(e.code(), "policy-fetch-error");
     }
 
@@ -301,16 +275,14 @@ mod tests {
             ("no-such-kind", "policy-fetch-error"),
         ];
         for (kind, code) in cases {
-            let e = host_failure(serde_json::json!({ "ok": false, "kind": kind, "detail": "" }));
+            let e = host_failure(kind, "", 0, None);
             assert_eq!(e.code(), code, "{kind}");
         }
     }
 
     #[test]
     fn too_large_names_the_limit() {
-        let e = host_failure(
-            serde_json::json!({ "ok": false, "kind": "too-large", "detail": "ERR_BODY_TOO_LARGE" }),
-        );
+        let e = host_failure("too-large", "ERR_BODY_TOO_LARGE", 0, None);
         assert!(
             e.to_string()
                 .contains(&format!("({MAX_POLICY_BYTES} bytes)")),

@@ -262,17 +262,12 @@ impl JsDiscovery {
     /// truncated body (`expected` negative when unknown).
     #[wasm_bindgen(js_name = onFetchFailed)]
     pub fn on_fetch_failed(&mut self, kind: &str, detail: &str, received: f64, expected: f64) {
-        let kind = if kind == "truncated" {
-            crate::FetchFailure::Truncated {
-                received: seconds(received),
-                expected: (expected >= 0.0).then(|| seconds(expected)),
-            }
-        } else {
-            serde_json::from_value(serde_json::Value::String(kind.into()))
-                .unwrap_or(crate::FetchFailure::Protocol)
-        };
         self.0.on_policy(crate::FetchAnswer::Failed {
-            kind,
+            kind: crate::FetchFailure::from_host(
+                kind,
+                seconds(received),
+                (expected >= 0.0).then(|| seconds(expected)),
+            ),
             detail: detail.into(),
         });
     }

@@ -230,6 +230,12 @@ export function createHttpsHost({ lookup, ca, policyPort, timeout = 60000, maxBy
 
       let bodyCutOff; // set while a 200 body is being read
       req.on('error', (err) => {
+        // An HTTP parse error once the response began (bytes after a Content-Length body on a
+        // "Connection: close" response, a broken chunk) is the server's broken HTTP, reported as
+        // such, not as a body cut off: Node says HPE_* before it has even passed on the body.
+        if (bodyCutOff && typeof err?.code === 'string' && err.code.startsWith('HPE_')) {
+          return finish(failure('protocol', err.code, describe('protocol', hostname, err)));
+        }
         // Node may report a connection lost mid-body on the request rather than the response.
         if (bodyCutOff) return bodyCutOff(err?.message ?? String(err));
         const kind = classifyFetchError(err);

@@ -17,16 +17,48 @@ import { MtaStsError } from '../error.js';
  * @param {number} [options.dnsTimeout] DNS query timeout in ms (default 5000)
  * @param {number} [options.dnsTries] tries per DNS server (default 2)
  */
-export function createNodeHosts({ dnsServers, ca, policyPort, timeout, dnsTimeout, dnsTries } = {}) {
+export function createNodeHosts(options = {}) {
+  const { dnsServers, ca, policyPort, timeout, dnsTimeout, dnsTries } = checkHostOptions(options);
+  // Node checks the server strings (ERR_INVALID_IP_ADDRESS, which the CLIs turn into a usage
+  // error) and the CAs' contents.
   const dns = createDnsHost({ servers: dnsServers, timeout: dnsTimeout, tries: dnsTries });
   const https = createHttpsHost({ lookup: dns.lookup, ca, policyPort, timeout });
   return { dns, https };
 }
 
+const isText = (v) => typeof v === 'string' || v instanceof Uint8Array;
+const positiveMs = (v) => typeof v === 'number' && v > 0 && v <= 2 ** 31 - 1;
+
+/** The host options by type (`invalid-argument` names the first wrong one); returns them. */
+export function checkHostOptions(options) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new MtaStsError('invalid-argument', `options must be an object, found ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  const { dnsServers, ca, policyPort, timeout, dnsTimeout, dnsTries } = options;
+  const bad = (what) => new MtaStsError('invalid-argument', `options.${what}`);
+  if (dnsServers != null && !(typeof dnsServers === 'string' || (Array.isArray(dnsServers) && dnsServers.every((s) => typeof s === 'string')))) {
+    throw bad('dnsServers must be a "host:port" string or an array of them');
+  }
+  if (ca != null && !(isText(ca) || (Array.isArray(ca) && ca.every(isText)))) throw bad('ca must be PEM text (a string or bytes) or an array of them');
+  if (policyPort != null && !(Number.isInteger(policyPort) && policyPort >= 1 && policyPort <= 65535)) throw bad('policyPort must be a port number (1-65535)');
+  if (timeout != null && !positiveMs(timeout)) throw bad('timeout must be a positive number of milliseconds');
+  if (dnsTimeout != null && !positiveMs(dnsTimeout)) throw bad('dnsTimeout must be a positive number of milliseconds');
+  if (dnsTries != null && !(Number.isInteger(dnsTries) && dnsTries >= 1 && dnsTries <= 100)) throw bad('dnsTries must be a whole number of tries (1-100)');
+  return { dnsServers: dnsServers ?? undefined, ca: ca ?? undefined, policyPort: policyPort ?? undefined, timeout: timeout ?? undefined, dnsTimeout: dnsTimeout ?? undefined, dnsTries: dnsTries ?? undefined };
+}
+
 /** A PolicyResolver on the Node host. Options: host options above, plus store, recheckAfter, now. */
 export function createPolicyResolver(options = {}) {
-  const { dns, https } = createNodeHosts(options);
-  return new PolicyResolver({ ...options, dns, https });
+  let hosts;
+  try {
+    hosts = createNodeHosts(options);
+  } catch (cause) {
+    // Node's own check of the options' contents (a server that is no IP address, a CA it cannot
+    // read) is the caller's configuration error, named as such.
+    if (cause instanceof MtaStsError) throw cause;
+    throw new MtaStsError('invalid-argument', `host options: ${cause?.message ?? String(cause)}`, { cause });
+  }
+  return new PolicyResolver({ ...options, dns: hosts.dns, https: hosts.https });
 }
 
 // RFC 8461 §5.1 and §10.2: the cache is what defends a domain against a downgrade (a TXT record or
@@ -50,7 +82,11 @@ export function sharedResolver(options = {}) {
   if (options === null || typeof options !== 'object') {
     throw new MtaStsError('invalid-argument', `options must be an object, found ${options === null ? 'null' : typeof options}`);
   }
-  if (options.resolver) return options.resolver;
+  if (options.resolver) {
+    if (typeof options.resolver.resolve !== 'function') throw new MtaStsError('invalid-argument', 'options.resolver must be a PolicyResolver (a resolve(domain) function)');
+    return options.resolver;
+  }
+  checkHostOptions(options);
   if (options.store || options.now || options.random) return createPolicyResolver(options);
   const { dnsServers, ca, policyPort, timeout, dnsTimeout, recheckAfter } = options;
   const key = JSON.stringify([

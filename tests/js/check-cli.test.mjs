@@ -122,7 +122,7 @@ after(async () => {
 });
 
 describe('mtasts check --json over the scenario catalogue', () => {
-  test('through real dnsmasq', { skip: !HAVE_DNSMASQ && 'dnsmasq not installed (apt-get install dnsmasq-base; CI installs it)' }, async () => {
+  test('through real dnsmasq', { timeout: 180_000, skip: !HAVE_DNSMASQ && 'dnsmasq not installed (apt-get install dnsmasq-base; CI installs it)' }, async () => {
     const peer = await lab.startDnsmasq();
     try {
       const runs = await inBatches(lab.scenarios, 4, (s) => mtasts(['check', s.domain, '--json', ...labFlags(peer.server)]));
@@ -132,7 +132,7 @@ describe('mtasts check --json over the scenario catalogue', () => {
     }
   });
 
-  test('SERVFAIL and an unanswered TXT query through real unbound are temporary failures', { skip: !HAVE_UNBOUND && 'unbound not installed (apt-get install unbound; CI installs it)' }, async () => {
+  test('SERVFAIL and an unanswered TXT query through real unbound are temporary failures', { timeout: 180_000, skip: !HAVE_UNBOUND && 'unbound not installed (apt-get install unbound; CI installs it)' }, async () => {
     const peer = await lab.startUnbound();
     try {
       for (const name of ['servfail', 'dns-timeout']) {
@@ -149,14 +149,14 @@ describe('mtasts check --json over the scenario catalogue', () => {
     }
   });
 
-  test('through the embedded DNS server (what mtasts demo uses)', async () => {
+  test('through the embedded DNS server (what mtasts demo uses)', { timeout: 180_000 }, async () => {
     const runs = await inBatches(lab.scenarios, 4, (s) => mtasts(['check', s.domain, '--json', ...labFlags(lab.dns.server)]));
     lab.scenarios.forEach((s, i) => assertScenario(s, runs[i]));
   });
 });
 
 describe('mtasts check for a person', () => {
-  test('a good domain: ✓ steps, exit 0, no colour when not on a terminal', async () => {
+  test('a good domain: ✓ steps, exit 0, no colour when not on a terminal', { timeout: 180_000 }, async () => {
     const { code, stdout, stderr } = await mtasts(['check', 'enforce-valid.test', ...labFlags(lab.dns.server)]);
     assert.equal(code, 0, stderr);
     assert.doesNotMatch(stdout, /\x1b\[/, 'no ANSI escape codes');
@@ -169,7 +169,7 @@ describe('mtasts check for a person', () => {
     assert.doesNotMatch(stdout, /✗/);
   });
 
-  test('an MX host outside the policy: ✗ on that host, exit 1', async () => {
+  test('an MX host outside the policy: ✗ on that host, exit 1', { timeout: 180_000 }, async () => {
     const { code, stdout } = await mtasts(['check', 'mx-not-in-policy.test', ...labFlags(lab.dns.server)]);
     assert.equal(code, 1);
     assert.match(stdout, /^✗ MX hosts of mx-not-in-policy\.test: 1 of 2 match the policy/m);
@@ -177,7 +177,7 @@ describe('mtasts check for a person', () => {
     assert.match(stdout, /^✗ mx-not-in-policy\.test: .*mx-not-in-policy/m);
   });
 
-  test('an invalid policy: every lint problem of the fetched body, with its line', async () => {
+  test('an invalid policy: every lint problem of the fetched body, with its line', { timeout: 180_000 }, async () => {
     const { code, stdout } = await mtasts(['check', 'policy-invalid-syntax.test', ...labFlags(lab.dns.server)]);
     assert.equal(code, 1);
     assert.match(stdout, /^✗ policy: invalid, so none/m);
@@ -185,7 +185,7 @@ describe('mtasts check for a person', () => {
     assert.match(stdout, /error \[[a-z-]+\] line 4, column \d+: .*max_age/);
   });
 
-  test('a record at the draft-era name _mta_sts is pointed out', async () => {
+  test('a record at the draft-era name _mta_sts is pointed out', { timeout: 180_000 }, async () => {
     const { code, stdout } = await mtasts(['check', 'draft-name.test', '--json', ...labFlags(lab.dns.server)]);
     assert.equal(code, 1);
     const report = JSON.parse(stdout);
@@ -194,7 +194,7 @@ describe('mtasts check for a person', () => {
     assert.ok(report.record.diagnostics.some((d) => d.code === 'record-draft-name'));
   });
 
-  test('the TLS-RPT record (RFC 8460 §3): found, invalid, several, none; never counted in the exit status', async () => {
+  test('the TLS-RPT record (RFC 8460 §3): found, invalid, several, none; never counted in the exit status', { timeout: 180_000 }, async () => {
     const cases = [
       [[['v=TLSRPTv1; rua=mailto:tls@testing-valid.test,https://r.testing-valid.test/v1']], 'found', ['mailto:tls@testing-valid.test', 'https://r.testing-valid.test/v1']],
       [[['v=TLSRPTv1; ruf=mailto:tls@testing-valid.test']], 'invalid', []],
@@ -222,7 +222,7 @@ describe('mtasts check for a person', () => {
     }
   });
 
-  test('a temporary DNS failure is not reported as "no record"', async () => {
+  test('a temporary DNS failure is not reported as "no record"', { timeout: 180_000 }, async () => {
     const { code, stdout } = await mtasts(['check', 'servfail.test', ...labFlags(lab.dns.server)]);
     assert.equal(code, 1);
     assert.match(stdout, /^✗ TXT record _mta-sts\.servfail\.test: temporary DNS failure \(ESERVFAIL\)/m);
@@ -230,7 +230,7 @@ describe('mtasts check for a person', () => {
 });
 
 describe('mtasts check: the cache and local errors', () => {
-  test('default store: a file store under $XDG_CACHE_HOME/mtasts; the second run reuses the policy', async () => {
+  test('default store: a file store under $XDG_CACHE_HOME/mtasts; the second run reuses the policy', { timeout: 180_000 }, async () => {
     const cache = join(dir, 'xdg-cache');
     const flags = labFlags(lab.dns.server).slice(0, -2); // without --store memory
     const env = { XDG_CACHE_HOME: cache };
@@ -265,7 +265,7 @@ describe('mtasts check: the cache and local errors', () => {
     [['demo', 'extra', '--bogus'], /^mtasts: unknown option --bogus/],
   ];
   for (const [args, message] of usageCases) {
-    test(`usage error exits 2 with one line: mtasts ${args.join(' ')}`, async () => {
+    test(`usage error exits 2 with one line: mtasts ${args.join(' ')}`, { timeout: 180_000 }, async () => {
       const { code, stdout, stderr } = await mtasts(args);
       assert.equal(code, 2);
       assert.equal(stdout, '');
@@ -275,7 +275,7 @@ describe('mtasts check: the cache and local errors', () => {
     });
   }
 
-  test('a CA file that holds no certificate is a local error (exit 2)', async () => {
+  test('a CA file that holds no certificate is a local error (exit 2)', { timeout: 180_000 }, async () => {
     const bad = join(dir, 'not-a-ca.pem');
     writeFileSync(bad, 'hello\n');
     const { code, stderr } = await mtasts(['check', 'a.test', '--ca-file', bad]);
@@ -283,7 +283,7 @@ describe('mtasts check: the cache and local errors', () => {
     assert.match(stderr, /holds no PEM certificate/);
   });
 
-  test('--help documents the JSON output, the store and the test-infrastructure flags', async () => {
+  test('--help documents the JSON output, the store and the test-infrastructure flags', { timeout: 180_000 }, async () => {
     const { code, stdout } = await mtasts(['check', '--help']);
     assert.equal(code, 0);
     assert.match(stdout, /test infrastructure/);
@@ -297,7 +297,7 @@ describe('mtasts check: the cache and local errors', () => {
 });
 
 describe('mtasts demo', () => {
-  test('runs check over every lab scenario; every one behaves as expected (exit 0)', async () => {
+  test('runs check over every lab scenario; every one behaves as expected (exit 0)', { timeout: 180_000 }, async () => {
     const { code, stdout, stderr } = await mtasts(['demo', '--json']);
     assert.equal(code, 0, stderr);
     const out = JSON.parse(stdout);
@@ -327,7 +327,7 @@ describe('mtasts demo', () => {
     assert.deepEqual([by['policy-untrusted-cert.test'].successful, failures('policy-untrusted-cert.test')], [1, { 'sts-webpki-invalid': 1 }]);
   });
 
-  test('prints a table, one ✓ row per scenario, no colour off a terminal', async () => {
+  test('prints a table, one ✓ row per scenario, no colour off a terminal', { timeout: 180_000 }, async () => {
     const { code, stdout } = await mtasts(['demo']);
     assert.equal(code, 0);
     assert.doesNotMatch(stdout, /\x1b\[/);
@@ -342,7 +342,7 @@ describe('mtasts demo', () => {
   });
 });
 
-test('colour only on a terminal, and never with NO_COLOR or --no-color', async () => {
+test('colour only on a terminal, and never with NO_COLOR or --no-color', { timeout: 180_000 }, async () => {
   const { painter } = await import(pathToFileURL(join(PKG, 'js/cli/colour.js')));
   const tty = { stdout: { isTTY: true }, env: {} };
   assert.match(painter(tty).red('x'), /\x1b\[31m/);
@@ -351,7 +351,7 @@ test('colour only on a terminal, and never with NO_COLOR or --no-color', async (
   assert.equal(painter({ stdout: {}, env: {} }).red('x'), 'x');
 });
 
-test("the lab is a package export: import { startLab } from 'mtasts/lab'", () => {
+test("the lab is a package export: import { startLab } from 'mtasts/lab'", { timeout: 180_000 }, () => {
   // A module inside the package resolves its own name through package.json `exports`.
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import { startLab } from 'mtasts/lab'; console.log(typeof startLab)"], { cwd: PKG, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

@@ -79,7 +79,7 @@ after(async () => {
 });
 
 describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
-  test('enforce, valid certificate: every probe line ✓, verdict deliver, exit 0', async () => {
+  test('enforce, valid certificate: every probe line ✓, verdict deliver, exit 0', { timeout: 180_000 }, async () => {
     const { code, stdout, stderr } = await check(ENFORCE, 'valid');
     assert.equal(code, 0, stdout + stderr);
     const port = mx.ports.valid;
@@ -119,7 +119,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     }
   });
 
-  test('the probe never sends mail: EHLO, STARTTLS, QUIT only (Postfix log), nothing in the maildir', async () => {
+  test('the probe never sends mail: EHLO, STARTTLS, QUIT only (Postfix log), nothing in the maildir', { timeout: 180_000 }, async () => {
     await check(ENFORCE, 'valid');
     await check(ENFORCE, 'noStarttls');
     assert.deepEqual(mx.messages(), []);
@@ -140,7 +140,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     }
   });
 
-  test('enforce, wrong-name certificate: certificate-host-mismatch, verdict try-next, exit 1', async () => {
+  test('enforce, wrong-name certificate: certificate-host-mismatch, verdict try-next, exit 1', { timeout: 180_000 }, async () => {
     const { code, stdout } = await check(ENFORCE, 'wrongName');
     assert.equal(code, 1);
     assert.match(stdout, /^          ✓ STARTTLS offered, TLSv1\.[23]/m);
@@ -163,7 +163,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     assert.deepEqual(report.errors.map((e) => [e.code, e.mx]), report.mx.map((h) => ['certificate-host-mismatch', h.host]));
   });
 
-  test('testing, wrong-name certificate: verdict deliver and report, still exit 1', async () => {
+  test('testing, wrong-name certificate: verdict deliver and report, still exit 1', { timeout: 180_000 }, async () => {
     const { code, report } = await checkJson(TESTING, 'wrongName');
     assert.equal(code, 1);
     for (const h of report.mx) {
@@ -175,7 +175,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     assert.match(stdout, /^          ! verdict under mode testing: deliver \[certificate-host-mismatch\]: a sender delivers over TLS even so, and reports the failure/m);
   });
 
-  test('no policy, wrong-name certificate: opportunistic TLS, verdict deliver without a failure', async () => {
+  test('no policy, wrong-name certificate: opportunistic TLS, verdict deliver without a failure', { timeout: 180_000 }, async () => {
     const { code, report } = await checkJson(NONE, 'wrongName');
     assert.equal(code, 1, 'no policy is exit 1 on its own');
     for (const h of report.mx) {
@@ -186,7 +186,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     assert.ok(!report.errors.some((e) => e.mx), 'the probe adds no error without a policy');
   });
 
-  test('enforce, an MX host outside the policy: verdict excluded (never dialled by a sender), exit 1', async () => {
+  test('enforce, an MX host outside the policy: verdict excluded (never dialled by a sender), exit 1', { timeout: 180_000 }, async () => {
     const { code, report } = await checkJson(PARTLY, 'valid');
     assert.equal(code, 1);
     const [listed, backup] = report.mx;
@@ -198,7 +198,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     assert.match(stdout, /^          ✗ verdict under mode enforce: excluded, a sender does not deliver to a host outside the policy \(RFC 8461 §5\)$/m);
   });
 
-  test('enforce, no STARTTLS: ✗ STARTTLS not offered, starttls-not-supported, exit 1', async () => {
+  test('enforce, no STARTTLS: ✗ STARTTLS not offered, starttls-not-supported, exit 1', { timeout: 180_000 }, async () => {
     const { code, stdout } = await check(ENFORCE, 'noStarttls');
     assert.equal(code, 1);
     assert.match(stdout, /^          ✗ STARTTLS not offered \(RFC 3207\)$/m);
@@ -214,7 +214,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     }
   });
 
-  test('no policy, no STARTTLS: verdict deliver-plaintext', async () => {
+  test('no policy, no STARTTLS: verdict deliver-plaintext', { timeout: 180_000 }, async () => {
     const { report } = await checkJson(NONE, 'noStarttls');
     for (const h of report.mx) assert.deepEqual([h.verdict.verdict, h.verdict.failure], ['deliver-plaintext', null]);
   });
@@ -227,7 +227,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     ['closeAfterEhlo', null, 'smtp-closed'],
   ];
   for (const [behaviour, certificateCode, failureCode] of failures) {
-    test(`enforce, ${behaviour}: verdict try-next with ${failureCode}, exit 1`, async () => {
+    test(`enforce, ${behaviour}: verdict try-next with ${failureCode}, exit 1`, { timeout: 180_000 }, async () => {
       const { code, report } = await checkJson(ENFORCE, behaviour);
       assert.equal(code, 1);
       for (const h of report.mx) {
@@ -248,7 +248,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     });
   }
 
-  test('a certificate expiring within 14 days: ! and a note, exit 0 still', async () => {
+  test('a certificate expiring within 14 days: ! and a note, exit 0 still', { timeout: 180_000 }, async () => {
     const now = Date.now();
     await mx.replaceCertificate('untrusted', lab.issueCert({ names: mx.names, notBefore: new Date(now - DAY), notAfter: new Date(now + 5 * DAY + 3600_000) }));
     const { code, stdout } = await check(ENFORCE, 'untrusted');
@@ -257,7 +257,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
     assert.match(stdout, /^! the certificate of mx1\.enforce-valid\.test expires in 5 days/m);
   });
 
-  test('--no-probe keeps the old behaviour: no SMTP connection, exit 0 for a good policy', async () => {
+  test('--no-probe keeps the old behaviour: no SMTP connection, exit 0 for a good policy', { timeout: 180_000 }, async () => {
     const { code, stdout } = await check(ENFORCE, 'wrongName', '--no-probe');
     assert.equal(code, 0, stdout);
     assert.doesNotMatch(stdout, /STARTTLS|verdict|probed/);
@@ -269,7 +269,7 @@ describe('mtasts check probes each MX host (real Postfix)', { skip }, () => {
 });
 
 describe('probeMx on its own (scripted MX, no Postfix)', () => {
-  test('valid certificate; QUIT after TLS, no mail; every socket closed', async () => {
+  test('valid certificate; QUIT after TLS, no mail; every socket closed', { timeout: 180_000 }, async () => {
     const server = await startScriptedMx({ cert: lab.certFor('mx1.enforce-valid.test') });
     try {
       const dns = createDnsHost({ servers: [lab.dns.server], timeout: 2000, tries: 1 });
@@ -291,7 +291,7 @@ describe('probeMx on its own (scripted MX, no Postfix)', () => {
     }
   });
 
-  test('an unknown host: mx-address-not-found, no connection; bad arguments are invalid-argument', async () => {
+  test('an unknown host: mx-address-not-found, no connection; bad arguments are invalid-argument', { timeout: 180_000 }, async () => {
     const dns = createDnsHost({ servers: [lab.dns.server], timeout: 2000, tries: 1 });
     const r = await probeMx('nothing-here.enforce-valid.test', { dns, heloName: 'checker.test', port: 1 });
     assert.deepEqual([r.addresses, r.starttls, r.error.code, r.verdict.verdict], [[], null, 'mx-address-not-found', 'try-next']);

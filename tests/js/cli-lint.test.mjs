@@ -31,7 +31,7 @@ function assertNoStack(text) {
   assert.doesNotMatch(text, /^\s+at /m, 'no stack trace');
 }
 
-test('a valid policy file exits 0 and says valid', () => {
+test('a valid policy file exits 0 and says valid', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', 'enforce.txt']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^enforce\.txt: valid \(mode enforce, max_age 604800, 2 mx patterns\): 0 errors/m);
@@ -39,13 +39,13 @@ test('a valid policy file exits 0 and says valid', () => {
   assert.equal(r.stderr, '');
 });
 
-test('CRLF policy file is valid too', () => {
+test('CRLF policy file is valid too', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', 'testing.txt']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /valid \(mode testing/);
 });
 
-test('an invalid policy exits 1 with one line per diagnostic and a summary', () => {
+test('an invalid policy exits 1 with one line per diagnostic and a summary', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', 'draft-mode-report.txt']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
@@ -64,14 +64,14 @@ test('an invalid policy exits 1 with one line per diagnostic and a summary', () 
   assert.match(lines.at(-1), /^draft-mode-report\.txt: invalid: \d+ errors?, \d+ warnings?$/);
 });
 
-test('warnings alone exit 0 (max_age under one day)', () => {
+test('warnings alone exit 0 (max_age under one day)', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', '-'], { input: 'version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 3600\n' });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^<stdin>:\d+:\d+: warning \[[a-z0-9-]+\] /m);
   assert.match(r.stdout, /valid .*: 0 errors, [1-9]\d* warnings?$/m);
 });
 
-test('--json prints the lint result: policy and diagnostics', () => {
+test('--json prints the lint result: policy and diagnostics', { timeout: 60_000 }, () => {
   const good = mtasts(['lint', '--json', 'enforce.txt']);
   assert.equal(good.code, 0, good.stderr);
   const ok = JSON.parse(good.stdout);
@@ -100,7 +100,7 @@ test('--json prints the lint result: policy and diagnostics', () => {
   assert.ok(result.diagnostics.some((d) => d.severity === 'error' && d.line === 2));
 });
 
-test('- reads the policy from standard input', () => {
+test('- reads the policy from standard input', { timeout: 60_000 }, () => {
   const good = mtasts(['lint', '-'], { input: GOOD });
   assert.equal(good.code, 0, good.stdout + good.stderr);
   assert.match(good.stdout, /^<stdin>: valid/m);
@@ -109,7 +109,7 @@ test('- reads the policy from standard input', () => {
   assert.match(bad.stdout, /^<stdin>:2:\d+: error \[/m);
 });
 
-test('bytes that are not UTF-8, and NUL, are named errors, not crashes', () => {
+test('bytes that are not UTF-8, and NUL, are named errors, not crashes', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-lint-'));
   try {
     const file = join(dir, 'binary.txt');
@@ -127,7 +127,7 @@ test('bytes that are not UTF-8, and NUL, are named errors, not crashes', () => {
 const MIB = 1024 * 1024;
 const LIMIT_MESSAGE = /larger than 1048576 bytes \(1 MiB\), the most lint reads; an MTA-STS policy may be at most 65536 bytes \(64 KiB, RFC 8461 §3\.3\)/;
 
-test('an endless file (/dev/zero) is refused at 1 MiB with a message naming the limit, exit 2', () => {
+test('an endless file (/dev/zero) is refused at 1 MiB with a message naming the limit, exit 2', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', '/dev/zero']);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /^mtasts: \/dev\/zero is larger than/);
@@ -136,7 +136,7 @@ test('an endless file (/dev/zero) is refused at 1 MiB with a message naming the 
   assertNoStack(r.stderr);
 });
 
-test('endless standard input is refused at 1 MiB too', () => {
+test('endless standard input is refused at 1 MiB too', { timeout: 60_000 }, () => {
   const zero = openSync('/dev/zero', 'r');
   try {
     const r = mtasts(['lint', '-'], { stdin: zero });
@@ -148,7 +148,7 @@ test('endless standard input is refused at 1 MiB too', () => {
   }
 });
 
-test('exactly 1 MiB is linted; one byte more is refused (file and standard input)', () => {
+test('exactly 1 MiB is linted; one byte more is refused (file and standard input)', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-lint-'));
   try {
     const head = 'version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800\n';
@@ -169,7 +169,7 @@ test('exactly 1 MiB is linted; one byte more is refused (file and standard input
   }
 });
 
-test('--record lints a TXT record', () => {
+test('--record lints a TXT record', { timeout: 60_000 }, () => {
   const good = mtasts(['lint', '--record', 'v=STSv1; id=2024']);
   assert.equal(good.code, 0, good.stdout + good.stderr);
   assert.match(good.stdout, /^record: valid \(id 2024\)/m);
@@ -182,7 +182,7 @@ test('--record lints a TXT record', () => {
   assert.match(bad.stdout, /^record:1:\d+: error \[record-[a-z-]+\] .* \(RFC 8461 §3\.1\)$/m);
 });
 
-test('--record with --name checks the name (draft-era _mta_sts)', () => {
+test('--record with --name checks the name (draft-era _mta_sts)', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', '--json', '--record', 'v=STSv1; id=2024', '--name', '_mta_sts.example.com']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const { diagnostics } = JSON.parse(r.stdout);
@@ -191,14 +191,14 @@ test('--record with --name checks the name (draft-era _mta_sts)', () => {
   assert.match(human.stdout, /^_mta_sts\.example\.com:/m);
 });
 
-test('a missing file is one line on stderr and exit 2', () => {
+test('a missing file is one line on stderr and exit 2', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', 'policy.txt'], { cwd: tmpdir() });
   assert.equal(r.code, 2);
   assert.equal(r.stderr, 'mtasts: cannot read policy.txt: no such file\n');
   assert.equal(r.stdout, '');
 });
 
-test('usage errors exit 2 with one line and no stack trace', () => {
+test('usage errors exit 2 with one line and no stack trace', { timeout: 60_000 }, () => {
   for (const args of [
     ['lint'],
     ['lint', '--bogus', 'x'],
@@ -216,7 +216,7 @@ test('usage errors exit 2 with one line and no stack trace', () => {
   }
 });
 
-test('no arguments: overview on stderr, exit 2; --help: exit 0', () => {
+test('no arguments: overview on stderr, exit 2; --help: exit 0', { timeout: 60_000 }, () => {
   const none = mtasts([]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /^usage: mtasts <command>/);
@@ -231,12 +231,12 @@ test('no arguments: overview on stderr, exit 2; --help: exit 0', () => {
   assert.match(mtasts(['--version']).stdout, /^mtasts \d+\.\d+\.\d+\n$/);
 });
 
-test('no colour when stdout is not a terminal', () => {
+test('no colour when stdout is not a terminal', { timeout: 60_000 }, () => {
   const r = mtasts(['lint', 'draft-mode-report.txt'], { env: { NO_COLOR: '' } });
   assert.doesNotMatch(r.stdout, /\x1b\[/);
 });
 
-test('--tlsrpt lints a TLS-RPT record (RFC 8460 §3)', () => {
+test('--tlsrpt lints a TLS-RPT record (RFC 8460 §3)', { timeout: 60_000 }, () => {
   const good = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:tlsrpt@example.com']);
   assert.equal(good.code, 0, good.stdout + good.stderr);
   assert.equal(good.stdout, 'record: valid (rua mailto:tlsrpt@example.com): 0 errors, 0 warnings\n');
@@ -255,7 +255,7 @@ test('--tlsrpt lints a TLS-RPT record (RFC 8460 §3)', () => {
   assert.equal(lines.at(-1), 'record: invalid: 1 error, 0 warnings');
 });
 
-test('--tlsrpt: warnings exit 0; draft-era inputs are named', () => {
+test('--tlsrpt: warnings exit 0; draft-era inputs are named', { timeout: 60_000 }, () => {
   const ruf = mtasts(['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com; ruf=mailto:a@example.com']);
   assert.equal(ruf.code, 0, ruf.stdout + ruf.stderr);
   assert.match(ruf.stdout, /^record:1:\d+: warning \[tlsrpt-record-draft-ruf\] .* \(RFC 8460 §3\)$/m);
@@ -275,7 +275,7 @@ test('--tlsrpt: warnings exit 0; draft-era inputs are named', () => {
   assert.match(right.stdout, /^_smtp\._tls\.example\.com: valid/);
 });
 
-test('--tlsrpt usage errors exit 2 with one line', () => {
+test('--tlsrpt usage errors exit 2 with one line', { timeout: 60_000 }, () => {
   for (const args of [
     ['lint', '--tlsrpt'],
     ['lint', '--tlsrpt', 'v=TLSRPTv1; rua=mailto:a@example.com', 'enforce.txt'],

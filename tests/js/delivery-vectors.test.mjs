@@ -103,7 +103,7 @@ function run(c, hostCrypto) {
 }
 
 for (const [how, hostCrypto] of [['host crypto', true], ['ring', false]]) {
-  test(`delivery vectors (${how}): the same verdicts as the native core`, () => {
+  test(`delivery vectors (${how}): the same verdicts as the native core`, { timeout: 60_000 }, () => {
     assert.ok(cases.length >= 15);
     if (hostCrypto) assert.ok(hasSignatureHost(), 'the Node entry registers its crypto');
     for (const c of cases) {
@@ -117,7 +117,7 @@ for (const [how, hostCrypto] of [['host crypto', true], ['ring', false]]) {
   });
 }
 
-test('errorCodes() lists every code the vectors produce, each with its TLS-RPT type and RFC', () => {
+test('errorCodes() lists every code the vectors produce, each with its TLS-RPT type and RFC', { timeout: 60_000 }, () => {
   const list = node.errorCodes();
   const byCode = new Map(list.map((c) => [c.code, c]));
   assert.equal(byCode.size, list.length, 'one entry per code');

@@ -117,7 +117,7 @@ before(async () => {
 });
 after(() => dnsServer.sock.close());
 
-test('TXT: one record of two strings kept apart, several records returned', async () => {
+test('TXT: one record of two strings kept apart, several records returned', { timeout: 180_000 }, async () => {
   const r = await host.resolveTxt('_mta-sts.split.test');
   assert.equal(r.ok, true);
   assert.deepEqual(
@@ -128,7 +128,7 @@ test('TXT: one record of two strings kept apart, several records returned', asyn
   assert.deepEqual(one, { ok: true, records: [['v=STSv1; id=2024']] });
 });
 
-test('NXDOMAIN is none/ENOTFOUND', async () => {
+test('NXDOMAIN is none/ENOTFOUND', { timeout: 180_000 }, async () => {
   const r = await host.resolveTxt('_mta-sts.nowhere.test');
   assert.equal(r.ok, false);
   assert.equal(r.kind, 'none');
@@ -136,27 +136,27 @@ test('NXDOMAIN is none/ENOTFOUND', async () => {
   assert.match(r.message, /nowhere\.test/);
 });
 
-test('NODATA (name exists, no record of the type) is none/ENODATA', async () => {
+test('NODATA (name exists, no record of the type) is none/ENODATA', { timeout: 180_000 }, async () => {
   const r = await host.resolveTxt('nodata.test');
   assert.deepEqual({ ok: r.ok, kind: r.kind, detail: r.detail }, { ok: false, kind: 'none', detail: 'ENODATA' });
 });
 
-test('SERVFAIL is temporary', async () => {
+test('SERVFAIL is temporary', { timeout: 180_000 }, async () => {
   const r = await host.resolveTxt('servfail.test');
   assert.deepEqual({ ok: r.ok, kind: r.kind, detail: r.detail }, { ok: false, kind: 'temporary', detail: 'ESERVFAIL' });
 });
 
-test('REFUSED is temporary', async () => {
+test('REFUSED is temporary', { timeout: 180_000 }, async () => {
   const r = await host.resolveTxt('refused.test');
   assert.deepEqual({ ok: r.ok, kind: r.kind, detail: r.detail }, { ok: false, kind: 'temporary', detail: 'EREFUSED' });
 });
 
-test('no answer at all is temporary (ETIMEOUT), not "no record"', async () => {
+test('no answer at all is temporary (ETIMEOUT), not "no record"', { timeout: 180_000 }, async () => {
   const r = await host.resolveTxt('silent.test');
   assert.deepEqual({ ok: r.ok, kind: r.kind, detail: r.detail }, { ok: false, kind: 'temporary', detail: 'ETIMEOUT' });
 });
 
-test('an unreachable name server is temporary', async () => {
+test('an unreachable name server is temporary', { timeout: 180_000 }, async () => {
   const s = dgram.createSocket('udp4');
   await new Promise((r) => s.bind(0, '127.0.0.1', r));
   const port = s.address().port;
@@ -167,7 +167,7 @@ test('an unreachable name server is temporary', async () => {
   assert.equal(r.kind, 'temporary');
 });
 
-test('MX records', async () => {
+test('MX records', { timeout: 180_000 }, async () => {
   const r = await host.resolveMx('example.test');
   assert.equal(r.ok, true);
   assert.deepEqual(
@@ -178,14 +178,14 @@ test('MX records', async () => {
   assert.equal(none.kind, 'none');
 });
 
-test('addresses: A and AAAA together; either alone is enough', async () => {
+test('addresses: A and AAAA together; either alone is enough', { timeout: 180_000 }, async () => {
   const both = await host.resolveAddresses('mx1.example.test');
   assert.deepEqual(both, { ok: true, addresses: [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }] });
   assert.deepEqual(await host.resolveAddresses('v6only.test'), { ok: true, addresses: [{ address: '::1', family: 6 }] });
   assert.deepEqual(await host.resolveAddresses('v4only.test'), { ok: true, addresses: [{ address: '127.0.0.2', family: 4 }] });
 });
 
-test('addresses: none only when both are none; a temporary failure wins over none', async () => {
+test('addresses: none only when both are none; a temporary failure wins over none', { timeout: 180_000 }, async () => {
   const none = await host.resolveAddresses('nowhere.test');
   assert.equal(none.kind, 'none');
   const half = await host.resolveAddresses('half-servfail.test'); // A: NODATA, AAAA: SERVFAIL
@@ -202,7 +202,7 @@ function lookupP(name, options) {
   });
 }
 
-test('lookup: callback shapes of dns.lookup (all, family, numeric)', async () => {
+test('lookup: callback shapes of dns.lookup (all, family, numeric)', { timeout: 180_000 }, async () => {
   assert.deepEqual(await lookupP('mx1.example.test'), { err: null, a: '127.0.0.1', f: 4 });
   assert.deepEqual(await lookupP('mx1.example.test', { family: 6 }), { err: null, a: '::1', f: 6 });
   assert.deepEqual(await lookupP('mx1.example.test', 6), { err: null, a: '::1', f: 6 });
@@ -222,7 +222,7 @@ test('lookup: callback shapes of dns.lookup (all, family, numeric)', async () =>
   assert.equal(dnsServer.queries.length, before, 'numeric addresses are not queried');
 });
 
-test('lookup: errors carry code, hostname and the none/temporary kind', async () => {
+test('lookup: errors carry code, hostname and the none/temporary kind', { timeout: 180_000 }, async () => {
   const nx = await lookupP('nowhere.test', {});
   assert.equal(nx.err.code, 'ENOTFOUND');
   assert.equal(nx.err.hostname, 'nowhere.test');
@@ -232,7 +232,7 @@ test('lookup: errors carry code, hostname and the none/temporary kind', async ()
   assert.equal(sf.err.dnsKind, 'temporary');
 });
 
-test('lookup drives net.connect and http.get through this resolver only', async () => {
+test('lookup drives net.connect and http.get through this resolver only', { timeout: 180_000 }, async () => {
   // A name that only this test's DNS server knows: the OS resolver could not find it.
   const server = http.createServer((req, res) => res.end(`hello ${req.headers.host}`));
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -264,7 +264,7 @@ test('lookup drives net.connect and http.get through this resolver only', async 
   }
 });
 
-test('https host: a name the resolver cannot find is a dns failure', async () => {
+test('https host: a name the resolver cannot find is a dns failure', { timeout: 180_000 }, async () => {
   const https = createHttpsHost({ lookup: host.lookup, timeout: 5000 });
   const r = await https.get('https://mta-sts.nowhere.test/.well-known/mta-sts.txt');
   assert.equal(r.ok, false);

@@ -19,14 +19,14 @@ const problemOf = (fn) => {
   return 'no error';
 };
 
-test('a 1 MB line', () => {
+test('a 1 MB line', { timeout: 180_000 }, () => {
   const text = `version: STSv1\nmode: enforce\nmx: ${'a'.repeat(1 << 20)}\nmax_age: 86400\n`;
   assert.equal(problemOf(() => m.parsePolicy(text)), 'policy-invalid/policy-mx-invalid');
   assert.equal(problemOf(() => m.parsePolicy(Buffer.from(text))), 'policy-invalid/policy-mx-invalid');
   assert.equal(problemOf(() => m.parseRecord(`v=STSv1; id=${'x'.repeat(1 << 20)}`)), 'record-invalid/record-id-invalid');
 });
 
-test('100k lines', () => {
+test('100k lines', { timeout: 180_000 }, () => {
   const lint = m.lintPolicy('junk\n'.repeat(100_000));
   assert.equal(lint.diagnostics.at(-1).code, 'lint-truncated');
   assert.ok(lint.diagnostics.length <= 202); // 200, the first error if it came later, the note
@@ -34,7 +34,7 @@ test('100k lines', () => {
   assert.equal(m.parsePolicy(many).mx.length, 100_000);
 });
 
-test('NUL and invalid UTF-8 bytes', () => {
+test('NUL and invalid UTF-8 bytes', { timeout: 180_000 }, () => {
   assert.equal(problemOf(() => m.parsePolicy(new Uint8Array([0x76, 0, 0xff]))), 'policy-invalid/policy-encoding');
   const err = (() => { try { m.parsePolicy(Buffer.from('version: STSv1\nmode: \xc3\x28\n', 'latin1')); } catch (e) { return e; } })();
   assert.equal(err.problem, 'policy-encoding');
@@ -46,6 +46,6 @@ test('NUL and invalid UTF-8 bytes', () => {
   assert.equal(problemOf(() => m.parseRecord('v=STSv1; id=\ud800')), 'record-invalid/record-id-invalid');
 });
 
-test('the module still works after all of the above', () => {
+test('the module still works after all of the above', { timeout: 180_000 }, () => {
   assert.equal(m.parsePolicy('version: STSv1\nmode: none\nmax_age: 86400\n').mode, 'none');
 });

@@ -92,7 +92,7 @@ const servePolicy = (type, body) => (req, res) => {
   res.end(body);
 };
 
-test('200 text/plain: status, content type, body bytes; request sent as RFC 8461 §3.3 asks', async () => {
+test('200 text/plain: status, content type, body bytes; request sent as RFC 8461 §3.3 asks', { timeout: 180_000 }, async () => {
   const s = await startServer('good', servePolicy('text/plain', POLICY));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -113,7 +113,7 @@ test('200 text/plain: status, content type, body bytes; request sent as RFC 8461
   }
 });
 
-test('content type is returned as sent', async () => {
+test('content type is returned as sent', { timeout: 180_000 }, async () => {
   const s = await startServer('good', servePolicy('TEXT/HTML; charset=UTF-8', '<html>'));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -124,7 +124,7 @@ test('content type is returned as sent', async () => {
   }
 });
 
-test('404 is returned as data with an empty body, and the local address of the connection (RFC 8460 §4.4)', async () => {
+test('404 is returned as data with an empty body, and the local address of the connection (RFC 8460 §4.4)', { timeout: 180_000 }, async () => {
   const s = await startServer('good', (req, res) => {
     res.writeHead(404, { 'Content-Type': 'text/html' });
     res.end('<h1>not found</h1>');
@@ -141,7 +141,7 @@ test('404 is returned as data with an empty body, and the local address of the c
   }
 });
 
-test('301 is not followed: status and Location are returned, one request made', async () => {
+test('301 is not followed: status and Location are returned, one request made', { timeout: 180_000 }, async () => {
   let target = 0;
   const t = await startServer('good', (req, res) => {
     target++;
@@ -187,7 +187,7 @@ function bigBodyServer(withLength) {
   return state;
 }
 
-test('a 10 MB streamed body is cut at maxBytes: too-large, the server sees the client leave', async () => {
+test('a 10 MB streamed body is cut at maxBytes: too-large, the server sees the client leave', { timeout: 180_000 }, async () => {
   const big = bigBodyServer(false);
   const s = await startServer('good', (req, res) => big.handler(req, res));
   try {
@@ -202,7 +202,7 @@ test('a 10 MB streamed body is cut at maxBytes: too-large, the server sees the c
   }
 });
 
-test('a declared Content-Length over maxBytes is refused before reading', async () => {
+test('a declared Content-Length over maxBytes is refused before reading', { timeout: 180_000 }, async () => {
   const big = bigBodyServer(true);
   const s = await startServer('good', (req, res) => big.handler(req, res));
   try {
@@ -215,7 +215,7 @@ test('a declared Content-Length over maxBytes is refused before reading', async 
   }
 });
 
-test('a body of exactly maxBytes is accepted', async () => {
+test('a body of exactly maxBytes is accepted', { timeout: 180_000 }, async () => {
   const s = await startServer('good', servePolicy('text/plain', Buffer.alloc(1000, 'x')));
   try {
     const r = await hostFor(s.port, { maxBytes: 1000 }).get(URL_);
@@ -228,7 +228,7 @@ test('a body of exactly maxBytes is accepted', async () => {
   }
 });
 
-test('a server trickling its body hits the overall timeout', async () => {
+test('a server trickling its body hits the overall timeout', { timeout: 180_000 }, async () => {
   let closed;
   const clientGone = new Promise((r) => (closed = r));
   const s = await startServer('good', (req, res) => {
@@ -249,7 +249,7 @@ test('a server trickling its body hits the overall timeout', async () => {
   }
 });
 
-test('a server that never answers the request hits the overall timeout', async () => {
+test('a server that never answers the request hits the overall timeout', { timeout: 180_000 }, async () => {
   const s = await startServer('good', () => {});
   try {
     const r = await hostFor(s.port, { timeout: 200 }).get(URL_);
@@ -259,7 +259,7 @@ test('a server that never answers the request hits the overall timeout', async (
   }
 });
 
-test('self-signed certificate is a certificate failure', async () => {
+test('self-signed certificate is a certificate failure', { timeout: 180_000 }, async () => {
   const s = await startServer('self', servePolicy('text/plain', POLICY));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -273,7 +273,7 @@ test('self-signed certificate is a certificate failure', async () => {
   }
 });
 
-test('certificate for another name is a certificate failure', async () => {
+test('certificate for another name is a certificate failure', { timeout: 180_000 }, async () => {
   const s = await startServer('wrongname', servePolicy('text/plain', POLICY));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -285,7 +285,7 @@ test('certificate for another name is a certificate failure', async () => {
   }
 });
 
-test('expired certificate is a certificate failure', async () => {
+test('expired certificate is a certificate failure', { timeout: 180_000 }, async () => {
   const s = await startServer('expired', servePolicy('text/plain', POLICY));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -296,7 +296,7 @@ test('expired certificate is a certificate failure', async () => {
   }
 });
 
-test('without the extra ca the test CA is not trusted', async () => {
+test('without the extra ca the test CA is not trusted', { timeout: 180_000 }, async () => {
   const s = await startServer('good', servePolicy('text/plain', POLICY));
   try {
     const r = await createHttpsHost({ lookup: loopbackLookup, policyPort: s.port }).get(URL_);
@@ -307,7 +307,7 @@ test('without the extra ca the test CA is not trusted', async () => {
   }
 });
 
-test('extra CAs are added to the system roots, not put in their place', () => {
+test('extra CAs are added to the system roots, not put in their place', { timeout: 180_000 }, () => {
   const anchors = policyTrustAnchors([pki.ca.cert, pki.ca2.cert]);
   for (const root of tls.rootCertificates) assert.ok(anchors.includes(root));
   assert.ok(anchors.includes(pki.ca.cert));
@@ -317,7 +317,7 @@ test('extra CAs are added to the system roots, not put in their place', () => {
   assert.equal(policyTrustAnchors(pki.ca.cert).length, tls.rootCertificates.length + fromEnv + 1);
 });
 
-test('extra ca keeps NODE_EXTRA_CA_CERTS (part of the default store) trusted too', async () => {
+test('extra ca keeps NODE_EXTRA_CA_CERTS (part of the default store) trusted too', { timeout: 180_000 }, async () => {
   // A child process whose default store holds ca2 (NODE_EXTRA_CA_CERTS) and which passes ca as the
   // extra ca: servers under both CAs must be trusted.
   const s1 = await startServer('good', servePolicy('text/plain', 'one'));
@@ -349,7 +349,7 @@ test('extra ca keeps NODE_EXTRA_CA_CERTS (part of the default store) trusted too
   }
 });
 
-test('policyPort is honoured; without it the fetch goes to port 443, not to the test server', async () => {
+test('policyPort is honoured; without it the fetch goes to port 443, not to the test server', { timeout: 180_000 }, async () => {
   const s = await startServer('good', servePolicy('text/plain', POLICY));
   try {
     const r = await createHttpsHost({ lookup: loopbackLookup, ca: pki.ca.cert, timeout: 2000 }).get(URL_);
@@ -363,7 +363,7 @@ test('policyPort is honoured; without it the fetch goes to port 443, not to the 
   }
 });
 
-test('connection refused is a connect failure', async () => {
+test('connection refused is a connect failure', { timeout: 180_000 }, async () => {
   const probe = net.createServer();
   await new Promise((r) => probe.listen(0, '127.0.0.1', r));
   const port = probe.address().port;
@@ -374,7 +374,7 @@ test('connection refused is a connect failure', async () => {
   assert.equal(r.detail, 'ECONNREFUSED');
 });
 
-test('a server that does not speak TLS is a tls failure', async () => {
+test('a server that does not speak TLS is a tls failure', { timeout: 180_000 }, async () => {
   const plain = http.createServer((req, res) => res.end('plain'));
   await new Promise((r) => plain.listen(0, '127.0.0.1', r));
   try {
@@ -387,7 +387,7 @@ test('a server that does not speak TLS is a tls failure', async () => {
   }
 });
 
-test('a TLS 1.1-only server is refused (TLS 1.2 minimum)', async () => {
+test('a TLS 1.1-only server is refused (TLS 1.2 minimum)', { timeout: 180_000 }, async () => {
   const server = tls.createServer({ cert: pki.good.cert, key: pki.good.key, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
   server.on('tlsClientError', () => {});
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -400,7 +400,7 @@ test('a TLS 1.1-only server is refused (TLS 1.2 minimum)', async () => {
   }
 });
 
-test('a failing lookup is a dns failure; a non-https url is a protocol failure', async () => {
+test('a failing lookup is a dns failure; a non-https url is a protocol failure', { timeout: 180_000 }, async () => {
   const failing = (h, o, cb) => {
     const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${h}`), { code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: h });
     process.nextTick(() => (typeof o === 'function' ? o : cb)(err));
@@ -411,7 +411,7 @@ test('a failing lookup is a dns failure; a non-https url is a protocol failure',
   assert.equal(p.kind, 'protocol');
 });
 
-test('classification table', () => {
+test('classification table', { timeout: 180_000 }, () => {
   const cases = [
     [{ code: 'CERT_HAS_EXPIRED' }, 'certificate', 'expired'],
     [{ code: 'CERT_NOT_YET_VALID' }, 'certificate', 'not yet valid'],
@@ -447,7 +447,7 @@ async function startRawServer(script) {
 }
 const HEAD = (fields) => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n${fields}\r\n`;
 
-test('a body that ends before its Content-Length is truncated (with the byte counts), not a connect failure', async () => {
+test('a body that ends before its Content-Length is truncated (with the byte counts), not a connect failure', { timeout: 180_000 }, async () => {
   const s = await startRawServer((socket) => socket.end(`${HEAD('Content-Length: 1000\r\n')}${'x'.repeat(400)}`));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -462,7 +462,7 @@ test('a body that ends before its Content-Length is truncated (with the byte cou
   }
 });
 
-test('a chunked body without its last chunk is truncated; the expected length is unknown', async () => {
+test('a chunked body without its last chunk is truncated; the expected length is unknown', { timeout: 180_000 }, async () => {
   const s = await startRawServer((socket) => socket.end(`${HEAD('Transfer-Encoding: chunked\r\n')}5\r\nhello\r\n`));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -474,7 +474,7 @@ test('a chunked body without its last chunk is truncated; the expected length is
   }
 });
 
-test('a connection reset mid-body is truncated too', async () => {
+test('a connection reset mid-body is truncated too', { timeout: 180_000 }, async () => {
   const s = await startRawServer((socket, raw) => {
     socket.write(`${HEAD('Content-Length: 1000\r\n')}${'x'.repeat(10)}`, () => setTimeout(() => raw.resetAndDestroy(), 50));
   });
@@ -488,7 +488,7 @@ test('a connection reset mid-body is truncated too', async () => {
   }
 });
 
-test('without Content-Length the end of the connection ends the body (RFC 9112 §6.3): a policy', async () => {
+test('without Content-Length the end of the connection ends the body (RFC 9112 §6.3): a policy', { timeout: 180_000 }, async () => {
   const s = await startRawServer((socket) => socket.end(`${HEAD('')}${POLICY}`));
   try {
     const r = await hostFor(s.port).get(URL_);
@@ -499,7 +499,7 @@ test('without Content-Length the end of the connection ends the body (RFC 9112 �
   }
 });
 
-test('more than maxBytes without Content-Length, then the connection ends: too-large, with the limit', async () => {
+test('more than maxBytes without Content-Length, then the connection ends: too-large, with the limit', { timeout: 180_000 }, async () => {
   const s = await startRawServer((socket) => socket.end(`${HEAD('')}${'x'.repeat(70_000)}`));
   try {
     const r = await hostFor(s.port).get(URL_);

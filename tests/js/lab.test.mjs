@@ -119,7 +119,7 @@ function get(lab, domain, { path = '/.well-known/mta-sts.txt', ca = lab.caPem, m
   });
 }
 
-test('catalogue: every required scenario, well formed, with a fixed error code', () => {
+test('catalogue: every required scenario, well formed, with a fixed error code', { timeout: 180_000 }, () => {
   const names = scenarios.map((s) => s.name);
   assert.equal(new Set(names).size, names.length, 'names are unique');
   for (const name of REQUIRED) assert.ok(names.includes(name), `scenario ${name}`);
@@ -133,12 +133,12 @@ test('catalogue: every required scenario, well formed, with a fixed error code',
   }
 });
 
-test('startLab refuses to listen anywhere but loopback', async () => {
+test('startLab refuses to listen anywhere but loopback', { timeout: 180_000 }, async () => {
   await assert.rejects(startLab({ host: '0.0.0.0' }), /loopback only/);
 });
 
 for (const host of ['127.0.0.1', '::1']) {
-  test(`start and stop on ${host} leave no socket, timer or process behind`, async (t) => {
+  test(`start and stop on ${host} leave no socket, timer or process behind`, { timeout: 180_000 }, async (t) => {
     const before = resources();
     let lab;
     try {
@@ -169,7 +169,7 @@ describe('a running lab', () => {
   });
   after(() => lab?.stop());
 
-  test('exposes the API shapes the other parts rely on', () => {
+  test('exposes the API shapes the other parts rely on', { timeout: 180_000 }, () => {
     assert.equal(lab.dns.server, `127.0.0.1:${lab.dns.port}`);
     assert.ok(lab.policyPort > 0);
     assert.match(lab.caPem, /^-----BEGIN CERTIFICATE-----/);
@@ -179,17 +179,17 @@ describe('a running lab', () => {
 
   describe('embedded DNS answers every scenario', () => {
     for (const s of scenarios) {
-      test(s.name, () => checkScenarioDns(lab.dns.server, lab, s, { timeout: 'ETIMEOUT', servfail: 'ESERVFAIL' }));
+      test(s.name, { timeout: 180_000 }, { timeout: 180_000 }, () => checkScenarioDns(lab.dns.server, lab, s, { timeout: 'ETIMEOUT', servfail: 'ESERVFAIL' }));
     }
-    test('unknown names, outside names, wrong types', () => checkZoneEdges(lab.dns.server));
+    test('unknown names, outside names, wrong types', { timeout: 180_000 }, () => checkZoneEdges(lab.dns.server));
   });
 
-  test('long-record: a string over 255 octets arrives split in two', async () => {
+  test('long-record: a string over 255 octets arrives split in two', { timeout: 180_000 }, async () => {
     const [record] = await resolverFor(lab.dns.server).resolveTxt('_mta-sts.long-record.test');
     assert.deepEqual(record.map((s) => s.length), [255, record.join('').length - 255]);
   });
 
-  test('an answer too big for UDP is truncated and comes whole over TCP', async () => {
+  test('an answer too big for UDP is truncated and comes whole over TCP', { timeout: 180_000 }, async () => {
     const many = Array.from({ length: 12 }, (_, i) => [`v=TLSRPTv1; rua=mailto:reports-${i}@example.test; ${'x'.repeat(40)}`]);
     lab.update('enforce-valid', { extraTxt: { '_smtp._tls.enforce-valid.test': many } });
     try {
@@ -200,7 +200,7 @@ describe('a running lab', () => {
     }
   });
 
-  test('garbage datagrams are dropped and the server keeps answering', async () => {
+  test('garbage datagrams are dropped and the server keeps answering', { timeout: 180_000 }, async () => {
     const sock = dgram.createSocket('udp4');
     await new Promise((r) => sock.send(Buffer.from([1, 2, 3]), lab.dns.port, '127.0.0.1', r));
     await new Promise((r) => sock.send(Buffer.alloc(40, 0xff), lab.dns.port, '127.0.0.1', r));
@@ -211,7 +211,7 @@ describe('a running lab', () => {
   describe('HTTPS policy responses', () => {
     const plain = scenarios.filter((s) => s.policy && !s.policy.stream && !s.policy.trickle && !s.policy.cert);
     for (const s of plain) {
-      test(s.name, async () => {
+      test(s.name, { timeout: 180_000 }, { timeout: 180_000 }, async () => {
         const before = lab.requests[s.domain];
         const res = await get(lab, s.domain);
         assert.equal(res.status, s.policy.status);
@@ -222,28 +222,28 @@ describe('a running lab', () => {
       });
     }
 
-    test('other paths answer 404', async () => {
+    test('other paths answer 404', { timeout: 180_000 }, async () => {
       assert.equal((await get(lab, 'enforce-valid.test', { path: '/' })).status, 404);
     });
 
-    test('policy-untrusted-cert fails Node verification, and passes with its own CA', async () => {
+    test('policy-untrusted-cert fails Node verification, and passes with its own CA', { timeout: 180_000 }, async () => {
       await assert.rejects(get(lab, 'policy-untrusted-cert.test'), (err) => err.code !== undefined);
       const res = await get(lab, 'policy-untrusted-cert.test', { ca: lab.untrustedCaPem });
       assert.equal(res.status, 200);
     });
 
-    test('policy-wrong-name-cert fails Node verification for the name', async () => {
+    test('policy-wrong-name-cert fails Node verification for the name', { timeout: 180_000 }, async () => {
       await assert.rejects(get(lab, 'policy-wrong-name-cert.test'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
     });
 
-    test('policy-too-large streams more than 1 MiB', async () => {
+    test('policy-too-large streams more than 1 MiB', { timeout: 180_000 }, async () => {
       const res = await get(lab, 'policy-too-large.test', { maxBytes: 1 << 20 });
       assert.equal(res.status, 200);
       assert.ok(res.bytes > 1 << 20 && !res.ended, `read ${res.bytes} bytes`);
       assert.match(res.body, /^version: STSv1\n/);
     });
 
-    test('policy-slow sends its headers, then single bytes', async () => {
+    test('policy-slow sends its headers, then single bytes', { timeout: 180_000 }, async () => {
       const res = await get(lab, 'policy-slow.test', { stopAfterChunks: 3 });
       assert.equal(res.status, 200);
       assert.equal(res.ended, false);
@@ -252,7 +252,7 @@ describe('a running lab', () => {
     });
   });
 
-  test('id-rotated: rotate() changes the TXT id and the policy body', async () => {
+  test('id-rotated: rotate() changes the TXT id and the policy body', { timeout: 180_000 }, async () => {
     const r = resolverFor(lab.dns.server);
     const txt = async () => (await r.resolveTxt('_mta-sts.id-rotated.test'))[0].join('');
     assert.equal(await txt(), 'v=STSv1; id=rot1');
@@ -268,7 +268,7 @@ describe('a running lab', () => {
     assert.throws(() => lab.rotate('enforce-valid'), /no rotations/);
   });
 
-  test('certFor and issueCert make certificates the lab CA signs (or not)', () => {
+  test('certFor and issueCert make certificates the lab CA signs (or not)', { timeout: 180_000 }, () => {
     const ca = new X509Certificate(lab.caPem);
     const mx = lab.certFor('mx1.enforce-valid.test');
     const leaf = new X509Certificate(mx.certPem);
@@ -286,7 +286,7 @@ describe('a running lab', () => {
     assert.equal(untrusted.verify(ca.publicKey), false);
   });
 
-  test('dnsmasqArgs and unboundConf describe the same zone', () => {
+  test('dnsmasqArgs and unboundConf describe the same zone', { timeout: 180_000 }, () => {
     const args = lab.dnsmasqArgs({ port: 5353, pidFile: '/tmp/x.pid' });
     assert.ok(args.includes('--txt-record=_mta-sts.split-record.test,v=STSv1; ,id=split1'));
     assert.ok(args.includes('--mx-host=enforce-valid.test,mx1.enforce-valid.test,10'));
@@ -296,7 +296,7 @@ describe('a running lab', () => {
     assert.match(conf, /stub-zone:\n  name: "_mta-sts\.servfail\.test\."/);
   });
 
-  test('the same zone through real dnsmasq', { skip: !findProgram('dnsmasq') && 'dnsmasq not installed (apt-get install dnsmasq-base)' }, async () => {
+  test('the same zone through real dnsmasq', { timeout: 180_000, skip: !findProgram('dnsmasq') && 'dnsmasq not installed (apt-get install dnsmasq-base)' }, async () => {
     const peer = await lab.startDnsmasq();
     try {
       for (const s of scenarios) await checkScenarioDns(peer.server, lab, s, { timeout: 'ETIMEOUT', servfail: 'ESERVFAIL' });
@@ -307,7 +307,7 @@ describe('a running lab', () => {
     assert.throws(() => process.kill(peer.pid, 0), { code: 'ESRCH' }, 'dnsmasq is gone');
   });
 
-  test('the same zone through real unbound, with a genuine SERVFAIL', { skip: !findProgram('unbound') && 'unbound not installed (apt-get install unbound)' }, async () => {
+  test('the same zone through real unbound, with a genuine SERVFAIL', { timeout: 180_000, skip: !findProgram('unbound') && 'unbound not installed (apt-get install unbound)' }, async () => {
     const peer = await lab.startUnbound();
     try {
       // unbound cannot stay silent: its 'timeout' names also answer SERVFAIL (still dns-temporary).
@@ -319,7 +319,7 @@ describe('a running lab', () => {
     assert.throws(() => process.kill(peer.pid, 0), { code: 'ESRCH' }, 'unbound is gone');
   });
 
-  test('peers started by the lab are stopped by lab.stop()', { skip: !findProgram('dnsmasq') && 'dnsmasq not installed' }, async () => {
+  test('peers started by the lab are stopped by lab.stop()', { timeout: 180_000, skip: !findProgram('dnsmasq') && 'dnsmasq not installed' }, async () => {
     const other = await startLab();
     const peer = await other.startDnsmasq();
     await other.stop();
@@ -333,7 +333,7 @@ const unshareWorks = await new Promise((resolve) => {
   execFile('unshare', ['-n', 'sh', '-c', 'ip link set lo up'], { timeout: 10000 }, (err) => resolve(!err));
 });
 
-test('standardPorts: DNS on 53 and HTTPS on 443 inside `unshare -n`', { skip: !unshareWorks && 'unshare -n is not permitted here' }, async () => {
+test('standardPorts: DNS on 53 and HTTPS on 443 inside `unshare -n`', { timeout: 180_000, skip: !unshareWorks && 'unshare -n is not permitted here' }, async () => {
   const script = `
     import { startLab } from ${JSON.stringify(LAB_INDEX)};
     import dns from 'node:dns';

@@ -23,7 +23,7 @@ function code(fn) {
   assert.fail('expected a MimeError');
 }
 
-test('header fields: unfolding, case, CRLF or LF, mbox From line', () => {
+test('header fields: unfolding, case, CRLF or LF, mbox From line', { timeout: 60_000 }, () => {
   const cases = [
     // [reason, message, expected headers, expected body]
     ['LF line ends', 'A: 1\nB: 2\n\nbody\n', [['a', '1'], ['b', '2']], 'body\n'],
@@ -44,7 +44,7 @@ test('header fields: unfolding, case, CRLF or LF, mbox From line', () => {
   assert.equal(code(() => mime.splitMessage('A: 1\nnot a header\n\n')), 'mime-header-invalid', 'a line that is neither a field nor a fold');
 });
 
-test('looksLikeMessage: detection by content', () => {
+test('looksLikeMessage: detection by content', { timeout: 60_000 }, () => {
   const cases = [
     ['From: a@example\n', true, 'a header field'],
     ['Received: from x\r\n', true, 'CRLF'],
@@ -57,7 +57,7 @@ test('looksLikeMessage: detection by content', () => {
   for (const [text, expected, reason] of cases) assert.equal(mime.looksLikeMessage(text), expected, reason);
 });
 
-test('Content-Type and Content-Disposition parameters', () => {
+test('Content-Type and Content-Disposition parameters', { timeout: 60_000 }, () => {
   const cases = [
     // [reason, value, expected type, expected params]
     ['RFC 8460 §5.3 report type', 'multipart/report; report-type="tlsrpt"; boundary="----=_NextPart_000_024E_01CC9B0A.AFE54C00"', 'multipart/report', { 'report-type': 'tlsrpt', boundary: '----=_NextPart_000_024E_01CC9B0A.AFE54C00' }],
@@ -76,7 +76,7 @@ test('Content-Type and Content-Disposition parameters', () => {
   }
 });
 
-test('quoted-printable (RFC 2045 §6.7)', () => {
+test('quoted-printable (RFC 2045 §6.7)', { timeout: 60_000 }, () => {
   const cases = [
     ['a soft line break (LF) joins lines', 'abc=\ndef', 'abcdef'],
     ['a soft line break (CRLF) joins lines', '{"a":=\r\n1}', '{"a":1}'],
@@ -92,7 +92,7 @@ test('quoted-printable (RFC 2045 §6.7)', () => {
   for (const [reason, text, expected] of cases) assert.equal(mime.decodeQuotedPrintable(text), expected, reason);
 });
 
-test('base64 (RFC 2045 §6.8)', () => {
+test('base64 (RFC 2045 §6.8)', { timeout: 60_000 }, () => {
   const cases = [
     ['line breaks every 76 characters are ignored', 'aGVs\r\nbG8=\r\n', 'hello'],
     ['characters outside the alphabet are ignored', 'aGVs*bG8', 'hello'],
@@ -107,7 +107,7 @@ test('base64 (RFC 2045 §6.8)', () => {
   assert.equal(mime.decodeBody('=41'), '=41', 'absent is 7bit');
 });
 
-test('multipart bodies (RFC 2046 §5.1.1)', () => {
+test('multipart bodies (RFC 2046 §5.1.1)', { timeout: 60_000 }, () => {
   const cases = [
     ['preamble, two parts, epilogue; the line break before a delimiter is the delimiter’s', 'pre\n--b\nA: 1\n\none\n--b\n\ntwo\n--b--\nepilogue\n', 'b', ['A: 1\n\none', '\ntwo']],
     ['CRLF', '--b\r\n\r\none\r\n--b--\r\n', 'b', ['\r\none']],
@@ -122,7 +122,7 @@ test('multipart bodies (RFC 2046 §5.1.1)', () => {
   assert.equal(code(() => mime.leafParts('Content-Type: multipart/mixed\n\n--b\n\nx\n--b--\n')), 'mime-boundary-missing');
 });
 
-test('leafParts: nested multiparts, message/rfc822, file names, bounds', () => {
+test('leafParts: nested multiparts, message/rfc822, file names, bounds', { timeout: 60_000 }, () => {
   const nested = [
     'Content-Type: multipart/mixed; boundary=outer',
     '',

@@ -168,7 +168,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
   describe('enforce (enforce-valid.test): only a verified STARTTLS is delivered to', () => {
     const domain = DOMAINS.enforce;
 
-    test('valid certificate: verified TLS, the message lands in the maildir', async () => {
+    test('valid certificate: verified TLS, the message lands in the maildir', { timeout: 600_000 }, async () => {
       const c = await connectMx(domain, options('valid'));
       assert.equal(c.verdict, 'deliver');
       assert.equal(c.mx.host, `mx1.${domain}`);
@@ -185,26 +185,26 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
     });
 
     for (const [behaviour, code] of Object.entries(CERT_FAILURES)) {
-      test(`${behaviour} certificate: not delivered (${code})`, async () => {
+      test(`${behaviour} certificate: not delivered (${code})`, { timeout: 600_000 }, async () => {
         await refused(domain, connectMx(domain, options(behaviour)), code);
       });
     }
 
-    test('expired by the clock: the valid certificate a day after its notAfter is refused (certificate-expired)', async () => {
+    test('expired by the clock: the valid certificate a day after its notAfter is refused (certificate-expired)', { timeout: 600_000 }, async () => {
       const later = mx.certs.valid.notAfter.getTime() + DAY;
       await refused(domain, connectMx(domain, options('valid', { now: () => later })), 'certificate-expired');
     });
 
-    test('no STARTTLS: not delivered (starttls-not-supported)', async () => {
+    test('no STARTTLS: not delivered (starttls-not-supported)', { timeout: 600_000 }, async () => {
       await refused(domain, connectMx(domain, options('noStarttls')), 'starttls-not-supported');
     });
 
-    test('TLS 1.0 only: no handshake with a TLS >= 1.2 client (tls-handshake-failed, never plaintext)', async () => {
+    test('TLS 1.0 only: no handshake with a TLS >= 1.2 client (tls-handshake-failed, never plaintext)', { timeout: 600_000 }, async () => {
       const err = await refused(domain, connectMx(domain, options('tls10')), 'tls-handshake-failed');
       assert.match(err.attempts[0].message, /handshake/i);
     });
 
-    test('closes after EHLO: not delivered (smtp-closed)', async () => {
+    test('closes after EHLO: not delivered (smtp-closed)', { timeout: 600_000 }, async () => {
       await refused(domain, connectMx(domain, options('closeAfterEhlo')), 'smtp-closed');
     });
   });
@@ -212,7 +212,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
   describe('testing (testing-valid.test): delivered, every failure recorded', () => {
     const domain = DOMAINS.testing;
 
-    test('valid certificate: delivered over verified TLS, nothing to report', async () => {
+    test('valid certificate: delivered over verified TLS, nothing to report', { timeout: 600_000 }, async () => {
       const c = await connectMx(domain, options('valid'));
       assert.equal(c.verdict, 'deliver');
       assert.equal(c.policy.policy.mode, 'testing');
@@ -223,7 +223,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
     });
 
     for (const [behaviour, code] of Object.entries(CERT_FAILURES)) {
-      test(`${behaviour} certificate: delivered over TLS, ${code} recorded`, async () => {
+      test(`${behaviour} certificate: delivered over TLS, ${code} recorded`, { timeout: 600_000 }, async () => {
         const c = await connectMx(domain, options(behaviour));
         assert.equal(c.verdict, 'deliver');
         assert.equal(c.tls.certificate.ok, false);
@@ -236,7 +236,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       });
     }
 
-    test('expired by the clock: delivered, certificate-expired recorded', async () => {
+    test('expired by the clock: delivered, certificate-expired recorded', { timeout: 600_000 }, async () => {
       const later = mx.certs.valid.notAfter.getTime() + DAY;
       const c = await connectMx(domain, options('valid', { now: () => later }));
       assert.equal(c.verdict, 'deliver');
@@ -245,7 +245,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       await landed('testing expired clock');
     });
 
-    test('no STARTTLS: delivered in plaintext, starttls-not-supported recorded', async () => {
+    test('no STARTTLS: delivered in plaintext, starttls-not-supported recorded', { timeout: 600_000 }, async () => {
       const c = await connectMx(domain, options('noStarttls'));
       assert.equal(c.verdict, 'deliver-plaintext');
       assert.equal(c.tls, null);
@@ -255,7 +255,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       assert.doesNotMatch(m.text, /using TLSv/, 'Postfix received it without TLS');
     });
 
-    test('TLS 1.0 only: TLS fails on every MX, so it is delivered in plaintext (tls-handshake-failed recorded)', async () => {
+    test('TLS 1.0 only: TLS fails on every MX, so it is delivered in plaintext (tls-handshake-failed recorded)', { timeout: 600_000 }, async () => {
       // RFC 8461 §5: testing delivers as without a policy; opportunistic senders retry in the clear.
       const c = await connectMx(domain, options('tls10'));
       assert.equal(c.verdict, 'deliver-plaintext');
@@ -269,7 +269,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       assert.doesNotMatch(m.text, /using TLSv/, 'Postfix received it without TLS');
     });
 
-    test('closes after EHLO: no usable connection (smtp-closed)', async () => {
+    test('closes after EHLO: no usable connection (smtp-closed)', { timeout: 600_000 }, async () => {
       await refused(domain, connectMx(domain, options('closeAfterEhlo')), 'smtp-closed');
     });
   });
@@ -277,7 +277,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
   describe('no policy (no-record.test): opportunistic TLS, nothing recorded as a failure', () => {
     const domain = DOMAINS.none;
 
-    test('valid certificate: delivered over TLS', async () => {
+    test('valid certificate: delivered over TLS', { timeout: 600_000 }, async () => {
       const c = await connectMx(domain, options('valid'));
       assert.equal(c.verdict, 'deliver');
       assert.equal(c.policy.status, 'none');
@@ -287,7 +287,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
     });
 
     for (const [behaviour, code] of Object.entries(CERT_FAILURES)) {
-      test(`${behaviour} certificate: delivered over TLS anyway (the core still says ${code})`, async () => {
+      test(`${behaviour} certificate: delivered over TLS anyway (the core still says ${code})`, { timeout: 600_000 }, async () => {
         const c = await connectMx(domain, options(behaviour));
         assert.equal(c.verdict, 'deliver');
         assert.equal(c.tls.certificate.code, code);
@@ -297,14 +297,14 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       });
     }
 
-    test('expired by the clock: delivered over TLS anyway', async () => {
+    test('expired by the clock: delivered over TLS anyway', { timeout: 600_000 }, async () => {
       const later = mx.certs.valid.notAfter.getTime() + DAY;
       const c = await connectMx(domain, options('valid', { now: () => later }));
       assert.equal(c.verdict, 'deliver');
       assert.equal(c.tls.certificate.code, 'certificate-expired');
     });
 
-    test('no STARTTLS: delivered in plaintext', async () => {
+    test('no STARTTLS: delivered in plaintext', { timeout: 600_000 }, async () => {
       const c = await connectMx(domain, options('noStarttls'));
       assert.equal(c.verdict, 'deliver-plaintext');
       assert.equal(c.attempts[0].result, 'success');
@@ -312,22 +312,22 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       await landed('no policy plaintext');
     });
 
-    test('no STARTTLS with requireTls: not delivered (starttls-not-supported)', async () => {
+    test('no STARTTLS with requireTls: not delivered (starttls-not-supported)', { timeout: 600_000 }, async () => {
       await refused(domain, connectMx(domain, options('noStarttls', { requireTls: true })), 'starttls-not-supported');
     });
 
-    test('TLS 1.0 only: delivered in plaintext after the failed handshakes', async () => {
+    test('TLS 1.0 only: delivered in plaintext after the failed handshakes', { timeout: 600_000 }, async () => {
       const c = await connectMx(domain, options('tls10'));
       assert.equal(c.verdict, 'deliver-plaintext');
       assert.equal(c.attempts.at(-1).result, 'plaintext-fallback');
       c.socket.destroy();
     });
 
-    test('TLS 1.0 only with requireTls: not delivered (tls-handshake-failed, no plaintext retry)', async () => {
+    test('TLS 1.0 only with requireTls: not delivered (tls-handshake-failed, no plaintext retry)', { timeout: 600_000 }, async () => {
       await refused(domain, connectMx(domain, options('tls10', { requireTls: true })), 'tls-handshake-failed');
     });
 
-    test('closes after EHLO: no usable connection (smtp-closed)', async () => {
+    test('closes after EHLO: no usable connection (smtp-closed)', { timeout: 600_000 }, async () => {
       await refused(domain, connectMx(domain, options('closeAfterEhlo')), 'smtp-closed');
     });
   });
@@ -336,17 +336,17 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
   // Postfix treats them (smtp_tls_security_level=encrypt defers with 4.7.4): a relay keeps the
   // message queued instead of bouncing it. The core decides (SmtpError/Error::is_temporary).
   describe('temporary failures outside enforce', () => {
-    test('testing, TLS 1.0 only and requireTls: the failure is temporary', async () => {
+    test('testing, TLS 1.0 only and requireTls: the failure is temporary', { timeout: 600_000 }, async () => {
       const err = await connectMx(DOMAINS.testing, options('tls10', { requireTls: true })).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
     });
-    test('no policy, TLS 1.0 only and requireTls: the failure is temporary', async () => {
+    test('no policy, TLS 1.0 only and requireTls: the failure is temporary', { timeout: 600_000 }, async () => {
       const err = await connectMx(DOMAINS.none, options('tls10', { requireTls: true })).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
     });
-    test('no policy, requireTls and no STARTTLS: the failure is temporary', async () => {
+    test('no policy, requireTls and no STARTTLS: the failure is temporary', { timeout: 600_000 }, async () => {
       const err = await connectMx(DOMAINS.none, options('noStarttls', { requireTls: true })).catch((e) => e);
       assert.equal(err.code, 'delivery-failed');
       assert.equal(err.temporary, true);
@@ -354,7 +354,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
   });
 
   describe('mail programs', () => {
-    test('nodemailer delivers through nodemailerSocket into the maildir over verified TLS', async () => {
+    test('nodemailer delivers through nodemailerSocket into the maildir over verified TLS', { timeout: 600_000 }, async () => {
       const { default: nodemailer } = await import('nodemailer');
       const domain = DOMAINS.enforce;
       const seen = [];
@@ -377,7 +377,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       assert.match(m.text, /\nthrough mtasts/);
     });
 
-    test('nodemailer gets the enforce refusal as an error and sends nothing', async () => {
+    test('nodemailer gets the enforce refusal as an error and sends nothing', { timeout: 600_000 }, async () => {
       const { default: nodemailer } = await import('nodemailer');
       const transport = nodemailer.createTransport({
         host: DOMAINS.enforce,
@@ -394,7 +394,7 @@ describe('connectMx against a real Postfix MX', { skip }, () => {
       assert.ok(!mx.messages().some((m) => m.subject === 'must not arrive'));
     });
 
-    test('a sending Postfix relays to the MX (relayhost) and its queue empties', async () => {
+    test('a sending Postfix relays to the MX (relayhost) and its queue empties', { timeout: 600_000 }, async () => {
       const sender = await startPostfixSender({ relayhost: `[127.0.0.1]:${mx.ports.valid}` });
       try {
         const subject = `postfix to postfix ${Date.now()}`;

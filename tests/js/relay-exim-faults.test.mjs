@@ -7,7 +7,11 @@
 // Then the faults stop and Exim's queue is run (exim -qff) until it is empty. Counted: every message
 // is in a maildir exactly once, or came back to the sender as Exim's bounce for the MX's 550; none
 // lost. A duplicate is tolerated only for a journal key with an interrupted attempt (a "." sent and
-// no `delivered` after it: the relay died waiting for the MX's reply), as in relay-faults.test.mjs.
+// no `delivered` after it: the relay died waiting for the MX's reply), as in relay-faults.test.mjs,
+// and per message through the SMTP proxy between Exim and the relay: every retry of a delivered
+// message answered "already delivered", every duplicate's key among the journal's interrupted keys.
+// The relay is killed at the fault plan's points (relay-fault-tools.mjs faultPlan), not on a timer:
+// MTASTS_FAULT_SEED replays the plan (printed at the start and in every failure).
 // Needs root, Postfix and the Exim binary (scripts/setup); skipped with the reason otherwise.
 // Run: scripts/build && node --test tests/js/relay-exim-faults.test.mjs
 import { test, before, after } from 'node:test';
@@ -18,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { PKG, CLI, assertBuilt } from './built-package.mjs';
 import { freePort } from '../../js/lab/peer-process.js';
 import { seededRandom } from '../bench/policy-corpus.mjs';
-import { CLEAN_MAP, recipientOf as recipientIn, relayProcess, sleep, startFaultMx } from './relay-fault-tools.mjs';
+import { CLEAN_MAP, describePlan, faultPlan, perMessageViolations, recipientOf as recipientIn, relayProcess, sleep, startFaultMx, startUpstreamProxy } from './relay-fault-tools.mjs';
 
 assertBuilt();
 const lib = await import(pathToFileURL(join(PKG, 'js/lab/index.js')));
@@ -37,11 +41,18 @@ const DOMAINS = ['enforce-valid.test', 'testing-valid.test', 'no-record.test'];
 const FROM = 'alice@sender.lab.test'; // Exim's local domain: bounces land in Exim's local maildir
 const random = seededRandom(SEED);
 const recipientOf = (k) => recipientIn(k, DOMAINS);
+const plan = faultPlan({ seed: SEED, n: N, random: seededRandom(SEED + 1), recipientOf, every: 10 });
+console.log(`# relay-exim-faults plan: ${describePlan(plan)} (replay: MTASTS_FAULT_SEED=${SEED} MTASTS_FAULT_MESSAGES=${N})`);
+const messageOfRecipient = (addr) => {
+  const m = /^user(\d+)@/.exec(addr);
+  return m ? Number(m[1]) : null;
+};
 
 let lab;
 let mx;
 let proxy;
 let relay;
+let upstream;
 let exim;
 let dir;
 
@@ -58,11 +69,13 @@ before(async () => {
   });
   relay.start();
   await relay.up();
-  exim = await startExim({ relay: { host: '127.0.0.1', port } });
+  upstream = await startUpstreamProxy({ port, plan, kill: () => relay.kill(), messageOfRecipient });
+  exim = await startExim({ relay: { host: '127.0.0.1', port: upstream.port } });
 });
 
 after(async () => {
   await exim?.stop();
+  await upstream?.close();
   await relay?.close();
   await proxy?.close();
   await mx?.stop();
@@ -70,9 +83,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test(`Exim in front: no message lost under random faults (${N} messages, seed ${SEED})`, { skip }, async () => {
+test(`Exim in front: no message lost under random faults (${N} messages, seed ${SEED})`, { skip, timeout: 900_000 }, async () => {
   const t0 = Date.now();
-  const killer = relay.killer(random);
   const subjects = [];
   // Exim takes each message over SMTP and starts its delivery at once; ten at a time.
   for (let k = 0; k < N; k += 10) {
@@ -88,14 +100,14 @@ test(`Exim in front: no message lost under random faults (${N} messages, seed ${
   // met the proxy number N and the relay was killed three times, or 15 s have passed.
   const met = () => Object.values(proxy.state.counts).reduce((a, b) => a + b, 0);
   const start = Date.now();
-  while ((met() < N || relay.kills < 3) && Date.now() - start < 15_000) {
+  while ((met() < N || upstream.unfired().length > 0) && Date.now() - start < 15_000) {
     await exim.runQueue();
     await sleep(500);
   }
 
   // Faults off.
   const faultsEnd = Date.now();
-  await killer.stop();
+  await relay.up();
   proxy.state.faulty = false;
   writeFileSync(join(dir, 'faults'), CLEAN_MAP, { mode: 0o644 });
   await mx.postfix(['reload']);
@@ -140,8 +152,13 @@ test(`Exim in front: no message lost under random faults (${N} messages, seed ${
       `faults: ${relay.kills} relay kills, proxy ${JSON.stringify(proxy.state.counts)}; ` +
       `phases: send+faults ${faultsEnd - t0} ms, recovery ${Date.now() - faultsEnd} ms`,
   );
-  assert.deepEqual(left, [], 'Exim\'s queue empties once the faults end');
-  assert.deepEqual(lostList, [], 'no message lost');
+  const context = `(${describePlan(plan)}; fired: ${JSON.stringify(upstream.fired)})`;
+  const violations = perMessageViolations({ subjects, copies: delivered, attempts: upstream.attempts, journal, refused: (k) => recipientOf(k).startsWith('bounce@') });
+  console.log(`# per message: ${upstream.attempts.length} attempts reached DATA's end, ${upstream.attempts.filter((a) => /already delivered/.test(a.reply ?? '')).length} answered "already delivered"; kill points fired: ${JSON.stringify(upstream.fired)}`);
+  assert.deepEqual(violations, [], `every message, by key ${context}`);
+  assert.deepEqual(upstream.unfired(), [], `every kill point of the plan fired ${context}`);
+  assert.deepEqual(left, [], `Exim's queue empties once the faults end ${context}`);
+  assert.deepEqual(lostList, [], `no message lost ${context}`);
   assert.equal(failedLines.length, expectBounced, 'exactly the 550 recipients failed, once each');
   assert.equal(bounces.length, expectBounced, 'and each came back to the sender');
   assert.equal(once + duplicates + expectBounced, N);

@@ -52,7 +52,7 @@ function readmeEximRecipe() {
   return block[1];
 }
 
-test('the README\'s Exim recipe is eximRelayRecipe(), which the lab\'s Exim runs', () => {
+test('the README\'s Exim recipe is eximRelayRecipe(), which the lab\'s Exim runs', { timeout: 600_000 }, () => {
   const readme = readmeEximRecipe();
   const recipe = eximRelayRecipe();
   for (const [part, text] of Object.entries(recipe)) assert.ok(readme.includes(`${text}\n`), `README.md lacks the recipe's ${part}:\n${text}\n--- README block:\n${readme}`);
@@ -181,12 +181,12 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
   }
   const emptyQueue = () => until(async () => (await exim.queue()).length === 0, 'an empty Exim queue');
 
-  test('the running configuration is the recipe with the relay\'s port', () => {
+  test('the running configuration is the recipe with the relay\'s port', { timeout: 600_000 }, () => {
     const real = eximRelayRecipe({ relay: `127.0.0.1::${proxy.port}`, bypassDomains: [BYPASS] });
     for (const text of Object.values(real)) assert.ok(exim.config.includes(text), text);
   });
 
-  test('a message lands with the trace header; Exim half-closed after "." and QUIT and still got the 250', async () => {
+  test('a message lands with the trace header; Exim half-closed after "." and QUIT and still got the 250', { timeout: 600_000 }, async () => {
     const subject = `exim e2e ${Date.now()}`;
     const { id } = await exim.send({ from: FROM, to: [`bob@${ENFORCE}`], subject, body: 'through the relay' });
     const [m] = (await landed(subject)).filter((x) => x.subject === subject);
@@ -205,7 +205,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
     assert.match(s.events.slice(reply).map((e) => e.text ?? '').join(''), /^221 /m);
   });
 
-  test('enforce + bad certificate: in Exim\'s queue with the relay\'s 451 4.7.5 in its log; delivered after the fix and -qff', async () => {
+  test('enforce + bad certificate: in Exim\'s queue with the relay\'s 451 4.7.5 in its log; delivered after the fix and -qff', { timeout: 600_000 }, async () => {
     const good = mx.certs.valid;
     const subject = `exim enforce bad cert ${Date.now()}`;
     let id;
@@ -227,7 +227,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
     assert.ok(logLines(id).some((l) => /=> erin@enforce-valid\.test R=mtasts_relay/.test(l)), logLines(id).join('\n'));
   });
 
-  test('testing + bad certificate: delivered unverified and recorded for TLS-RPT', async () => {
+  test('testing + bad certificate: delivered unverified and recorded for TLS-RPT', { timeout: 600_000 }, async () => {
     const good = mx.certs.valid;
     const subject = `exim testing bad cert ${Date.now()}`;
     await mx.replaceCertificate('valid', mx.certs.untrusted);
@@ -258,7 +258,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
     return { id, at, sessions: via.proxy.sessions.slice(first) };
   }
 
-  test('two domains with the recipe (multi_domain = false): one transaction per domain, no 452, both at once', async () => {
+  test('two domains with the recipe (multi_domain = false): one transaction per domain, no 452, both at once', { timeout: 600_000 }, async () => {
     const { id, at, sessions } = await twoDomains({ exim, proxy }, 'recipe');
     const all = sessions.map(transcript).join('\n');
     assert.doesNotMatch(all, /452 4\.5\.3/, 'the relay never had to refuse a second domain');
@@ -268,7 +268,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
     console.log(`# two domains, recipe: landed after ${Object.entries(at).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')}; ${sessions.length} relay connection(s)`);
   });
 
-  test('two domains with Exim\'s default (multi_domain = true): the relay\'s 452 4.5.3, and Exim sends the second domain at once on the same connection', async () => {
+  test('two domains with Exim\'s default (multi_domain = true): the relay\'s 452 4.5.3, and Exim sends the second domain at once on the same connection', { timeout: 600_000 }, async () => {
     const other = await startExim({ relay: proxy, multiDomain: true });
     try {
       const { at, sessions } = await twoDomains({ exim: other, proxy }, 'default');
@@ -285,7 +285,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
     }
   });
 
-  test('local mail and the bypass domain stay out of the relay', async () => {
+  test('local mail and the bypass domain stay out of the relay', { timeout: 600_000 }, async () => {
     const subject = `exim not relayed ${Date.now()}`;
     const sessions = proxy.sessions.length;
     const local = await exim.send({ from: FROM, to: ['gina@sender.lab.test'], subject, body: 'local' });
@@ -299,7 +299,7 @@ describe('Exim → mtasts relay → receiving Postfix', { skip }, () => {
     assert.equal(proxy.sessions.length, sessions, 'no connection to the relay');
   });
 
-  test('the MX\'s 550 comes back to the sender as Exim\'s bounce, after one attempt', async () => {
+  test('the MX\'s 550 comes back to the sender as Exim\'s bounce, after one attempt', { timeout: 600_000 }, async () => {
     const subject = `exim refused ${Date.now()}`;
     const before = exim.mailbox('alice').length;
     const { id } = await exim.send({ from: FROM, to: [`refuse@${ENFORCE}`], subject, body: 'no such user' });

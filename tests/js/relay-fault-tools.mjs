@@ -1,7 +1,10 @@
 // The fault matrix's parts, shared by relay-faults.test.mjs (Postfix in front of the relay) and
 // relay-exim-faults.test.mjs (Exim in front): which recipients the MX refuses, a TCP proxy in front
-// of the MX that misbehaves, and the relay as a CLI process that is SIGKILLed and restarted at random.
-// Not a test file itself. Every random choice comes from the caller's seeded `random`.
+// of the MX that misbehaves, the relay as a CLI process that is SIGKILLed and restarted, the fault
+// plan (which message's which step kills the relay), the SMTP proxy between the local MTA and the
+// relay that carries the plan out and records every attempt of every message, and the per-message
+// check of the outcome against the delivery journal. Not a test file itself. Every random choice
+// comes from the caller's seeded `random`: the same seed gives the same plan.
 
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -9,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -168,9 +172,9 @@ export async function startFaultProxy({ valid, untrusted, random, certFor = null
 
 /**
  * The relay CLI as a child process (`node <args>`) listening on 127.0.0.1:`port`.
- *   start() spawns it; up() waits until it accepts connections; killer(random) SIGKILLs and restarts
- *   it every 0.4-1.6 s until the returned stop() (which resolves once it is up again); close()
- *   SIGTERMs it. `kills` counts the SIGKILLs.
+ *   start() spawns it; up() waits until it accepts connections; kill() SIGKILLs and restarts it
+ *   (the fault plan's kill points call it, through startUpstreamProxy); close() SIGTERMs it.
+ *   `kills` counts the SIGKILLs.
  */
 export function relayProcess({ args, port }) {
   let child = null;
@@ -192,29 +196,15 @@ export function relayProcess({ args, port }) {
       }
       throw new Error('the relay did not come up');
     },
-    killer(random) {
-      let killing = true;
-      const done = (async () => {
-        while (killing) {
-          await sleep(400 + random() * 1200);
-          if (!killing) break;
-          const c = child;
-          const exited = new Promise((r) => c.once('exit', r));
-          c.kill('SIGKILL');
-          p.kills += 1;
-          await exited;
-          await sleep(random() * 300);
-          p.start();
-          await p.up();
-        }
-      })();
-      return {
-        async stop() {
-          killing = false;
-          await done;
-          await p.up();
-        },
-      };
+    /** SIGKILLs the relay now and restarts it on the same port (resolves once it is up again). */
+    async kill() {
+      const c = child;
+      const exited = new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
+      c.kill('SIGKILL');
+      p.kills += 1;
+      await exited;
+      p.start();
+      await p.up();
     },
     async close() {
       if (child && child.exitCode === null && child.signalCode === null) {
@@ -246,4 +236,253 @@ export async function startFaultMx({ prefix, domains, random, lib }) {
   });
   const proxy = await startFaultProxy({ valid: mx.ports.valid, untrusted: mx.ports.untrusted, random, certFor: (name) => lab.certFor(name) });
   return { dir, lab, mx, proxy };
+}
+
+/**
+ * The steps of one message at which the plan kills the relay (seen by the SMTP proxy in front of it):
+ *   rcpt   the RCPT TO of the message arrives (not passed on): killed before DATA
+ *   body   its Subject line arrives in DATA (not passed on): killed in the middle of the message
+ *   dot    its final "." was passed on: killed while the relay waits for the MX's reply (or just
+ *          after): the only window that may leave a copy at the MX with no `delivered` in the journal
+ *   reply  the relay answers the "." with a 2xx of a real delivery: the answer is swallowed and the
+ *          relay killed, so the local MTA never hears it and sends the message again (RFC 1047's
+ *          window): the retry must be answered "already delivered"
+ */
+export const KILL_STEPS = ['reply', 'dot', 'body', 'rcpt'];
+
+/**
+ * The fault plan for `n` messages from `random` (seeded): kill points { message, step }, one per
+ * `every` messages, on messages with a recipient of their own (user<k>@…); the first four take the
+ * steps in turn (so that each happens whatever the seed), the rest are drawn. Each kill point fires
+ * once, the first time its message reaches the step.
+ */
+export function faultPlan({ seed, n, random, recipientOf, every = 25 }) {
+  const candidates = [];
+  for (let k = 0; k < n; k++) if (/^user\d+@/.test(recipientOf(k))) candidates.push(k);
+  const count = Math.min(candidates.length, Math.max(KILL_STEPS.length, Math.round(n / every)));
+  const kills = [];
+  for (let i = 0; i < count; i++) {
+    const at = Math.floor(random() * candidates.length);
+    const [message] = candidates.splice(at, 1);
+    const step = i < KILL_STEPS.length ? KILL_STEPS[i] : KILL_STEPS[Math.floor(random() * KILL_STEPS.length)];
+    kills.push({ message, step });
+  }
+  kills.sort((a, b) => a.message - b.message);
+  return { seed, n, kills };
+}
+
+/** The plan as one line, for the log of a run and its failure message. */
+export const describePlan = (plan) => `seed ${plan.seed}: kill the relay at ${plan.kills.map((k) => `message ${k.message}'s ${k.step}`).join(', ')}`;
+
+/**
+ * The journal key of a message as the relay computes it (js/relay/delivery-journal.js
+ * deliveryHasher): SHA-256 over the envelope as JSON and the DATA as smtp-server passes it on (lines
+ * dot-unstuffed, each with its CRLF, without the final "."). Written out here, not imported, so that
+ * a change of the relay's key is seen as a mismatch with the journal, not followed silently.
+ */
+function journalKey(from, accepted, lines) {
+  const hash = createHash('sha256');
+  hash.update(`${JSON.stringify(['mtasts-delivery-1', from, [...accepted].sort()])}\n`);
+  for (const line of lines) hash.update(Buffer.from(`${line}\r\n`, 'latin1'));
+  return hash.digest('hex');
+}
+
+/**
+ * An SMTP proxy between the local MTA and the relay (plaintext: the relay offers no STARTTLS here).
+ * It reads both directions line by line, pairs each reply with its command (PIPELINING included),
+ * knows each message by its Subject (`<prefix>-<seed>-<n>`) or its own recipient, carries out the
+ * plan's kill points (`kill()` SIGKILLs and restarts the relay), and records every attempt that
+ * reached DATA: { n, key, reply (the reply to the ".", or null when none came), killed (a step) }.
+ */
+export async function startUpstreamProxy({ port, plan, kill, messageOfRecipient }) {
+  const attempts = [];
+  const pending = new Map(plan.kills.map((k) => [`${k.message} ${k.step}`, k]));
+  const fired = [];
+  let killing = Promise.resolve();
+  const sockets = new Set();
+  const take = (n, step) => {
+    const k = pending.get(`${n} ${step}`);
+    if (!k) return false;
+    pending.delete(`${n} ${step}`);
+    fired.push({ ...k, at: attempts.filter((a) => a.n === n).length + 1 });
+    return true;
+  };
+  const killNow = () => {
+    killing = killing.then(() => kill());
+    return killing;
+  };
+
+  const server = net.createServer(async (client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => {});
+    client.pause();
+    await killing; // a connection while the relay restarts waits for it
+    const relay = net.connect(port, '127.0.0.1');
+    sockets.add(relay);
+    relay.on('close', () => (sockets.delete(relay), client.destroy()));
+    relay.on('error', () => client.destroy());
+    client.on('close', () => relay.destroy());
+    let dead = false;
+    const die = () => {
+      dead = true;
+      client.destroy();
+      relay.destroy();
+    };
+    const labels = []; // what each awaited reply answers
+    let greeted = false;
+    let dataMode = false;
+    let tx = null; // { from, rcpts, accepted, lines, n, attempt }
+    let toServer = '';
+    let toClient = '';
+    let reply = [];
+    const finishAttempt = (record) => {
+      if (tx && tx.attempt && !tx.attempt.recorded) {
+        Object.assign(tx.attempt, record, { recorded: true });
+        attempts.push(tx.attempt);
+      }
+    };
+    client.on('close', () => finishAttempt({})); // a "." with no reply: an attempt without an answer
+
+    const onClientLine = (line) => {
+      if (dead) return;
+      const raw = `${line}\r\n`;
+      if (dataMode) {
+        if (line === '.') {
+          dataMode = false;
+          tx.attempt = { n: tx.n, key: journalKey(tx.from, tx.accepted, tx.lines), reply: null, killed: null };
+          labels.push({ kind: 'dot' });
+          relay.write(raw);
+          if (tx.n !== null && take(tx.n, 'dot')) {
+            tx.attempt.killed = 'dot';
+            killNow().then(die);
+            dead = true;
+          }
+          return;
+        }
+        const content = line.startsWith('.') ? line.slice(1) : line;
+        const m = /^Subject: \S*-(\d+)$/i.exec(content);
+        if (m && tx.n === null) tx.n = Number(m[1]);
+        tx.lines.push(content);
+        if (m && take(tx.n, 'body')) {
+          dead = true;
+          killNow().then(die);
+          return;
+        }
+        relay.write(raw);
+        return;
+      }
+      const verb = line.split(/[ :]/)[0].toUpperCase();
+      if (verb === 'MAIL') {
+        tx = { from: /<([^>]*)>/.exec(line)?.[1] ?? '', rcpts: [], accepted: [], lines: [], n: null, attempt: null };
+        labels.push({ kind: 'mail' });
+      } else if (verb === 'RCPT') {
+        const addr = /<([^>]*)>/.exec(line)?.[1] ?? '';
+        const n = messageOfRecipient(addr);
+        if (tx) tx.n ??= n;
+        if (n !== null && take(n, 'rcpt')) {
+          dead = true;
+          killNow().then(die);
+          return;
+        }
+        labels.push({ kind: 'rcpt', addr });
+      } else if (verb === 'DATA') {
+        labels.push({ kind: 'data' });
+      } else {
+        labels.push({ kind: 'other' });
+      }
+      relay.write(raw);
+    };
+
+    const onReply = (lines) => {
+      if (dead) return;
+      const text = lines.join('\r\n');
+      const code = Number(text.slice(0, 3));
+      if (!greeted) {
+        greeted = true;
+        client.write(`${text}\r\n`);
+        return;
+      }
+      const label = labels.shift() ?? { kind: 'other' };
+      if (label.kind === 'rcpt' && code >= 200 && code < 300 && tx) tx.accepted.push(label.addr);
+      if (label.kind === 'data' && code === 354) dataMode = true;
+      if (label.kind === 'dot' && tx?.attempt) {
+        const real = code >= 200 && code < 300 && !/already delivered/.test(text);
+        if (real && tx.n !== null && take(tx.n, 'reply')) {
+          finishAttempt({ reply: text, killed: 'reply' });
+          dead = true;
+          killNow().then(die); // the 2xx never reaches the local MTA
+          return;
+        }
+        finishAttempt({ reply: text });
+      }
+      client.write(`${text}\r\n`);
+    };
+
+    client.on('data', (chunk) => {
+      toServer += chunk.toString('latin1');
+      for (let i; (i = toServer.indexOf('\r\n')) >= 0; ) {
+        const line = toServer.slice(0, i);
+        toServer = toServer.slice(i + 2);
+        onClientLine(line);
+      }
+    });
+    relay.on('data', (chunk) => {
+      toClient += chunk.toString('latin1');
+      for (let i; (i = toClient.indexOf('\r\n')) >= 0; ) {
+        const line = toClient.slice(0, i);
+        toClient = toClient.slice(i + 2);
+        reply.push(line);
+        if (/^\d{3}(?: |$)/.test(line)) {
+          const done = reply;
+          reply = [];
+          onReply(done);
+        }
+      }
+    });
+    client.resume();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    attempts,
+    fired,
+    /** The kill points that have not fired yet. */
+    unfired: () => [...pending.values()],
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/**
+ * The per-message check of a fault matrix run (issue 14 §6): for every message, what the MX holds
+ * (`copies`: subject → count), what the proxy saw (`attempts`) and what the journal says
+ * (readDeliveryJournal). Returns the violations, one line each:
+ *   - a retry of a message already delivered was not answered "already delivered" (a second real
+ *     2xx to its ".", or any other reply to a "." after the first real 2xx);
+ *   - a message at the MX more than once whose key is not among the journal's interrupted keys;
+ *   - a message at the MX once whose key the journal has not as delivered.
+ */
+export function perMessageViolations({ subjects, copies, attempts, journal, refused }) {
+  const out = [];
+  const interrupted = new Set(journal.interrupted);
+  subjects.forEach((subject, n) => {
+    if (refused(n)) return;
+    const mine = attempts.filter((a) => a.n === n);
+    const keys = [...new Set(mine.map((a) => a.key))];
+    let delivered = false;
+    for (const a of mine) {
+      if (a.reply === null) continue;
+      const code = Number(a.reply.slice(0, 3));
+      const already = /already delivered/.test(a.reply);
+      if (delivered && !(code >= 200 && code < 300 && already)) out.push(`${subject}: a retry after its delivery was answered ${JSON.stringify(a.reply)}, not "already delivered"`);
+      if (code >= 200 && code < 300 && !already) delivered = true;
+    }
+    const c = copies.get(subject) ?? 0;
+    if (c > 1 && !keys.some((k) => interrupted.has(k))) out.push(`${subject}: ${c} copies at the MX, but its key ${keys.join('/') || '(never seen)'} is not among the journal's interrupted keys`);
+    if (c === 1 && !keys.some((k) => journal.delivered.has(k))) out.push(`${subject}: at the MX, but its key ${keys.join('/') || '(never seen)'} is not journaled as delivered`);
+  });
+  return out;
 }

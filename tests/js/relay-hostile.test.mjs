@@ -48,7 +48,7 @@ async function transaction(port, rcpts, { from = 'a@origin.test', body = 'Subjec
   return out;
 }
 
-test('an MX that answers DATA with 250 instead of 354 gets nothing, and the relay says 451', async () => {
+test('an MX that answers DATA with 250 instead of 354 gets nothing, and the relay says 451', { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { dataCommandReply: '250 2.0.0 sure' });
   const before = mx.messages.length;
   const { info, err } = await world.send(main, { to: ['user@enforce-valid.test'] });
@@ -61,7 +61,7 @@ test('an MX that answers DATA with 250 instead of 354 gets nothing, and the rela
   assert.ok(!deliveries(main).some((l) => l.outcome === 'delivered' && l.reply?.includes('sure')));
 });
 
-test('replies out of step (two replies to MAIL): the session ends with 451, no recipient is taken as accepted', async () => {
+test('replies out of step (two replies to MAIL): the session ends with 451, no recipient is taken as accepted', { timeout: 180_000 }, async () => {
   // "250 ok" then the lines of another reply: every later reply would be one behind.
   mx.behave('enforce-valid.test', { mailRaw: '250 2.1.0 Ok\r\n250-stray\r\n250 stray too\r\n', rcpt: { 'refused@enforce-valid.test': '550 5.1.1 no such user' } });
   const before = mx.messages.length;
@@ -71,7 +71,7 @@ test('replies out of step (two replies to MAIL): the session ends with 451, no r
   assert.equal(mx.messages.length, before);
 });
 
-test('an endless EHLO reply is cut at the core limit; the relay keeps serving', async () => {
+test('an endless EHLO reply is cut at the core limit; the relay keeps serving', { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { endlessEhlo: true });
   const out = await transaction(main.port, ['user@enforce-valid.test']);
   assert.match(out.rcpt[0], /^451 .*smtp-protocol-error.*more than 256 lines/, out.rcpt[0]);
@@ -81,7 +81,7 @@ test('an endless EHLO reply is cut at the core limit; the relay keeps serving', 
   assert.equal(err, undefined, 'the same process delivers the next message');
 });
 
-test('testing and no policy: every MX fails TLS, so the relay retries in plaintext and records the failure', async () => {
+test('testing and no policy: every MX fails TLS, so the relay retries in plaintext and records the failure', { timeout: 180_000 }, async () => {
   for (const [domain, mode] of [['testing-valid.test', 'testing'], ['no-record.test', 'none']]) {
     mx.behave(domain, { cert: 'fail' });
     const before = mx.messages.length;
@@ -104,7 +104,7 @@ test('testing and no policy: every MX fails TLS, so the relay retries in plainte
   assert.equal(mx.messages.length, before);
 });
 
-test('recipients no retry can deliver are refused for good with their enhanced code', async () => {
+test('recipients no retry can deliver are refused for good with their enhanced code', { timeout: 180_000 }, async () => {
   const out = await transaction(main.port, ['user@no-such-domain.test', 'user@[127.0.0.1]', 'postmaster']);
   assert.match(out.rcpt[0], /^550 5\.1\.2 .*domain-not-found/, out.rcpt[0]);
   assert.match(out.rcpt[1], /^550 5\.1\.2 .*recipient-address-literal/, out.rcpt[1]);
@@ -112,7 +112,7 @@ test('recipients no retry can deliver are refused for good with their enhanced c
   for (const r of out.rcpt) assert.ok(r.length > 20, `a reason is given: ${r}`);
 });
 
-test('records and trace header: an enforce failure is recorded under its policy; a cached policy keeps its id after a restart', async () => {
+test('records and trace header: an enforce failure is recorded under its policy; a cached policy keeps its id after a restart', { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { cert: 'untrusted' });
   await world.send(main, { to: ['user@enforce-valid.test'] });
   const records = await main.relay.tlsrpt.list('enforce-valid.test', TODAY());
@@ -127,7 +127,7 @@ test('records and trace header: an enforce failure is recorded under its policy;
   await again.relay.close();
 });
 
-test('testing: an MX outside the policy with a valid certificate is delivered as verified, and reported', async () => {
+test('testing: an MX outside the policy with a valid certificate is delivered as verified, and reported', { timeout: 180_000 }, async () => {
   world.lab.update('testing-valid', { mx: [{ priority: 10, host: 'mx1.none.test' }] });
   try {
     const { err } = await world.send(main, { to: ['user@testing-valid.test'] });
@@ -174,7 +174,7 @@ const waitUntil = async (predicate, ms = 10_000) => {
   return predicate();
 };
 
-test('silent MX hosts: one RCPT dials at most the address limit and answers 451 by the delivery deadline', async () => {
+test('silent MX hosts: one RCPT dials at most the address limit and answers 451 by the delivery deadline', { timeout: 180_000 }, async () => {
   const silent = await silentServer();
   world.lab.update('enforce-valid', { mx: Array.from({ length: 40 }, (_, i) => ({ priority: i, host: `mx${i + 1}.enforce-valid.test` })) });
   const r = await world.startTestRelay({ smtpPort: silent.port, mxAddressLimit: 3, timeouts: { reply: 1, delivery: 60 } });
@@ -196,7 +196,7 @@ test('silent MX hosts: one RCPT dials at most the address limit and answers 451 
   }
 });
 
-test('a client that leaves while the relay dials: the MX session is closed, and close() finds nothing in flight', async () => {
+test('a client that leaves while the relay dials: the MX session is closed, and close() finds nothing in flight', { timeout: 180_000 }, async () => {
   const silent = await silentServer();
   const r = await world.startTestRelay({ smtpPort: silent.port, timeouts: { reply: 60, delivery: 200 } });
   try {

@@ -48,7 +48,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('the key covers the envelope and every octet of DATA, not how it was chunked', () => {
+test('the key covers the envelope and every octet of DATA, not how it was chunked', { timeout: 180_000 }, () => {
   const k = keyOf('a@x.test', ['b@y.test', 'c@y.test'], 'Subject: s\r\n\r\nbody\r\n');
   assert.match(k, /^[0-9a-f]{64}$/);
   assert.equal(keyOf('a@x.test', ['c@y.test', 'b@y.test'], 'Subj', 'ect: s\r\n\r\nbo', 'dy\r\n'), k, 'chunking and RCPT order');
@@ -58,7 +58,7 @@ test('the key covers the envelope and every octet of DATA, not how it was chunke
   assert.notEqual(keyOf('', ['a@x.test'], ''), keyOf('a@x.test', [], ''), 'no envelope field runs into the next');
 });
 
-test('journal: delivered keys survive a restart; a key only pending is not delivered', async () => {
+test('journal: delivered keys survive a restart; a key only pending is not delivered', { timeout: 180_000 }, async () => {
   const jdir = join(dir, 'j-restart', 'journal');
   const [k1, k2, k3] = ['one', 'two', 'three'].map((s) => keyOf('a@x.test', ['b@y.test'], s));
   let j = await openDeliveryJournal({ dir: jdir });
@@ -89,7 +89,7 @@ test('journal: delivered keys survive a restart; a key only pending is not deliv
   assert.deepEqual(lines.map((l) => l.state), ['pending', 'delivered', 'pending', 'pending', 'delivered', 'pending']);
 });
 
-test('journal: a line cut short by a crash is skipped; concurrent appends stay whole lines', async () => {
+test('journal: a line cut short by a crash is skipped; concurrent appends stay whole lines', { timeout: 180_000 }, async () => {
   const jdir = join(dir, 'j-damaged', 'journal');
   const keys = Array.from({ length: 60 }, (_, i) => keyOf('a@x.test', ['b@y.test'], `m${i}`));
   let j = await openDeliveryJournal({ dir: jdir });
@@ -115,7 +115,7 @@ test('journal: a line cut short by a crash is skipped; concurrent appends stay w
   await j.close();
 });
 
-test('journal: entries expire after `days` (at start and when the day changes)', async () => {
+test('journal: entries expire after `days` (at start and when the day changes)', { timeout: 180_000 }, async () => {
   const jdir = join(dir, 'j-expiry', 'journal');
   const t0 = Date.parse('2024-03-01T12:00:00Z');
   let now = t0;
@@ -144,7 +144,7 @@ test('journal: entries expire after `days` (at start and when the day changes)',
   await j.close();
 });
 
-test('journal in memory (--store memory): same answers, no files', async () => {
+test('journal in memory (--store memory): same answers, no files', { timeout: 180_000 }, async () => {
   const j = await openDeliveryJournal({ dir: null });
   const k = keyOf('a@x.test', ['b@y.test'], 'mem');
   await j.recordPending(k);
@@ -206,7 +206,7 @@ async function sendOnce(port, to, text) {
   return reply;
 }
 
-test('relay killed after the MX took a message, before its 250 went upstream: the retry is not delivered twice', async () => {
+test('relay killed after the MX took a message, before its 250 went upstream: the retry is not delivered twice', { timeout: 180_000 }, async () => {
   const port = await freePort('127.0.0.1');
   const storeDir = join(dir, 'store-crash');
   const to = 'crash@enforce-valid.test';
@@ -240,7 +240,7 @@ test('relay killed after the MX took a message, before its 250 went upstream: th
   assert.equal((await relay.exited)[0], 0);
 });
 
-test('relay killed between the "." and the MX\'s reply (journal: pending only): the retry is delivered again, never lost', async () => {
+test('relay killed between the "." and the MX\'s reply (journal: pending only): the retry is delivered again, never lost', { timeout: 180_000 }, async () => {
   const port = await freePort('127.0.0.1');
   const storeDir = join(dir, 'store-pending');
   const to = 'pending@testing-valid.test';

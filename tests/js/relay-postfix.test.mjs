@@ -77,7 +77,7 @@ describe('sending Postfix → mtasts relay → receiving Postfix', { skip }, () 
 
   const landed = (subject, n = 1) => mx.waitForMessages((all) => all.filter((m) => m.subject === subject).length >= n);
 
-  test('the message lands in the maildir with the trace header', async () => {
+  test('the message lands in the maildir with the trace header', { timeout: 600_000 }, async () => {
     const subject = `relay e2e ${Date.now()}`;
     await sender.send({ from: 'alice@sender.lab.test', to: [`bob@${ENFORCE}`], subject, body: 'through the relay' });
     const [m] = (await landed(subject)).filter((x) => x.subject === subject);
@@ -86,7 +86,7 @@ describe('sending Postfix → mtasts relay → receiving Postfix', { skip }, () 
     await sender.waitForEmptyQueue();
   });
 
-  test('recipients in two domains reach both (the second after its 452 4.5.3 and a queue run)', async () => {
+  test('recipients in two domains reach both (the second after its 452 4.5.3 and a queue run)', { timeout: 600_000 }, async () => {
     const subject = `two domains ${Date.now()}`;
     await sender.send({ from: 'alice@sender.lab.test', to: [`carol@${ENFORCE}`, `dave@${NONE}`], subject, body: 'two' });
     await mx.waitForMessages((all) => all.some((m) => m.subject === subject));
@@ -101,7 +101,7 @@ describe('sending Postfix → mtasts relay → receiving Postfix', { skip }, () 
     await sender.waitForEmptyQueue();
   });
 
-  test('enforce + bad certificate: deferred with the relay reason, delivered after the fix and a flush; testing: delivered and recorded', async () => {
+  test('enforce + bad certificate: deferred with the relay reason, delivered after the fix and a flush; testing: delivered and recorded', { timeout: 600_000 }, async () => {
     const good = mx.certs.valid;
     await mx.replaceCertificate('valid', mx.certs.untrusted);
     try {

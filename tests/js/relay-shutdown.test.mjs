@@ -70,7 +70,7 @@ async function startCli(extra = []) {
   return { child, port: listening.addresses[0].port, lines, waitFor, stderr: () => stderr };
 }
 
-test('SIGTERM: the transaction in flight is delivered, an idle session gets 421 4.3.2, new connections are refused, exit 0', async () => {
+test('SIGTERM: the transaction in flight is delivered, an idle session gets 421 4.3.2, new connections are refused, exit 0', { timeout: 180_000 }, async () => {
   const relay = await startCli();
   const exited = once(relay.child, 'exit');
   const before = mx.messages.length;
@@ -102,7 +102,7 @@ test('SIGTERM: the transaction in flight is delivered, an idle session gets 421 
   assert.ok(relay.lines.some((l) => l.event === 'stopped'));
 });
 
-test('relay --help documents the options; bad options exit 2 with one line', () => {
+test('relay --help documents the options; bad options exit 2 with one line', { timeout: 180_000 }, () => {
   const help = spawnSync(process.execPath, [CLI, 'relay', '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   for (const flag of ['--listen', '--store', '--allow', '--users', '--metrics', '--trace-header', '--no-trace-header', '--config',
@@ -122,7 +122,7 @@ test('relay --help documents the options; bad options exit 2 with one line', () 
   assert.match(r.stderr, /unknown key "nonsense"/);
 });
 
-test('relay --hash-password prints a scrypt hash for a users file', () => {
+test('relay --hash-password prints a scrypt hash for a users file', { timeout: 180_000 }, () => {
   const r = spawnSync(process.execPath, [CLI, 'relay', '--hash-password'], { input: 'pw\n', encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^\$scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+\n$/);

@@ -43,7 +43,7 @@ after(async () => {
   await w?.stop();
 });
 
-test('after the day and the random delay: sent once, a 500 retried after the backoff, a dead endpoint given up after 24 h', async () => {
+test('after the day and the random delay: sent once, a 500 retried after the backoff, a dead endpoint given up after 24 h', { timeout: 180_000 }, async () => {
   const today = new Date().toISOString().slice(0, 10);
   const midnight = Date.parse(`${today}T00:00:00Z`) + 24 * HOUR;
   let now = Date.parse(`${today}T10:00:00Z`);
@@ -119,7 +119,7 @@ function mtasts(args) {
   });
 }
 
-test('mtasts relay --tlsrpt-send: a relay process sends yesterday\'s recorded reports at start (delay 0)', async () => {
+test('mtasts relay --tlsrpt-send: a relay process sends yesterday\'s recorded reports at start (delay 0)', { timeout: 180_000 }, async () => {
   const store = join(w.dir, 'store-cli');
   mkdirSync(store, { recursive: true });
   const yesterday = new Date(Date.now() - 24 * HOUR).toISOString().slice(0, 10);
@@ -147,7 +147,7 @@ test('mtasts relay --tlsrpt-send: a relay process sends yesterday\'s recorded re
   }
 });
 
-test('--tlsrpt-send needs a file store, an organization and a contact; its flags need it', async () => {
+test('--tlsrpt-send needs a file store, an organization and a contact; its flags need it', { timeout: 180_000 }, async () => {
   const base = ['relay', '--listen', '127.0.0.1:0', '--helo', 'relay.test'];
   const cases = [
     [[...base, '--store', 'memory', '--tlsrpt-send', '--tlsrpt-org', 'O', '--tlsrpt-contact', 'c@x.test'], /needs a file store/],

@@ -25,7 +25,7 @@ function stuff(...chunks) {
   return Buffer.concat([...chunks.map((c) => s.push(Buffer.from(c, 'latin1'))), s.end()]).toString('latin1');
 }
 
-test('dot-stuffing (RFC 5321 §4.5.2) and line endings, across chunk boundaries', () => {
+test('dot-stuffing (RFC 5321 §4.5.2) and line endings, across chunk boundaries', { timeout: 180_000 }, () => {
   const cases = [
     [['a\r\n'], 'a\r\n.\r\n', 'plain line'],
     [['.a\r\n'], '..a\r\n.\r\n', 'dot at the very start'],
@@ -61,7 +61,7 @@ function stuffWhole(text) {
   return `${stuffed}${stuffed === '' || stuffed.endsWith('\r\n') ? '' : '\r\n'}.\r\n`;
 }
 
-test('dot-stuffing: any chunking gives the whole-message output; no bare-CR/LF dot line reaches the wire', () => {
+test('dot-stuffing: any chunking gives the whole-message output; no bare-CR/LF dot line reaches the wire', { timeout: 180_000 }, () => {
   const seed = 0x5e11;
   const random = seededRandom(seed);
   const ALPHABET = ['\r', '\n', '.', '.', 'a', 'b', ' ', '\r\n', '\r\n.', '\r.\r', '\n.\n', '\r.\n', '\n.\r'];
@@ -91,7 +91,7 @@ test('dot-stuffing: any chunking gives the whole-message output; no bare-CR/LF d
   }
 });
 
-test('MX replies are mirrored by the core with the MX named and one enhanced code', () => {
+test('MX replies are mirrored by the core with the MX named and one enhanced code', { timeout: 180_000 }, () => {
   const r = (code, ...lines) => ({ code, lines });
   assert.deepEqual(mirrorReply(r(550, '5.1.1 first', '5.1.1 second'), 'mx1.example.test'), { responseCode: 550, message: '5.1.1 first / second [mx1.example.test]' });
   assert.deepEqual(mirrorReply(r(550, 'no enhanced code'), 'mx'), { responseCode: 550, message: '5.0.0 no enhanced code [mx]' });
@@ -100,7 +100,7 @@ test('MX replies are mirrored by the core with the MX named and one enhanced cod
   assert.ok(!mirrorReply(r(550, 'a\r\n250 injected'), 'mx').message.includes('\n'), 'no line breaks pass through');
 });
 
-test('configuration: defaults, file, flags, and one clear error for each mistake', () => {
+test('configuration: defaults, file, flags, and one clear error for each mistake', { timeout: 180_000 }, () => {
   const c = resolveConfig({ listen: ['[::1]:2525'], timeouts: { command: 10 }, traceHeader: false }, { helo: 'relay.test', maxSize: '2048' });
   assert.deepEqual(c.listen, [{ host: '::1', port: 2525 }]);
   assert.equal(c.timeouts.command, 10_000);
@@ -124,7 +124,7 @@ test('configuration: defaults, file, flags, and one clear error for each mistake
   assert.throws(() => resolveConfig({}, { allow: ['1.2.3.4/40'] }), { code: 'invalid-argument' });
 });
 
-test('users file: scrypt hashes, wrong passwords and unknown users refused, bad lines named', async () => {
+test('users file: scrypt hashes, wrong passwords and unknown users refused, bad lines named', { timeout: 180_000 }, async () => {
   const users = parseUsers(`# comment\n\npostfix:${await hashPassword('right')}\n`);
   assert.equal(await checkPassword(users, 'postfix', 'right'), true);
   assert.equal(await checkPassword(users, 'postfix', 'wrong'), false);
@@ -133,7 +133,7 @@ test('users file: scrypt hashes, wrong passwords and unknown users refused, bad 
   assert.throws(() => parseUsers('a:$scrypt$N=3,r=8,p=1$AAAA$AAAA\n'), /out of range/);
 });
 
-test('allow list: networks, single addresses, IPv4-mapped IPv6', () => {
+test('allow list: networks, single addresses, IPv4-mapped IPv6', { timeout: 180_000 }, () => {
   const allow = createAllowList(['127.0.0.0/8', '::1/128', '192.0.2.7']);
   assert.equal(allow.allows('127.0.0.1'), true);
   assert.equal(allow.allows('::ffff:127.0.0.2'), true);
@@ -145,7 +145,7 @@ test('allow list: networks, single addresses, IPv4-mapped IPv6', () => {
   assert.throws(() => createAllowList(['example.com']), { code: 'invalid-argument' });
 });
 
-test('TLS-RPT log: one JSONL file per day and policy domain, torn lines skipped, keys checked', async () => {
+test('TLS-RPT log: one JSONL file per day and policy domain, torn lines skipped, keys checked', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-tlsrpt-'));
   try {
     const log = fileTlsrptLog(dir);
@@ -170,7 +170,7 @@ test('TLS-RPT log: one JSONL file per day and policy domain, torn lines skipped,
 // Pruning and the reader for the core (tlsrpt-log.js pruneTlsrptLog, sessionResultsFor).
 const { oldestKeptDay, pruneTlsrptLog, sessionResultsFor } = await load('js/relay/tlsrpt-log.js');
 
-test('TLS-RPT log pruning: days before today minus keepDays go, the boundary day stays, in files and in memory', async () => {
+test('TLS-RPT log pruning: days before today minus keepDays go, the boundary day stays, in files and in memory', { timeout: 180_000 }, async () => {
   const now = Date.parse('2026-03-11T08:00:00Z');
   assert.equal(oldestKeptDay(now, 10), '2026-03-01');
   assert.equal(oldestKeptDay(now, 1), '2026-03-10', 'yesterday is always kept');
@@ -191,7 +191,7 @@ test('TLS-RPT log pruning: days before today minus keepDays go, the boundary day
   }
 });
 
-test('TLS-RPT records → SessionResults: a session keeps its MX and IPs, a discovery failure has none, no-policy-found has no strings', async () => {
+test('TLS-RPT records → SessionResults: a session keeps its MX and IPs, a discovery failure has none, no-policy-found has no strings', { timeout: 180_000 }, async () => {
   const log = memoryTlsrptLog();
   const at = new Date('2026-03-04T05:06:07Z');
   const sts = { policyType: 'sts', policyStrings: ['version: STSv1', 'mode: enforce', 'mx: mx.b.test', 'max_age: 86400'], mxPatterns: ['mx.b.test'], count: 1 };

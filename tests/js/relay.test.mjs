@@ -40,7 +40,7 @@ beforeEach(() => {
   for (const d of ['enforce-valid.test', 'testing-valid.test', 'no-record.test']) mx.behave(d, {});
 });
 
-test('a message is delivered over verified TLS with the trace header first, dot-stuffing intact', async () => {
+test('a message is delivered over verified TLS with the trace header first, dot-stuffing intact', { timeout: 180_000 }, async () => {
   const before = mx.messages.length;
   const raw = 'From: <a@origin.test>\r\nSubject: one\r\n\r\n.a line starting with a dot\r\n..two dots\r\nlast\r\n';
   const { info, err } = await send(main, { to: ['user@enforce-valid.test'], raw });
@@ -62,7 +62,7 @@ test('a message is delivered over verified TLS with the trace header first, dot-
   assert.ok(records.some((r) => r.result === 'success' && r.policyType === 'sts' && r.mx === 'mx1.enforce-valid.test'), JSON.stringify(records));
 });
 
-test('enforce and an untrusted MX certificate: 451 4.7.5 naming domain, MX and reason; nothing delivered', async () => {
+test('enforce and an untrusted MX certificate: 451 4.7.5 naming domain, MX and reason; nothing delivered', { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { cert: 'untrusted' });
   const before = mx.messages.length;
   const { err } = await send(main, { to: ['user@enforce-valid.test'] });
@@ -73,7 +73,7 @@ test('enforce and an untrusted MX certificate: 451 4.7.5 naming domain, MX and r
   assert.equal(deliveries(main).at(-1).outcome, 'deferred');
 });
 
-test('testing and an untrusted MX certificate: delivered (unverified) and the failure recorded for TLS-RPT', async () => {
+test('testing and an untrusted MX certificate: delivered (unverified) and the failure recorded for TLS-RPT', { timeout: 180_000 }, async () => {
   mx.behave('testing-valid.test', { cert: 'untrusted' });
   const { info, err } = await send(main, { to: ['user@testing-valid.test'] });
   assert.equal(err, undefined, err?.message);
@@ -90,7 +90,7 @@ test('testing and an untrusted MX certificate: delivered (unverified) and the fa
   assert.ok(file.split('\n').filter(Boolean).some((l) => JSON.parse(l).result === 'certificate-not-trusted'));
 });
 
-test('a domain without a policy is delivered with mode=none in the header', async () => {
+test('a domain without a policy is delivered with mode=none in the header', { timeout: 180_000 }, async () => {
   const { err } = await send(main, { to: ['user@no-record.test'] });
   assert.equal(err, undefined, err?.message);
   assert.match(mx.messages.at(-1).data, /^MTA-STS-Verify: verified; domain=no-record\.test; mode=none; mx=mx1\.no-record\.test; tls=/);
@@ -98,7 +98,7 @@ test('a domain without a policy is delivered with mode=none in the header', asyn
   assert.ok(records.some((r) => r.policyType === 'no-policy-found'), JSON.stringify(records));
 });
 
-test('recipients of a second domain in one transaction get 452 4.5.3; the first domain is delivered', async () => {
+test('recipients of a second domain in one transaction get 452 4.5.3; the first domain is delivered', { timeout: 180_000 }, async () => {
   const { info, err } = await send(main, { to: ['a@enforce-valid.test', 'b@testing-valid.test', 'c@enforce-valid.test'] });
   assert.equal(err, undefined, err?.message);
   assert.deepEqual(info.accepted, ['a@enforce-valid.test', 'c@enforce-valid.test']);
@@ -108,7 +108,7 @@ test('recipients of a second domain in one transaction get 452 4.5.3; the first 
   assert.deepEqual(mx.messages.at(-1).to, ['a@enforce-valid.test', 'c@enforce-valid.test']);
 });
 
-test("the MX's 550 to RCPT is mirrored with its enhanced code and words", async () => {
+test("the MX's 550 to RCPT is mirrored with its enhanced code and words", { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { rcpt: { 'nobody@enforce-valid.test': '550 5.1.1 <nobody@enforce-valid.test>: Recipient address rejected' } });
   const one = await send(main, { to: ['nobody@enforce-valid.test'] });
   assert.equal(one.err?.responseCode, 550);
@@ -121,14 +121,14 @@ test("the MX's 550 to RCPT is mirrored with its enhanced code and words", async 
   assert.deepEqual(mx.messages.at(-1).to, ['somebody@enforce-valid.test']);
 });
 
-test("the MX's refusal of MAIL becomes the reply to RCPT", async () => {
+test("the MX's refusal of MAIL becomes the reply to RCPT", { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { mailReply: '553 5.7.1 sender rejected' });
   const { err } = await send(main, { to: ['user@enforce-valid.test'] });
   assert.equal(err?.responseCode, 553);
   assert.match(err.response, /^553 5\.7\.1 sender rejected \[mx1\.enforce-valid\.test\]$/);
 });
 
-test('the MX closing the connection in the middle of DATA gives 451, never 250', async () => {
+test('the MX closing the connection in the middle of DATA gives 451, never 250', { timeout: 180_000 }, async () => {
   mx.behave('enforce-valid.test', { closeMidData: true });
   const before = mx.messages.length;
   const aborted = mx.aborted;
@@ -141,7 +141,7 @@ test('the MX closing the connection in the middle of DATA gives 451, never 250',
   assert.equal(mx.messages.length, before);
 });
 
-test('the local MTA going away in the middle of DATA: the MX connection is reset, nothing delivered', async () => {
+test('the local MTA going away in the middle of DATA: the MX connection is reset, nothing delivered', { timeout: 180_000 }, async () => {
   const before = mx.messages.length;
   const lines = mx.dataLines;
   const c = await rawSmtp(main.port);
@@ -158,7 +158,7 @@ test('the local MTA going away in the middle of DATA: the MX connection is reset
   assert.equal(mx.messages.length, before, 'the MX accepted no partial message');
 });
 
-test('an MX that does not answer the end of DATA in time: 451 mx-timeout', async () => {
+test('an MX that does not answer the end of DATA in time: 451 mx-timeout', { timeout: 180_000 }, async () => {
   const r = await startTestRelay({ timeouts: { dataEnd: 1 } });
   try {
     mx.behave('enforce-valid.test', { silentAfterData: true });
@@ -170,7 +170,7 @@ test('an MX that does not answer the end of DATA in time: 451 mx-timeout', async
   }
 });
 
-test('EHLO offers SIZE, 8BITMIME, SMTPUTF8, PIPELINING, ENHANCEDSTATUSCODES; MAIL parameters are passed on; bare LF cannot end DATA', async () => {
+test('EHLO offers SIZE, 8BITMIME, SMTPUTF8, PIPELINING, ENHANCEDSTATUSCODES; MAIL parameters are passed on; bare LF cannot end DATA', { timeout: 180_000 }, async () => {
   const c = await rawSmtp(main.port);
   const ehlo = await c.cmd('EHLO client.test');
   for (const k of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'SIZE 52428800']) {
@@ -188,7 +188,7 @@ test('EHLO offers SIZE, 8BITMIME, SMTPUTF8, PIPELINING, ENHANCEDSTATUSCODES; MAI
   assert.match(await c.cmd('QUIT'), /^221/);
 });
 
-test('the metrics endpoint serves the counters', async () => {
+test('the metrics endpoint serves the counters', { timeout: 180_000 }, async () => {
   const res = await fetch(`http://127.0.0.1:${main.relay.metricsAddress.port}/metrics`);
   assert.equal(res.status, 200);
   const text = await res.text();
@@ -202,7 +202,7 @@ test('the metrics endpoint serves the counters', async () => {
   assert.match(text, /^mtasts_relay_delivery_duration_seconds_count\{outcome="delivered"\} [1-9]/m);
 });
 
-test('a client outside the allow list gets 554 5.7.1 when it connects', async () => {
+test('a client outside the allow list gets 554 5.7.1 when it connects', { timeout: 180_000 }, async () => {
   const r = await startTestRelay({ allow: ['10.0.0.0/8'] });
   try {
     const c = await rawSmtp(r.port);
@@ -213,7 +213,7 @@ test('a client outside the allow list gets 554 5.7.1 when it connects', async ()
   }
 });
 
-test('SMTP AUTH with a users file: required, wrong password refused, right one relays', async () => {
+test('SMTP AUTH with a users file: required, wrong password refused, right one relays', { timeout: 180_000 }, async () => {
   const users = join(dir, 'users');
   writeFileSync(users, `# relay users\npostfix:${await hashPassword('s3cret')}\n`);
   const r = await startTestRelay({ users });
@@ -230,7 +230,7 @@ test('SMTP AUTH with a users file: required, wrong password refused, right one r
   }
 });
 
-test('cached policies are refreshed in the background before they expire (RFC 8461 §3.3)', async () => {
+test('cached policies are refreshed in the background before they expire (RFC 8461 §3.3)', { timeout: 180_000 }, async () => {
   let offset = 0;
   const r = await startTestRelay({ store: `file:${join(dir, 'refresh-store')}` }, { clock: () => Date.now() + offset });
   try {
@@ -250,7 +250,7 @@ test('cached policies are refreshed in the background before they expire (RFC 84
   }
 });
 
-test('a verified MX connection is reused for the next message to the domain; one the MX dropped is replaced', async () => {
+test('a verified MX connection is reused for the next message to the domain; one the MX dropped is replaced', { timeout: 180_000 }, async () => {
   const r = await startTestRelay({ reuseIdle: 30 });
   try {
     const sessions = mx.sessions;

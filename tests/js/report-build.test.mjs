@@ -89,7 +89,7 @@ const EXPECTED = {
   'policy-untrusted-cert.test': { type: 'no-policy-found', ok: 1, failures: { 'sts-webpki-invalid': 1 } },
 };
 
-test('relay → records → report build → gunzip → readTlsRptReport: exact counts per policy domain and result type', async () => {
+test('relay → records → report build → gunzip → readTlsRptReport: exact counts per policy domain and result type', { timeout: 60_000 }, async () => {
   const flags = { mxSessionLimit: 2, mxAddressLimit: 5 };
   const main = await world.startTestRelay(flags, { clock });
   // The relay pruned at start: the day 30 days back is gone, the one 3 days back kept.
@@ -181,7 +181,7 @@ test('relay → records → report build → gunzip → readTlsRptReport: exact 
   files.forEach((f, i) => assert.ok(readFileSync(join(out, f)).equals(before[i]), `${f} rebuilt byte-identical`));
 });
 
-test('report build: a day without records exits 1 and says so; nothing is written', async () => {
+test('report build: a day without records exits 1 and says so; nothing is written', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-rbuild-'));
   try {
     mkdirSync(join(dir, 'store'));
@@ -194,7 +194,7 @@ test('report build: a day without records exits 1 and says so; nothing is writte
   }
 });
 
-test('report build --prune deletes recorded days before today minus --keep-days, keeps the rest', async () => {
+test('report build --prune deletes recorded days before today minus --keep-days, keeps the rest', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-rbuild-'));
   try {
     const now = Date.now();
@@ -223,7 +223,7 @@ test('report build --prune deletes recorded days before today minus --keep-days,
   }
 });
 
-test('report build: usage errors exit 2 with one line', async () => {
+test('report build: usage errors exit 2 with one line', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-rbuild-'));
   try {
     mkdirSync(join(dir, 'store'));

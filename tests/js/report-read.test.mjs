@@ -54,7 +54,7 @@ const ERROR_LINE = /^(.+): error \[([a-z0-9]+(?:-[a-z0-9]+)*)\] (.+)$/;
 /** A report without its file name, to compare the same report read from different files. */
 const sansFile = ({ file, ...rest }) => rest;
 
-test('the RFC 8460 §4.9 example as .json: a summary of it, the problem noted, exit 0', () => {
+test('the RFC 8460 §4.9 example as .json: a summary of it, the problem noted, exit 0', { timeout: 60_000 }, () => {
   const r = mtasts(['rfc8460-example.json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
@@ -73,7 +73,7 @@ test('the RFC 8460 §4.9 example as .json: a summary of it, the problem noted, e
   assert.doesNotMatch(r.stdout, /total of/, 'no totals for one report');
 });
 
-test('--json: an array, one object per report, exactly the core summary plus file', () => {
+test('--json: an array, one object per report, exactly the core summary plus file', { timeout: 60_000 }, () => {
   const r = json(['rfc8460-example.json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.reports.length, 1);
@@ -88,7 +88,7 @@ test('--json: an array, one object per report, exactly the core summary plus fil
   assert.deepEqual(sansFile(report), readTlsRptReport(EXAMPLE_JSON.toString('utf8')), 'what the core reads, nothing added or dropped');
 });
 
-test('the same report gzipped, and recognised by content whatever its name', () => {
+test('the same report gzipped, and recognised by content whatever its name', { timeout: 60_000 }, () => {
   const gz = gzipSync(EXAMPLE_JSON);
   const files = [tmpFile('example.json.gz', gz), tmpFile('example.gz', gz), tmpFile('example.json', gz), tmpFile('report.bin', gz)];
   const r = json(files);
@@ -97,7 +97,7 @@ test('the same report gzipped, and recognised by content whatever its name', () 
   for (const x of r.reports) assert.deepEqual(sansFile(x), { ...EXAMPLE.summary, problems: x.problems });
 });
 
-test('inside a report mail per RFC 8460 §5.3 (multipart/report, base64 application/tlsrpt+gzip)', () => {
+test('inside a report mail per RFC 8460 §5.3 (multipart/report, base64 application/tlsrpt+gzip)', { timeout: 60_000 }, () => {
   const mail = readFileSync(join(MAIL, 'rfc8460-example.eml'), 'latin1');
   assert.match(mail, /Content-Type: multipart\/report; report-type="tlsrpt";\r\n\s+boundary=/, 'the fixture is what it says');
   assert.match(mail, /filename="company-x\.example!company-y\.example!1459468800!1459555199\.json\.gz"/);
@@ -111,14 +111,14 @@ test('inside a report mail per RFC 8460 §5.3 (multipart/report, base64 applicat
   assert.deepEqual(sansFile(json([lf]).reports[0]), sansFile(fromJson));
 });
 
-test('a forwarded report: multipart/mixed wrapping the multipart/report, LF, a QP note', () => {
+test('a forwarded report: multipart/mixed wrapping the multipart/report, LF, a QP note', { timeout: 60_000 }, () => {
   const r = json(['forwarded-mixed.eml']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.reports.length, 1);
   assert.deepEqual(sansFile(r.reports[0]), sansFile(json(['rfc8460-example.json']).reports[0]));
 });
 
-test("a large provider's shape (string mx-host, zone-less times, no sending-mta-ip): read, problems shown", () => {
+test("a large provider's shape (string mx-host, zone-less times, no sending-mta-ip): read, problems shown", { timeout: 60_000 }, () => {
   const expected = [
     'tlsrpt-report-date-no-zone',
     'tlsrpt-report-date-no-zone',
@@ -137,7 +137,7 @@ test("a large provider's shape (string mx-host, zone-less times, no sending-mta-
   assert.equal(j.reports[0].dateRange.start, '2024-05-01T00:00:00Z', 'zone-less read as UTC');
 });
 
-test('several reports: the totals per policy domain and result type at the end', () => {
+test('several reports: the totals per policy domain and result type at the end', { timeout: 60_000 }, () => {
   const r = mtasts(['rfc8460-example.json', 'rfc8460-example.eml', 'provider-shaped.json']);
   assert.equal(r.code, 0, r.stderr);
   const tail = r.stdout.slice(r.stdout.indexOf('total of'));
@@ -149,7 +149,7 @@ test('several reports: the totals per policy domain and result type at the end',
   assert.equal(r.stdout.indexOf('total of'), r.stdout.lastIndexOf('total of'));
 });
 
-test('a gzip bomb (100 MiB of zeros, gzipped) is refused with a named error, never inflated whole', async () => {
+test('a gzip bomb (100 MiB of zeros, gzipped) is refused with a named error, never inflated whole', { timeout: 60_000 }, async () => {
   const bomb = join(tmp, 'bomb.json.gz');
   await new Promise((resolve, reject) => {
     const gz = createGzip({ level: 9 });
@@ -177,7 +177,7 @@ test('a gzip bomb (100 MiB of zeros, gzipped) is refused with a named error, nev
   assert.match(r.stdout, /^rfc8460-example\.json: Company-X/m, 'the good file is still read');
 });
 
-test('broken files among good ones: one error line each, the others read, exit 1', () => {
+test('broken files among good ones: one error line each, the others read, exit 1', { timeout: 60_000 }, () => {
   const truncated = tmpFile('truncated.json', EXAMPLE_JSON.subarray(0, 200));
   const badGzip = tmpFile('bad.json.gz', gzipSync(EXAMPLE_JSON).subarray(0, 100));
   const noReport = tmpFile('no-report.eml', 'From: a@example\nContent-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nhello\n--x--\n');
@@ -214,7 +214,7 @@ test('broken files among good ones: one error line each, the others read, exit 1
   assert.match(j.stderr, /\[tlsrpt-report-not-json\]/);
 });
 
-test("'-' reads standard input (JSON, gzip or mail)", () => {
+test("'-' reads standard input (JSON, gzip or mail)", { timeout: 60_000 }, () => {
   for (const input of [EXAMPLE_JSON, gzipSync(EXAMPLE_JSON), readFileSync(join(MAIL, 'rfc8460-example.eml'))]) {
     const r = json(['-'], { input });
     assert.equal(r.code, 0, r.stderr);
@@ -224,7 +224,7 @@ test("'-' reads standard input (JSON, gzip or mail)", () => {
   }
 });
 
-test('usage: no file, an unknown option, - twice exit 2 with one line; the usage text lists every flag', async () => {
+test('usage: no file, an unknown option, - twice exit 2 with one line; the usage text lists every flag', { timeout: 60_000 }, async () => {
   for (const args of [[], ['--jsn', 'x.json'], ['-', '-']]) {
     const r = mtasts(args);
     assert.equal(r.code, 2, `${args}: ${r.stderr}`);
@@ -237,7 +237,7 @@ test('usage: no file, an unknown option, - twice exit 2 with one line; the usage
   for (const flag of ['--json', '-h, --help', "'-'", 'FILE...', 'exit status']) assert.ok(usage.includes(flag), `usage mentions ${flag}`);
 });
 
-test("round trip with the core's builder: buildTlsRptReports → gzip → report read gives the same counts", () => {
+test("round trip with the core's builder: buildTlsRptReports → gzip → report read gives the same counts", { timeout: 60_000 }, () => {
   const cases = JSON.parse(readFileSync(join(VECTORS, 'tlsrpt-report-build.json'), 'utf8')).filter((c) => !c.expect?.error);
   assert.ok(cases.length > 0);
   const files = [];
@@ -275,7 +275,7 @@ test("round trip with the core's builder: buildTlsRptReports → gzip → report
   assert.match(human.stdout, new RegExp(`^total of ${built.length} reports:$`, 'm'));
 });
 
-test('mail variants: a single-part report mail, and (interop) an application/gzip part named *.json.gz', () => {
+test('mail variants: a single-part report mail, and (interop) an application/gzip part named *.json.gz', { timeout: 60_000 }, () => {
   const b64 = gzipSync(EXAMPLE_JSON).toString('base64');
   const single = tmpFile('single.eml', `From: a@example\nContent-Type: application/tlsrpt+gzip\nContent-Transfer-Encoding: base64\n\n${b64}\n`);
   const labelled = tmpFile(

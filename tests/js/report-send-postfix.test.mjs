@@ -58,7 +58,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('report send → real Postfix → maildir → report read: the same counts; DKIM verifies with dkimpy', { skip }, async () => {
+test('report send → real Postfix → maildir → report read: the same counts; DKIM verifies with dkimpy', { timeout: 600_000, skip }, async () => {
   const store = join(dir, 'store');
   const log = fileTlsrptLog(join(store, 'tlsrpt'));
   const record = (result, address) => ({

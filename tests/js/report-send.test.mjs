@@ -125,7 +125,7 @@ const FILE = (domain) => {
   return `${SUBMITTER}!${domain}!${begin}!${begin + 86399}.json.gz`;
 };
 
-test('--dry-run --out writes the .json.gz and .eml and sends nothing; no ledger', async () => {
+test('--dry-run --out writes the .json.gz and .eml and sends nothing; no ledger', { timeout: 180_000 }, async () => {
   const out = join(dir, 'dry');
   const run = await mtasts([...common(), '--dry-run', '--out', out]);
   assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -144,7 +144,7 @@ test('--dry-run --out writes the .json.gz and .eml and sends nothing; no ledger'
   assert.match(run.stdout, /dry run: nothing sent/);
 });
 
-test('send: https 2xx sent, 500 temporary, redirect not followed, mailto via SMTP, no/invalid record skipped; ledger', async () => {
+test('send: https 2xx sent, 500 temporary, redirect not followed, mailto via SMTP, no/invalid record skipped; ledger', { timeout: 180_000 }, async () => {
   const first = await mtasts(common());
   assert.equal(first.code, 1, `a failure exits 1\n${first.stdout}${first.stderr}`);
 
@@ -222,7 +222,7 @@ test('send: https 2xx sent, 500 temporary, redirect not followed, mailto via SMT
   assert.equal(ok.got.length + flaky.got.length + redirect.got.length + mails.length, 1 + 2 + 1 + 1);
 });
 
-test('a connect failure is temporary: failed, exit 1, a deferred ledger line', async () => {
+test('a connect failure is temporary: failed, exit 1, a deferred ledger line', { timeout: 180_000 }, async () => {
   // A store of its own, for one domain whose endpoint's port has nothing listening (a closed endpoint's port).
   const store2 = join(dir, 'store2');
   await fileTlsrptLog(join(store2, 'tlsrpt')).record('https-ok.test', SESSION('https-ok.test', 'success'));
@@ -235,7 +235,7 @@ test('a connect failure is temporary: failed, exit 1, a deferred ledger line', a
   assert.deepEqual(ledger.map((l) => [l.policyDomain, l.outcome, l.code]), [['https-ok.test', 'deferred', 'tlsrpt-send-connect']]);
 });
 
-test('--dkim-*: the message is DKIM-signed over the TLS-Report headers, and the signature verifies', async () => {
+test('--dkim-*: the message is DKIM-signed over the TLS-Report headers, and the signature verifies', { timeout: 180_000 }, async () => {
   const store3 = join(dir, 'store3');
   await fileTlsrptLog(join(store3, 'tlsrpt')).record('mail.test', SESSION('mail.test', 'success'));
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -259,7 +259,7 @@ test('--dkim-*: the message is DKIM-signed over the TLS-Report headers, and the 
   assert.deepEqual(verified.results.map((r) => [r.signingDomain, r.status.result]), [[SUBMITTER, 'pass']]);
 });
 
-test('an endpoint whose certificate does not chain to a trusted root gets nothing: failed [tlsrpt-send-certificate]', async () => {
+test('an endpoint whose certificate does not chain to a trusted root gets nothing: failed [tlsrpt-send-certificate]', { timeout: 180_000 }, async () => {
   const store4 = join(dir, 'store4');
   await fileTlsrptLog(join(store4, 'tlsrpt')).record('https-ok.test', SESSION('https-ok.test', 'success'));
   const untrusted = await startEndpoint(lab.issueCert({ names: [RUA_HOST], ca: 'untrusted' }), () => 200);
@@ -273,7 +273,7 @@ test('an endpoint whose certificate does not chain to a trusted root gets nothin
   }
 });
 
-test('--only-failures: a day with only successful sessions has nothing due', async () => {
+test('--only-failures: a day with only successful sessions has nothing due', { timeout: 180_000 }, async () => {
   const store5 = join(dir, 'store5');
   await fileTlsrptLog(join(store5, 'tlsrpt')).record('https-ok.test', SESSION('https-ok.test', 'success'));
   const before = ok.got.length;
@@ -283,7 +283,7 @@ test('--only-failures: a day with only successful sessions has nothing due', asy
   assert.equal(ok.got.length, before);
 });
 
-test('usage errors exit 2', async () => {
+test('usage errors exit 2', { timeout: 180_000 }, async () => {
   for (const [args, re] of [
     [['report', 'send', '--contact', 'x'], /missing --org/],
     [['report', 'send', '--org', 'o', '--contact', 'c', '--store', `file:${store}`, '--out', dir], /--out needs --dry-run/],

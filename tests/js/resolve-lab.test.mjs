@@ -43,7 +43,7 @@ const codes = (r) => r.errors.map((e) => e.code);
 const txtQueries = (domain) => lab.queries[`_mta-sts.${domain} TXT`] ?? 0;
 
 describe('the scenario catalogue through createPolicyResolver', () => {
-  test('every scenario gives its expected status, mode and error code', async () => {
+  test('every scenario gives its expected status, mode and error code', { timeout: 180_000 }, async () => {
     const { resolver } = labResolver();
     const results = await Promise.all(lab.scenarios.map((s) => resolver.resolve(s.domain)));
     lab.scenarios.forEach((s, i) => {
@@ -63,7 +63,7 @@ describe('the scenario catalogue through createPolicyResolver', () => {
     });
   });
 
-  test('hostile policy hosts end with their named error within the fetch bound', async () => {
+  test('hostile policy hosts end with their named error within the fetch bound', { timeout: 180_000 }, async () => {
     const { resolver } = labResolver({ timeout: 1500 });
     const [large, slow] = await Promise.all([resolver.resolve('policy-too-large.test'), resolver.resolve('policy-slow.test')]);
     assert.deepEqual(codes(large), ['policy-too-large']);
@@ -80,7 +80,7 @@ describe('cache semantics with a moved clock', () => {
     for (const name of touched.splice(0)) lab.reset(name);
   });
 
-  test('id unchanged: the TXT record is asked again, the policy is not fetched again', async () => {
+  test('id unchanged: the TXT record is asked again, the policy is not fetched again', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, advance } = labResolver();
     const requests = lab.requests[domain];
@@ -98,7 +98,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(lab.requests[domain], requests + 1, 'no HTTPS request');
   });
 
-  test('id changed (lab.rotate): the new policy is fetched and replaces the old', async () => {
+  test('id changed (lab.rotate): the new policy is fetched and replaces the old', { timeout: 180_000 }, async () => {
     const domain = use('id-rotated');
     const { resolver, advance } = labResolver();
     const first = await resolver.resolve(domain);
@@ -113,7 +113,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(lab.requests[domain], requests + 1, 'one HTTPS request for the new id');
   });
 
-  test('id changed but the fetch fails: the cached policy is kept, with the error', async () => {
+  test('id changed but the fetch fails: the cached policy is kept, with the error', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, advance } = labResolver();
     const first = await resolver.resolve(domain);
@@ -129,7 +129,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(second.expiresAt.getTime(), first.expiresAt.getTime(), 'the failed fetch does not extend the old policy');
   });
 
-  test('TXT record removed: the cached policy applies until it expires, then there is none', async () => {
+  test('TXT record removed: the cached policy applies until it expires, then there is none', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, clock, advance } = labResolver();
     const first = await resolver.resolve(domain);
@@ -147,7 +147,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(gone.policy, null);
   });
 
-  test('max_age boundary: the policy expires exactly at fetchedAt + max_age', async () => {
+  test('max_age boundary: the policy expires exactly at fetchedAt + max_age', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, clock } = labResolver();
     const first = await resolver.resolve(domain);
@@ -164,7 +164,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(again.expiresAt.getTime(), clock.t + DAY * 1000);
   });
 
-  test('expired cache and a failing fetch: no policy, with the error', async () => {
+  test('expired cache and a failing fetch: no policy, with the error', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, clock } = labResolver();
     const first = await resolver.resolve(domain);
@@ -176,7 +176,7 @@ describe('cache semantics with a moved clock', () => {
     assert.deepEqual(codes(r), ['policy-http-status']);
   });
 
-  test('DNS failing while a cached policy is live: the cached policy keeps applying', async () => {
+  test('DNS failing while a cached policy is live: the cached policy keeps applying', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, advance } = labResolver();
     await resolver.resolve(domain);
@@ -187,7 +187,7 @@ describe('cache semantics with a moved clock', () => {
     assert.deepEqual(codes(r), ['dns-temporary']);
   });
 
-  test('recheckAfter 0 asks the TXT record every time, and still fetches only once', async () => {
+  test('recheckAfter 0 asks the TXT record every time, and still fetches only once', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver } = labResolver({ recheckAfter: 0 });
     const queries = txtQueries(domain);
@@ -199,7 +199,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(lab.requests[domain], requests + 1);
   });
 
-  test('within recheckAfter the answer is reused without any DNS query', async () => {
+  test('within recheckAfter the answer is reused without any DNS query', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, advance } = labResolver();
     await resolver.resolve(domain);
@@ -209,7 +209,7 @@ describe('cache semantics with a moved clock', () => {
     assert.equal(txtQueries(domain), queries);
   });
 
-  test('dueForRefresh lists an entry from 75% of its lifetime; refreshDue fetches it', async () => {
+  test('dueForRefresh lists an entry from 75% of its lifetime; refreshDue fetches it', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, clock } = labResolver();
     await resolver.resolve(domain);
@@ -226,7 +226,7 @@ describe('cache semantics with a moved clock', () => {
     assert.deepEqual(await resolver.dueForRefresh(), []);
   });
 
-  test('a refresh that fails keeps the cached policy', async () => {
+  test('a refresh that fails keeps the cached policy', { timeout: 180_000 }, async () => {
     const domain = use('enforce-valid');
     const { resolver, clock } = labResolver();
     const first = await resolver.resolve(domain);
@@ -251,7 +251,7 @@ describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1,
     ...extra,
   });
 
-  test('two calls with equal options: the second answers from the cache, one HTTPS request in all', async () => {
+  test('two calls with equal options: the second answers from the cache, one HTTPS request in all', { timeout: 180_000 }, async () => {
     const domain = 'enforce-valid.test';
     const requests = lab.requests[domain] ?? 0;
     const queries = txtQueries(domain);
@@ -265,7 +265,7 @@ describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1,
     assert.equal(lab.requests[domain], requests + 1, 'the policy was fetched once');
   });
 
-  test('the cache survives a removed TXT record between calls (the downgrade defence)', async () => {
+  test('the cache survives a removed TXT record between calls (the downgrade defence)', { timeout: 180_000 }, async () => {
     const domain = 'enforce-valid.test';
     const options = () => labOptions({ recheckAfter: 0, timeout: 2001 }); // a configuration of its own
     assert.equal((await resolvePolicy(domain, options())).status, 'found');
@@ -275,7 +275,7 @@ describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1,
     assert.equal(kept.policy.mode, 'enforce');
   });
 
-  test('other options are another configuration; a caller-given store is used as given', async () => {
+  test('other options are another configuration; a caller-given store is used as given', { timeout: 180_000 }, async () => {
     const domain = 'enforce-valid.test';
     const requests = lab.requests[domain] ?? 0;
     await resolvePolicy(domain, labOptions({ recheckAfter: 0, timeout: 2002 }));
@@ -287,7 +287,7 @@ describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1,
     assert.equal((await store.get(domain)).id, mine.id, "the policy went into the caller's store");
   });
 
-  test('a domain that is not a string is invalid-argument, not a wasm trap', async () => {
+  test('a domain that is not a string is invalid-argument, not a wasm trap', { timeout: 180_000 }, async () => {
     for (const bad of [42, undefined, null, {}, ['example.test']]) {
       await assert.rejects(resolvePolicy(bad, labOptions()), (e) => e instanceof MtaStsError && e.code === 'invalid-argument', String(bad));
     }
@@ -298,7 +298,7 @@ describe('resolvePolicy shares one cache per host configuration (RFC 8461 §5.1,
 describe('a store that cannot be written (RFC 8461 §3.3)', () => {
   afterEach(() => lab.reset('enforce-valid'));
 
-  test('the fetched policy is still returned; the failure is an errors entry and goes to onStoreError', async () => {
+  test('the fetched policy is still returned; the failure is an errors entry and goes to onStoreError', { timeout: 180_000 }, async () => {
     const domain = 'enforce-valid.test';
     const failing = { ...memoryStore(), put: async () => { throw new MtaStsError('store-io-error', 'disk full (test)'); } };
     const seen = [];
@@ -315,7 +315,7 @@ describe('a store that cannot be written (RFC 8461 §3.3)', () => {
     assert.equal(resolver.storeErrors, 1);
   });
 
-  test('an onStoreError that throws does not break the look-up', async () => {
+  test('an onStoreError that throws does not break the look-up', { timeout: 180_000 }, async () => {
     const failing = { ...memoryStore(), put: async () => { throw new Error('EIO'); } };
     const { resolver } = labResolver({ store: failing, onStoreError: () => { throw new Error('observer'); } });
     const r = await resolver.resolve('enforce-valid.test');
@@ -323,7 +323,7 @@ describe('a store that cannot be written (RFC 8461 §3.3)', () => {
   });
 });
 
-test('a truncated body from the HTTPS host is reported by the core as policy-truncated, with the byte counts', async () => {
+test('a truncated body from the HTTPS host is reported by the core as policy-truncated, with the byte counts', { timeout: 180_000 }, async () => {
   const resolver = new PolicyResolver({
     dns: { resolveTxt: async () => ({ ok: true, records: [['v=STSv1; id=t1']] }) },
     // What js/node/https.js reports when the connection ends before Content-Length bytes.
@@ -336,7 +336,7 @@ test('a truncated body from the HTTPS host is reported by the core as policy-tru
   assert.match(r.errors[0].message, /cut off: the connection ended after 400 of 1000 bytes/);
 });
 
-test('sharedResolver: one resolver per equal host configuration, bounded; own store, clock or resolver are kept apart', () => {
+test('sharedResolver: one resolver per equal host configuration, bounded; own store, clock or resolver are kept apart', { timeout: 180_000 }, () => {
   const config = { dnsServers: ['127.0.0.1:1'], ca: [Buffer.from('ca bytes')], policyPort: 1, timeout: 5, dnsTimeout: 5 };
   const one = sharedResolver(config);
   assert.equal(sharedResolver({ ...config, ca: [Buffer.from('ca bytes')] }), one, 'equal options, new objects');

@@ -50,7 +50,7 @@ function child() {
   });
 }
 
-test('two processes on one file store both end with a valid entry; a third reads it without HTTPS', async () => {
+test('two processes on one file store both end with a valid entry; a third reads it without HTTPS', { timeout: 180_000 }, async () => {
   const before = lab.requests[DOMAIN];
   const [a, b] = await Promise.all([child(), child()]);
   for (const r of [a, b]) {

@@ -79,7 +79,7 @@ for (const [name, make, skip] of [
   ['redisStore', freshRedisStore, HAVE_REDIS ? false : 'redis-server is not installed (scripts/setup installs it)'],
 ]) {
   describe(name, { skip }, () => {
-    test('get of an absent domain is null; put, get, list, delete', async () => {
+    test('get of an absent domain is null; put, get, list, delete', { timeout: 60_000 }, async () => {
       const s = make();
       assert.equal(await s.get('example.test'), null);
       await s.put('example.test', ENTRY);
@@ -97,7 +97,7 @@ for (const [name, make, skip] of [
       assert.deepEqual(await s.list(), [{ domain: 'b.example', entry: { id: 'b' } }]);
     });
 
-    test('callers cannot change the stored entry through objects they gave or got', async () => {
+    test('callers cannot change the stored entry through objects they gave or got', { timeout: 60_000 }, async () => {
       const s = make();
       const mine = structuredClone(ENTRY);
       await s.put('example.test', mine);
@@ -108,7 +108,7 @@ for (const [name, make, skip] of [
       assert.deepEqual(await s.get('example.test'), ENTRY);
     });
 
-    test('invalid keys are refused with store-invalid-key', async () => {
+    test('invalid keys are refused with store-invalid-key', { timeout: 60_000 }, async () => {
       const s = make();
       for (const [key, why] of BAD_KEYS) {
         for (const op of [() => s.get(key), () => s.put(key, ENTRY), () => s.delete(key)]) {
@@ -121,7 +121,7 @@ for (const [name, make, skip] of [
       }
     });
 
-    test('entries must be json objects', async () => {
+    test('entries must be json objects', { timeout: 60_000 }, async () => {
       const s = make();
       for (const bad of [null, 'text', 7, ['a']]) {
         await assert.rejects(() => s.put('example.test', bad), (err) => err.code === 'store-invalid-entry');
@@ -131,7 +131,7 @@ for (const [name, make, skip] of [
 }
 
 describe('fileStore on disk', () => {
-  test('directory is created with mode 0700; one file per domain, no temporary file left', async () => {
+  test('directory is created with mode 0700; one file per domain, no temporary file left', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     const s = fileStore(dir);
     await s.put('example.test', ENTRY);
@@ -140,7 +140,7 @@ describe('fileStore on disk', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(dir, hashed('example.test')), 'utf8')), { mtastsStore: 1, domain: 'example.test', entry: ENTRY });
   });
 
-  test('a 253-character domain is stored, listed and deleted (file names have a fixed length)', async () => {
+  test('a 253-character domain is stored, listed and deleted (file names have a fixed length)', { timeout: 60_000 }, async () => {
     assert.equal(LONGEST.length, 253);
     const dir = freshDir();
     const s = fileStore(dir);
@@ -153,7 +153,7 @@ describe('fileStore on disk', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
-  test('an entry written under the legacy name <domain>.json is read until its next put or delete', async () => {
+  test('an entry written under the legacy name <domain>.json is read until its next put or delete', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     await fileStore(dir).list(); // create the directory
     const legacy = (domain, entry) => writeFileSync(join(dir, `${domain}.json`), `${JSON.stringify({ mtastsStore: 1, domain, entry })}\n`);
@@ -176,7 +176,7 @@ describe('fileStore on disk', () => {
     assert.deepEqual((await s.list()).map((e) => e.entry.id), ['new']);
   });
 
-  test('list() skips directories and unexpected files in the store directory', async () => {
+  test('list() skips directories and unexpected files in the store directory', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     const errors = [];
     const s = fileStore(dir, { onError: (e) => errors.push(e) });
@@ -196,7 +196,7 @@ describe('fileStore on disk', () => {
     assert.ok(errors.every((e) => e instanceof MtaStsError));
   });
 
-  test('survives re-open (a restart)', async () => {
+  test('survives re-open (a restart)', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     await fileStore(dir).put('example.test', ENTRY);
     const again = fileStore(dir);
@@ -204,7 +204,7 @@ describe('fileStore on disk', () => {
     assert.deepEqual(await again.list(), [{ domain: 'example.test', entry: ENTRY }]);
   });
 
-  test('a crash mid-write leaves a torn temp file: ignored, old entry kept, cleaned up on open', async () => {
+  test('a crash mid-write leaves a torn temp file: ignored, old entry kept, cleaned up on open', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     await fileStore(dir).put('example.test', ENTRY);
     // A writer that died: its process no longer exists.
@@ -231,7 +231,7 @@ describe('fileStore on disk', () => {
     assert.deepEqual(errors, [], 'temp files are not entries and are not reported');
   });
 
-  test('a corrupt entry file reads as absent and is reported via onError, not thrown', async () => {
+  test('a corrupt entry file reads as absent and is reported via onError, not thrown', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     const errors = [];
     const s = fileStore(dir, { onError: (e) => errors.push(e) });
@@ -258,7 +258,7 @@ describe('fileStore on disk', () => {
     assert.deepEqual(await quiet.get('broken.test'), ENTRY);
   });
 
-  test('an onError that throws does not break a read', async () => {
+  test('an onError that throws does not break a read', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     const s = fileStore(dir, { onError: () => { throw new Error('observer'); } });
     await s.put('good.test', ENTRY);
@@ -266,13 +266,13 @@ describe('fileStore on disk', () => {
     assert.equal(await s.get('broken.test'), null);
   });
 
-  test('a path that cannot be a directory is a store-io-error', async () => {
+  test('a path that cannot be a directory is a store-io-error', { timeout: 60_000 }, async () => {
     const file = join(root, `plain-file-${++n}`);
     writeFileSync(file, 'x');
     await assert.rejects(() => fileStore(file).get('example.test'), (e) => e.code === 'store-io-error');
   });
 
-  test('two processes writing 200 times each: readers never see a partial file; last writer wins', async () => {
+  test('two processes writing 200 times each: readers never see a partial file; last writer wins', { timeout: 60_000 }, async () => {
     const dir = freshDir();
     await fileStore(dir).list(); // create the directory
     const storeUrl = new URL('../../js/stores/file.js', import.meta.url).href;
@@ -319,7 +319,7 @@ describe('fileStore on disk', () => {
   });
 });
 
-test('fileStore on a path that cannot be made fails with store-io-error instead of hanging', async () => {
+test('fileStore on a path that cannot be made fails with store-io-error instead of hanging', { timeout: 60_000 }, async () => {
   for (const bad of ['/proc/mtasts-store-test/x', '/dev/null/x']) {
     const store = fileStore(bad);
     await assert.rejects(store.get('example.com'), (err) => err.code === 'store-io-error', bad);

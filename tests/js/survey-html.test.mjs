@@ -29,7 +29,7 @@ before(async () => {
 });
 after(() => world?.stop());
 
-test('the HTML report in Chromium: four charts drawn, no console error, no request but the page, sortable', { skip: missing ?? false }, async () => {
+test('the HTML report in Chromium: four charts drawn, no console error, no request but the page, sortable', { timeout: 180_000, skip: missing ?? false }, async () => {
   const report = join(files.dir, 'report.html');
   const r = await runCli(['survey', files.list, '--html', report, '--quiet', ...worldFlags(world, files, { probe: true })]);
   assert.equal(r.code, 0, r.stderr);

@@ -19,7 +19,7 @@ after(() => world.stop());
 const SLOW = ['--concurrency', '2', '--rate', '40', '--retries', '0'];
 const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-test('on a terminal: a bar with done/total, percent, rate, ETA and errors, redrawn in place', async (t) => {
+test('on a terminal: a bar with done/total, percent, rate, ETA and errors, redrawn in place', { timeout: 180_000 }, async (t) => {
   const which = await new Promise((resolve) => execFile('sh', ['-c', 'command -v script'], (err, out) => resolve(err ? null : out.trim())));
   if (!which) return t.skip('script (util-linux) is not installed');
   const command = [process.execPath, CLI, 'survey', files.list, '--out', join(files.dir, 'tty.jsonl'), ...SLOW, ...worldFlags(world, files)].map(quote).join(' ');
@@ -34,7 +34,7 @@ test('on a terminal: a bar with done/total, percent, rate, ETA and errors, redra
   assert.match(output, /domains surveyed 40/);
 });
 
-test('not a terminal: plain lines, the last with the time taken; --quiet: nothing', async () => {
+test('not a terminal: plain lines, the last with the time taken; --quiet: nothing', { timeout: 180_000 }, async () => {
   const plain = await runCli(['survey', files.list, '--out', join(files.dir, 'pipe.jsonl'), ...SLOW, ...worldFlags(world, files)]);
   assert.equal(plain.code, 0, plain.stderr);
   assert.ok(!plain.stderr.includes('\r'));

@@ -36,7 +36,7 @@ function assertEveryDomainOnce(file) {
   assert.deepEqual(countBy(results, (r) => r.survey.category), world.expected().category);
 }
 
-test('SIGKILL mid-run, a last line cut short, then --resume: every domain exactly once', async () => {
+test('SIGKILL mid-run, a last line cut short, then --resume: every domain exactly once', { timeout: 180_000 }, async () => {
   const out = join(files.dir, 'killed.jsonl');
   const killed = await runCli(['survey', files.list, '--out', out, ...SLOW, ...worldFlags(world, files)], {
     onSpawn: (child) => whenLines(out, 20).then(() => child.kill('SIGKILL')),
@@ -55,7 +55,7 @@ test('SIGKILL mid-run, a last line cut short, then --resume: every domain exactl
   assert.match(resumed.stdout, /domains surveyed 240\n/);
 });
 
-test('Ctrl-C (SIGINT): exit 130, whole lines only, a hint to resume; --resume completes it', async () => {
+test('Ctrl-C (SIGINT): exit 130, whole lines only, a hint to resume; --resume completes it', { timeout: 180_000 }, async () => {
   const out = join(files.dir, 'interrupted.jsonl');
   const stopped = await runCli(['survey', files.list, '--out', out, ...SLOW, ...worldFlags(world, files)], {
     onSpawn: (child) => whenLines(out, 15).then(() => child.kill('SIGINT')),

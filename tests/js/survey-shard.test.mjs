@@ -17,7 +17,7 @@ after(() => world.stop());
 
 const domainsOf = (file) => jsonLines(readFileSync(file, 'utf8')).map((r) => r.domain);
 
-test('three shards: disjoint, together every domain; merge counts each once', async () => {
+test('three shards: disjoint, together every domain; merge counts each once', { timeout: 180_000 }, async () => {
   const shards = [];
   for (const k of [1, 2, 3]) {
     const out = join(files.dir, `shard-${k}.jsonl`);
@@ -50,7 +50,7 @@ test('three shards: disjoint, together every domain; merge counts each once', as
   assert.match(again.stderr, new RegExp(`; ${lists[0].length} duplicate lines counted once`));
 });
 
-test('the split depends on the name only: a reversed, upper-case list gives the same shard', async () => {
+test('the split depends on the name only: a reversed, upper-case list gives the same shard', { timeout: 180_000 }, async () => {
   const reversed = join(files.dir, 'reversed.txt');
   writeFileSync(reversed, world.domains.map((d) => d.domain.toUpperCase()).reverse().join('\n') + '\n');
   const a = join(files.dir, 'a.jsonl');
@@ -62,7 +62,7 @@ test('the split depends on the name only: a reversed, upper-case list gives the 
   assert.deepEqual(domainsOf(a).sort(), domainsOf(b).sort());
 });
 
-test('merge refuses a file with a broken line in the middle (exit 2, file and line named)', async () => {
+test('merge refuses a file with a broken line in the middle (exit 2, file and line named)', { timeout: 180_000 }, async () => {
   const broken = join(files.dir, 'broken.jsonl');
   const line = '{"domain":"a.test","error":{"code":"check-failed","message":"x"},"survey":{"category":"check-failed"}}\n';
   writeFileSync(broken, `${line}not json\n${line}`);

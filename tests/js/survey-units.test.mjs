@@ -65,7 +65,7 @@ const TABLE = [
   ['valid', 'a policy found in the cache counts as found', check({ policy: { status: 'cached' } })],
 ];
 
-test('classify: the category of each check object', () => {
+test('classify: the category of each check object', { timeout: 180_000 }, () => {
   for (const [category, reason, object] of TABLE) {
     assert.equal(classify(object).category, category, reason);
     assert.ok(Object.hasOwn(CATEGORIES, category));
@@ -75,7 +75,7 @@ test('classify: the category of each check object', () => {
   for (const [c, { group }] of Object.entries(CATEGORIES)) if (group !== 'failed') assert.ok(covered.has(c), `${c} is tested`);
 });
 
-test('classify: mode, max_age, the study column, TLS-RPT and temporary', () => {
+test('classify: mode, max_age, the study column, TLS-RPT and temporary', { timeout: 180_000 }, () => {
   assert.deepEqual(classify(check({ tlsrpt: { status: 'found' } })), { category: 'valid', mode: 'enforce', maxAge: 86400, hasRecord: true, tlsrpt: 'valid', temporary: false });
   assert.equal(classify(check({ tlsrpt: { status: 'multiple' } })).tlsrpt, 'invalid');
   assert.equal(classify(check({ tlsrpt: { status: 'temperror' } })).temporary, true);
@@ -86,7 +86,7 @@ test('classify: mode, max_age, the study column, TLS-RPT and temporary', () => {
   assert.equal(classify(TABLE[2][2]).hasRecord, true);
 });
 
-test('shards: K/N parsed strictly; the shard of a name is fixed and spreads evenly', () => {
+test('shards: K/N parsed strictly; the shard of a name is fixed and spreads evenly', { timeout: 180_000 }, () => {
   assert.deepEqual(parseShard('3/16'), { index: 3, count: 16 });
   for (const bad of ['0/3', '4/3', '1/0', '3', 'a/b', '1/3/5', '-1/3']) assert.throws(() => parseShard(bad), /--shard needs K\/N/, bad);
   assert.equal(shardOf('example.com', 16), shardOf('example.com', 16));
@@ -95,7 +95,7 @@ test('shards: K/N parsed strictly; the shard of a name is fixed and spreads even
   for (const n of counts) assert.ok(n > 850 && n < 1150, `shard sizes ${counts}`);
 });
 
-test('input: one per line, comments and blanks skipped, CSV by its domain column, quotes', async () => {
+test('input: one per line, comments and blanks skipped, CSV by its domain column, quotes', { timeout: 180_000 }, async () => {
   const dir = scratch();
   const plain = join(dir, 'plain.txt');
   writeFileSync(plain, '\uFEFFa.test\n\n# comment\n  b.test  trailing words\r\nc.test\n');
@@ -110,7 +110,7 @@ test('input: one per line, comments and blanks skipped, CSV by its domain column
   assert.deepEqual(csvFields('a,"b,""c""",d'), ['a', 'b,"c"', 'd']);
 });
 
-test('rate limit: starts spaced 1/rate apart, whoever asks', async () => {
+test('rate limit: starts spaced 1/rate apart, whoever asks', { timeout: 180_000 }, async () => {
   let clock = 0;
   const waits = [];
   const turn = rateLimit(100, { now: () => clock, sleep: async (ms) => waits.push(ms) });
@@ -123,7 +123,7 @@ test('rate limit: starts spaced 1/rate apart, whoever asks', async () => {
   await unlimited();
 });
 
-test('results file: whole lines; a cut-short last line skipped when read and cut off on resume', async () => {
+test('results file: whole lines; a cut-short last line skipped when read and cut off on resume', { timeout: 180_000 }, async () => {
   const file = join(scratch(), 'r.jsonl');
   const result = (d) => ({ domain: d, error: { code: 'check-failed', message: 'x' }, survey: { category: 'check-failed' } });
   const w = openResults(file);
@@ -145,7 +145,7 @@ test('results file: whole lines; a cut-short last line skipped when read and cut
   assert.deepEqual(cut, ['a.test']);
 });
 
-test('merge: the first result of a domain is kept, later ones counted as duplicates', async () => {
+test('merge: the first result of a domain is kept, later ones counted as duplicates', { timeout: 180_000 }, async () => {
   const dir = scratch();
   const line = (d, category) => JSON.stringify({ domain: d, error: { code: category, message: '' }, survey: { category } });
   writeFileSync(join(dir, '1.jsonl'), `${line('a.test', 'check-failed')}\n${line('b.test', 'check-failed')}\n`);
@@ -157,7 +157,7 @@ test('merge: the first result of a domain is kept, later ones counted as duplica
   assert.equal(summary.duplicates, 1);
 });
 
-test('HTML report: self-contained (no URL to fetch), escaped, every chart and row', () => {
+test('HTML report: self-contained (no URL to fetch), escaped, every chart and row', { timeout: 180_000 }, () => {
   const tally = createTally({ keepRows: 10 });
   for (const [, , object] of TABLE) tally.add({ ...object, domain: `<b>${tally.counts().total}</b>.test` });
   const html = renderHtml(tally, { generatedAt: '2026-01-01T00:00:00Z' });
@@ -169,7 +169,7 @@ test('HTML report: self-contained (no URL to fetch), escaped, every chart and ro
   assert.match(html, new RegExp(`The table shows the first 10 domains; ${TABLE.length - 10} more are counted above`));
 });
 
-test('world mix: exact counts by largest remainder, seeded order, seed-table of 102', () => {
+test('world mix: exact counts by largest remainder, seeded order, seed-table of 102', { timeout: 180_000 }, () => {
   const kinds = planKinds({ count: 10, mix: 'enforce=1,no-record=2', seed: 5 });
   assert.equal(kinds.filter((k) => k === 'enforce').length, 3);
   assert.equal(kinds.filter((k) => k === 'no-record').length, 7);

@@ -18,7 +18,7 @@ const world = async (options) => {
   return w;
 };
 
-test('every category, probed: each domain in the category its kind declares, exact counts', async () => {
+test('every category, probed: each domain in the category its kind declares, exact counts', { timeout: 600_000 }, async () => {
   const w = await world({ domains: 54, mix: 'all', probe: true }); // every kind 3 times
   const files = worldFiles(w);
   const out = join(files.dir, 'results.jsonl');
@@ -60,7 +60,7 @@ test('every category, probed: each domain in the category its kind declares, exa
   assert.deepEqual(countBy(rows.slice(1), (line) => line.split(',')[1]), expected.category);
 });
 
-test('without --probe the probe-only kinds are valid policies, and no MX is contacted', async () => {
+test('without --probe the probe-only kinds are valid policies, and no MX is contacted', { timeout: 600_000 }, async () => {
   const w = await world({ domains: 45, mix: 'all', probe: false });
   const files = worldFiles(w);
   const r = await runCli(['survey', files.list, '--out', '-', ...worldFlags(w, files)]);
@@ -73,7 +73,7 @@ test('without --probe the probe-only kinds are valid policies, and no MX is cont
   assert.match(r.stderr, /domains surveyed 45/);
 });
 
-test('seed-table: the original study — 102 providers, 9 with records all in testing mode, 2 non-MTA-STS TXT', async () => {
+test('seed-table: the original study — 102 providers, 9 with records all in testing mode, 2 non-MTA-STS TXT', { timeout: 600_000 }, async () => {
   const w = await world({ mix: 'seed-table', probe: false });
   const files = worldFiles(w);
   const r = await runCli(['survey', files.list, '--quiet', ...worldFlags(w, files)]);
@@ -90,7 +90,7 @@ test('seed-table: the original study — 102 providers, 9 with records all in te
   assert.match(r.stdout, /\n  enforce\s+0\s+0\.0 %/);
 });
 
-test('the input: comments, blank lines, CSV with a domain column, stdin, and a line that is no domain', async () => {
+test('the input: comments, blank lines, CSV with a domain column, stdin, and a line that is no domain', { timeout: 600_000 }, async () => {
   const w = await world({ domains: 6, mix: 'enforce=1,no-record=1', probe: false });
   const files = worldFiles(w);
   const [a, b] = w.domains.map((d) => d.domain);
@@ -104,7 +104,7 @@ test('the input: comments, blank lines, CSV with a domain column, stdin, and a l
   assert.equal(invalid.survey.category, 'input-invalid');
 });
 
-test('usage errors exit 2 with one line', async () => {
+test('usage errors exit 2 with one line', { timeout: 600_000 }, async () => {
   for (const [args, message] of [
     [['survey'], /give one list of domains/],
     [['survey', '/nonexistent/list.txt'], /cannot read \/nonexistent\/list.txt: no such file/],
@@ -120,7 +120,7 @@ test('usage errors exit 2 with one line', async () => {
   }
 });
 
-test('mtasts demo survey: the study table on a lab world, checked against it (exit 0)', async () => {
+test('mtasts demo survey: the study table on a lab world, checked against it (exit 0)', { timeout: 600_000 }, async () => {
   const r = await runCli(['demo', 'survey']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((r.stdout.match(/^provider\d{3}\.test {2}○ {4}testing$/gm) ?? []).length, 9);

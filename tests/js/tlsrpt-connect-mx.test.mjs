@@ -30,7 +30,7 @@ const options = (extra) => ({
   store: memoryStore(), timeouts: { connect: 3000, reply: 5000, tls: 5000 }, ...extra,
 });
 
-test('every session and discovery failure is recorded; the day builds into reports with those counts', async () => {
+test('every session and discovery failure is recorded; the day builds into reports with those counts', { timeout: 180_000 }, async () => {
   const log = memoryTlsrptLog();
   const ok = await connectMx('enforce-valid.test', options({ tlsrpt: log }));
   ok.socket.destroy();
@@ -69,7 +69,7 @@ test('every session and discovery failure is recorded; the day builds into repor
   });
 });
 
-test('a log that fails to record does not fail the delivery: onTlsrptError hears of it; a non-log is invalid-argument', async () => {
+test('a log that fails to record does not fail the delivery: onTlsrptError hears of it; a non-log is invalid-argument', { timeout: 180_000 }, async () => {
   const heard = [];
   const broken = { record: async () => { throw Object.assign(new Error('disk full'), { code: 'ENOSPC' }); } };
   const c = await connectMx('enforce-valid.test', options({ tlsrpt: broken, onTlsrptError: (err, domain) => heard.push([err.code, domain]) }));
@@ -78,6 +78,6 @@ test('a log that fails to record does not fail the delivery: onTlsrptError hears
   await assert.rejects(connectMx('enforce-valid.test', options({ tlsrpt: {} })), { code: 'invalid-argument' });
 });
 
-test('the lab MX refuses a behaviour it does not know', () => {
+test('the lab MX refuses a behaviour it does not know', { timeout: 180_000 }, () => {
   assert.throws(() => mx.behave('x.test', 'broken'), /must be one of valid, untrusted, wrong-name, expired/);
 });

@@ -18,13 +18,13 @@ const T0 = Date.parse('2026-03-15T02:00:00Z');
 const MIN = 60_000;
 const entry = (outcome, at, extra = {}) => ({ at: new Date(at).toISOString(), policyDomain: 'a.test', rua: 'https://r.a.test/', reportId: 'r1', outcome, ...extra });
 
-test('backoff: 5 min, then three times longer each retry, capped at 6 h', () => {
+test('backoff: 5 min, then three times longer each retry, capped at 6 h', { timeout: 60_000 }, () => {
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => backoff(n) / MIN), [5, 15, 45, 135, 360, 360, 360]);
   assert.equal(RETRY_BASE_MS, 5 * MIN);
   assert.equal(RETRY_MAX_MS, 360 * MIN);
 });
 
-test('never tried → try; sent, failed and given-up are final; deferred waits, then tries, then gives up', async () => {
+test('never tried → try; sent, failed and given-up are final; deferred waits, then tries, then gives up', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-ledger-'));
   try {
     const l = await openLedger(dir, DAY);
@@ -64,7 +64,7 @@ test('never tried → try; sent, failed and given-up are final; deferred waits, 
   }
 });
 
-test('shorter timings for tests; a bad day and an unreadable ledger are named errors', async () => {
+test('shorter timings for tests; a bad day and an unreadable ledger are named errors', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-ledger-'));
   try {
     const l = await openLedger(dir, DAY, { retryBase: 100, retryWindow: 1000 });

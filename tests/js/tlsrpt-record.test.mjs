@@ -34,7 +34,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     return err;
   }
 
-  test(`${entry}: tlsrpt record vectors`, () => {
+  test(`${entry}: tlsrpt record vectors`, { timeout: 60_000 }, () => {
     assert.ok(vectors.records.length >= 40);
     for (const c of vectors.records) {
       const lint = m.lintTlsRptRecord(c.input);
@@ -60,7 +60,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: tlsrpt record names`, () => {
+  test(`${entry}: tlsrpt record names`, { timeout: 60_000 }, () => {
     for (const c of vectors.names) {
       const lint = m.lintTlsRptRecord(c.input, c.dnsName);
       assert.deepEqual(lint.diagnostics.map((d) => d.code), c.lint, c.name);
@@ -68,14 +68,14 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: tlsrpt select vectors`, () => {
+  test(`${entry}: tlsrpt select vectors`, { timeout: 60_000 }, () => {
     for (const c of vectors.select) {
       if ('record' in c.expect) assert.deepEqual(m.selectTlsRptRecord(c.input), c.expect.record, c.name);
       else checkError(() => m.selectTlsRptRecord(c.input), c.expect.error, c.name);
     }
   });
 
-  test(`${entry}: the tlsrpt functions check their arguments`, () => {
+  test(`${entry}: the tlsrpt functions check their arguments`, { timeout: 60_000 }, () => {
     const bad = [
       ['parseTlsRptRecord', () => m.parseTlsRptRecord(42), /^parseTlsRptRecord: txt must be a string, found number$/],
       ['parseTlsRptRecord', () => m.parseTlsRptRecord(), /found undefined$/],
@@ -95,7 +95,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     assert.ok(m.lintTlsRptRecord(commas).diagnostics.length <= 202);
   });
 
-  test(`${entry}: errorCodes() lists the tlsrpt record codes`, () => {
+  test(`${entry}: errorCodes() lists the tlsrpt record codes`, { timeout: 60_000 }, () => {
     const byCode = new Map(m.errorCodes().map((c) => [c.code, c]));
     for (const code of ['tlsrpt-record-invalid', 'tlsrpt-record-multiple']) {
       assert.equal(byCode.get(code)?.rfc, 'RFC 8460 §3', code);
@@ -105,7 +105,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
   });
 }
 
-test('browser entry: the tlsrpt functions throw not-initialized before init()', () => {
+test('browser entry: the tlsrpt functions throw not-initialized before init()', { timeout: 60_000 }, () => {
   const url = pathToFileURL(join(PKG, 'js/browser/index.js')).href;
   const script = `const m = await import(${JSON.stringify(url)});
     for (const f of ['parseTlsRptRecord', 'selectTlsRptRecord', 'lintTlsRptRecord']) {

@@ -27,7 +27,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     assert.fail('expected an error');
   }
 
-  test(`${entry}: build vectors give the pinned reports, byte for byte, in any order`, () => {
+  test(`${entry}: build vectors give the pinned reports, byte for byte, in any order`, { timeout: 60_000 }, () => {
     const cases = load('tlsrpt-report-build.json');
     let built = 0;
     for (const c of cases) {
@@ -59,7 +59,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     assert.ok(built >= 2);
   });
 
-  test(`${entry}: read vectors (the RFC 8460 §4.9 example, provider shapes, broken reports)`, () => {
+  test(`${entry}: read vectors (the RFC 8460 §4.9 example, provider shapes, broken reports)`, { timeout: 60_000 }, () => {
     const cases = load('tlsrpt-report-read.json');
     assert.ok(cases.length >= 20);
     for (const c of cases) {
@@ -83,7 +83,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     assert.deepEqual([rfc.policies[0].successful, rfc.policies[0].failed], [5326, 303]);
   });
 
-  test(`${entry}: hostile input gives named errors`, () => {
+  test(`${entry}: hostile input gives named errors`, { timeout: 60_000 }, () => {
     const huge = `{"policies":[]}${' '.repeat(16 * 1024 * 1024)}`;
     assert.equal(error(() => m.readTlsRptReport(huge)).code, 'tlsrpt-report-too-large');
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
@@ -92,7 +92,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     assert.equal(error(() => m.readTlsRptReport('[]')).code, 'tlsrpt-report-not-object');
   });
 
-  test(`${entry}: arguments of the wrong type are invalid-argument`, () => {
+  test(`${entry}: arguments of the wrong type are invalid-argument`, { timeout: 60_000 }, () => {
     const ok = { organization: 'Org', contact: 'tlsrpt@org.example', submitter: 'org.example', day: '2026-12-01', results: [] };
     assert.deepEqual(m.buildTlsRptReports(ok), []);
     const bad = [
@@ -115,7 +115,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: errorCodes() lists the report errors`, () => {
+  test(`${entry}: errorCodes() lists the report errors`, { timeout: 60_000 }, () => {
     const codes = new Map(m.errorCodes().map((c) => [c.code, c]));
     for (const code of ['tlsrpt-report-too-large', 'tlsrpt-report-not-json', 'tlsrpt-report-too-deep', 'tlsrpt-report-not-object', 'tlsrpt-report-field-missing',
       'tlsrpt-report-wrong-type', 'tlsrpt-report-count-invalid', 'tlsrpt-report-date-invalid', 'tlsrpt-report-result-type-invalid', 'tlsrpt-report-input-invalid']) {

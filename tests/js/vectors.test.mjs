@@ -38,7 +38,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     return err;
   }
 
-  test(`${entry}: ' + 'policy vectors`, () => {
+  test(`${entry}: ' + 'policy vectors`, { timeout: 60_000 }, () => {
     const cases = load('policy.json');
     assert.ok(cases.length > 50);
     for (const c of cases) {
@@ -64,7 +64,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: ' + 'record vectors`, () => {
+  test(`${entry}: ' + 'record vectors`, { timeout: 60_000 }, () => {
     for (const c of load('record.json')) {
       const lint = m.lintRecord(c.input);
       if (c.expect.record) {
@@ -79,14 +79,14 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: ' + 'select vectors`, () => {
+  test(`${entry}: ' + 'select vectors`, { timeout: 60_000 }, () => {
     for (const c of load('select.json')) {
       if ('record' in c.expect) assert.deepEqual(m.selectRecord(c.input), c.expect.record, c.name);
       else checkError(() => m.selectRecord(c.input), c.expect.error, c.name);
     }
   });
 
-  test(`${entry}: ' + 'mx vectors, as patterns, as a policy and as a parsed policy`, () => {
+  test(`${entry}: ' + 'mx vectors, as patterns, as a policy and as a parsed policy`, { timeout: 60_000 }, () => {
     for (const c of load('mx.json')) {
       if (typeof c.expect === 'boolean') {
         assert.equal(m.matchMx(c.patterns, c.host), c.expect, c.name);
@@ -102,7 +102,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     }
   });
 
-  test(`${entry}: ' + 'draft-era inputs are explained`, () => {
+  test(`${entry}: ' + 'draft-era inputs are explained`, { timeout: 60_000 }, () => {
     const json = m.lintPolicy('{"version":"STSv1","mode":"report","mx":["*.mail.example.com"],"max_age":123456}');
     assert.match(json.diagnostics[0].message, /mode: testing \/ mx: \*\.mail\.example\.com \/ max_age: 123456/);
     const report = m.lintPolicy('version: STSv1\nmode: report\nmx: a.example\nmax_age: 86400\n');
@@ -111,7 +111,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
     assert.deepEqual(name.diagnostics.map((d) => d.code), ['record-draft-name']);
   });
 
-  test(`${entry}: ' + 'bad arguments get invalid-argument, not a crash`, () => {
+  test(`${entry}: ' + 'bad arguments get invalid-argument, not a crash`, { timeout: 60_000 }, () => {
     for (const bad of [undefined, null, 42, {}, [1]]) {
       checkError(() => m.parsePolicy(bad), { code: 'invalid-argument' }, String(bad));
     }
@@ -123,7 +123,7 @@ for (const [entry, m] of [['node', node], ['browser', browser]]) {
   });
 }
 
-test('certificate verdicts: node:crypto (Node entry) and ring (browser entry) agree', () => {
+test('certificate verdicts: node:crypto (Node entry) and ring (browser entry) agree', { timeout: 60_000 }, () => {
   const der = (name) => new Uint8Array(readFileSync(join(ROOT, 'tests/pki', `${name}.der`)));
   const roots = [der('ca-rsa'), der('ca-ec')];
   const now = new Date('2028-01-01T00:00:00Z');
