@@ -80,7 +80,7 @@ function portOf(options) {
   }
   const p = port ?? smtpPort ?? SMTP_PORT;
   if (!Number.isInteger(p) || p < 1 || p > 65535) {
-    throw new MtaStsError('invalid-argument', `port must be a port number, found ${JSON.stringify(p)}`);
+    throw new MtaStsError('invalid-argument', `port must be a port number (1-65535), found ${typeof p === 'number' ? p : Array.isArray(p) ? 'an array' : typeof p}`);
   }
   return p;
 }
