@@ -355,3 +355,63 @@ impl Discovery {
         Step::Done { outcome }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn host_txt_reports_keep_temporary_apart_from_no_record() {
+        let temp = |d: &str| TxtAnswer::Temporary { detail: d.into() };
+        // (the host's report, the answer, why) — RFC 8461 §3.3 / §10.2: only a real NXDOMAIN or
+        // NODATA is "no record"; anything the host cannot vouch for is temporary, so that a
+        // failing resolver never makes a cached policy disappear.
+        let cases = [
+            (
+                json!({ "ok": true, "records": [["v=STSv1; ", "id=1"]] }),
+                TxtAnswer::Records(vec![vec!["v=STSv1; ".into(), "id=1".into()]]),
+                "records, strings kept apart",
+            ),
+            (
+                json!({ "ok": true, "records": [] }),
+                TxtAnswer::Records(vec![]),
+                "no records",
+            ),
+            (
+                json!({ "ok": true, "records": "v=STSv1" }),
+                temp("malformed TXT answer from the host"),
+                "records not string[][]",
+            ),
+            (
+                json!({ "ok": false, "kind": "none" }),
+                TxtAnswer::NoRecord,
+                "NXDOMAIN/NODATA",
+            ),
+            (
+                json!({ "ok": false, "kind": "temporary", "detail": "SERVFAIL" }),
+                temp("SERVFAIL"),
+                "temporary, with the host's detail",
+            ),
+            (
+                json!({ "ok": false, "kind": "NONE" }),
+                temp("unknown DNS failure"),
+                "an unknown kind is temporary",
+            ),
+            (
+                json!({ "kind": "none" }),
+                TxtAnswer::NoRecord,
+                "ok absent: read kind",
+            ),
+            (
+                json!({ "ok": "true", "records": [["v=STSv1; id=1"]] }),
+                temp("unknown DNS failure"),
+                "ok must be the boolean true",
+            ),
+            (json!(null), temp("unknown DNS failure"), "not an object"),
+        ];
+        for (report, want, why) in cases {
+            assert_eq!(TxtAnswer::from_host(&report), want, "{why}: {report}");
+        }
+    }
+}
