@@ -361,4 +361,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn problems_are_placed_in_the_pattern_as_written() {
+        // (pattern, the byte the problem is at, reason): lint's column counts from the start of
+        // the pattern, the "*." of a wildcard included (src/policy/ reports it per line).
+        let cases = [
+            ("*.exa mple.com", 5, "space after a wildcard"),
+            ("*.a_b.example", 3, "underscore after a wildcard"),
+            ("*.ex!.example", 4, "punctuation after a wildcard"),
+            ("mx.exa mple.com", 6, "space, no wildcard"),
+            ("*.mx.*.example", 5, "a second star"),
+        ];
+        for (pattern, at, why) in cases {
+            let problem = MxPattern::check(pattern).expect_err(why);
+            assert_eq!(problem.at, at, "{pattern:?}: {why}");
+        }
+    }
 }
