@@ -378,4 +378,17 @@ mod tests {
             assert_eq!(problem.at, at, "{pattern:?}: {why}");
         }
     }
+
+    #[test]
+    fn wildcard_is_the_whole_left_most_label_only() {
+        // (pattern, wildcard?) — RFC 8461 §4.1; socketmap answers wildcards with MX hosts.
+        for (p, want) in [
+            ("*.example.net", true),
+            ("*.A.example", true),
+            ("mx.example.net", false),
+            ("example", false),
+        ] {
+            assert_eq!(MxPattern::parse(p).unwrap().is_wildcard(), want, "{p}");
+        }
+    }
 }
