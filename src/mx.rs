@@ -391,4 +391,14 @@ mod tests {
             assert_eq!(MxPattern::parse(p).unwrap().is_wildcard(), want, "{p}");
         }
     }
+
+    #[test]
+    fn a_wildcard_never_matches_an_empty_label() {
+        // match_mx normalises the host first (an empty label is an error there); MxPattern::matches
+        // is public and keeps its own guard for a caller that skips that step.
+        let p = MxPattern::parse("*.example.net").unwrap();
+        assert!(!p.matches(".example.net"), "empty left-most label");
+        assert!(!p.matches("example.net"), "no label for the star");
+        assert!(p.matches("a.example.net"));
+    }
 }
