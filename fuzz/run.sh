@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(record policy mx tlsrpt_record tlsrpt_report smtp_reply smtp_client discovery delivery cert)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(record policy mx tlsrpt_record tlsrpt_report smtp_reply smtp_client discovery delivery cert socketmap)
 
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 TOOLCHAIN="$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)"

@@ -37,6 +37,13 @@ add('delivery', Buffer.from([1, 200, 200, 1, 1, 0, 0, 1, 0, 0, 2, 1, 0, 5, 0, 9]
 add('cert', Buffer.from([0, 0, 0]));
 add('cert', Buffer.from([1, 0, 1]));
 add('cert', Buffer.from([0, 1, 0, 1, 2, 0, 7, 0]));
+// Socketmap netstrings: the limit selector byte, then chunks as for SMTP replies.
+const ns = (s) => `${Buffer.byteLength(s)}:${s},`;
+add('socketmap', op(0, chunked(ns('tls-policy example.com'))));
+add('socketmap', op(0, chunked(ns('tls-policy [mx.example.com]:587') + ns('tls-policy .example.com'), ns('z [192.0.2.1]'))));
+add('socketmap', op(0, chunked('2', '3:tls-policy Example.COM.,', '0:,')));
+add('socketmap', op(3, chunked(ns('a b'), '007:abc def,', '12345678901:')));
+add('socketmap', op(0, chunked(ns('tls-policy bücher.example'), '5:abcde;')));
 
 for (const [target, inputs] of Object.entries(corpus)) {
   const dir = join(ROOT, 'fuzz/corpus', target);

@@ -361,4 +361,44 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn problems_are_placed_in_the_pattern_as_written() {
+        // (pattern, the byte the problem is at, reason): lint's column counts from the start of
+        // the pattern, the "*." of a wildcard included (src/policy/ reports it per line).
+        let cases = [
+            ("*.exa mple.com", 5, "space after a wildcard"),
+            ("*.a_b.example", 3, "underscore after a wildcard"),
+            ("*.ex!.example", 4, "punctuation after a wildcard"),
+            ("mx.exa mple.com", 6, "space, no wildcard"),
+            ("*.mx.*.example", 5, "a second star"),
+        ];
+        for (pattern, at, why) in cases {
+            let problem = MxPattern::check(pattern).expect_err(why);
+            assert_eq!(problem.at, at, "{pattern:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn wildcard_is_the_whole_left_most_label_only() {
+        // (pattern, wildcard?) — RFC 8461 §4.1; socketmap answers wildcards with MX hosts.
+        for (p, want) in [
+            ("*.example.net", true),
+            ("*.A.example", true),
+            ("mx.example.net", false),
+            ("example", false),
+        ] {
+            assert_eq!(MxPattern::parse(p).unwrap().is_wildcard(), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn a_wildcard_never_matches_an_empty_label() {
+        // match_mx normalises the host first (an empty label is an error there); MxPattern::matches
+        // is public and keeps its own guard for a caller that skips that step.
+        let p = MxPattern::parse("*.example.net").unwrap();
+        assert!(!p.matches(".example.net"), "empty left-most label");
+        assert!(!p.matches("example.net"), "no label for the star");
+        assert!(p.matches("a.example.net"));
+    }
 }

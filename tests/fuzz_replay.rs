@@ -22,6 +22,7 @@ const TARGETS: &[Target] = &[
     ("discovery", checks::discovery),
     ("delivery", checks::delivery),
     ("cert", checks::cert),
+    ("socketmap", checks::socketmap),
 ];
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {

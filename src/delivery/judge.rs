@@ -247,4 +247,51 @@ mod tests {
             assert_eq!(j.failure.as_ref().map(Error::code), code, "{why}");
         }
     }
+
+    #[test]
+    fn only_testing_reports_an_mx_outside_the_policy() {
+        // (mode, matched pattern, reason) for a verified TLS session: no failure to report unless
+        // testing met an MX the policy does not list (RFC 8461 §4.1, §5; RFC 8460 §4.3).
+        let candidate = |matched: Option<&str>| Candidate {
+            host: "mx.example.com".into(),
+            priority: 0,
+            matched: matched.map(str::to_string),
+            implicit: false,
+        };
+        let cases = [
+            (
+                Some(Mode::Testing),
+                Some("*.example.com"),
+                None,
+                "testing, a listed MX",
+            ),
+            (
+                Some(Mode::Testing),
+                None,
+                Some("mx-not-in-policy"),
+                "testing, an MX not listed",
+            ),
+            (
+                None,
+                None,
+                None,
+                "no policy: nothing is listed and nothing reported",
+            ),
+            (Some(Mode::None), None, None, "mode none: nothing reported"),
+            (
+                Some(Mode::Enforce),
+                Some("*.example.com"),
+                None,
+                "enforce, a listed MX",
+            ),
+        ];
+        for (mode, matched, code, why) in cases {
+            let ok = TlsResult::Secured {
+                certificate: Ok(()),
+            };
+            let j = judge(mode, &candidate(matched), ok, false);
+            assert_eq!(j.verdict, Verdict::Deliver, "{why}");
+            assert_eq!(j.failure.as_ref().map(Error::code), code, "{why}");
+        }
+    }
 }

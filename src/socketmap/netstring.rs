@@ -213,7 +213,9 @@ impl NetstringDecoder {
                             };
                         }
                         _ => {
-                            let start = self.at - 1 - *digits;
+                            // The digits may have come in an earlier push, whose bytes are
+                            // gone: show what is still buffered (found by fuzzing, "12" then "x").
+                            let start = (self.at - 1).saturating_sub(*digits);
                             let end = (start + 16).min(self.input.len());
                             let found =
                                 String::from_utf8_lossy(&self.input[start..end]).into_owned();
@@ -296,4 +298,37 @@ pub fn encode(data: &[u8]) -> Result<Vec<u8>, SocketmapError> {
     out.extend_from_slice(data);
     out.push(b',');
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_length_is_named_however_the_bytes_were_split() {
+        // (pushes, why): the bad byte after digits that came in an earlier push (fuzz/regressions/socketmap).
+        let cases: [(&[&[u8]], &str); 4] = [
+            (
+                &[b"12", b"x"],
+                "digits in one push, the bad byte in the next",
+            ),
+            (&[b"1", b"2", b"x"], "each digit its own push"),
+            (&[b"3:abc,12", b";"], "after a request, the buffer cleared"),
+            (&[b"12x"], "all in one push"),
+        ];
+        for (pushes, why) in cases {
+            let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+            let mut result = Ok(None);
+            for p in pushes {
+                d.push(p);
+                result = d.next_request();
+                while let Ok(Some(_)) = result {
+                    result = d.next_request();
+                }
+            }
+            let e = result.expect_err(why);
+            assert_eq!(e.code(), "socketmap-netstring-length", "{why}");
+            assert!(d.finish().is_err(), "{why}: stays failed");
+        }
+    }
 }

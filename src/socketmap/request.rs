@@ -79,7 +79,8 @@ pub fn lookup_of(key: &str) -> Lookup {
             return Lookup::Skip(Skip::NotADomain("only \":port\" may follow \"]\"".into()));
         }
         // RFC 5321 §4.1.3: an address literal in brackets, IPv6 tagged "IPv6:".
-        let tagged = inner.len() > 5 && inner[..5].eq_ignore_ascii_case("ipv6:");
+        // Bytes, not str: the key may have a multi-byte character there (found by fuzzing).
+        let tagged = inner.len() > 5 && inner.as_bytes()[..5].eq_ignore_ascii_case(b"ipv6:");
         if tagged || inner.parse::<IpAddr>().is_ok() {
             return Lookup::Skip(Skip::AddressLiteral);
         }
@@ -108,4 +109,33 @@ pub fn lookup_of(key: &str) -> Lookup {
 fn is_port_suffix(s: &str) -> bool {
     s.strip_prefix(':')
         .is_some_and(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bracketed_keys_with_multi_byte_characters() {
+        // (key, why): a character across byte 5 of the brackets' content (fuzz/regressions/socketmap).
+        let cases = [
+            ("[abcd\u{4a0}x]", "2-byte character over byte 5"),
+            ("[ipv\u{20ac}:1]", "3-byte character inside the tag"),
+            ("[\u{1f600}\u{1f600}]", "4-byte characters"),
+        ];
+        for (key, why) in cases {
+            assert!(
+                matches!(
+                    lookup_of(key),
+                    Lookup::Skip(Skip::NotADomain(_)) | Lookup::Domain(_)
+                ),
+                "{why}"
+            );
+        }
+        assert_eq!(
+            lookup_of("[IPv6:2001:db8::1]"),
+            Lookup::Skip(Skip::AddressLiteral),
+            "the tag still reads"
+        );
+    }
 }
