@@ -28,7 +28,7 @@ export async function startSocketmap(config, { store = memoryStore(), ca, logger
   for (const note of config.notes ?? []) log.warn({ event: 'socketmap-config-note', note });
   const hosts = createNodeHosts({ dnsServers: config.dnsServers, ca, policyPort: config.policyPort, timeout: config.fetchTimeout, dnsTimeout: config.dnsTimeout });
   const dns = dnsHost ?? hosts.dns;
-  const metrics = createSocketmapMetrics();
+  const metrics = createSocketmapMetrics({ processMetrics: Boolean(config.metrics) });
   const resolver = new PolicyResolver({
     dns,
     https: hosts.https,

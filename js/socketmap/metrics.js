@@ -102,9 +102,15 @@ function hotHistogram(registry, name, help, labelName, buckets) {
   return histogram;
 }
 
-export function createSocketmapMetrics() {
+/**
+ * @param {object} [o]
+ * @param {boolean} [o.processMetrics] prom-client's default process metrics (default true). Off when
+ *   nothing serves the registry: their event-loop-lag monitor wakes the process every 10 ms and
+ *   their GC observer runs at every collection, for figures no one can read.
+ */
+export function createSocketmapMetrics({ processMetrics = true } = {}) {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
+  if (processMetrics) client.collectDefaultMetrics({ register: registry });
   const counter = (name, help, labelNames = []) => new client.Counter({ name, help, labelNames, registers: [registry] });
   const m = {
     registry,

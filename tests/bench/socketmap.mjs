@@ -2,7 +2,7 @@
 // same run on the same lab. Prints figures; asserts nothing.
 //
 //   node tests/bench/socketmap.mjs [--seconds 3] [--rounds 3] [--domains 100000] [--no-netns]
-//                                  [--parts cached,cold,memory] [--load c|node]
+//                                  [--parts cached,cold,memory] [--load c|node] [--warm 200]
 //
 // - cached queries per second and p50/p99 latency at 1, 8 and 64 connections, each connection
 //   with one request outstanding at a time (as Postfix's socketmap client does), same key; and
@@ -14,9 +14,9 @@
 //   ("node net floor"): what Node's sockets alone cost, the floor under any Node server;
 // - a cold lookup (TXT + policy fetch over a new TLS connection), sequentially over the lab's
 //   domains with a valid policy, each server started fresh per round and warmed up first by one
-//   lookup of a domain without a policy and 20 fetches that find no valid policy (a daemon's
-//   first requests and fetches also pay for its start-up and the JIT; the first fetch is printed
-//   apart);
+//   lookup of a domain without a policy and `--warm` fetches (default 200) that find no valid
+//   policy (a daemon's first requests and fetches also pay for its start-up and the JIT; the
+//   first fetch is printed apart);
 // - memory of our socketmap with `--domains` cached policies (a memory store filled directly,
 //   every domain asked once, so the answer cache holds them too).
 // postfix-mta-sts-resolver fetches on port 443 and uses the system resolver: the script re-runs
@@ -26,7 +26,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -80,6 +80,11 @@ if (!IN_NETNS && !args.includes('--no-netns')) {
 const SECONDS = option('seconds', 3);
 const ROUNDS = option('rounds', 3);
 const DOMAINS = option('domains', 100_000);
+// Fetches that warm up a fresh server before its cold lookups are counted. Measured with Node 20
+// here: a fresh socketmap still spends 9-15 ms of CPU (on the main thread and V8's compiler
+// threads) on a cold lookup after 20 or 80 such fetches, 4-5 ms after 200: Node's HTTPS, TLS and
+// DNS code is still being optimised until then. A long-running daemon pays that once.
+const WARMUPS = option('warm', 200);
 const LOAD = args.includes('--load') ? args[args.indexOf('--load') + 1] : 'c';
 const CONNECTIONS = [1, 8, 64];
 const partsAt = args.indexOf('--parts');
@@ -170,8 +175,19 @@ async function once(port, request) {
   return { reply, ms };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux): the run time of all
+ * its threads in nanoseconds (schedstat), else its utime + stime in clock ticks (10 ms steps, too
+ * coarse for seven cold lookups).
+ */
 function cpuSeconds(pid) {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    if (Number.isFinite(ns) && ns > 0) return ns / 1e9;
+  } catch {
+    // no schedstat here: the clock ticks below
+  }
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
@@ -314,7 +330,7 @@ for (const s of servers) {
 for (const s of servers) await s.stop();
 
 // Cold: a fresh server per round, each domain asked once (TXT + HTTPS fetch).
-if (PARTS.has('cold')) console.log('\ncold lookups (TXT + policy fetch over a new TLS connection), ms:');
+if (PARTS.has('cold')) console.log(`\ncold lookups (TXT + policy fetch over a new TLS connection), ms; each fresh server warmed up by ${Math.ceil(WARMUPS / WARM.length) * WARM.length} fetches first:`);
 const cold = {};
 const coldCpu = {}; // server CPU ms per cold lookup, per round
 const firstFetch = {}; // the warm-up fetch of each fresh server, ms
@@ -325,10 +341,10 @@ for (let round = 0; round < (PARTS.has('cold') ? ROUNDS : 0); round++) {
     // Warm-up with fetches (TLS to the policy host, no valid policy: nothing cached), not counted:
     // a daemon's first fetches after its start also pay for loading and compiling its HTTPS code
     // (for Node, the JIT: about 30 ms of CPU for the first, still twice the steady cost for the
-    // next few), which a long-running daemon pays once. The first one is printed apart.
-    // Each warm-up domain four times, under map names of its own (w0…w3: the default zone, and no
-    // answer kept for another key), so 20 fetches: about where a fresh Node process stops compiling.
-    for (let w = 0; w < 4; w++) {
+    // next hundred or so), which a long-running daemon pays once. The first one is printed apart.
+    // Each warm-up domain under map names of its own (w0, w1, …: the default zone, and no answer
+    // kept for another key), WARMUPS fetches in all.
+    for (let w = 0; w * WARM.length < WARMUPS; w++) {
       for (const [i, d] of WARM.entries()) {
         const { ms } = await once(s.port, `w${w} ${d}`);
         if (w === 0 && i === 0) (firstFetch[s.name] ??= []).push(ms);
@@ -341,7 +357,9 @@ for (let round = 0; round < (PARTS.has('cold') ? ROUNDS : 0); round++) {
   }
 }
 for (const [name, ms] of Object.entries(cold)) console.log(`  ${name.padEnd(26)} median ${fmt(median(ms))}  min ${fmt(Math.min(...ms))}  max ${fmt(Math.max(...ms))}  (${ms.length} lookups); server CPU ${fmt(median(coldCpu[name]), 1)} ms a lookup; its first fetch after start (warm-up, not counted) ${fmt(median(firstFetch[name]))}`);
-if (cold['postfix-mta-sts-resolver']) console.log(`  ratio mtasts / resolver (median latency): ${fmt(median(cold.mtasts) / median(cold['postfix-mta-sts-resolver']))}`);
+if (cold['postfix-mta-sts-resolver']) {
+  console.log(`  ratio mtasts / resolver: median latency ${fmt(median(cold.mtasts) / median(cold['postfix-mta-sts-resolver']))}, server CPU a lookup ${fmt(median(coldCpu.mtasts) / median(coldCpu['postfix-mta-sts-resolver']))}`);
+}
 
 await lab.stop();
 rmSync(dir, { recursive: true, force: true });
