@@ -44,7 +44,7 @@ const port = await new Promise((resolve) => {
   });
 });
 const relay = spawn(process.execPath, [CLI, 'relay', '--listen', `127.0.0.1:${port}`, '--store', `file:${join(dir, 'store')}`, '--helo', 'relay.lab.test',
-  '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort), '--smtp-port', String(mx.ports.valid),
+  '--dns-server', lab.dns.server, '--ca-file', join(dir, 'ca.pem'), '--policy-port', String(lab.policyPort), '--smtp-port', String(mx.ports.valid), '--allow-private',
   '--log-level', 'warn', '--refresh-interval', '0', '--max-clients', String(SESSIONS + 50)], { stdio: ['ignore', 'ignore', 'inherit'] });
 for (let i = 0; i < 200; i++) {
   const up = await new Promise((r) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));

@@ -71,7 +71,7 @@ async function survey(child, dir) {
   for (const probe of [false, true]) {
     for (const concurrency of CONCURRENCY) {
       const out = join(dir, `survey-${probe ? 'probe' : 'plain'}-${concurrency}.jsonl`);
-      const extra = probe ? ['--probe', '--helo', 'bench.test', '--smtp-port', String(world.smtpPort)] : [];
+      const extra = probe ? ['--probe', '--helo', 'bench.test', '--smtp-port', String(world.smtpPort), '--allow-private'] : [];
       const m = await measure([CLI, 'survey', list, '--out', out, '--concurrency', String(concurrency), ...flags, ...extra]);
       const results = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const counted = countBy(results, (r) => r.survey.category);

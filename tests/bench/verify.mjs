@@ -33,15 +33,12 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { median, sink, table, formatNumber } from './measure.mjs';
+import { median, sink, table, formatNumber, numberOption } from './measure.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PKG = path.join(ROOT, 'pkg');
 const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
+const option = (name, fallback) => numberOption(name, fallback, args);
 const ROUNDS = option('rounds', 7);
 const CALLS = option('calls', 200);
 const CONNECTIONS = option('connections', 20);
@@ -257,6 +254,7 @@ async function connectionBenchmark() {
       ca: lab.caPem,
       policyPort: lab.policyPort,
       smtpPort: mx.ports.valid,
+      allowPrivate: true, // the lab MX is on loopback
     };
     // One resolver with one store: the policy is fetched once, as a relay would keep it.
     const resolver = createPolicyResolver({ ...options, store: memoryStore() });
