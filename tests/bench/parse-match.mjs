@@ -29,7 +29,7 @@ import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { makeCorpus, EDGE_POLICIES, EDGE_MATCHES } from './policy-corpus.mjs';
-import { throughput, nsPerCall, sink, table, formatNumber } from './measure.mjs';
+import { throughput, nsPerCall, sink, table, formatNumber, numberOption } from './measure.mjs';
 
 // The package under test: pkg/, or MTASTS_PKG=<dir> (e.g. a build that keeps wasm function names
 // for --profile).
@@ -46,10 +46,7 @@ if (!['mailauth', 'mailauth7'].includes(mailauthPackage)) throw new Error(`--mai
 const mailauth = require(`${mailauthPackage}/lib/mta-sts.js`);
 const mailauthVersion = require(`${mailauthPackage}/package.json`).version;
 
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
+const option = (name, fallback) => numberOption(name, fallback, args);
 const POLICIES = option('policies', 1000);
 const ROUNDS = option('rounds', 7);
 const MIN_MS = option('min-ms', 200);

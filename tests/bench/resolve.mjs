@@ -25,15 +25,12 @@ import os from 'node:os';
 import { promises as dnsPromises } from 'node:dns';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { median, percentile, table, formatNumber } from './measure.mjs';
+import { median, percentile, table, formatNumber, numberOption } from './measure.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const IN_NETNS = process.env.MTASTS_BENCH_NETNS === '1';
 const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
+const option = (name, fallback) => numberOption(name, fallback, args);
 
 // Outside a namespace: re-run inside one when we can (root and unshare), so mailauth can be measured.
 if (!IN_NETNS && !args.includes('--no-netns') && !args.includes('--serve-lab')) {
