@@ -142,6 +142,18 @@ async function startFloor(reply) {
   return { name: 'node net floor', port, child, stop: () => stopChild(child) };
 }
 
+/**
+ * The C floor (tests/bench/socketmap-floor.c): the least work any server can do per query here,
+ * so its figures bound every server's in the same run; null without cc.
+ */
+async function startCFloor(reply) {
+  const binary = buildC('socketmap-floor', 'no c epoll floor in this run');
+  if (binary === null) return null;
+  const child = spawn(binary, [`${Buffer.byteLength(reply)}:${reply},`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  return { name: 'c epoll floor', port, child, stop: () => stopChild(child) };
+}
+
 function stopChild(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve();
@@ -194,18 +206,20 @@ function cpuSeconds(pid) {
   }
 }
 
-/** The C load generator, built into target/bench/ when its source is newer; null without cc. */
-function buildLoadGenerator() {
-  if (LOAD === 'node') return null;
-  const source = join(ROOT, 'tests', 'bench', 'socketmap-load.c');
-  const binary = join(ROOT, 'target', 'bench', 'socketmap-load');
+/** tests/bench/NAME.c built into target/bench/NAME when its source is newer; null without cc. */
+function buildC(name, instead) {
+  const source = join(ROOT, 'tests', 'bench', `${name}.c`);
+  const binary = join(ROOT, 'target', 'bench', name);
   if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
   mkdirSync(join(ROOT, 'target', 'bench'), { recursive: true });
   const cc = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', binary, source], { encoding: 'utf8' });
   if (cc.status === 0) return binary;
-  console.log(`(cannot build ${source}: ${cc.error?.message ?? cc.stderr.trim()}; the load generator is a Node client in this process instead)`);
+  console.log(`(cannot build ${source}: ${cc.error?.message ?? cc.stderr.trim()}; ${instead})`);
   return null;
 }
+
+/** The C load generator; null without cc (or with --load node). */
+const buildLoadGenerator = () => (LOAD === 'node' ? null : buildC('socketmap-load', 'the load generator is a Node client in this process instead'));
 
 /**
  * `connections` clients, one request outstanding each, for `seconds`: { qps, p50, p99 } (ms), the
@@ -295,7 +309,12 @@ if (!withTheirs) console.log(IN_NETNS ? `(postfix-mta-sts-resolver not found at 
 // Cached: the servers up, the key asked once before each run.
 const LOADGEN = PARTS.has('cached') ? buildLoadGenerator() : null;
 const servers = PARTS.has('cached') ? [await startOurs(), ...(withTheirs ? [await startTheirs()] : [])] : [];
-if (servers.length > 0) servers.push(await startFloor((await once(servers[0].port, KEY)).reply));
+if (servers.length > 0) {
+  const { reply } = await once(servers[0].port, KEY);
+  servers.push(await startFloor(reply));
+  const cFloor = LOADGEN ? await startCFloor(reply) : null;
+  if (cFloor) servers.push(cFloor);
+}
 const results = {};
 for (let round = 0; round < (PARTS.has('cached') ? ROUNDS : 0); round++) {
   for (const c of CONNECTIONS) {
@@ -320,6 +339,9 @@ for (const c of PARTS.has('cached') ? CONNECTIONS : []) {
     console.log(`  ${'ratio mtasts / resolver'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('mtasts') / q('postfix-mta-sts-resolver'), 1).padStart(8)}× q/s, ${fmt(cpu('postfix-mta-sts-resolver') / cpu('mtasts'), 1)}× less server CPU a query`);
   }
   console.log(`  ${'mtasts / node net floor'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('mtasts') / q('node net floor'), 2).padStart(8)}× q/s, ${fmt(cpu('mtasts') / cpu('node net floor'), 2)}× its CPU a query`);
+  if (results['c epoll floor'] && results['postfix-mta-sts-resolver']) {
+    console.log(`  ${'c epoll floor / resolver'.padEnd(26)} ${String(c).padStart(5)} ${fmt(q('c epoll floor') / q('postfix-mta-sts-resolver'), 1).padStart(8)}× q/s: the most any server reaches here`);
+  }
 }
 for (const s of servers) {
   const replies = new Set(Object.values(results[s.name] ?? {}).flat().map((r) => r.reply));
