@@ -158,8 +158,11 @@ pub struct MxIndex<'a> {
     patterns: &'a [MxPattern],
     /// Pattern text → its first index, and wildcard parent → its first index; `None` while a
     /// scan is cheaper than hashing.
-    lookup: Option<(HashMap<&'a str, usize>, HashMap<&'a str, usize>)>,
+    lookup: Option<(FirstIndex<'a>, FirstIndex<'a>)>,
 }
+
+/// A pattern's text (or a wildcard's parent) → the index of its first occurrence.
+type FirstIndex<'a> = HashMap<&'a str, usize>;
 
 /// Up to this many patterns a scan is cheaper than a lookup.
 const SCANNED_PATTERNS: usize = 8;
