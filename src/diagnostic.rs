@@ -85,6 +85,19 @@ impl Diagnostics {
         self.strict && self.first_error.is_some()
     }
 
+    /// Whether [`Diagnostics::push`] would list a problem of this severity. Past the cap a
+    /// caller counts it with [`Diagnostics::skip`] instead of making it: its column costs a walk
+    /// over the text, which a problem per byte would make quadratic.
+    pub fn keeps(&self, severity: Severity) -> bool {
+        self.list.len() < MAX_DIAGNOSTICS
+            || (severity == Severity::Error && self.first_error.is_none())
+    }
+
+    /// Counts a problem past the cap without making it (see [`Diagnostics::keeps`]).
+    pub fn skip(&mut self) {
+        self.dropped += 1;
+    }
+
     pub fn push(&mut self, d: Diagnostic) {
         let first_error = d.is_error() && self.first_error.is_none();
         if first_error {

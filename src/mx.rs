@@ -8,6 +8,7 @@ use crate::domain::{check_domain, DomainProblem};
 use crate::error::MxError;
 use crate::idna;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// One `mx` value of a policy: `["*."] Domain` (RFC 8461 §3.2), in lower case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,6 +147,57 @@ where
     I: IntoIterator<Item = &'a MxPattern>,
 {
     match_mx(patterns, host).ok().flatten()
+}
+
+/// A policy's patterns ready to match many hosts (a delivery's whole MX answer): the same answer
+/// as [`match_mx`]'s scan, found by lookup once there are many patterns. RFC 8461 §4.1: a host
+/// matches only a pattern equal to it or the wildcard of its parent (`*` is exactly one label),
+/// so the first of those two in the policy's order is the first match. An MX answer of n hosts
+/// under a policy of n patterns was quadratic (found by fuzz/linear-time.sh, delivery-mx).
+pub struct MxIndex<'a> {
+    patterns: &'a [MxPattern],
+    /// Pattern text → its first index, and wildcard parent → its first index; `None` while a
+    /// scan is cheaper than hashing.
+    lookup: Option<(FirstIndex<'a>, FirstIndex<'a>)>,
+}
+
+/// A pattern's text (or a wildcard's parent) → the index of its first occurrence.
+type FirstIndex<'a> = HashMap<&'a str, usize>;
+
+/// Up to this many patterns a scan is cheaper than a lookup.
+const SCANNED_PATTERNS: usize = 8;
+
+impl<'a> MxIndex<'a> {
+    pub fn new(patterns: &'a [MxPattern]) -> MxIndex<'a> {
+        let lookup = (patterns.len() > SCANNED_PATTERNS).then(|| {
+            let (mut exact, mut wild) = (HashMap::new(), HashMap::new());
+            for (i, p) in patterns.iter().enumerate() {
+                match p.as_str().strip_prefix("*.") {
+                    Some(parent) => wild.entry(parent).or_insert(i),
+                    None => exact.entry(p.as_str()).or_insert(i),
+                };
+            }
+            (exact, wild)
+        });
+        MxIndex { patterns, lookup }
+    }
+
+    /// The first pattern `host` matches; `host` as [`normalize_host`] gives it, in lower case.
+    pub fn first_match(&self, host: &str) -> Option<&'a MxPattern> {
+        let Some((exact, wild)) = &self.lookup else {
+            return self.patterns.iter().find(|p| p.matches(host));
+        };
+        let equal = exact.get(host).copied();
+        let parent = match host.bytes().position(|b| b == b'.') {
+            Some(dot) if dot > 0 => wild.get(&host[dot + 1..]).copied(),
+            _ => None,
+        };
+        let first = match (equal, parent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        first.map(|i| &self.patterns[i])
+    }
 }
 
 /// Parses patterns given directly (not from a policy), failing on the first invalid one.
@@ -400,5 +452,39 @@ mod tests {
         assert!(!p.matches(".example.net"), "empty left-most label");
         assert!(!p.matches("example.net"), "no label for the star");
         assert!(p.matches("a.example.net"));
+    }
+
+    /// The index gives what the scan gives, whichever of the exact pattern and the parent's
+    /// wildcard comes first, with repeats, for hosts that match either, both or neither.
+    #[test]
+    fn index_agrees_with_the_scan() {
+        let mut texts: Vec<String> = (0..40).map(|i| format!("mx{i}.example.com")).collect();
+        texts.insert(5, "*.example.com".into());
+        texts.push("mx3.example.com".into());
+        texts.push("*.b.example.net".into());
+        texts.push("*.example.com".into());
+        texts.insert(0, "mx39.example.com".into());
+        let patterns = parse_patterns(&texts).unwrap();
+        for scanned in [&patterns[..SCANNED_PATTERNS], &patterns[..]] {
+            let index = MxIndex::new(scanned);
+            assert_eq!(index.lookup.is_some(), scanned.len() > SCANNED_PATTERNS);
+            let hosts = [
+                "mx3.example.com",
+                "mx39.example.com",
+                "other.example.com",
+                "example.com",
+                "a.mx3.example.com",
+                "x.b.example.net",
+                "b.example.net",
+                "mx3.example.org",
+            ];
+            for host in hosts {
+                let scan = match_mx(scanned, host)
+                    .unwrap()
+                    .map(|p| p as *const MxPattern);
+                let found = index.first_match(host).map(|p| p as *const MxPattern);
+                assert_eq!(found, scan, "{host} among {}", scanned.len());
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@
 use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, RecordError};
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use std::collections::HashSet;
 
 /// A valid MTA-STS TXT record. The version is always `STSv1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +156,12 @@ struct Scan<'a> {
 
 impl Scan<'_> {
     fn report(&mut self, problem: RecordProblem, at: usize, message: String) {
+        // Past the cap only the count is kept: the column costs a walk over the text, and a
+        // record of 10,000 empty fields was quadratic (found by fuzz/linear-time.sh).
+        if !self.diags.keeps(problem.severity()) {
+            self.diags.skip();
+            return;
+        }
         self.diags.push(Diagnostic::new(
             problem,
             message,
@@ -214,6 +221,8 @@ fn scan(text: &str) -> (Option<Record>, Diagnostics) {
     }
     let mut id: Option<String> = None;
     let mut extensions: Vec<(String, String)> = Vec::new();
+    // The extension names kept, for the repeat check.
+    let mut names: HashSet<&str> = HashSet::new();
     let mut id_like_name: Option<String> = None;
     // Invariant: `pos` is at a ";" that ends the previous field.
     while pos < b.len() {
@@ -308,7 +317,9 @@ fn scan(text: &str) -> (Option<Record>, Diagnostics) {
             {
                 let c = value[bad..].chars().next().unwrap_or('?');
                 s.report(RecordProblem::ExtensionValue, at + bad, format!("extension values exclude \"=\", \";\", spaces and control characters, found {c:?}"));
-            } else if extensions.iter().any(|(n, _)| n == name) {
+            } else if !names.insert(name) {
+                // Found by fuzz/linear-time.sh: a scan of the extensions before made a record of
+                // many distinct extensions quadratic.
                 s.report(
                     RecordProblem::ExtensionDuplicate,
                     pos,
@@ -442,5 +453,49 @@ impl Serialize for RecordLint {
         st.serialize_field("record", &self.record)?;
         st.serialize_field("diagnostics", &self.diagnostics)?;
         st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::MAX_DIAGNOSTICS;
+
+    /// fuzz/linear-time.sh found both shapes quadratic; these pin what the linear code must
+    /// still say about them.
+    #[test]
+    fn many_extensions_and_many_empty_fields() {
+        // 5,000 distinct extensions are all kept, in order; a repeat after them is still seen.
+        let many: String = (0..5_000).map(|i| format!("; x{i}=v")).collect();
+        let r = parse_record(&format!("v=STSv1; id=1{many}")).unwrap();
+        assert_eq!(r.extensions.len(), 5_000);
+        assert_eq!(r.extensions[4_999], ("x4999".to_string(), "v".to_string()));
+        let lint = lint_record(&format!("v=STSv1; id=1{many}; x17=w"), None);
+        let repeat = lint.diagnostics.last().unwrap();
+        assert_eq!(repeat.code, "record-extension-duplicate");
+        assert_eq!(
+            lint.record.unwrap().extensions[17].1,
+            "v",
+            "§3.1: the first counts"
+        );
+        // 5,000 empty fields: the first error names the first one; lint lists the cap and
+        // counts the rest.
+        let text = format!("v=STSv1; id=1{}", ";".repeat(5_001));
+        let e = parse_record(&text).unwrap_err();
+        assert_eq!(e.code(), "record-invalid");
+        let lint = lint_record(&text, None);
+        assert_eq!(lint.diagnostics.len(), MAX_DIAGNOSTICS + 1);
+        assert_eq!(
+            lint.diagnostics[0].column, 15,
+            "the second \";\" after id=1"
+        );
+        let note = lint.diagnostics.last().unwrap();
+        assert_eq!(note.code, "lint-truncated");
+        let dropped = 5_000 - MAX_DIAGNOSTICS;
+        assert!(
+            note.message.starts_with(&dropped.to_string()),
+            "{}",
+            note.message
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Which MX hosts to try, in which order (RFC 8461 §4.1, §5; RFC 5321 §5.1; RFC 7505).
 
 use crate::error::{DeliveryError, Error};
-use crate::mx::normalize_host;
+use crate::mx::{normalize_host, MxIndex};
 use crate::policy::{Mode, Policy};
 use serde::{Deserialize, Serialize};
 
@@ -72,9 +72,12 @@ pub fn plan(domain: &str, records: &[MxRecord], policy: Option<&Policy>) -> Resu
         candidates: Vec::new(),
         excluded: Vec::new(),
     };
+    // RFC 8461 §4.1, for every host of the answer at once (hosts are normalised above).
+    let index = policy.map(|p| MxIndex::new(&p.mx));
     for (host, priority, implicit) in hosts {
-        let matched = policy
-            .and_then(|p| crate::mx::match_mx(&p.mx, &host).ok().flatten())
+        let matched = index
+            .as_ref()
+            .and_then(|i| i.first_match(&host))
             .map(|m| m.as_str().to_string());
         let c = Candidate {
             host,

@@ -43,29 +43,46 @@ impl fmt::Display for Reply {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Malformed(pub String);
 
-/// Collects bytes into replies.
+/// Collects bytes into replies. Linear in the bytes however they arrive: each byte is searched
+/// for a line end once (a line trickled a byte per read is not rescanned from its start), and the
+/// lines taken are cut off the buffer in bulk, not one by one (cutting each line off the
+/// front moved the rest of the buffer every time: many lines in one read were quadratic; both
+/// found by fuzz/linear-time.sh).
 #[derive(Debug, Default)]
 pub struct ReplyReader {
     buf: Vec<u8>,
+    /// `buf[..start]` has been taken as lines.
+    start: usize,
+    /// `buf[start..start + scanned]` holds no line feed.
+    scanned: usize,
     lines: Vec<String>,
     code: Option<u16>,
 }
 
 impl ReplyReader {
     pub fn push(&mut self, data: &[u8]) {
+        // Cut the lines taken when they are at least half the buffer: what is moved is never
+        // more than what was taken since the last cut.
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(data);
     }
 
     /// Bytes received but not yet part of a reply.
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// The next complete reply, `Ok(None)` if more bytes are needed.
     pub fn next_reply(&mut self) -> Result<Option<Reply>, Malformed> {
         loop {
-            let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
-                if self.buf.len() > MAX_LINE {
+            let rest = &self.buf[self.start..];
+            let found = rest[self.scanned..].iter().position(|&b| b == b'\n');
+            let Some(end) = found.map(|i| i + self.scanned) else {
+                self.scanned = rest.len();
+                if rest.len() > MAX_LINE {
                     return Err(Malformed(format!(
                         "a reply line is longer than {MAX_LINE} bytes"
                     )));
@@ -77,11 +94,13 @@ impl ReplyReader {
                     "a reply line is longer than {MAX_LINE} bytes"
                 )));
             }
-            let line: Vec<u8> = self.buf.drain(..=end).collect();
+            let line = &rest[..end];
             // Interop: accept a bare LF as well as CRLF at the end of a reply line.
-            let line = line.strip_suffix(b"\n").unwrap_or(&line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let (code, last, text) = parse_line(line)?;
+            let parsed = parse_line(line);
+            self.start += end + 1;
+            self.scanned = 0;
+            let (code, last, text) = parsed?;
             match self.code {
                 Some(c) if c != code => {
                     return Err(Malformed(format!(
@@ -188,9 +207,56 @@ mod tests {
             assert!(read(input).is_err(), "{why}");
         }
         assert!(read(&vec![b'2'; MAX_LINE + 10]).is_err(), "endless line");
+        let mut r = ReplyReader::default();
+        for &b in vec![b'2'; MAX_LINE + 1].iter() {
+            assert_eq!(r.next_reply(), Ok(None));
+            r.push(&[b]);
+        }
+        assert!(r.next_reply().is_err(), "endless line, a byte per read");
         assert!(
             read(&b"250-x\r\n".repeat(MAX_LINES + 1)).is_err(),
             "endless reply"
         );
+    }
+
+    /// The shapes fuzz/linear-time.sh found quadratic, read as they were before: a line a byte
+    /// per read (each byte once), and many replies in one read taken one by one; whatever the
+    /// split, the same replies and the same pending bytes.
+    #[test]
+    fn any_split_gives_the_same_replies() {
+        let input = b"220-mx.example.com\r\n220 ESMTP\r\n250 ok\n".repeat(50);
+        let whole = read(&input).unwrap();
+        assert_eq!(whole.len(), 100);
+        for size in [1, 2, 7, 64, input.len()] {
+            let mut r = ReplyReader::default();
+            let mut got = Vec::new();
+            for chunk in input.chunks(size) {
+                r.push(chunk);
+                while let Some(reply) = r.next_reply().unwrap() {
+                    got.push(reply);
+                }
+                assert!(r.pending() < 20, "a partial line at most: {}", r.pending());
+            }
+            assert_eq!(got, whole, "reads of {size} bytes");
+            assert_eq!(r.pending(), 0);
+        }
+        let mut r = ReplyReader::default();
+        r.push(b"250 a\r\n250 b\r\n25");
+        assert_eq!(
+            r.next_reply().unwrap().map(|r| r.lines),
+            Some(vec!["a".to_string()])
+        );
+        assert_eq!(r.pending(), 9);
+        r.push(b"0 c\r\n");
+        assert_eq!(r.pending(), 14);
+        assert_eq!(
+            r.next_reply().unwrap().map(|r| r.lines),
+            Some(vec!["b".to_string()])
+        );
+        assert_eq!(
+            r.next_reply().unwrap().map(|r| r.lines),
+            Some(vec!["c".to_string()])
+        );
+        assert_eq!(r.pending(), 0);
     }
 }

@@ -26,9 +26,7 @@
 //!
 //! Only `mailto:` and `https:` URIs are reporting endpoints (§3: "Two URI schemes are supported").
 
-use crate::diagnostic::{
-    column_of, shown, Diagnostic, Diagnostics, Problem, Severity, MAX_DIAGNOSTICS,
-};
+use crate::diagnostic::{column_of, shown, Diagnostic, Diagnostics, Problem, Severity};
 use crate::error::{Error, TlsRptRecordError};
 use crate::record::{check_ext_name, Extensions};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -138,10 +136,8 @@ impl Scan<'_> {
     fn report(&mut self, problem: TlsRptRecordProblem, at: usize, message: String) {
         // Past the cap only the count is kept: the column costs a walk over the text, which
         // 100k problems in a 1 MB record would make quadratic.
-        let kept = self.diags.list.len() < MAX_DIAGNOSTICS
-            || (problem.severity() == Severity::Error && !self.diags.has_error());
-        if !kept {
-            self.diags.dropped += 1;
+        if !self.diags.keeps(problem.severity()) {
+            self.diags.skip();
             return;
         }
         self.diags.push(Diagnostic::new(
@@ -392,6 +388,8 @@ fn scan(text: &str) -> (Option<TlsRptRecord>, Diagnostics) {
     let mut rua_like_name: Option<String> = None;
     let mut ruf = false;
     let mut extensions: Vec<(String, String)> = Vec::new();
+    // The extension names kept, for the repeat check.
+    let mut names: HashSet<&str> = HashSet::new();
     // Invariant: `pos` is at a ";" that ends the previous field.
     while pos < b.len() {
         pos += 1; // the ";"
@@ -461,7 +459,9 @@ fn scan(text: &str) -> (Option<TlsRptRecord>, Diagnostics) {
             {
                 let c = value[bad..].chars().next().unwrap_or('?');
                 s.report(P::ExtensionValue, at + bad, format!("extension values exclude \"=\", \";\", spaces and control characters, found {c:?}"));
-            } else if extensions.iter().any(|(n, _)| n == name) {
+            } else if !names.insert(name) {
+                // Found by fuzz/linear-time.sh: a scan of the extensions before made a record of
+                // many distinct extensions quadratic.
                 s.report(
                     P::ExtensionDuplicate,
                     pos,
@@ -986,5 +986,24 @@ mod tests {
                 let _ = lint_tlsrpt_record(&good[..i], Some(&good[i..]));
             }
         }
+    }
+
+    /// fuzz/linear-time.sh found many distinct extensions quadratic (a scan of those before);
+    /// the set that replaced it must still see a repeat after thousands.
+    #[test]
+    fn many_extensions_and_a_late_repeat() {
+        let many: String = (0..5_000).map(|i| format!("; x{i}=v")).collect();
+        let text = format!("v=TLSRPTv1; rua=mailto:r@example.com{many}");
+        assert_eq!(parse_tlsrpt_record(&text).unwrap().extensions.len(), 5_000);
+        let lint = lint_tlsrpt_record(&format!("{text}; x4321=w"), None);
+        assert_eq!(
+            lint.diagnostics.last().map(|d| d.code),
+            Some("tlsrpt-record-extension-duplicate")
+        );
+        assert_eq!(
+            lint.record.unwrap().extensions[4_321].1,
+            "v",
+            "the first counts"
+        );
     }
 }
