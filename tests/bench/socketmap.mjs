@@ -11,7 +11,9 @@
 //   with `cc -O2` into target/bench/; its own CPU time per query is printed), the same for every
 //   server; without a C compiler, a Node client in this process (dearer: it says so). Beside the
 //   two servers, a bare Node `net` server that answers every read with the same reply
-//   ("node net floor"): what Node's sockets alone cost, the floor under any Node server;
+//   ("node net floor"): what Node's sockets alone cost, the floor under any Node server; and the
+//   same in C over epoll (tests/bench/socketmap-floor.c, "c epoll floor"): the floor under any
+//   server on this machine, so a target beyond it is the machine's limit, not the code's;
 // - a cold lookup (TXT + policy fetch over a new TLS connection), sequentially over the lab's
 //   domains with a valid policy, each server started fresh per round and warmed up first by one
 //   lookup of a domain without a policy and `--warm` fetches (default 200) that find no valid
