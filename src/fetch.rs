@@ -96,6 +96,15 @@ pub fn judge_fetch(answer: &FetchAnswer) -> Result<Policy, Error> {
 mod tests {
     use super::*;
 
+    /// A valid policy padded with an unknown key to exactly MAX_POLICY_BYTES.
+    fn exactly_the_limit() -> Vec<u8> {
+        let head = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\npadding: ";
+        let mut body = head.as_bytes().to_vec();
+        body.resize(MAX_POLICY_BYTES - 1, b'a');
+        body.push(b'\n');
+        body
+    }
+
     fn ok(content_type: &str, body: &str) -> FetchAnswer {
         FetchAnswer::Response {
             status: 200,
@@ -181,6 +190,16 @@ mod tests {
                 },
                 Some("policy-too-large"),
                 "oversize body from a lax host",
+            ),
+            (
+                FetchAnswer::Response {
+                    status: 200,
+                    content_type: Some("text/plain".into()),
+                    location: None,
+                    body: exactly_the_limit(),
+                },
+                None,
+                "a body of exactly the limit is read (unknown keys are ignored, RFC 8461 §3.2)",
             ),
             (
                 ok("text/plain", "mode: enforce"),

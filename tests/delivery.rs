@@ -944,3 +944,28 @@ fn random_hosts_never_panic_and_always_finish() {
         assert!(finished, "round {round}: the machine did not finish");
     }
 }
+
+/// The facts a TLS-RPT record and the trace header take from the machine (RFC 8460 §4.4:
+/// `policy-type` is `sts` for enforce and testing, `no-policy-found` for `none` and no policy).
+#[test]
+fn the_machine_reports_its_domain_policy_type_id_and_mode() {
+    for (mode, policy_type) in [
+        ("enforce", "sts"),
+        ("testing", "sts"),
+        ("none", "no-policy-found"),
+    ] {
+        let d = Delivery::new("example.com", policy(mode), options(Limits::default())).unwrap();
+        assert_eq!(d.domain(), "example.com");
+        assert_eq!(d.policy_type(), policy_type, "{mode}");
+        assert_eq!(d.policy_id(), Some("2024"), "{mode}");
+        assert_eq!(d.mode_str(), Some(mode));
+    }
+    let d = Delivery::new("Example.NET", None, options(Limits::default())).unwrap();
+    assert_eq!(d.policy_type(), "no-policy-found");
+    assert_eq!((d.policy_id(), d.mode_str()), (None, None));
+    assert_eq!(
+        d.domain(),
+        "example.net",
+        "normalised as every domain is (lower case)"
+    );
+}

@@ -252,6 +252,96 @@ impl SmtpClient {
 mod tests {
     use super::*;
 
+    const COMMANDS: [Command; 9] = [
+        Command::Ehlo,
+        Command::Helo,
+        Command::Mail,
+        Command::Rcpt,
+        Command::Data,
+        Command::EndOfData,
+        Command::Rset,
+        Command::Noop,
+        Command::Quit,
+    ];
+
+    #[test]
+    fn every_command_has_its_binding_name_and_its_own_display_name() {
+        // The bindings name commands in kebab case; each name gives back its command, and only it.
+        let names = [
+            "ehlo",
+            "helo",
+            "mail",
+            "rcpt",
+            "data",
+            "end-of-data",
+            "rset",
+            "noop",
+            "quit",
+        ];
+        for (command, name) in COMMANDS.iter().zip(names) {
+            assert_eq!(Command::from_name(name), Some(*command), "{name}");
+        }
+        for bad in ["", "EHLO", "starttls", "end of DATA", "xyzzy"] {
+            assert_eq!(Command::from_name(bad), None, "{bad:?}");
+        }
+        let shown = [
+            "EHLO",
+            "HELO",
+            "MAIL FROM",
+            "RCPT TO",
+            "DATA",
+            "end of DATA",
+            "RSET",
+            "NOOP",
+            "QUIT",
+        ];
+        for (command, text) in COMMANDS.iter().zip(shown) {
+            assert_eq!(command.name(), text);
+        }
+    }
+
+    #[test]
+    fn waiting_names_the_command_until_its_reply_comes() {
+        let mut c = SmtpClient::new();
+        assert_eq!(c.waiting(), None);
+        c.command(Command::Mail, "<a@example.com>").unwrap();
+        assert_eq!(c.waiting(), Some(Command::Mail));
+        c.on_data(b"250 ok\r\n").unwrap();
+        assert_eq!(c.waiting(), None);
+    }
+
+    #[test]
+    fn enhanced_code_table() {
+        // (code, first line, enhanced code, reason) — RFC 3463 §2: class.subject.detail, the
+        // class the reply's own first digit, subject and detail 1-3 digits.
+        let cases: &[(u16, &str, Option<&str>, &str)] = &[
+            (550, "5.1.1 no such user", Some("5.1.1"), "the usual form"),
+            (451, "4.7.0 try later", Some("4.7.0"), "transient"),
+            (250, "2.0.0 ok", Some("2.0.0"), "success"),
+            (250, "2.100.999 ok", Some("2.100.999"), "three digits each"),
+            (
+                550,
+                "4.1.1 mismatched",
+                None,
+                "class other than the reply's",
+            ),
+            (550, "3.1.1 bad class", None, "class 3 does not exist"),
+            (550, "5.1 two parts", None, "two parts"),
+            (550, "5.1.1.1 four parts", None, "four parts"),
+            (550, "5.1000.1 long subject", None, "subject of four digits"),
+            (550, "5..1 empty subject", None, "empty subject"),
+            (550, "5.1.x letter", None, "a letter in the detail"),
+            (550, "no code here", None, "no enhanced code"),
+        ];
+        for (code, text, want, why) in cases {
+            let reply = Reply {
+                code: *code,
+                lines: vec![text.to_string()],
+            };
+            assert_eq!(enhanced_code(&reply), *want, "{why}: {code} {text}");
+        }
+    }
+
     /// Sends `command`, then feeds `chunks`; returns the answer's meaning or the error code.
     fn exchange(
         c: &mut SmtpClient,

@@ -156,6 +156,39 @@ fn parse_line(line: &[u8]) -> Result<(u16, bool, String), Malformed> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn reply_classes_and_display() {
+        // RFC 5321 §4.2.1: 2yz and 3yz positive, 4yz transient negative, 5yz permanent negative.
+        for (code, positive, transient) in [
+            (220, true, false),
+            (354, true, false),
+            (399, true, false),
+            (421, false, true),
+            (499, false, true),
+            (550, false, false),
+            (199, false, false),
+        ] {
+            let r = Reply {
+                code,
+                lines: vec!["text".into()],
+            };
+            assert_eq!(
+                (r.is_positive(), r.is_transient()),
+                (positive, transient),
+                "{code}"
+            );
+        }
+        let r = Reply {
+            code: 451,
+            lines: vec!["4.3.0 later".into(), "second".into()],
+        };
+        assert_eq!(
+            r.to_string(),
+            r#"451 "4.3.0 later""#,
+            "the first line, quoted as messages show text"
+        );
+    }
+
     fn read(input: &[u8]) -> Result<Vec<Reply>, Malformed> {
         let mut r = ReplyReader::default();
         r.push(input);
