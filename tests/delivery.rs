@@ -969,3 +969,60 @@ fn the_machine_reports_its_domain_policy_type_id_and_mode() {
         "normalised as every domain is (lower case)"
     );
 }
+
+/// Each step's timeout is its own limit or the time left before the delivery's deadline, whichever
+/// is less; a machine polled again before its answer came asks for the same thing again.
+#[test]
+fn timeouts_are_the_step_limit_or_the_time_left_and_a_repeated_poll_repeats_the_request() {
+    let limits = Limits {
+        deadline_ms: 10_000,
+        connect_ms: 3_000,
+        reply_ms: 5_000,
+        tls_ms: 8_000,
+        ..Limits::default()
+    };
+    let mut d = Delivery::new("example.com", None, options(limits)).unwrap();
+    // The deadline counts from the first poll: 1_000 + 10_000.
+    for _ in 0..2 {
+        assert!(matches!(d.poll(1_000), Step::ResolveMx { name } if name == "example.com"));
+    }
+    d.on_mx(MxAnswer::NoRecords); // RFC 5321 §5.1: the domain itself is the implicit MX
+    for _ in 0..2 {
+        assert!(matches!(d.poll(1_000), Step::ResolveAddresses { host } if host == "example.com"));
+    }
+    d.on_addresses(AddressAnswer::Addresses(vec!["192.0.2.1".into()]));
+    for now in [1_000, 8_000] {
+        match d.poll(now) {
+            Step::Connect {
+                address,
+                timeout_ms,
+                ..
+            } => assert_eq!((address.as_str(), timeout_ms), ("192.0.2.1", 3_000)),
+            other => panic!("expected Connect, got {other:?}"),
+        }
+    }
+    // Connected at 8_000 (3_000 left, the connect limit too): the greeting may take 5_000 but only
+    // 3_000 are left.
+    d.on_connected(None);
+    assert!(
+        matches!(d.poll(8_000), Step::Read { timeout_ms: 3_000 }),
+        "greeting read bounded by the deadline"
+    );
+    d.on_data(b"220 mx.example.com ESMTP\r\n");
+    assert!(matches!(d.poll(8_000), Step::Send(_)));
+    assert!(matches!(d.poll(8_000), Step::Read { .. }));
+    d.on_data(b"250-mx.example.com\r\n250 STARTTLS\r\n");
+    assert!(matches!(d.poll(8_000), Step::Send(b) if b == b"STARTTLS\r\n"));
+    assert!(matches!(d.poll(8_000), Step::Read { .. }));
+    d.on_data(b"220 go ahead\r\n");
+    // At 9_000 the handshake may take 8_000, but 2_000 are left; asked again, the same.
+    for _ in 0..2 {
+        match d.poll(9_000) {
+            Step::StartTls {
+                server_name,
+                timeout_ms,
+            } => assert_eq!((server_name.as_str(), timeout_ms), ("example.com", 2_000)),
+            other => panic!("expected StartTls, got {other:?}"),
+        }
+    }
+}
