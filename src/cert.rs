@@ -350,3 +350,121 @@ pub fn verify_chain(
         .map_err(|e| Error::from(CertificateError::from_webpki(&e).for_host(&name)))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_lengths_short_and_long_form() {
+        // X.690 §8.1.3: below 128 one byte; else 0x80 | count, then the length big-endian.
+        for (len, want) in [
+            (0usize, vec![0x00]),
+            (0x7f, vec![0x7f]),
+            (0x80, vec![0x81, 0x80]),
+            (0xff, vec![0x81, 0xff]),
+            (0x100, vec![0x82, 0x01, 0x00]),
+            (0x1234, vec![0x82, 0x12, 0x34]),
+        ] {
+            let mut out = Vec::new();
+            der_len(len, &mut out);
+            assert_eq!(out, want, "{len:#x}");
+            // and the reader gives it back
+            let mut tlv = vec![0x04];
+            tlv.extend_from_slice(&out);
+            assert_eq!(
+                der_header(&tlv),
+                Some((0x04, 1 + out.len(), len)),
+                "{len:#x}"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn der_header_table() {
+        // (bytes, header, reason)
+        let cases: &[(&[u8], Option<(u8, usize, usize)>, &str)] = &[
+            (
+                &[0x30, 0x7f],
+                Some((0x30, 2, 0x7f)),
+                "short form, the largest",
+            ),
+            (
+                &[0x30, 0x81, 0x80],
+                Some((0x30, 3, 0x80)),
+                "one length byte",
+            ),
+            (
+                &[0x30, 0x82, 0x01, 0x02],
+                Some((0x30, 4, 0x0102)),
+                "two length bytes, big-endian",
+            ),
+            (
+                &[0x30, 0x82, 0x80, 0x01],
+                Some((0x30, 4, 0x8001)),
+                "the high bit of a length byte is data",
+            ),
+            (&[0x30, 0x80], None, "indefinite length is not DER"),
+            (
+                &[0x30, 0x83, 1, 2, 3],
+                None,
+                "three length bytes: keys are far below 64 KiB",
+            ),
+            (&[0x30, 0x82, 0x01], None, "a length cut short"),
+            (&[0x30], None, "no length"),
+            (&[], None, "nothing"),
+        ];
+        for (der, want, why) in cases {
+            assert_eq!(der_header(der), *want, "{why}");
+        }
+    }
+
+    #[test]
+    fn rsa_modulus_bits_table() {
+        // RFC 8017 §A.1.1: RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+        let key = |modulus: &[u8]| {
+            let mut ints = Vec::new();
+            der_tlv(0x02, modulus, &mut ints);
+            der_tlv(0x02, &[1, 0, 1], &mut ints);
+            let mut out = Vec::new();
+            der_tlv(0x30, &ints, &mut out);
+            out
+        };
+        let mut m2048 = vec![0x00, 0xc5];
+        m2048.resize(257, 0x11);
+        assert_eq!(
+            rsa_modulus_bits(&key(&m2048)),
+            Some(2048),
+            "a leading zero byte is not counted"
+        );
+        let mut m2047 = vec![0x45];
+        m2047.resize(256, 0x11);
+        assert_eq!(
+            rsa_modulus_bits(&key(&m2047)),
+            Some(2047),
+            "leading zero bits are not counted"
+        );
+        assert_eq!(rsa_modulus_bits(&key(&[0, 0])), Some(0), "a zero modulus");
+        let mut wrong = key(&m2048);
+        wrong[0] = 0x31;
+        assert_eq!(rsa_modulus_bits(&wrong), None, "not a SEQUENCE");
+        let mut wrong = key(&m2048);
+        let at = der_header(&wrong).unwrap().1;
+        wrong[at] = 0x04;
+        assert_eq!(rsa_modulus_bits(&wrong), None, "modulus not an INTEGER");
+        let cut = key(&m2048);
+        assert_eq!(rsa_modulus_bits(&cut[..100]), None, "cut short");
+    }
+
+    #[test]
+    fn trust_anchors_count_what_they_could_not_use() {
+        let mut roots = TrustAnchors::new();
+        assert!(roots.is_empty());
+        roots.add_der(b"not a certificate");
+        roots.add_pem("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        roots.add_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        assert_eq!((roots.len(), roots.rejected), (0, 3));
+        assert!(roots.is_empty());
+    }
+}

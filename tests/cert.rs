@@ -26,6 +26,7 @@ fn anchors() -> TrustAnchors {
     a.add_pem(&pem);
     a.add_der(&der("ca-ec"));
     assert_eq!((a.len(), a.rejected), (2, 0));
+    assert!(!a.is_empty());
     a
 }
 
@@ -275,4 +276,5 @@ fn garbage_never_panics() {
     t.add_pem("not pem at all");
     t.add_der(b"junk");
     assert_eq!((t.len(), t.rejected), (0, 1));
+    assert!(t.is_empty());
 }
