@@ -1026,3 +1026,154 @@ fn timeouts_are_the_step_limit_or_the_time_left_and_a_repeated_poll_repeats_the_
         }
     }
 }
+
+#[test]
+fn the_session_limit_counts_failed_handshakes_and_judged_sessions() {
+    // Two sessions per pass (the default): a third MX is never dialled, however good it is, and
+    // the failure stays temporary because a later try may reach it.
+    let two = Limits {
+        max_sessions: 2,
+        ..Limits::default()
+    };
+    for (first, why) in [
+        (TLS_FAILS, "a failed TLS handshake is a session"),
+        (BAD_CERT, "a session judged on its certificate is a session"),
+        (NO_STARTTLS, "a session without STARTTLS is a session"),
+    ] {
+        let r = run(
+            &world(&[first.clone(), first, GOOD]),
+            policy("enforce"),
+            two.clone(),
+        );
+        assert_eq!(r.dialled, ["192.0.2.1", "192.0.2.2"], "{why}");
+        assert_eq!(failure(&r).1, 451, "{why}: limits reached with an MX left");
+    }
+}
+
+#[test]
+fn an_address_limit_with_hosts_left_is_never_a_permanent_failure() {
+    // mx1 refuses for good (554 greeting); mx2 would take the mail but the address limit is 1.
+    let one = Limits {
+        max_addresses: 1,
+        ..Limits::default()
+    };
+    let r = run(&world(&[GOES_AWAY, GOOD]), None, one);
+    assert_eq!(r.dialled, ["192.0.2.1"]);
+    assert_eq!(
+        failure(&r).1,
+        451,
+        "mx2 was not tried: a later try may reach it"
+    );
+    // The same refusal with nothing left untried is final (RFC 5321 §4.2.1: 5yz).
+    let r = run(&world(&[GOES_AWAY]), None, Limits::default());
+    assert_eq!(failure(&r).1, 550);
+}
+
+#[test]
+fn an_mx_host_that_does_not_exist_is_skipped_not_taken_for_the_domain() {
+    // RFC 5321 §5.1: NXDOMAIN for an MX host is that host's failure; only for the implicit MX
+    // (the domain itself) does it mean the domain does not exist.
+    let mut w = world(&[GOOD, GOOD]);
+    w.hosts.remove("mx1.example.com"); // the harness answers NXDOMAIN
+    let r = run(&w, policy("enforce"), Limits::default());
+    assert_eq!(r.outcome.as_ref().unwrap().mx.host, "mx2.example.com");
+    let a = &r.delivery.attempts()[0];
+    assert_eq!(
+        (a.host.as_str(), a.result.as_str(), a.detail.as_deref()),
+        ("mx1.example.com", "mx-address-not-found", Some("NXDOMAIN"))
+    );
+}
+
+#[test]
+fn a_refused_starttls_is_retried_in_plaintext_and_recorded_as_offered() {
+    // RFC 8461 §5 (testing) with RFC 3207 §4.1: a 454 to STARTTLS on the only MX; the retry
+    // in the clear delivers.
+    let r = run(
+        &world(&[REFUSES_STARTTLS]),
+        policy("testing"),
+        Limits::default(),
+    );
+    assert_eq!(
+        r.outcome.as_ref().unwrap().verdict,
+        mtasts::delivery::Verdict::DeliverPlaintext
+    );
+    assert_eq!(results(&r), ["starttls-refused", "plaintext-fallback"]);
+    let a = r.delivery.attempts();
+    assert_eq!(
+        a[0].starttls,
+        Some(true),
+        "the server answered STARTTLS: offered"
+    );
+    assert_eq!(a[1].starttls, None, "the retry does not ask");
+    // Under enforce no retry, and a refused connection has seen no STARTTLS at all.
+    let r = run(
+        &world(&[REFUSES_STARTTLS]),
+        policy("enforce"),
+        Limits::default(),
+    );
+    assert_eq!(results(&r), ["starttls-refused"]);
+    let r = run(
+        &world(&[Server::Refuse]),
+        policy("testing"),
+        Limits::default(),
+    );
+    let a = &r.delivery.attempts()[0];
+    assert_eq!((a.result.as_str(), a.starttls), ("mx-connect-failed", None));
+    assert_eq!(
+        a.detail.as_deref(),
+        Some("ECONNREFUSED"),
+        "the host's word for it"
+    );
+    assert!(
+        a.message.as_deref().unwrap().contains("192.0.2.1:25"),
+        "{:?}",
+        a.message
+    );
+}
+
+#[test]
+fn a_refused_ipv6_address_is_named_in_brackets() {
+    let mut w = world(&[Server::Refuse]);
+    w.hosts.insert(
+        "mx1.example.com".into(),
+        AddressAnswer::Addresses(vec!["2001:db8::1".into()]),
+    );
+    let r = run(&w, None, Limits::default());
+    let a = &r.delivery.attempts()[0];
+    assert!(
+        a.message.as_deref().unwrap().contains("[2001:db8::1]:25"),
+        "{:?}",
+        a.message
+    );
+}
+
+#[test]
+fn a_host_without_addresses_is_told_apart_from_one_without_the_family_allowed() {
+    use mtasts::delivery::{AddressRules, Family};
+    let rules = AddressRules {
+        family: Family::OnlyV4,
+        ..AddressRules::permissive()
+    };
+    for (list, want) in [
+        (vec![], "no A or AAAA record"),
+        (
+            vec!["2001:db8::1".to_string()],
+            "no IPv4 address (ipv4-only)",
+        ),
+    ] {
+        let mut w = world(&[GOOD]);
+        w.hosts.insert(
+            "mx1.example.com".into(),
+            AddressAnswer::Addresses(list.clone()),
+        );
+        let mut d = Delivery::new("example.com", None, options(Limits::default())).unwrap();
+        d.set_address_rules(rules.clone());
+        let r = drive(&w, d);
+        let a = &r.delivery.attempts()[0];
+        assert_eq!(
+            (a.result.as_str(), a.detail.as_deref()),
+            ("mx-address-not-found", Some(want)),
+            "{list:?}"
+        );
+    }
+}
