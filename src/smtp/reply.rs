@@ -157,6 +157,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_line_of_exactly_max_line_bytes_is_read_and_one_more_is_malformed() {
+        // Interop: RFC 5321 §4.5.3.1.5 says 512 octets; real servers send longer lines, so the
+        // bound is MAX_LINE bytes before the line feed, counted exactly.
+        let line = |len: usize| {
+            let mut l = b"250 ".to_vec();
+            l.resize(len - 1, b'x');
+            l.push(b'\r');
+            l
+        };
+        for (len, ok) in [(MAX_LINE, true), (MAX_LINE + 1, false)] {
+            // Complete: the line feed is there.
+            let mut r = ReplyReader::default();
+            r.push(&line(len));
+            r.push(b"\n");
+            assert_eq!(r.next_reply().is_ok_and(|x| x.is_some()), ok, "{len}");
+            // Incomplete: no line feed yet; at the bound it waits, past it it gives up.
+            let mut r = ReplyReader::default();
+            r.push(&line(len));
+            match r.next_reply() {
+                Ok(None) => assert!(ok, "{len} bytes without a line feed must fail"),
+                Err(Malformed(m)) => {
+                    assert!(!ok, "{len}: {m}");
+                    assert!(m.contains("longer than 4096 bytes"));
+                }
+                Ok(Some(_)) => panic!("no line feed, no reply"),
+            }
+        }
+    }
+
+    #[test]
     fn reply_classes_and_display() {
         // RFC 5321 §4.2.1: 2yz and 3yz positive, 4yz transient negative, 5yz permanent negative.
         for (code, positive, transient) in [
