@@ -44,3 +44,52 @@ fn equivalent(v: &Value) -> Option<String> {
     lines.push(format!("max_age: {max_age}"));
     Some(lines.join(" / "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::diagnose_json;
+
+    #[test]
+    fn a_json_policy_is_placed_at_its_first_line_and_given_its_equivalent() {
+        // (body, line, message ends with, reason)
+        let cases = [
+            (
+                r#"{"mode": "report", "mx": ["a.example"], "max_age": 86400}"#,
+                1,
+                "the equivalent policy is: version: STSv1 / mode: testing / mx: a.example / max_age: 86400",
+                "the drafts' report mode became testing",
+            ),
+            (
+                "\n\n  {\"mode\": \"enforce\", \"mx\": [\"a.example\", \"b.example\"], \"max_age\": 600}",
+                3,
+                "the equivalent policy is: version: STSv1 / mode: enforce / mx: a.example / mx: b.example / max_age: 600",
+                "blank lines before the brace move the line",
+            ),
+            (
+                r#"{"mode": "none", "mx": [], "max_age": 1}"#,
+                1,
+                "the equivalent policy is: version: STSv1 / mode: none / max_age: 1",
+                "none keeps its name",
+            ),
+            (
+                r#"{"mode": "strict", "mx": ["a.example"], "max_age": 86400}"#,
+                1,
+                "(\"version: STSv1\", \"mode\", \"mx\", \"max_age\")",
+                "a mode no draft had: no equivalent",
+            ),
+            (
+                r#"{"mode": "enforce", "mx": [1], "max_age": 86400}"#,
+                1,
+                "(\"version: STSv1\", \"mode\", \"mx\", \"max_age\")",
+                "an mx that is not a string: no equivalent",
+            ),
+            ("{ not json", 1, "\"max_age\")", "not even JSON"),
+        ];
+        for (body, line, tail, why) in cases {
+            let d = diagnose_json(body);
+            assert_eq!(d.code, "policy-draft-json", "{why}");
+            assert_eq!((d.line, d.column), (line, 1), "{why}");
+            assert!(d.message.ends_with(tail), "{why}: {}", d.message);
+        }
+    }
+}

@@ -116,3 +116,99 @@ pub fn policy_from_json(v: &Value) -> Result<Policy, Error> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::policy_from_json;
+    use serde_json::json;
+
+    /// The problem code of a rejected object, or "ok".
+    fn code(v: serde_json::Value) -> &'static str {
+        match policy_from_json(&v) {
+            Ok(_) => "ok",
+            Err(e) => e.diagnostic().map_or(e.code(), |d| d.code),
+        }
+    }
+
+    #[test]
+    fn every_field_is_checked_before_any_text_is_made() {
+        let base = || json!({ "mode": "enforce", "maxAge": 86400, "mx": ["mx.example.org"] });
+        let with = |key: &str, value: serde_json::Value| {
+            let mut v = base();
+            v[key] = value;
+            v
+        };
+        // (object, expected code, reason)
+        let cases = [
+            (base(), "ok", "version may be left out"),
+            (
+                with("version", json!(null)),
+                "ok",
+                "a null version is left out",
+            ),
+            (
+                with("version", json!("STSv1")),
+                "ok",
+                "RFC 8461 §3.2: the one version",
+            ),
+            (
+                with("version", json!("STSv2")),
+                "policy-version-invalid",
+                "another version",
+            ),
+            (
+                with("version", json!("stsv1")),
+                "policy-version-invalid",
+                "values are case-sensitive",
+            ),
+            (
+                with("version", json!(1)),
+                "policy-version-invalid",
+                "not a string",
+            ),
+            (
+                with("maxAge", json!(31557600)),
+                "ok",
+                "§3.2: max_age at most 31557600",
+            ),
+            (
+                with("maxAge", json!(31557601)),
+                "policy-max-age-too-large",
+                "one second more",
+            ),
+            (
+                with("maxAge", json!(-1)),
+                "policy-max-age-invalid",
+                "not a u64",
+            ),
+            (
+                with("mode", json!("report")),
+                "policy-mode-invalid",
+                "the drafts' mode",
+            ),
+            (
+                with("mx", json!(["*.*.example"])),
+                "policy-mx-invalid",
+                "§4.1: one wildcard label",
+            ),
+            (
+                with("extensions", json!({ "mode": "none" })),
+                "policy-key-invalid",
+                "an extension may not reuse a key the parser reads first",
+            ),
+            (
+                with("extensions", json!({ "note": " padded" })),
+                "policy-key-invalid",
+                "the text would not parse back to this value",
+            ),
+            (
+                with("extensions", json!({ "note": "kept" })),
+                "ok",
+                "a plain extension",
+            ),
+        ];
+        for (v, want, why) in cases {
+            assert_eq!(code(v.clone()), want, "{why}: {v}");
+        }
+    }
+}

@@ -696,6 +696,45 @@ mod tests {
     use super::line_end;
 
     #[test]
+    fn unknown_keys_close_to_a_known_one_get_a_hint() {
+        // RFC 8461 §3.2: keys are case-sensitive and unknown keys are ignored, so `Mode: enforce`
+        // leaves the policy without a mode; the hint names the key meant.
+        let message = |key: &str| {
+            let text =
+                format!("version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 86400\n{key}: x\n");
+            let l = super::lint_policy(&text);
+            let d = l
+                .diagnostics
+                .iter()
+                .find(|d| d.code == "policy-unknown-key");
+            d.map(|d| d.message.clone()).unwrap_or_default()
+        };
+        // (key, the known key hinted, or None)
+        let cases = [
+            ("Mode", Some("mode")),
+            ("MX", Some("mx")),
+            ("max-age", Some("max_age")),
+            ("Max_Age", Some("max_age")),
+            ("maxage", Some("max_age")),
+            ("VERSION", Some("version")),
+            ("m-x", Some("mx")),
+            ("modes", None),
+            ("zzz", None),
+            ("max__age_x", None),
+        ];
+        for (key, hint) in cases {
+            let m = message(key);
+            match hint {
+                Some(k) => assert!(
+                    m.ends_with(&format!("did you mean \"{k}\"? (keys are case-sensitive)")),
+                    "{key}: {m}"
+                ),
+                None => assert!(m.ends_with("and ignored by senders"), "{key}: {m}"),
+            }
+        }
+    }
+
+    #[test]
     fn addresses_as_mx_are_pointed_out() {
         let lint = |mx: &str| {
             let text = format!("version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 86400\n");
