@@ -182,6 +182,11 @@ mod tests {
                 "not a u64",
             ),
             (
+                with("maxAge", json!(4_294_967_296u64 + 86_400)),
+                "policy-max-age-too-large",
+                "checked before it is narrowed to 32 bits",
+            ),
+            (
                 with("mode", json!("report")),
                 "policy-mode-invalid",
                 "the drafts' mode",

@@ -822,4 +822,38 @@ mod tests {
             "the first CR of two"
         );
     }
+
+    #[test]
+    fn line_end_agrees_with_a_byte_by_byte_scan() {
+        // The word-at-a-time search must give what the plain loop gives for any bytes, those
+        // one bit away from LF or CR (0x0b, 0x0c, 0x0e, 0x8a, 0x8d) and borrows (0x00, 0x01)
+        // among them: a false match in the word test would move the end or lose the first CR.
+        fn plain(b: &[u8]) -> (usize, Option<usize>) {
+            let end = b.iter().position(|&c| c == b'\n').unwrap_or(b.len());
+            (end, b[..end].iter().position(|&c| c == b'\r'))
+        }
+        const BYTES: [u8; 14] = [
+            b'\n', b'\r', 0x0b, 0x0c, 0x0e, 0x09, 0x8a, 0x8d, 0x00, 0x01, 0x80, 0xff, b'a', b'x',
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            // xorshift64: a fixed sequence, so a failure is the same on every run.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            // Mostly other bytes, so that LF and CR fall anywhere in a word, or in none.
+            let b: Vec<u8> = (0..len)
+                .map(|_| match next() % 16 {
+                    0 => b'\n',
+                    1 => b'\r',
+                    r => BYTES[2 + (r as usize % 12)],
+                })
+                .collect();
+            assert_eq!(line_end(&b), plain(&b), "{b:02x?}");
+        }
+    }
 }
