@@ -735,6 +735,32 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_only_whitespace_is_an_empty_value() {
+        // §3.2: field-delim = ":" *WSP, so the blanks after the colon are the delimiter, not
+        // trailing whitespace, and the value is empty.
+        for key in ["mode", "max_age", "x-note"] {
+            let text = format!(
+                "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 86400\n{key}: \t \n"
+            );
+            let l = super::lint_policy(&text);
+            let on_5: Vec<&str> = l
+                .diagnostics
+                .iter()
+                .filter(|d| d.line == 5)
+                .map(|d| d.code)
+                .collect();
+            let want: &[&str] = match key {
+                "x-note" => &["policy-unknown-key", "policy-extension-invalid"],
+                _ => &["policy-duplicate-key"],
+            };
+            assert_eq!(on_5, want, "{key}");
+        }
+        let l = super::lint_policy("version: STSv1\nmode:  \t\nmx: a.example\nmax_age: 86400\n");
+        let codes: Vec<&str> = l.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["policy-mode-invalid"], "{:?}", l.diagnostics);
+    }
+
+    #[test]
     fn addresses_as_mx_are_pointed_out() {
         let lint = |mx: &str| {
             let text = format!("version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 86400\n");
