@@ -810,12 +810,37 @@ mod tests {
             let first = d.first().map(|(c, s)| (*c, s.as_str())).unwrap_or(("", ""));
             assert_eq!(first, (code, severity), "{why}");
         }
-        let text = "version: STSv1\nmode: enforce\nmx: [192.0.2.25]\nmax_age: 86400\n";
-        let l = super::lint_policy(text);
-        assert!(
-            l.diagnostics[0].message.contains("address literal"),
-            "{:?}",
-            l.diagnostics
+        // Only a bracketed value or a bare IPv6 address is called an address literal; other bad
+        // values are told what a pattern is. mx problems cite §4.1 beside §3.2.
+        for (mx, literal) in [
+            ("[192.0.2.25]", true),
+            ("[IPv6:2001:db8::1]", true),
+            ("2001:db8::25", true),
+            ("[mx.example.com", false),
+            ("mx.example.com]", false),
+            ("mx_1.example.com", false),
+        ] {
+            let text = format!("version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 86400\n");
+            let l = super::lint_policy(&text);
+            let d = &l.diagnostics[0];
+            assert_eq!(d.code, "policy-mx-invalid", "{mx}");
+            assert_eq!(
+                d.message.contains("address literal"),
+                literal,
+                "{mx}: {}",
+                d.message
+            );
+            assert_eq!(d.rfc, "RFC 8461 §3.2, §4.1", "{mx}");
+        }
+        let l = super::lint_policy("version: STSv1\nmode: enforce\nmx: mx.example.com\nmx: mx.example.com\nmax_age: 86400\n");
+        assert_eq!(
+            (l.diagnostics[0].code, l.diagnostics[0].rfc),
+            ("policy-duplicate-mx", "RFC 8461 §3.2, §4.1")
+        );
+        let l = super::lint_policy("version: STSv1\nmode: enforce\nmx: mx.example.com\n");
+        assert_eq!(
+            (l.diagnostics[0].code, l.diagnostics[0].rfc),
+            ("policy-max-age-missing", "RFC 8461 §3.2")
         );
     }
 
