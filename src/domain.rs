@@ -220,6 +220,47 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_takes_plain_names_and_never_accepts_what_the_full_check_refuses() {
+        // is_plain_domain answers "valid" or "look closer": true must imply explain_domain's Ok,
+        // and names without an A-label must take it. Single labels matter: one ordinary label
+        // anywhere in the name makes the fast path look closer.
+        let at_limit = [
+            &"a".repeat(63)[..],
+            &"b".repeat(63),
+            &"c".repeat(63),
+            &"d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(at_limit.len(), MAX_DOMAIN);
+        let plain = [
+            "mx1.example.com",
+            "localhost",
+            "a-b.c",
+            "0.1",
+            &at_limit,
+            &"a".repeat(63),
+        ];
+        for s in plain {
+            assert!(is_plain_domain(s), "{s} takes the fast path");
+            assert_eq!(explain_domain(s), Ok(()), "{s}");
+        }
+        let (label_64, over) = ("a".repeat(64), format!("{at_limit}a"));
+        let refused = [
+            "-a", "a-", "-", "-a.-b", "a-.b-", &label_64, &over, "a..b", "a_b", "xn--abc-", "",
+            ".", "a.", ".a", "a b",
+        ];
+        for s in refused {
+            assert!(!is_plain_domain(s), "{s:?} is not plain");
+            assert!(explain_domain(s).is_err(), "{s:?}");
+            assert!(check_domain(s).is_err(), "{s:?}");
+        }
+        // An A-label is looked at closer, and then accepted when it is valid.
+        assert!(!is_plain_domain("xn--bcher-kva.example"));
+        assert!(!is_plain_domain("XN--bcher-kva.example"));
+        assert_eq!(check_domain("XN--bcher-kva.example"), Ok(()));
+    }
+
+    #[test]
     fn u_label_hint_names_the_a_label() {
         let p = check_domain("mx.bücher.example").unwrap_err();
         assert!(
