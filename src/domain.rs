@@ -258,6 +258,14 @@ mod tests {
         assert!(!is_plain_domain("xn--bcher-kva.example"));
         assert!(!is_plain_domain("XN--bcher-kva.example"));
         assert_eq!(check_domain("XN--bcher-kva.example"), Ok(()));
+        // The limits hold at their bounds on the full path too: a 63-character label and a
+        // name of 253 characters beside an A-label.
+        let with_a_label = format!("xn--bcher-kva.{}", "a".repeat(63));
+        assert_eq!(check_domain(&with_a_label), Ok(()));
+        let name_253 = format!("xn--bcher-kva.{}", &at_limit[14..]);
+        assert_eq!(name_253.len(), MAX_DOMAIN);
+        assert_eq!(check_domain(&name_253), Ok(()));
+        assert!(check_domain(&format!("{name_253}a")).is_err());
     }
 
     #[test]
