@@ -457,6 +457,88 @@ mod tests {
         assert_eq!(rsa_modulus_bits(&cut[..100]), None, "cut short");
     }
 
+    /// A host that accepts every signature: only the core's own checks stand in its way.
+    struct YesHost;
+    impl SignatureHost for YesHost {
+        fn verify(&self, _: HostScheme, _: &[u8], _: &[u8], _: &[u8]) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn the_rsa_key_floor_holds_whatever_the_host_says() {
+        // ring refuses RSA keys under 2048 bits itself; a host verifier may not, so the floor
+        // (and the 8192-bit ceiling) is applied before the host is asked, for RSA schemes only.
+        let key = |bits: usize| {
+            let mut modulus = vec![0x00, 0x80];
+            modulus.resize(1 + bits / 8, 0x11);
+            let mut ints = Vec::new();
+            der_tlv(0x02, &modulus, &mut ints);
+            der_tlv(0x02, &[1, 0, 1], &mut ints);
+            let mut out = Vec::new();
+            der_tlv(0x30, &ints, &mut out);
+            out
+        };
+        let with = |i: usize| HostAlgorithm {
+            ring: ALGORITHMS[i].0,
+            scheme: ALGORITHMS[i].1,
+            min_rsa_bits: ALGORITHMS[i].2,
+            host: &YesHost,
+        };
+        let rsa = ALGORITHMS
+            .iter()
+            .position(|a| a.1 == HostScheme::RsaPkcs1Sha256)
+            .unwrap();
+        let rsa3072 = ALGORITHMS.iter().position(|a| a.2 == 3072).unwrap();
+        let ecdsa = 0;
+        // (algorithm, key bits, accepted, reason)
+        let cases = [
+            (
+                rsa,
+                1024,
+                false,
+                "RFC 8461 §4.2 trusts webpki's floor: 1024 bits is too weak",
+            ),
+            (rsa, 2040, false, "just under 2048"),
+            (rsa, 2048, true, "the floor"),
+            (rsa, 8192, true, "the ceiling"),
+            (rsa, 8200, false, "over the ceiling"),
+            (rsa3072, 2048, false, "this identifier's floor is 3072"),
+            (rsa3072, 3072, true, "at its floor"),
+        ];
+        for (i, bits, ok, why) in cases {
+            let r = with(i).verify_signature(&key(bits), b"m", b"s");
+            assert_eq!(r.is_ok(), ok, "{why}");
+        }
+        assert!(
+            with(ecdsa).verify_signature(&[4; 65], b"m", b"s").is_ok(),
+            "no RSA floor for an ECDSA key: the host decides"
+        );
+        assert_eq!(
+            format!("{:?}", with(rsa)),
+            "HostAlgorithm(rsa-pkcs1-sha256)"
+        );
+    }
+
+    #[test]
+    fn host_scheme_names_are_key_padding_hash() {
+        use HostScheme::*;
+        let all = [
+            (EcdsaSha256, "ecdsa-sha256", false),
+            (EcdsaSha384, "ecdsa-sha384", false),
+            (Ed25519, "ed25519", false),
+            (RsaPkcs1Sha256, "rsa-pkcs1-sha256", true),
+            (RsaPkcs1Sha384, "rsa-pkcs1-sha384", true),
+            (RsaPkcs1Sha512, "rsa-pkcs1-sha512", true),
+            (RsaPssSha256, "rsa-pss-sha256", true),
+            (RsaPssSha384, "rsa-pss-sha384", true),
+            (RsaPssSha512, "rsa-pss-sha512", true),
+        ];
+        for (scheme, name, rsa) in all {
+            assert_eq!((scheme.as_str(), scheme.is_rsa()), (name, rsa));
+        }
+    }
+
     #[test]
     fn trust_anchors_count_what_they_could_not_use() {
         let mut roots = TrustAnchors::new();
