@@ -213,6 +213,23 @@ mod tests {
         for (input, ok, why) in cases {
             assert_eq!(check_domain(input).is_ok(), *ok, "{input:?}: {why}");
         }
+        // Where each problem is placed: the byte it is at, so a lint can point at it.
+        // (input, offset, reason)
+        let placed = [
+            ("-a.example", 0, "a leading hyphen at the label's start"),
+            ("mx.-a.example", 3, "in a later label"),
+            ("ab-.example", 2, "a trailing hyphen at the hyphen"),
+            ("mx.abc-.example", 6, "in a later label"),
+            (
+                "mx.a_b",
+                4,
+                "the first byte that is no letter, digit or hyphen",
+            ),
+            ("a..b", 2, "an empty label where it would begin"),
+        ];
+        for (input, at, why) in placed {
+            assert_eq!(check_domain(input).unwrap_err().at, at, "{input:?}: {why}");
+        }
         let long_label = format!("{}.example", "a".repeat(64));
         assert!(check_domain(&long_label).is_err(), "64-char label");
         let long_name = vec!["a".repeat(63); 5].join(".");

@@ -474,6 +474,10 @@ mod tests {
         let repeat = lint.diagnostics.last().unwrap();
         assert_eq!(repeat.code, "record-extension-duplicate");
         assert_eq!(
+            repeat.rfc, "RFC 8461 §3.1",
+            "every record problem cites §3.1"
+        );
+        assert_eq!(
             lint.record.unwrap().extensions[17].1,
             "v",
             "§3.1: the first counts"
