@@ -461,6 +461,20 @@ mod tests {
     use super::*;
     use crate::diagnostic::MAX_DIAGNOSTICS;
 
+    #[test]
+    fn the_ext_name_table_is_the_abnf() {
+        // §3.1 sts-ext-name after its first character: ALPHA / DIGIT / "_" / "-" / ".". The
+        // table is the fast path; check_ext_name's explanation re-derives it, so a wrong table
+        // would only be slow, and this is where it shows.
+        for c in 0..=255u8 {
+            let want = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
+            assert_eq!(EXT_NAME[c as usize], want, "byte {c:#04x}");
+        }
+        for name in ["a_b", "a-b", "a.b", "A9", &"x".repeat(32)] {
+            assert_eq!(check_ext_name(name), Ok(()), "{name}");
+        }
+    }
+
     /// fuzz/linear-time.sh found both shapes quadratic; these pin what the linear code must
     /// still say about them.
     #[test]
