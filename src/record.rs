@@ -475,6 +475,107 @@ mod tests {
         }
     }
 
+    #[test]
+    fn what_each_problem_says() {
+        // (record, TXT name, every code with the column it points at, text in the first message)
+        let cases: &[(&str, Option<&str>, &[(&str, u32)], &str)] = &[
+            (
+                " v=STSv1; id=1",
+                None,
+                &[("record-version", 1)],
+                "found leading whitespace",
+            ),
+            (
+                "V=STSV1; id=1",
+                None,
+                &[("record-version", 1)],
+                "found \"V=STSV1\" (the version is case-sensitive)",
+            ),
+            (
+                "v=TLSRPTv1; rua=mailto:r@example.com",
+                None,
+                &[("record-version", 1)],
+                "found a TLS-RPT record (RFC 8460)",
+            ),
+            (
+                "v=spf1 -all",
+                None,
+                &[("record-version", 1)],
+                "found an SPF record",
+            ),
+            (
+                "v=DMARC1; p=none",
+                None,
+                &[("record-version", 1)],
+                "found a DMARC record",
+            ),
+            ("hello", None, &[("record-version", 1)], "found \"hello\""),
+            (
+                "v=STSv1",
+                None,
+                &[("record-version", 8)],
+                "found the end of the record",
+            ),
+            (
+                "v=STSv1 id=1",
+                None,
+                &[("record-version", 8)],
+                "right after \"v=STSv1\"",
+            ),
+            (
+                "v=STSv1; id=ab cd",
+                None,
+                &[("record-id-invalid", 15)],
+                "(fields are separated by \";\")",
+            ),
+            (
+                "v=STSv1; id=ab\tcd",
+                None,
+                &[("record-id-invalid", 15)],
+                "(fields are separated by \";\")",
+            ),
+            (
+                "v=STSv1; id=ab!cd",
+                None,
+                &[("record-id-invalid", 15)],
+                "found '!'",
+            ),
+            (
+                "v=STSv1; ID=1",
+                None,
+                &[("record-id-missing", 14)],
+                "(field names are case-sensitive: found \"ID\")",
+            ),
+            (
+                "v=STSv1; x!=1",
+                None,
+                &[("record-field-invalid", 11), ("record-id-missing", 14)],
+                "field names hold",
+            ),
+            ("v=STSv1; id=1", Some("_mta-sts.example.com"), &[], ""),
+            ("v=STSv1; id=1", Some("_MTA-STS.Example.com"), &[], ""),
+            (
+                "v=STSv1; id=1",
+                Some("example.com"),
+                &[("record-name", 0)],
+                "MTA-STS records live at \"_mta-sts.<domain>\"",
+            ),
+        ];
+        for (text, name, want, says) in cases {
+            let l = lint_record(text, *name);
+            let got: Vec<(&str, u32)> = l.diagnostics.iter().map(|d| (d.code, d.column)).collect();
+            assert_eq!(got, *want, "{text:?}: {:?}", l.diagnostics);
+            if let Some(d) = l.diagnostics.first() {
+                assert!(d.message.contains(says), "{text:?}: {}", d.message);
+            }
+        }
+        // A 32-character name with a bad byte is told about the byte, not its length.
+        let name = format!("abcd!{}", "x".repeat(27));
+        let (at, why) = check_ext_name(&name).unwrap_err();
+        assert_eq!(at, 4, "{why}");
+        assert!(why.contains("found '!'"), "{why}");
+    }
+
     /// fuzz/linear-time.sh found both shapes quadratic; these pin what the linear code must
     /// still say about them.
     #[test]
