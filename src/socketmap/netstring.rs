@@ -304,6 +304,181 @@ pub fn encode(data: &[u8]) -> Result<Vec<u8>, SocketmapError> {
 mod tests {
     use super::*;
 
+    /// Every request `feed` found, as bytes, whichever way it was handed over.
+    fn taken(chunk: &[u8], feed: &Feed) -> Vec<Vec<u8>> {
+        feed.requests
+            .iter()
+            .map(|f| match f {
+                Fed::InChunk { start, end } => chunk[*start..*end].to_vec(),
+                Fed::Held(data) => data.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn consumed_bytes_are_dropped_and_unconsumed_ones_kept() {
+        // The decoder holds one request's data plus what was pushed and not taken: consumed
+        // input is cleared when all of it is taken, and moved out once more than 4 KiB of it
+        // is more than half the buffer; bytes not yet taken survive both.
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        d.push(b"3:abc,3:de");
+        assert_eq!(d.next_request().unwrap(), Some(b"abc".to_vec()));
+        assert_eq!(d.next_request().unwrap(), None);
+        d.push(b"f,");
+        assert_eq!(
+            d.next_request().unwrap(),
+            Some(b"def".to_vec()),
+            "unconsumed bytes kept"
+        );
+        d.push(b"1:g,");
+        assert_eq!((d.at, d.input.len()), (0, 4), "all taken: cleared first");
+        assert_eq!(d.next_request().unwrap(), Some(b"g".to_vec()));
+        // 1,000 requests of 5 bytes each (5,000 bytes), then half a request.
+        let many: Vec<u8> = b"2:hi,".repeat(1_000);
+        d.push(&many);
+        d.push(b"4:ab");
+        for _ in 0..1_000 {
+            assert_eq!(d.next_request().unwrap(), Some(b"hi".to_vec()));
+        }
+        assert_eq!(d.buffered(), 4, "the half request, not yet read");
+        d.push(b"c");
+        assert_eq!(
+            (d.at, d.input.len()),
+            (0, 5),
+            "5,000 taken of 5,004: moved out, the rest kept"
+        );
+        d.push(b"d,");
+        assert_eq!(d.next_request().unwrap(), Some(b"abcd".to_vec()));
+        // Under 4 KiB taken, or not more than half: left in place.
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        d.push(&b"2:hi,".repeat(800));
+        d.push(b"2:");
+        for _ in 0..800 {
+            d.next_request().unwrap().unwrap();
+        }
+        d.push(b"h");
+        assert_eq!(d.input.len(), 4_003, "4,000 taken: kept");
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        d.push(&b"2:hi,".repeat(1_000));
+        d.push(&b"x".repeat(6_000));
+        for _ in 0..1_000 {
+            d.next_request().unwrap().unwrap();
+        }
+        d.push(b"y");
+        assert_eq!(d.input.len(), 11_001, "5,000 taken of 11,000: kept");
+        // The bounds themselves: exactly 4,096 taken, and exactly half, are kept.
+        for (requests, tail, len) in [(1_024, 2, 4_099), (1_250, 5_000, 10_001)] {
+            let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+            d.push(&b"1:a,".repeat(requests));
+            d.push(&b"9".repeat(tail));
+            for _ in 0..requests {
+                d.next_request().unwrap().unwrap();
+            }
+            d.push(b"9");
+            assert_eq!(d.input.len(), len, "{requests} taken, {tail} left");
+        }
+    }
+
+    #[test]
+    fn buffered_and_in_request_follow_the_frame() {
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        assert!(!d.in_request());
+        assert_eq!(d.buffered(), 0);
+        d.push(b"5:he");
+        assert!(d.in_request(), "pushed, not yet read");
+        assert_eq!(d.buffered(), 4);
+        assert_eq!(d.next_request().unwrap(), None);
+        assert!(d.in_request(), "inside the data");
+        assert_eq!(d.buffered(), 2, "the data read so far");
+        d.push(b"llo");
+        assert_eq!(d.next_request().unwrap(), None);
+        assert_eq!(d.buffered(), 5, "all the data, waiting for the comma");
+        d.push(b",1:x,");
+        assert_eq!(d.next_request().unwrap(), Some(b"hello".to_vec()));
+        assert!(d.in_request(), "the next request's bytes are here");
+        assert_eq!(d.buffered(), 4);
+        assert_eq!(d.next_request().unwrap(), Some(b"x".to_vec()));
+        assert!(!d.in_request());
+        assert_eq!(d.buffered(), 0);
+        assert_eq!(d.finish(), Ok(()));
+        // A request that came whole but whose comma has not: its data is held.
+        d.push(b"3:abc");
+        assert_eq!(d.next_request().unwrap(), None);
+        assert_eq!(d.buffered(), 3);
+        assert_eq!(
+            d.finish().unwrap_err().code(),
+            "socketmap-netstring-truncated"
+        );
+    }
+
+    #[test]
+    fn feed_points_into_the_chunk_or_copies_what_began_earlier() {
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        let first = b"1:a,3:bc";
+        let f = d.feed(first);
+        assert_eq!(f.requests, [Fed::InChunk { start: 2, end: 3 }]);
+        assert_eq!(f.error, None);
+        let second = b"d,2:ef,3:gh";
+        let f = d.feed(second);
+        assert_eq!(
+            f.requests,
+            [
+                Fed::Held(b"bcd".to_vec()),
+                Fed::InChunk { start: 4, end: 6 }
+            ]
+        );
+        assert_eq!(taken(second, &f), [b"bcd".to_vec(), b"ef".to_vec()]);
+        // "3:gh" began in the second chunk; its last byte comes now.
+        let third = b"i,0:,";
+        let f = d.feed(third);
+        assert_eq!(taken(third, &f), [b"ghi".to_vec(), b"".to_vec()]);
+        assert!(matches!(f.requests[0], Fed::Held(_)));
+        // A request whose data came whole in an earlier chunk and its comma in this one.
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        assert_eq!(
+            d.feed(b"xx3:abc").error.unwrap().code(),
+            "socketmap-netstring-length"
+        );
+        let mut d2 = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        assert!(d2.feed(b"3:abc").requests.is_empty());
+        let f = d2.feed(b",");
+        assert_eq!(f.requests, [Fed::Held(b"abc".to_vec())]);
+        let f = d.feed(b",");
+        assert!(f.error.is_some(), "the framing error stays");
+        // push + next_request and feed mixed: requests left from an earlier push are copied,
+        // the ones in this chunk are placed relative to it.
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        d.push(b"1:a,2:bc,");
+        assert_eq!(d.next_request().unwrap(), Some(b"a".to_vec()));
+        let chunk = b"3:def,";
+        let f = d.feed(chunk);
+        assert_eq!(
+            f.requests,
+            [Fed::Held(b"bc".to_vec()), Fed::InChunk { start: 2, end: 5 }]
+        );
+    }
+
+    #[test]
+    fn a_length_may_have_up_to_ten_digits_with_leading_zeros() {
+        // Interop: Postfix's reader takes "007:"; ten digits are allowed, the eleventh refused
+        // as soon as it is seen.
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        d.push(b"0000000003:abc,");
+        assert_eq!(d.next_request().unwrap(), Some(b"abc".to_vec()));
+        let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
+        d.push(b"00000000003");
+        let e = d.next_request().unwrap_err();
+        assert_eq!(e.code(), "socketmap-netstring-length-digits");
+        // The request limit: exactly the limit is read, one more refused before its data.
+        let mut d = NetstringDecoder::new(3);
+        d.push(b"3:abc,4:");
+        assert_eq!(d.next_request().unwrap(), Some(b"abc".to_vec()));
+        assert_eq!(
+            d.next_request().unwrap_err().code(),
+            "socketmap-request-too-large"
+        );
+    }
+
     #[test]
     fn a_bad_length_is_named_however_the_bytes_were_split() {
         // (pushes, why): the bad byte after digits that came in an earlier push (fuzz/regressions/socketmap).
