@@ -596,3 +596,151 @@ fn skipped_keys_and_bad_requests() {
     assert_eq!(a.reply.class(), "perm");
     assert!(a.reply.text().starts_with("PERM expected a request"));
 }
+
+#[test]
+fn the_mx_records_are_asked_only_for_an_applied_wildcard_policy() {
+    // (mode, patterns, strict_testing, needs the MX records)
+    let cases = [
+        ("enforce", &["*.example.com"][..], false, true),
+        (
+            "enforce",
+            &["mx1.example.com", "*.example.com"],
+            false,
+            true,
+        ),
+        ("enforce", &["mx1.example.com"], false, false),
+        ("testing", &["*.example.com"], false, false),
+        ("testing", &["*.example.com"], true, true),
+        ("none", &["*.example.com"], true, false),
+    ];
+    for (mode, mx, strict_testing, want) in cases {
+        let zone = ZoneOptions {
+            strict_testing,
+            ..Default::default()
+        };
+        let p = policy(mode, mx);
+        assert_eq!(
+            needs_mx(Some(&p), &zone),
+            want,
+            "{mode} {mx:?} {strict_testing}"
+        );
+    }
+    assert!(!needs_mx(None, &ZoneOptions::default()));
+}
+
+#[test]
+fn postfix_match_keywords_are_left_out_and_said_so() {
+    // postconf(5): "hostname", "nexthop" and "dot-nexthop" are match keywords; a policy host of
+    // that name sent as is would widen the match (RFC 8461 §4.1 names hosts).
+    let zone = ZoneOptions::default();
+    let p = policy("enforce", &["hostname", "mx1.example.com"]);
+    let a = answer("example.com", Some(&p), 60, &zone, None);
+    assert_eq!(
+        a.reply.text(),
+        "OK secure match=mx1.example.com servername=hostname"
+    );
+    assert!(
+        a.reason
+            .ends_with("; hostname left out: Postfix reads it as a match keyword"),
+        "{}",
+        a.reason
+    );
+    let p = policy("enforce", &["mx1.example.com"]);
+    let a = answer("example.com", Some(&p), 60, &zone, None);
+    assert!(!a.reason.contains("left out"), "{}", a.reason);
+}
+
+/// A valid host name of exactly `len` characters (labels of at most 60), unique by `i`.
+fn name_of(i: usize, len: usize) -> String {
+    let mut name = format!("m{i:05}");
+    let tail = ".example.com";
+    // Filled with ".aaa…" labels: each piece is a dot and 1-60 letters, the last at least two.
+    let mut fill = len - name.len() - tail.len();
+    while fill > 0 {
+        let piece = if fill <= 61 { fill } else { 61.min(fill - 2) };
+        assert!(piece >= 2, "no name of {len} characters");
+        name.push('.');
+        name.push_str(&"a".repeat(piece - 1));
+        fill -= piece;
+    }
+    name.push_str(tail);
+    assert_eq!(name.len(), len, "{name}");
+    name
+}
+
+#[test]
+fn an_answer_of_exactly_100000_bytes_is_sent_and_one_more_is_temp() {
+    // socketmap_table(5): a reply is at most 100000 bytes. "OK secure match=" + names joined
+    // by ":" + " servername=hostname": 36 bytes around the names.
+    let names_for = |extra: usize| {
+        let mut names: Vec<String> = (0..497).map(|i| name_of(i, 200)).collect();
+        let used: usize = names.iter().map(|n| n.len() + 1).sum::<usize>() - 1;
+        names.push(name_of(497, MAX_REPLY - 36 - used - 1 + extra));
+        names
+    };
+    let zone = ZoneOptions::default();
+    for (extra, class) in [(0, "ok"), (1, "temp")] {
+        let names = names_for(extra);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let p = policy("enforce", &refs);
+        let a = answer("example.com", Some(&p), 60, &zone, None);
+        assert_eq!(a.reply.class(), class, "{extra} over");
+        if class == "ok" {
+            assert_eq!(a.reply.text().len(), MAX_REPLY);
+        }
+        assert!(encode(a.reply.text().as_bytes()).is_ok());
+    }
+    // With the Postfix 3.10 attributes the reply would pass the limit: they are left out, the
+    // answer itself still goes.
+    let names = names_for(0);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = policy("enforce", &refs);
+    let attrs = ZoneOptions {
+        sts_attributes: true,
+        ..Default::default()
+    };
+    let with = answer("example.com", Some(&p), 60, &attrs, None);
+    let without = answer("example.com", Some(&p), 60, &zone, None);
+    assert_eq!(with.reply, without.reply);
+    assert!(
+        with.reason
+            .ends_with("; Postfix 3.10 attributes left out: the reply would pass 100000 bytes"),
+        "{}",
+        with.reason
+    );
+}
+
+#[test]
+fn the_postfix_3_10_attributes_go_up_to_exactly_100000_bytes() {
+    // The attributes are kept while the whole reply is at most 100000 bytes, and dropped (the
+    // answer still going) from 100001. The TTL's digits move the length one byte at a time.
+    let attrs = ZoneOptions {
+        sts_attributes: true,
+        ..Default::default()
+    };
+    let reply = |last: usize, ttl: u64| {
+        let mut names: Vec<String> = (0..154).map(|i| name_of(i, 200)).collect();
+        names.push(name_of(154, last));
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let p = policy("enforce", &refs);
+        answer("example.com", Some(&p), ttl, &attrs, None)
+    };
+    let (last, digits) = (20..=250)
+        .find_map(|last| {
+            let a = reply(last, 1);
+            let len = a.reply.text().len();
+            (a.reply.text().contains("policy_ttl=1 ") && len <= MAX_REPLY && MAX_REPLY - len < 9)
+                .then(|| (last, MAX_REPLY - len))
+        })
+        .expect("a last name that brings the reply within 8 bytes of the limit");
+    let exact = reply(last, 10u64.pow(digits as u32));
+    assert_eq!(exact.reply.text().len(), MAX_REPLY);
+    assert!(exact.reply.text().contains("policy_type=sts"));
+    let over = reply(last, 10u64.pow(digits as u32 + 1));
+    assert_eq!(over.reply.class(), "ok");
+    assert!(
+        !over.reply.text().contains("policy_type"),
+        "dropped at 100001"
+    );
+    assert!(over.reason.contains("the reply would pass 100000 bytes"));
+}
