@@ -386,6 +386,10 @@ fn keys_normalise_as_postfix_sends_them() {
         ("[mail.example.com]x", "junk after the bracket"),
         ("exa_mple..com", "empty label"),
         ("example.com:port", "a port that is not digits"),
+        (
+            "[IPv6:]",
+            "the tag and nothing after it: no literal, and no domain",
+        ),
     ] {
         assert!(
             matches!(lookup_of(key), Lookup::Skip(Skip::NotADomain(_))),

@@ -482,16 +482,26 @@ mod tests {
     #[test]
     fn a_bad_length_is_named_however_the_bytes_were_split() {
         // (pushes, why): the bad byte after digits that came in an earlier push (fuzz/regressions/socketmap).
-        let cases: [(&[&[u8]], &str); 4] = [
+        let cases: [(&[&[u8]], &str, &str); 5] = [
             (
                 &[b"12", b"x"],
                 "digits in one push, the bad byte in the next",
+                "x",
             ),
-            (&[b"1", b"2", b"x"], "each digit its own push"),
-            (&[b"3:abc,12", b";"], "after a request, the buffer cleared"),
-            (&[b"12x"], "all in one push"),
+            (&[b"1", b"2", b"x"], "each digit its own push", "x"),
+            (
+                &[b"3:abc,12", b";"],
+                "after a request, the buffer cleared",
+                ";",
+            ),
+            (&[b"12x"], "all in one push", "12x"),
+            (
+                &[b"1:a,123x4567890123456789"],
+                "sixteen bytes from the digits on",
+                "123x456789012345",
+            ),
         ];
-        for (pushes, why) in cases {
+        for (pushes, why, shown) in cases {
             let mut d = NetstringDecoder::new(DEFAULT_MAX_REQUEST);
             let mut result = Ok(None);
             for p in pushes {
@@ -503,6 +513,13 @@ mod tests {
             }
             let e = result.expect_err(why);
             assert_eq!(e.code(), "socketmap-netstring-length", "{why}");
+            let SocketmapError::NetstringLength { found } = &e else {
+                unreachable!()
+            };
+            assert_eq!(
+                found, shown,
+                "{why}: what is still buffered, from the digits on"
+            );
             assert!(d.finish().is_err(), "{why}: stays failed");
         }
     }
