@@ -738,6 +738,38 @@ mod tests {
     ];
 
     #[test]
+    fn scheme_and_percent_encoding_are_checked_byte_by_byte() {
+        // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
+        for (uri, want) in [
+            ("mailto:r@example.com", Some(6)),
+            ("m1+.-x:y", Some(6)),
+            ("1mailto:x", None),
+            ("ma_ilto:x", None),
+            (":x", None),
+            ("mailto", None),
+        ] {
+            assert_eq!(super::scheme_end(uri), want, "{uri}");
+        }
+        // RFC 3986 §2.1: "%" HEXDIG HEXDIG, wherever it stands; RFC 8460 §3: "!" encoded.
+        for (uri, want) in [
+            ("mailto:a%2Cb@example.com", None),
+            ("x%2C", None),
+            ("%2c%21", None),
+            ("%2G", Some(0)),
+            ("%G2", Some(0)),
+            ("a%2", Some(1)),
+            ("ab%2C!", Some(5)),
+            ("ab%2C%2C!", Some(8)),
+        ] {
+            assert_eq!(
+                super::check_uri_chars(uri).err().map(|e| e.0),
+                want,
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
     fn good_records() {
         for (input, rua, ext, why) in GOOD {
             let r = parse_tlsrpt_record(input).unwrap_or_else(|e| panic!("{why}: {input:?}: {e}"));
