@@ -738,6 +738,44 @@ mod tests {
     ];
 
     #[test]
+    fn hosts_of_rua_uris() {
+        // RFC 3986 §3.2.2 reg-name (letters, digits, "-", pct-encoded) in dot-separated labels,
+        // one trailing dot allowed, or an IP-literal in brackets.
+        for (host, ok) in [
+            ("example.com", true),
+            ("example.com.", true),
+            ("a-b.c", true),
+            ("a%41.c", true),
+            ("[1]", true),
+            ("[2001:db8::1]", true),
+            ("", false),
+            (".", false),
+            ("a..b", false),
+            (".a", false),
+            ("a_b.c", false),
+            ("a b", false),
+            ("[", false),
+            ("[]", false),
+            ("[1", false),
+        ] {
+            assert_eq!(super::host_problem(host).is_none(), ok, "{host:?}");
+        }
+        // What a character that is not allowed is called.
+        for (uri, says) in [
+            ("mailto:a b@example.com", "a URI holds no whitespace"),
+            ("mailto:a\tb@example.com", "a URI holds no whitespace"),
+            (
+                "mailto:a\"b@example.com",
+                "'\"' is not allowed in a URI (RFC 3986 §2)",
+            ),
+        ] {
+            let (at, why) = super::check_uri_chars(uri).unwrap_err();
+            assert_eq!(at, 8, "{uri}");
+            assert!(why.starts_with(says), "{uri}: {why}");
+        }
+    }
+
+    #[test]
     fn scheme_and_percent_encoding_are_checked_byte_by_byte() {
         // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
         for (uri, want) in [
