@@ -738,6 +738,60 @@ mod tests {
     ];
 
     #[test]
+    fn https_uri_problems_point_at_the_host_or_the_port() {
+        // (uri, offset of the problem, or None when usable)
+        for (uri, at) in [
+            ("https://[2001:db8::1]/r", None),
+            ("https://[2001:db8::1]:443/r", None),
+            ("https://user@example.com:8443/r", None),
+            ("https://user@exa_mple.com/r", Some(13)),
+            ("https://user@/r", Some(13)),
+            ("https://exa_mple.com/r", Some(8)),
+            ("https://example.com:44x/r", Some(20)),
+            ("https://u@example.com:4x/r", Some(22)),
+        ] {
+            assert_eq!(super::check_uri(uri).err().map(|e| e.0), at, "{uri}");
+        }
+    }
+
+    #[test]
+    fn record_shapes_around_the_fields() {
+        // (record, every code with its column, text in the first message)
+        let rua = "rua=mailto:r@example.com";
+        let cases: Vec<(String, Vec<(&str, u32)>, &str)> = vec![
+            (
+                "v=TLSRPTv1".into(),
+                vec![("tlsrpt-record-version", 11)],
+                "found the end of the record",
+            ),
+            (
+                "v=TLSRPTv1 x".into(),
+                vec![("tlsrpt-record-version", 11)],
+                "x",
+            ),
+            (format!("v=TLSRPTv1; {rua}; "), vec![], ""),
+            (
+                format!("v=TLSRPTv1;   ; {rua}"),
+                vec![("tlsrpt-record-separator", 15)],
+                "empty field",
+            ),
+            (
+                format!("v=TLSRPTv1; {rua}  "),
+                vec![("tlsrpt-record-separator", 37)],
+                "whitespace after the last field",
+            ),
+        ];
+        for (text, want, says) in cases {
+            let l = lint_tlsrpt_record(&text, None);
+            let got: Vec<(&str, u32)> = l.diagnostics.iter().map(|d| (d.code, d.column)).collect();
+            assert_eq!(got, want, "{text:?}: {:?}", l.diagnostics);
+            if let Some(d) = l.diagnostics.first() {
+                assert!(d.message.contains(says), "{text:?}: {}", d.message);
+            }
+        }
+    }
+
+    #[test]
     fn hosts_of_rua_uris() {
         // RFC 3986 §3.2.2 reg-name (letters, digits, "-", pct-encoded) in dot-separated labels,
         // one trailing dot allowed, or an IP-literal in brackets.
