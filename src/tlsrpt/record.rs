@@ -760,6 +760,11 @@ mod tests {
         let rua = "rua=mailto:r@example.com";
         let cases: Vec<(String, Vec<(&str, u32)>, &str)> = vec![
             (
+                format!("v=TLSRPTv1; {rua}; x!=1"),
+                vec![("tlsrpt-record-field-invalid", 40)],
+                "found '!'",
+            ),
+            (
                 "v=TLSRPTv1".into(),
                 vec![("tlsrpt-record-version", 11)],
                 "found the end of the record",
