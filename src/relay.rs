@@ -305,6 +305,27 @@ mod tests {
     use crate::error::{CertificateError, DnsError, SmtpError};
 
     #[test]
+    fn reply_text_is_one_line_of_at_most_400_bytes_cut_on_a_character() {
+        // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its code; the text is
+        // kept to 400 bytes (and "...") so an MX's long or multi-line text never breaks it.
+        let a400 = "a".repeat(400);
+        assert_eq!(clean(&a400), a400, "exactly 400: kept");
+        assert_eq!(clean(&"a".repeat(401)), format!("{a400}..."));
+        // "é" is two bytes: starting at byte 399 it straddles the cut, so it goes whole.
+        let straddle = format!("{}é", "a".repeat(399));
+        assert_eq!(clean(&straddle), format!("{}...", "a".repeat(399)));
+        let four = format!("{}\u{1f600}b", "a".repeat(398));
+        assert_eq!(clean(&four), format!("{}...", "a".repeat(398)));
+        let ends_at = format!("{}éb", "a".repeat(398));
+        assert_eq!(
+            clean(&ends_at),
+            format!("{}é...", "a".repeat(398)),
+            "a character ending at 400 stays"
+        );
+        assert_eq!(clean("one\r\ntwo\tthree\0"), "one  two three ");
+    }
+
+    #[test]
     fn failure_replies() {
         let cert: Error = CertificateError::Expired { detail: "x".into() }.into();
         let r = failure_reply(

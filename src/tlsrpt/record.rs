@@ -759,6 +759,22 @@ mod tests {
         // (record, every code with its column, text in the first message)
         let rua = "rua=mailto:r@example.com";
         let cases: Vec<(String, Vec<(&str, u32)>, &str)> = vec![
+            // Problems with a later URI of the list point at it, past the blanks before it.
+            (
+                format!("v=TLSRPTv1; {rua},  https://exa_mple.com/r"),
+                vec![("tlsrpt-record-rua-invalid", 48)],
+                "needs a host",
+            ),
+            (
+                format!("v=TLSRPTv1; {rua},  {}", &rua[4..]),
+                vec![("tlsrpt-record-rua-repeated", 40)],
+                "appears twice",
+            ),
+            (
+                format!("v=TLSRPTv1; {rua},\tftp://x.example/r"),
+                vec![("tlsrpt-record-rua-scheme", 39)],
+                "ftp",
+            ),
             (
                 format!("v=TLSRPTv1; {rua}; x!=1"),
                 vec![("tlsrpt-record-field-invalid", 40)],
