@@ -305,6 +305,87 @@ mod tests {
     use crate::error::{CertificateError, DnsError, SmtpError};
 
     #[test]
+    fn each_failure_has_its_enhanced_subject_and_detail() {
+        // RFC 3463 §3.5, §3.8 and the RFC 5248 registry: X.7.5 cryptographic failure, X.7.10
+        // encryption needed, X.4.3 directory server failure, X.7.0 other security, X.1.10 null
+        // MX (RFC 7505 §4.2), X.1.2 / X.1.3 bad address, X.4.4 unable to route, X.4.1 no
+        // answer, X.3.0 the MX's system, X.5.0 protocol, X.4.2 the rest.
+        for (code, want) in [
+            ("certificate-expired", "7.5"),
+            ("certificate-host-mismatch", "7.5"),
+            ("validation-failure", "7.5"),
+            ("tls-handshake-failed", "7.5"),
+            ("starttls-not-supported", "7.10"),
+            ("starttls-refused", "7.10"),
+            ("smtp-data-before-tls", "7.10"),
+            ("dns-temporary", "4.3"),
+            ("mx-lookup-failed", "4.3"),
+            ("mx-address-lookup-failed", "4.3"),
+            ("mx-not-in-policy", "7.0"),
+            ("mx-null", "1.10"),
+            ("domain-not-found", "1.2"),
+            ("domain-invalid", "1.2"),
+            ("recipient-address-literal", "1.2"),
+            ("recipient-no-domain", "1.3"),
+            ("mx-unusable", "4.4"),
+            ("mx-address-not-found", "4.4"),
+            ("mx-address-refused", "4.4"),
+            ("mx-address-invalid", "4.4"),
+            ("mx-timeout", "4.1"),
+            ("delivery-deadline", "4.1"),
+            ("smtp-refused", "3.0"),
+            ("smtp-protocol-error", "5.0"),
+            ("smtp-out-of-step", "5.0"),
+            ("smtp-unexpected-reply", "5.0"),
+            ("smtp-closed", "4.2"),
+            ("certificate", "4.2"),
+        ] {
+            assert_eq!(enhanced_for(code), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn shown_domains_are_the_lower_cased_domain_part_or_none() {
+        assert_eq!(shown_domain("User@Example.COM"), "example.com");
+        assert_eq!(shown_domain("a@b@Example.org"), "example.org", "the last @");
+        assert_eq!(shown_domain("postmaster"), "(none)");
+        assert_eq!(shown_domain("user@"), "(none)");
+        assert_eq!(shown_domain("u@exa\r\nmple.com"), "exa  mple.com");
+        let long = format!("u@{}", "a".repeat(300));
+        assert_eq!(shown_domain(&long), "a".repeat(255), "bounded");
+    }
+
+    #[test]
+    fn only_a_well_formed_enhanced_code_is_taken_off_a_mirrored_line() {
+        // RFC 3463 §2: class.subject.detail, class 2, 4 or 5, subject and detail 1-3 digits.
+        let r = |lines: &[&str]| crate::smtp::Reply {
+            code: 550,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        };
+        assert_eq!(
+            mirror_reply(&r(&["5.7.1"]), "mx").text,
+            "[mx]",
+            "a code alone"
+        );
+        assert_eq!(
+            mirror_reply(&r(&["5.7.1 denied"]), "mx").text,
+            "denied [mx]"
+        );
+        assert_eq!(mirror_reply(&r(&["5.123.456 x"]), "mx").text, "x [mx]");
+        for kept in [
+            "5.1 short",
+            "9.1.1 bad class",
+            "5.x.1 letters",
+            "5.1234.1 long",
+            "5.1.1.1 four",
+            "5..1 empty",
+        ] {
+            assert_eq!(mirror_reply(&r(&[kept]), "mx").text, format!("{kept} [mx]"));
+        }
+        assert_eq!(mirror_reply(&r(&["9.9.9"]), "mx").text, "9.9.9 [mx]");
+    }
+
+    #[test]
     fn reply_text_is_one_line_of_at_most_400_bytes_cut_on_a_character() {
         // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its code; the text is
         // kept to 400 bytes (and "...") so an MX's long or multi-line text never breaks it.
