@@ -311,6 +311,7 @@ mod tests {
             ),
             ("2001:db8::25", "documentation", "RFC 3849"),
             ("3fff::1", "documentation", "RFC 9637"),
+            ("5f00::1", "reserved", "RFC 9602 SRv6 SIDs"),
             ("fc00::1", "unique-local", "RFC 4193 fc00::/7"),
             ("fd12:3456::1", "unique-local", "RFC 4193 fd00::/8 half"),
             ("fe80::1", "link-local", "RFC 4291 fe80::/10"),
@@ -345,6 +346,40 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn every_range_of_the_tables_is_found_inside_it() {
+        // One address inside each range (its first bit past the prefix set), so a wrong
+        // prefix length or network shows in whichever entry it is.
+        for (net, len, r) in V4 {
+            let inside = if *len < 32 {
+                net | (1 << (31 - len))
+            } else {
+                *net
+            };
+            let got = special_range(IpAddr::V4(Ipv4Addr::from(inside)));
+            assert_eq!(
+                got.map(|g| g.kind),
+                Some(r.kind),
+                "{}",
+                Ipv4Addr::from(inside)
+            );
+        }
+        for (net, len, r) in V6 {
+            let inside = if *len < 128 {
+                net | (1 << (127 - len))
+            } else {
+                *net
+            };
+            let got = special_range(IpAddr::V6(std::net::Ipv6Addr::from(inside)));
+            assert_eq!(
+                got.map(|g| g.kind),
+                Some(r.kind),
+                "{}",
+                std::net::Ipv6Addr::from(inside)
+            );
+        }
     }
 
     #[test]
