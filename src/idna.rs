@@ -206,6 +206,28 @@ mod tests {
             ("例え", "r8jz45g"),
             ("ليهمابتكلموشعربي؟", "egbpdaj6bu4bxfgehfvwxn"),
             ("他们为什么不说中文", "ihqwcrb4cv8a8dqg056pqjye"),
+            // Large jumps between code points drive adapt's scaling loop (RFC 3492 §6.1); the
+            // encodings are those of an independent implementation (Python's punycode codec).
+            ("ü中😀", "tda6360b6y5s"),
+            ("aü中文😀x", "ax-xka8510f9nyabf61c"),
+            ("😀😁😂🤣", "e28hcd813a"),
+            ("ελληνικά中文русский", "hxargifdar42ikaj5ena2a46831av72c"),
+            ("ÿ𐍈中a", "a-jha8830dvnxi"),
+            ("ä中中中中中😀😀😀ß", "zcaj9640daaaa60197faa"),
+            // Found by search so that adapt's delta is exactly 455, 468 and 481: the loop's
+            // bound is `> ((BASE - TMIN) * TMAX) / 2`, exactly.
+            (
+                "\u{526}\u{5a8}\u{17c}\u{1f5}\u{7d6}\u{490}\u{4cd}",
+                "hha6v32e8gvpfzo2j",
+            ),
+            (
+                "\u{103}\u{377}\u{4e1b}\u{371}\u{12b}\u{3f9}\u{138}\u{4e1c}",
+                "0da4frb84n3a69es909ama",
+            ),
+            (
+                "\u{371}\u{133}\u{15c}\u{4e0b}\u{3f7}\u{f9}\u{169}",
+                "qda9i1e3bu5nbxa1609a",
+            ),
         ];
         for (u, p) in cases {
             let chars: Vec<char> = u.chars().collect();

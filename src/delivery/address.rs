@@ -383,6 +383,21 @@ mod tests {
     }
 
     #[test]
+    fn what_a_host_without_the_family_lacks() {
+        assert_eq!(
+            Family::OnlyV4.lacking(),
+            Some("no IPv4 address (ipv4-only)")
+        );
+        assert_eq!(
+            Family::OnlyV6.lacking(),
+            Some("no IPv6 address (ipv6-only)")
+        );
+        for f in [Family::Any, Family::PreferV4, Family::PreferV6] {
+            assert_eq!(f.lacking(), None, "{f:?} takes either family");
+        }
+    }
+
+    #[test]
     fn families_order_and_exclude() {
         let mut r = AddressRules::default();
         let list = ["2a00::1", "8.8.8.8", "2a00::2", "8.8.4.4"];
