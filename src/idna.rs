@@ -228,12 +228,23 @@ mod tests {
                 "\u{371}\u{133}\u{15c}\u{4e0b}\u{3f7}\u{f9}\u{169}",
                 "qda9i1e3bu5nbxa1609a",
             ),
+            // A digit whose value equals its threshold (q == t): it is written, then a zero.
+            ("\u{ad}", "kba"),
         ];
         for (u, p) in cases {
             let chars: Vec<char> = u.chars().collect();
             assert_eq!(punycode_encode(&chars).as_deref(), Some(p), "encode {u}");
             assert_eq!(punycode_decode(p), Some(chars), "decode {p}");
         }
+    }
+
+    #[test]
+    fn decoders_take_upper_case_digits() {
+        // RFC 3492 §5: "decoders MUST recognize both" cases of the basic digits.
+        let bucher: Vec<char> = "bücher".chars().collect();
+        assert_eq!(punycode_decode("bcher-KVA"), Some(bucher));
+        assert_eq!(punycode_decode("TDA"), Some(vec!['ü']));
+        assert_eq!(punycode_decode("R8JZ45G"), punycode_decode("r8jz45g"));
     }
 
     #[test]
