@@ -280,6 +280,11 @@ mod tests {
             "refused without encoding"
         );
         assert_eq!(to_ascii(&"ü".repeat(60)), Err(LABEL_TOO_LONG));
+        // The bound itself: Punycode spends one digit per repeat of U+0080 (delta 0), so 59 of
+        // them make exactly 63 octets with "xn--", and 60 one too many.
+        let at_bound = to_ascii(&"\u{80}".repeat(59)).unwrap();
+        assert_eq!(at_bound.len(), MAX_LABEL);
+        assert_eq!(to_ascii(&"\u{80}".repeat(60)), Err(LABEL_TOO_LONG));
     }
 
     #[test]
