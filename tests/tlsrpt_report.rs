@@ -345,3 +345,69 @@ fn parsedmarc_reads_the_reports_we_build() {
         parsed.len()
     );
 }
+
+/// A report that reads cleanly, for the tests below to change.
+fn clean_report() -> Value {
+    json!({ "organization-name": "o", "date-range": { "start-datetime": "2016-04-01T00:00:00Z", "end-datetime": "2016-04-01T23:59:59Z" },
+        "contact-info": "c", "report-id": "r",
+        "policies": [{ "policy": { "policy-type": "sts", "policy-domain": "example.com", "mx-host": ["mx1.example.com"] },
+            "summary": { "total-successful-session-count": 1, "total-failure-session-count": 1 },
+            "failure-details": [{ "result-type": "certificate-expired", "sending-mta-ip": "192.0.2.1", "failed-session-count": 1 }] }] })
+}
+
+#[test]
+fn nesting_is_depth_not_the_number_of_brackets() {
+    // 100 policies of four levels each open 600 brackets; the report is 5 deep.
+    let mut r = clean_report();
+    let one = r["policies"][0].clone();
+    r["policies"] = Value::Array(vec![one; 100]);
+    let summary = read_report(&r.to_string()).unwrap();
+    assert_eq!(summary.policies.len(), 100);
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_named_by_its_kind() {
+    // (report text, the kind the error names)
+    for (text, kind) in [
+        ("null", "null"),
+        ("true", "a boolean"),
+        ("1", "a number"),
+        ("\"r\"", "a string"),
+        ("[]", "an array"),
+    ] {
+        let e = read_report(text).unwrap_err();
+        assert_eq!(e.code(), "tlsrpt-report-not-object", "{text}");
+        assert!(
+            e.to_string().ends_with(&format!("found {kind}")),
+            "{text}: {e}"
+        );
+    }
+    let mut r = clean_report();
+    r["policies"] = json!({});
+    let e = read_report(&r.to_string()).unwrap_err();
+    assert_eq!(e.code(), "tlsrpt-report-wrong-type");
+    assert!(e.to_string().ends_with("found an object"), "{e}");
+}
+
+#[test]
+fn tolerated_deviations_cite_their_rule() {
+    // What real senders send and the reader takes, each noted with the rule it bends.
+    let mut r = clean_report();
+    r["policies"][0]["policy"]["mx-host"] = json!("mx1.example.com");
+    r["date-range"]["start-datetime"] = json!("2016-04-01T00:00:00");
+    r["policies"][0]["policy"]["policy-type"] = json!("dane");
+    r["policies"][0]["failure-details"][0]["result-type"] = json!("something-new");
+    let problems = read_report(&r.to_string()).unwrap().problems;
+    let got: Vec<(&str, &str)> = problems.iter().map(|d| (d.code, d.rfc)).collect();
+    for want in [
+        (
+            "tlsrpt-report-mx-host-string",
+            "RFC 8460 §4.4, erratum 6241",
+        ),
+        ("tlsrpt-report-date-no-zone", "RFC 8460 §4.4, RFC 3339 §5.6"),
+        ("tlsrpt-report-policy-type-unknown", "RFC 8460 §4.4"),
+        ("tlsrpt-report-result-type-unknown", "RFC 8460 §4.3"),
+    ] {
+        assert!(got.contains(&want), "{want:?} in {got:?}");
+    }
+}

@@ -697,6 +697,17 @@ mod tests {
         );
         let mut big = ok[0].clone();
         big.count = MAX_COUNT;
+        assert!(
+            build_reports(&OPTIONS, &[big.clone()]).is_ok(),
+            "2^53 - 1 is a count"
+        );
+        let mut over = big.clone();
+        over.count = MAX_COUNT + 1;
+        assert_eq!(
+            build_reports(&OPTIONS, &[over]).unwrap_err().code(),
+            "tlsrpt-report-count-invalid",
+            "past what a JSON number holds exactly"
+        );
         assert_eq!(
             build_reports(&OPTIONS, &[big.clone(), big])
                 .unwrap_err()
