@@ -411,3 +411,27 @@ fn tolerated_deviations_cite_their_rule() {
         assert!(got.contains(&want), "{want:?} in {got:?}");
     }
 }
+
+#[test]
+fn a_bad_count_is_shown_as_written_up_to_40_characters() {
+    // RFC 8460 §4.4: counts are non-negative integers. A bad one is quoted in the error while
+    // its JSON text is at most 40 characters; a longer one is named by its kind, so an error
+    // never carries a megabyte. (count, what the error shows)
+    for (count, shown) in [
+        (json!(-1), "-1".to_string()),
+        (json!("a".repeat(38)), "a".repeat(38)),
+        (json!("a".repeat(39)), "a string".to_string()),
+        (json!([1, 2]), "[1,2]".to_string()),
+        (json!(vec![1; 30]), "an array".to_string()),
+    ] {
+        let mut r = clean_report();
+        r["policies"][0]["failure-details"][0]["failed-session-count"] = count.clone();
+        let e = read_report(&r.to_string()).unwrap_err();
+        assert_eq!(e.code(), "tlsrpt-report-count-invalid", "{count}");
+        let m = e.to_string();
+        assert!(
+            m[m.rfind(", found ").unwrap()..].contains(&shown),
+            "{count}: {m}"
+        );
+    }
+}
