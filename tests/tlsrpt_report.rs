@@ -435,3 +435,30 @@ fn a_bad_count_is_shown_as_written_up_to_40_characters() {
         );
     }
 }
+
+#[test]
+fn problems_are_capped_and_a_bad_policy_string_is_noted() {
+    // 300 policies each sending mx-host as a string: the summary keeps the first 200 notes
+    // (MAX_DIAGNOSTICS), as lint does, and reads every policy.
+    let mut r = clean_report();
+    let mut one = r["policies"][0].clone();
+    one["policy"]["mx-host"] = json!("mx1.example.com");
+    r["policies"] = Value::Array(vec![one; 300]);
+    let s = read_report(&r.to_string()).unwrap();
+    assert_eq!((s.policies.len(), s.problems.len()), (300, 200));
+    // RFC 8460 §4.4: policy-string is an array of strings; anything else is ignored, and said.
+    for (value, noted) in [
+        (json!(["version: STSv1", "mode: enforce"]), false),
+        (json!([]), false),
+        (json!(["version: STSv1", 1]), true),
+        (json!("version: STSv1"), true),
+    ] {
+        let mut r = clean_report();
+        r["policies"][0]["policy"]["policy-string"] = value.clone();
+        let problems = read_report(&r.to_string()).unwrap().problems;
+        let ignored = problems.iter().any(|d| {
+            d.code == "tlsrpt-report-field-ignored" && d.message.contains("policy-string")
+        });
+        assert_eq!(ignored, noted, "{value}: {problems:?}");
+    }
+}
