@@ -433,6 +433,10 @@ fn a_bad_count_is_shown_as_written_up_to_40_characters() {
             m[m.rfind(", found ").unwrap()..].contains(&shown),
             "{count}: {m}"
         );
+        assert!(
+            m.starts_with("expected policies[0].failure-details[0].failed-session-count to be"),
+            "the path of the member: {m}"
+        );
     }
 }
 
