@@ -152,6 +152,15 @@ fn hostile_input_gives_named_errors() {
         read_report(&huge).unwrap_err().code(),
         "tlsrpt-report-too-large"
     );
+    // Exactly the limit is read: the same report padded with blanks to MAX_REPORT_BYTES.
+    let mut at_limit = clean_report().to_string();
+    at_limit.push_str(&" ".repeat(MAX_REPORT_BYTES - at_limit.len()));
+    assert!(read_report(&at_limit).is_ok());
+    at_limit.push(' ');
+    assert_eq!(
+        read_report(&at_limit).unwrap_err().code(),
+        "tlsrpt-report-too-large"
+    );
     // Deep nesting: past MAX_DEPTH, and far past serde_json's own recursion limit.
     for depth in [MAX_DEPTH + 1, 10_000, 1_000_000] {
         let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
