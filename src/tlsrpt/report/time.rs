@@ -129,6 +129,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn days_before_year_one_count_back_across_the_era() {
+        // RFC 3339 years run from 0000; January and February of year 0 fall in the era before
+        // (Hinnant's era of 400 years begins on 1 March), the one negative branch.
+        for (date, days) in [
+            ((0, 3, 1), -719_468),
+            ((0, 2, 29), -719_469),
+            ((0, 1, 1), -719_528),
+            ((-1, 12, 31), -719_529),
+            ((-400, 3, 1), -719_468 - 146_097),
+        ] {
+            assert_eq!(days_from_civil(date.0, date.1, date.2), days, "{date:?}");
+            assert_eq!(civil_from_days(days), date, "{days}");
+        }
+    }
+
+    #[test]
     fn days_and_date_times() {
         // (day, first second) — known Unix times
         for (day, t) in [
