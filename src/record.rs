@@ -477,8 +477,9 @@ mod tests {
 
     #[test]
     fn what_each_problem_says() {
-        // (record, TXT name, every code with the column it points at, text in the first message)
-        let cases: &[(&str, Option<&str>, &[(&str, u32)], &str)] = &[
+        /// (record, TXT name, every code with the column it points at, text in the first message)
+        type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, u32)], &'a str);
+        let cases: &[Case] = &[
             (
                 " v=STSv1; id=1",
                 None,

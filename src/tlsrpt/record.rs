@@ -758,7 +758,8 @@ mod tests {
     fn record_shapes_around_the_fields() {
         // (record, every code with its column, text in the first message)
         let rua = "rua=mailto:r@example.com";
-        let cases: Vec<(String, Vec<(&str, u32)>, &str)> = vec![
+        type Case<'a> = (String, Vec<(&'a str, u32)>, &'a str);
+        let cases: Vec<Case> = vec![
             // Problems with a later URI of the list point at it, past the blanks before it.
             (
                 format!("v=TLSRPTv1; {rua},  https://exa_mple.com/r"),
