@@ -145,6 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn century_and_era_edges_both_ways() {
+        // The Gregorian corrections: 1900 and 2100 have no 29 February, 1600, 2000 and 2400 do
+        // (the last day of a 400-year era). Day counts from Python's datetime.
+        for (date, days) in [
+            ((2000, 2, 29), 11_016),
+            ((2000, 3, 1), 11_017),
+            ((2100, 2, 28), 47_540),
+            ((2100, 3, 1), 47_541),
+            ((1900, 2, 28), -25_509),
+            ((1900, 3, 1), -25_508),
+            ((2400, 2, 29), 157_113),
+            ((1600, 2, 29), -135_081),
+            ((9999, 12, 31), 2_932_896),
+            ((1, 1, 1), -719_162),
+        ] {
+            assert_eq!(days_from_civil(date.0, date.1, date.2), days, "{date:?}");
+            assert_eq!(civil_from_days(days), date, "{days}");
+        }
+    }
+
+    #[test]
     fn days_and_date_times() {
         // (day, first second) — known Unix times
         for (day, t) in [
