@@ -185,8 +185,28 @@ mod tests {
             "1969-12-31",
             "+024-01-01",
             "",
+            // 30 days hath September, April, June and November; 2100 is no leap year.
+            "2024-04-31",
+            "2024-06-31",
+            "2024-09-31",
+            "2024-11-31",
+            "2100-02-29",
+            // Signs and other separators where digits and "-" belong.
+            "2024-+1-01",
+            "2024-01-+1",
+            "2024x01-01",
+            "2024-01x01",
         ] {
             assert_eq!(day_start(bad), None, "{bad}");
+        }
+        for good in [
+            "2024-04-30",
+            "2024-01-31",
+            "2024-12-31",
+            "2000-02-29",
+            "2023-02-28",
+        ] {
+            assert!(day_start(good).is_some(), "{good}");
         }
         // (text, Unix time, zone named)
         let cases: &[(&str, Option<(i64, bool)>)] = &[
