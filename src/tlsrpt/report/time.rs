@@ -224,6 +224,21 @@ mod tests {
             ("2016-04-01T00:00:00+0200", None),
             ("2016-04-01T00:00:00Zjunk", None),
             ("2016-04-01T00:00:0é", None),
+            // A character across byte 10, where the date ends.
+            ("2016-04-0éT00:00:00Z", None),
+            // The bounds of each field: a leap second is read as :59, nothing past it.
+            ("2016-04-01T23:59:60Z", Some((1_459_555_199, true))),
+            ("2016-04-01T23:59:61Z", None),
+            ("2016-04-01T23:60:00Z", None),
+            ("2016-04-01T00-00:00Z", None),
+            ("2016-04-01T00:00-00Z", None),
+            (
+                "2016-04-01T23:59:00+23:59",
+                Some((1_459_555_140 - 86_340, true)),
+            ),
+            ("2016-04-01T00:00:00+24:00", None),
+            ("2016-04-01T00:00:00+00:60", None),
+            ("2016-04-01T00:00:00-00:30", Some((1_459_470_600, true))),
         ];
         for (text, want) in cases {
             assert_eq!(parse_date_time(text), *want, "{text}");
