@@ -663,4 +663,19 @@ mod tests {
             assert!(list.iter().any(|c| c.code == code), "{code}");
         }
     }
+
+    /// `temporary` is the error's own answer where it is fixed, and null where it depends on the
+    /// case: an SMTP refusal (4yz or 5yz) and a delivery whose MX hosts failed for good or not.
+    #[test]
+    fn temporariness_is_given_exactly_where_it_is_fixed() {
+        let list = catalogue();
+        let of = |code: &str| list.iter().find(|c| c.code == code).unwrap().temporary;
+        assert_eq!(of("smtp-refused"), None);
+        assert_eq!(of("delivery-failed"), None);
+        assert_eq!(of("dns-temporary"), Some(true));
+        assert_eq!(of("mx-connect-failed"), Some(true));
+        assert_eq!(of("policy-invalid"), Some(false));
+        assert_eq!(of("mx-address-not-found"), Some(false));
+        assert_eq!(list.iter().filter(|c| c.temporary.is_none()).count(), 2);
+    }
 }

@@ -160,3 +160,83 @@ pub fn shown(value: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(severity: Severity, n: u32) -> Diagnostic {
+        let code = match severity {
+            Severity::Error => "planted-error",
+            Severity::Warning => "planted-warning",
+        };
+        Diagnostic {
+            severity,
+            code,
+            message: format!("problem {n}"),
+            line: n,
+            column: 1,
+            rfc: "",
+        }
+    }
+
+    /// `parse_*` asks for no warning and nothing after the first error; lint asks for everything.
+    /// The parsers skip making messages on `wants` and stop on `done`, so a collector that said
+    /// otherwise would cost time (strict) or lose problems (lint), never change a strict result.
+    #[test]
+    fn a_strict_collector_wants_the_first_error_only_and_lint_wants_all() {
+        let mut strict = Diagnostics::strict();
+        assert!(!strict.wants(Severity::Warning), "strict: no warnings");
+        assert!(strict.wants(Severity::Error), "strict: the first error");
+        assert!(!strict.done());
+        strict.push(at(Severity::Error, 1));
+        assert!(strict.done(), "strict: done at the first error");
+        assert!(!strict.wants(Severity::Error), "strict: no second error");
+        assert!(!strict.wants(Severity::Warning));
+
+        let mut lint = Diagnostics::default();
+        assert!(lint.wants(Severity::Warning) && lint.wants(Severity::Error));
+        lint.push(at(Severity::Error, 1));
+        assert!(!lint.done(), "lint goes on after an error");
+        assert!(lint.wants(Severity::Warning) && lint.wants(Severity::Error));
+    }
+
+    /// Past [`MAX_DIAGNOSTICS`] only the first error is still listed (lint has an error exactly
+    /// when the strict parse fails); `keeps` says so before the message is made.
+    #[test]
+    fn at_the_cap_only_the_first_error_is_kept() {
+        let mut lint = Diagnostics::default();
+        for n in 0..MAX_DIAGNOSTICS as u32 {
+            assert!(lint.keeps(Severity::Warning));
+            lint.push(at(Severity::Warning, n));
+        }
+        assert!(!lint.keeps(Severity::Warning), "a warning past the cap");
+        assert!(lint.keeps(Severity::Error), "the first error past the cap");
+        lint.push(at(Severity::Error, 999));
+        assert!(!lint.keeps(Severity::Error), "a second error past the cap");
+        lint.skip();
+        let list = lint.finish();
+        assert_eq!(list.len(), MAX_DIAGNOSTICS + 2);
+        assert_eq!(list[MAX_DIAGNOSTICS].line, 999);
+        assert_eq!(list[MAX_DIAGNOSTICS + 1].code, "lint-truncated");
+    }
+
+    /// A byte offset inside a multi-byte character counts as that character's column.
+    #[test]
+    fn a_column_inside_a_character_is_the_character_s_own() {
+        // "é" is bytes 1..3, "€" bytes 4..7.
+        let line = "aé €b";
+        assert_eq!(column_of(line, 0), 1);
+        assert_eq!(column_of(line, 1), 2);
+        assert_eq!(column_of(line, 2), 2, "inside é");
+        assert_eq!(column_of(line, 3), 3);
+        assert_eq!(column_of(line, 5), 4, "inside €");
+        assert_eq!(column_of(line, 6), 4, "inside €");
+        assert_eq!(column_of(line, 7), 5);
+        assert_eq!(
+            column_of(line, 99),
+            6,
+            "past the end: after the last character"
+        );
+    }
+}

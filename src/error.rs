@@ -1168,4 +1168,232 @@ mod tests {
             assert!(["sts-policy-invalid", "validation-failure"].contains(&e.tlsrpt_result()));
         }
     }
+
+    /// socketmap_table(5): a lost framing ends the connection; a request that is framed but not
+    /// `name key`, or a reply too long to send, is answered PERM and the connection goes on.
+    #[test]
+    fn only_a_framing_error_closes_a_socketmap_connection() {
+        let closes = [
+            SocketmapError::NetstringLength { found: "x".into() },
+            SocketmapError::NetstringLengthDigits {
+                digits: 11,
+                limit: 10,
+            },
+            SocketmapError::RequestTooLarge {
+                length: 1 << 20,
+                limit: 10_000,
+            },
+            SocketmapError::NetstringComma { found: b';' },
+            SocketmapError::NetstringTruncated { buffered: 3 },
+        ];
+        for e in closes {
+            assert!(e.closes_connection(), "{e:?}");
+        }
+        let goes_on = [
+            SocketmapError::Request {
+                detail: "no space".into(),
+            },
+            SocketmapError::ReplyTooLarge {
+                size: 100_001,
+                limit: 100_000,
+            },
+        ];
+        for e in goes_on {
+            assert!(!e.closes_connection(), "{e:?}");
+        }
+    }
+
+    fn refused(code: u16) -> SmtpError {
+        SmtpError::Refused {
+            during: "EHLO",
+            code,
+            text: "no".into(),
+        }
+    }
+
+    /// RFC 5321 §4.2.1: 4yz is transient, 5yz permanent; the boundary is 500 itself.
+    #[test]
+    fn a_session_refusal_is_final_from_500() {
+        assert!(refused(421).is_temporary());
+        assert!(refused(499).is_temporary());
+        assert!(!refused(500).is_temporary());
+        assert!(!refused(554).is_temporary());
+        assert!(Error::from(refused(450)).is_temporary());
+        assert!(!Error::from(refused(550)).is_temporary());
+    }
+
+    /// A missing or undiallable MX address stays so until the DNS changes; the rest may pass.
+    /// The host's own word (`ECONNREFUSED`, `ENOTFOUND`) rides along where the host gave one.
+    #[test]
+    fn connect_failures_are_temporary_but_for_addresses_that_cannot_be_dialled() {
+        let s = |x: &str| x.to_string();
+        let cases = [
+            (
+                ConnectError::MxLookup {
+                    domain: s("example.com"),
+                    detail: s("ETIMEOUT"),
+                },
+                true,
+                Some("ETIMEOUT"),
+            ),
+            (
+                ConnectError::AddressNotFound {
+                    host: s("mx.example.com"),
+                    detail: s("ENOTFOUND"),
+                },
+                false,
+                Some("ENOTFOUND"),
+            ),
+            (
+                ConnectError::AddressLookup {
+                    host: s("mx.example.com"),
+                    detail: s("ESERVFAIL"),
+                },
+                true,
+                Some("ESERVFAIL"),
+            ),
+            (
+                ConnectError::Refused {
+                    address: s("127.0.0.1"),
+                    detail: s("ECONNREFUSED"),
+                },
+                true,
+                Some("ECONNREFUSED"),
+            ),
+            (
+                ConnectError::Timeout {
+                    during: s("connect"),
+                    ms: 30_000,
+                },
+                true,
+                None,
+            ),
+            (
+                ConnectError::TlsHandshake {
+                    detail: s("alert 40"),
+                },
+                true,
+                Some("alert 40"),
+            ),
+            (
+                ConnectError::AddressRefused {
+                    host: s("mx.example.com"),
+                    address: s("10.0.0.1"),
+                    kind: "private",
+                    rfc: "RFC 1918",
+                },
+                false,
+                None,
+            ),
+            (
+                ConnectError::AddressInvalid {
+                    host: s("mx.example.com"),
+                    address: s("localhost"),
+                },
+                false,
+                None,
+            ),
+        ];
+        for (e, temporary, detail) in cases {
+            assert_eq!(e.is_temporary(), temporary, "{e:?}");
+            assert_eq!(e.detail(), detail, "{e:?}");
+            assert_eq!(Error::from(e.clone()).is_temporary(), temporary, "{e:?}");
+        }
+    }
+
+    fn host(code: &str, temporary: bool) -> Error {
+        Error::Host {
+            code: code.into(),
+            message: "the host's message".into(),
+            temporary,
+            tlsrpt: "validation-failure".into(),
+        }
+    }
+
+    /// A failure the host classified keeps the host's code and temporariness; a host code of RFC
+    /// 8460's certificate family cites the rule it breaks (RFC 8461 §4.2), others cite nothing.
+    #[test]
+    fn host_failures_keep_their_own_code_and_temporariness() {
+        let e = host("ECONNRESET", true);
+        assert_eq!(e.code(), "host-failure");
+        assert_eq!(e.code_str(), "ECONNRESET");
+        assert!(e.is_temporary());
+        assert!(!host("ECONNRESET", false).is_temporary());
+        assert_eq!(e.rfc(), "");
+        assert_eq!(e.to_string(), "the host's message");
+        assert_eq!(host("certificate-expired", true).rfc(), "RFC 8461 §4.2");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["code"], "ECONNRESET");
+        assert_eq!(json["temporary"], true);
+    }
+
+    /// §3.2 requires text/plain; the other fetch failures are §3.3's.
+    #[test]
+    fn a_wrong_media_type_cites_section_3_2() {
+        let e = Error::from(FetchError::ContentType {
+            found: Some("text/html".into()),
+        });
+        assert_eq!(e.rfc(), "RFC 8461 §3.2");
+        assert_eq!(e.tlsrpt_result(), "sts-policy-invalid");
+    }
+
+    /// A record diagnostic has no line (line 0): its message and JSON give the column only; a
+    /// policy diagnostic gives both. A column 0 (no place) is left out of the JSON too.
+    #[test]
+    fn line_and_column_are_shown_only_when_known() {
+        let record = Error::from(RecordError::Invalid(Diagnostic::new(
+            RecordProblem::IdInvalid,
+            "bad id".into(),
+            0,
+            13,
+        )));
+        assert_eq!(record.to_string(), "column 13: bad id");
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json.get("line"), None);
+        assert_eq!(json["column"], 13);
+
+        let policy = Error::from(PolicyError::Invalid(Diagnostic::new(
+            PolicyProblem::ModeInvalid,
+            "bad mode".into(),
+            2,
+            7,
+        )));
+        assert_eq!(policy.to_string(), "line 2, column 7: bad mode");
+        let json = serde_json::to_value(&policy).unwrap();
+        assert_eq!((&json["line"], &json["column"]), (&2.into(), &7.into()));
+        assert_eq!(json["problem"], "policy-mode-invalid");
+
+        let nowhere = Error::from(PolicyError::Invalid(Diagnostic::new(
+            PolicyProblem::Empty,
+            "empty".into(),
+            1,
+            0,
+        )));
+        let json = serde_json::to_value(&nowhere).unwrap();
+        assert_eq!(json["line"], 1);
+        assert_eq!(json.get("column"), None);
+    }
+
+    /// RFC 5321 §4.3.2: DATA is answered 354 before the message; a success code instead means
+    /// nothing was sent, which the message says. An error reply, 354 itself, or a success code
+    /// to another command gets no such remark.
+    #[test]
+    fn an_unexpected_success_to_data_says_the_message_was_not_sent() {
+        let said = |command: &'static str, code: u16| {
+            Error::from(SmtpError::UnexpectedReply {
+                command,
+                code,
+                text: "ok".into(),
+            })
+            .to_string()
+            .ends_with(" instead of 354: the message was not sent")
+        };
+        assert!(said("DATA", 250));
+        assert!(said("DATA", 399));
+        assert!(!said("DATA", 354));
+        assert!(!said("DATA", 400));
+        assert!(!said("DATA", 554));
+        assert!(!said("RCPT", 250));
+        assert!(!said("MAIL", 354));
+    }
 }
