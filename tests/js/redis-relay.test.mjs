@@ -70,7 +70,8 @@ async function startRelayCli(store) {
     child.once('exit', (code) => reject(new Error(`relay exited (${code}) before listening: ${stderr}`)));
   });
   const { addresses } = await listening;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': the process may exit before its last log lines are read from the pipe.
+  const exited = new Promise((resolve) => child.once('close', resolve));
   return {
     child,
     port: addresses[0].port,
@@ -137,9 +138,10 @@ test('two relays on one Redis: the second reuses the first one\'s policy without
     assert.match(await send(b), /^250 /);
     assert.match(await send(b), /^250 /);
     assert.equal(lab.requests[DOMAIN] - fetchedBefore, 1, 'relay b found it in Redis: no second fetch');
+    for (const r of [a, b]) assert.equal(await r.stop(), 0);
+    // Read after stop: a 250 reaches the client before the relay's log line reaches this process.
     const bLookup = b.lines.filter((l) => l.event === 'delivery');
     assert.equal(bLookup.length, 2);
-    for (const r of [a, b]) assert.equal(await r.stop(), 0);
 
     // 1 session through a, 2 through b: one report with 3.
     const built = await reportBuild(url);
@@ -205,8 +207,8 @@ test('a relay SIGKILLed while Redis is down: its restart sends the records it sp
     await redis.restart();
     const second = await startRelayCli(store);
     assert.equal(await countReaches(redis.url, 5), 5, 'the 5 sessions recorded while Redis was down, once');
-    assert.ok(second.lines.some((l) => l.event === 'tlsrpt-spool-loaded'));
     assert.equal(await second.stop(), 0);
+    assert.ok(second.lines.some((l) => l.event === 'tlsrpt-spool-loaded'));
     assert.equal(successfulIn(await reportBuild(redis.url)), 5);
   } finally {
     await redis.stop();
@@ -226,8 +228,8 @@ test('a Redis that accepts TCP and never answers: mail is delivered from the loc
     // Figures, not an assertion on time.
     console.log(`silent redis (timeout 200 ms): deliveries took ${times.join(', ')} ms`);
     assert.ok(silent.connections >= 1, 'the relay did dial the silent peer');
-    assert.ok(r.lines.some((l) => l.event === 'redis-down'));
     assert.equal(await r.stop(), 0, 'and it stops cleanly');
+    assert.ok(r.lines.some((l) => l.event === 'redis-down'));
   } finally {
     await silent.close();
   }
