@@ -8,6 +8,11 @@
 //     sends it again): the "." is withheld, the MX connection closed, 250 "already delivered";
 //   - the same message in another session right now: withheld, 451;
 //   - else `pending` is journaled before the ".", `delivered` after the MX's 2xx and before the 250;
+//   - the MX failing before the end of data (its DATA reply, a cut, a timeout) or gone before DATA:
+//     the rest of the message is read and hashed all the same, and at the local MTA's end of data a
+//     message the journal has as delivered is answered 250 "already delivered", not the MX's 4xx
+//     (the retry of a message delivered before; otherwise it would be deferred at every MX failure
+//     until one MX session lasts to the end of data);
 //   - the local MTA going away mid-DATA resets the MX connection before the end of data.
 
 import { PassThrough } from 'node:stream';
@@ -16,18 +21,56 @@ import { deliveryHasher } from './delivery-journal.js';
 import { replyText } from './downstream-smtp.js';
 import { coreReply, mirrorReply, outcomeOf } from './replies.js';
 
-/** Passes `source`'s chunks on, feeding each to `hasher` (the delivery journal's key). */
-async function* hashing(source, hasher) {
-  for await (const chunk of source) {
-    hasher.update(chunk);
-    yield chunk;
-  }
+/**
+ * The local MTA's side of one message: every chunk of `stream` fed to the journal's hasher as it
+ * arrives (whoever reads it), and `ended`, which resolves true at the local MTA's end of data, false
+ * if the stream broke off first.
+ */
+function watchUpstream(stream, from, accepted) {
+  const hasher = deliveryHasher(from, accepted);
+  let key = null;
+  stream.on('data', (chunk) => hasher.update(chunk));
+  const ended = new Promise((resolve) => {
+    if (stream.readableEnded) return resolve(true);
+    stream.once('end', () => resolve(true));
+    stream.once('error', () => resolve(false));
+    stream.once('close', () => resolve(stream.readableEnded));
+  });
+  return {
+    ended,
+    /** The journal key (once the end of data is in). */
+    key: () => (key ??= hasher.key()),
+  };
 }
 
-/** Reads and drops a message that cannot go anywhere; the reply is `error`. */
-export function dropMessage(stream, error) {
+/** The reply to a message the journal has as delivered (the "." was not sent to the MX). */
+function alreadyDelivered(relay) {
+  relay.metrics.alreadyDelivered.inc();
+  const notice = relayNotice('already-delivered');
+  const text = `${notice.enhanced} ${notice.text}`;
+  return { logReply: `${notice.code} ${text}`, result: { message: text } };
+}
+
+/**
+ * After a failure before the end of data reached the MX: the rest of the message is read and
+ * dropped (smtp-server replies at its end), and if the local MTA's end of data came and the journal
+ * has the message as delivered, the reply is "already delivered" instead of `failed`.
+ */
+async function recognised(relay, upstream, failed) {
+  if (!(await upstream.ended) || !relay.journal.isDelivered(upstream.key())) return failed;
+  const { logReply, result } = alreadyDelivered(relay);
+  return { ...failed, outcome: 'already-delivered', logReply, result, key: upstream.key(), extra: { ...failed.extra, mxFailure: failed.logReply ?? failed.extra?.reason ?? null } };
+}
+
+/**
+ * Reads and drops a message that cannot go to the MX (the connection is gone); the reply is `error`,
+ * or "already delivered" when the journal has the message.
+ */
+export async function dropMessage({ relay, stream, from, accepted }, error) {
+  const upstream = watchUpstream(stream, from, accepted);
   stream.resume();
-  return { outcome: 'deferred', logReply: `${error.responseCode} ${error.message}`, extra: {}, result: { error }, reusable: false, key: null, bytes: 0 };
+  const dropped = { outcome: 'deferred', logReply: `${error.responseCode} ${error.message}`, extra: {}, result: { error }, reusable: false, key: null, bytes: 0 };
+  return recognised(relay, upstream, dropped);
 }
 
 /**
@@ -64,12 +107,12 @@ export async function transferMessage({ relay, ds, mx, stream, from, accepted, h
     stream.resume();
   };
   const { journal } = relay;
-  const hasher = deliveryHasher(from, accepted);
+  const watched = watchUpstream(stream, from, accepted);
   let withheld = null; // why the "." was not sent: 'already-delivered' | 'in-flight'
   let claimed = false; // this transfer holds `key` in relay.inFlight
   /** At the local MTA's end of data, before the "." goes to the MX: whether it may. */
   const beforeEnd = async () => {
-    key = hasher.key();
+    key = watched.key();
     if (journal.isDelivered(key)) {
       withheld = 'already-delivered';
       return false;
@@ -86,7 +129,7 @@ export async function transferMessage({ relay, ds, mx, stream, from, accepted, h
     return true;
   };
   try {
-    const reply = await ds.data(hashing(upstream, hasher), {
+    const reply = await ds.data(upstream, {
       header,
       beforeEnd,
       check: (n) => {
@@ -100,10 +143,8 @@ export async function transferMessage({ relay, ds, mx, stream, from, accepted, h
       if (withheld === 'in-flight') {
         return done('deferred', null, { error: coreReply(relayNotice('in-flight')) }, { reason: 'the same message is being delivered in another session' });
       }
-      relay.metrics.alreadyDelivered.inc();
-      const notice = relayNotice('already-delivered');
-      const text = `${notice.enhanced} ${notice.text}`;
-      return done('already-delivered', `${notice.code} ${text}`, { message: text });
+      const { logReply, result } = alreadyDelivered(relay);
+      return done('already-delivered', logReply, result);
     }
     const reusable = reply.phase === 'end';
     if (reply.phase === 'end' && reply.meaning === 'accepted') {
@@ -118,10 +159,14 @@ export async function transferMessage({ relay, ds, mx, stream, from, accepted, h
     }
     if (reply.code >= 400) {
       const error = mirrorReply(reply, mx);
-      return done(outcomeOf(error.responseCode), replyText(reply), { error }, {}, reusable);
+      const failed = done(outcomeOf(error.responseCode), replyText(reply), { error }, {}, reusable);
+      // Refused at DATA: the message may still be one the journal has (a retry); refused at its end,
+      // the journal was asked before the "." went.
+      return reply.phase === 'data' ? await recognised(relay, watched, failed) : failed;
     }
     const error = failure(new MtaStsError('smtp-unexpected-reply', `${mx} answered ${reply.phase === 'data' ? 'DATA' : 'the end of DATA'} with ${replyText(reply)}`));
-    return done('deferred', replyText(reply), { error });
+    const failed = done('deferred', replyText(reply), { error });
+    return reply.phase === 'data' ? await recognised(relay, watched, failed) : failed;
   } catch (err) {
     if (upstreamGone) {
       // The MX connection was reset before the end of data (downstream-smtp.js): nothing delivered.
@@ -136,7 +181,9 @@ export async function transferMessage({ relay, ds, mx, stream, from, accepted, h
       return done('rejected', null, { error: coreReply(relayNotice('too-big', '', relay.maxSize)) }, { reason: err.message });
     }
     const error = failure(err);
-    return done('deferred', `${error.responseCode} ${error.message}`, { error }, { reason: err.message });
+    const failed = done('deferred', `${error.responseCode} ${error.message}`, { error }, { reason: err.message });
+    // The MX failed before the end of data reached it (after it, the journal was asked already).
+    return key === null ? await recognised(relay, watched, failed) : failed;
   } finally {
     if (claimed) relay.inFlight.delete(key);
   }

@@ -257,7 +257,7 @@ export class Transaction {
           header: this.#traceHeader(),
           failure: (err) => this.#failure(err),
         })
-      : dropMessage(stream, this.lost ?? this.#failure(new MtaStsError('mx-connection-lost', 'the connection to the mx is gone')));
+      : await dropMessage({ relay, stream, from: this.from.address, accepted: this.accepted }, this.lost ?? this.#failure(new MtaStsError('mx-connection-lost', 'the connection to the mx is gone')));
     this.inData = false;
     this.finished = true;
     const mode = this.mode;

@@ -240,6 +240,44 @@ test('relay killed after the MX took a message, before its 250 went upstream: th
   assert.equal((await relay.exited)[0], 0);
 });
 
+test('a retry of a delivered message is "already delivered" even when the MX fails before the end of DATA', { timeout: 180_000 }, async () => {
+  // The journal is asked at the local MTA's end of data, which comes whatever the MX did meanwhile:
+  // a refused or hostile DATA, a cut, a connection gone after RCPT. Without that, the retry would be
+  // deferred (and sent again) at every such failure until one MX session lasted to the end of DATA.
+  const port = await freePort('127.0.0.1');
+  const to = 'retry@enforce-valid.test';
+  const message = 'Subject: delivered once\r\n\r\nthe retried message\r\nsecond line\r\nthird line\r\n.\r\n';
+  const copies = () => mx.messages.filter((m) => m.data.includes('the retried message')).length;
+  const relay = await startCli(port, join(dir, 'store-retry'));
+  try {
+    assert.match(await sendOnce(port, to, message), /^250 2\.0\.0 /);
+    assert.equal(copies(), 1);
+    const faults = [
+      ['DATA refused', { dataCommandReply: '451 4.3.0 not now' }],
+      ['DATA answered 250 (hostile)', { dataCommandReply: '250 2.0.0 taken, honestly' }],
+      ['cut in the middle of DATA', { closeMidData: true }],
+      ['gone after RCPT', { closeAfterRcpt: true }],
+    ];
+    for (const [what, behaviour] of faults) {
+      mx.behave('enforce-valid.test', behaviour);
+      assert.match(await sendOnce(port, to, message), /^250 2\.0\.0 already delivered/, what);
+    }
+    // The same faults for a message the journal does not have: a 4xx, never a 250.
+    for (const [what, behaviour] of faults) {
+      mx.behave('enforce-valid.test', behaviour);
+      const reply = await sendOnce(port, to, `Subject: not delivered\r\n\r\n${what}\r\nsecond line\r\n.\r\n`);
+      assert.match(reply ?? '', /^4\d\d /, `${what}: ${reply}`);
+    }
+    assert.equal(copies(), 1, 'the MX holds one copy');
+    const logged = await logLine(relay, (l) => l.event === 'delivery' && l.outcome === 'already-delivered' && /not now/.test(l.mxFailure ?? ''));
+    assert.ok(logged, 'logged as already-delivered, with what the MX did');
+  } finally {
+    mx.behave('enforce-valid.test', {});
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});
+
 test('relay killed between the "." and the MX\'s reply (journal: pending only): the retry is delivered again, never lost', { timeout: 180_000 }, async () => {
   const port = await freePort('127.0.0.1');
   const storeDir = join(dir, 'store-pending');

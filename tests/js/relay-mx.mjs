@@ -7,7 +7,8 @@
 //                                     mailReply, dataReply, closeMidData: true, silentAfterData: true,
 //                                     hostile: dataCommandReply '250 ok' (instead of 354), mailRaw
 //                                     (bytes written as MAIL's reply, e.g. two replies), endlessEhlo,
-//                                     cert: 'fail' (the TLS handshake fails) })
+//                                     cert: 'fail' (the TLS handshake fails), closeAfterRcpt: true
+//                                     (accepts a recipient, then closes) })
 //   mx.messages [{ domain, from, mailParams, to, data, secure, servername }], mx.aborted (DATA cut off)
 //   await mx.waitFor(() => mx.messages.length === 1); await mx.close()
 
@@ -109,6 +110,7 @@ export async function startRelayMx(lab) {
         } else {
           envelope.to.push(to);
           reply('250 2.1.5 Ok');
+          if (b.closeAfterRcpt) socket.end();
         }
       } else if (verb === 'DATA') {
         if (b.dataCommandReply) return reply(b.dataCommandReply);
