@@ -100,7 +100,7 @@ test(`Exim in front: no message lost under random faults (${N} messages, seed ${
   // met the proxy number N and the relay was killed three times, or 15 s have passed.
   const met = () => Object.values(proxy.state.counts).reduce((a, b) => a + b, 0);
   const start = Date.now();
-  while ((met() < N || upstream.unfired().length > 0) && Date.now() - start < 15_000) {
+  while ((met() < N || upstream.unfired().length > upstream.preempted().length) && Date.now() - start < 15_000) {
     await exim.runQueue();
     await sleep(500);
   }
@@ -156,7 +156,10 @@ test(`Exim in front: no message lost under random faults (${N} messages, seed ${
   const violations = perMessageViolations({ subjects, copies: delivered, attempts: upstream.attempts, journal, refused: (k) => recipientOf(k).startsWith('bounce@') });
   console.log(`# per message: ${upstream.attempts.length} attempts reached DATA's end, ${upstream.attempts.filter((a) => /already delivered/.test(a.reply ?? '')).length} answered "already delivered"; kill points fired: ${JSON.stringify(upstream.fired)}`);
   assert.deepEqual(violations, [], `every message, by key ${context}`);
-  assert.deepEqual(upstream.unfired(), [], `every kill point of the plan fired ${context}`);
+  const preempted = upstream.preempted();
+  if (preempted.length) console.log(`# kill points preempted by another kill (the relay died in that message's reply window): ${JSON.stringify(preempted)}`);
+  const missed = upstream.unfired().filter((k) => !preempted.includes(k));
+  assert.deepEqual(missed, [], `every kill point of the plan fired ${context}; what the proxy saw of them: ${JSON.stringify(missed.map((k) => ({ ...k, attempts: upstream.attemptsOf(k.message) })))}`);
   assert.deepEqual(left, [], `Exim's queue empties once the faults end ${context}`);
   assert.deepEqual(lostList, [], `no message lost ${context}`);
   assert.equal(failedLines.length, expectBounced, 'exactly the 550 recipients failed, once each');

@@ -449,6 +449,21 @@ export async function startUpstreamProxy({ port, plan, kill, messageOfRecipient 
     fired,
     /** The kill points that have not fired yet. */
     unfired: () => [...pending.values()],
+    /**
+     * The unfired `reply` points whose window a kill at another message's point took: the relay
+     * died while it held that message's MX 250 (journaled delivered, its own 250 not yet out), so no
+     * real 2xx ever reached the proxy and every answer was "already delivered". The window the
+     * point was to test happened all the same; the other unfired points are missed.
+     */
+    preempted: () =>
+      [...pending.values()].filter((k) => {
+        if (k.step !== 'reply') return false;
+        const replies = attempts.filter((a) => a.n === k.message && a.reply !== null).map((a) => a.reply);
+        const ok = (r) => Number(r.slice(0, 3)) >= 200 && Number(r.slice(0, 3)) < 300;
+        return replies.some((r) => ok(r) && /already delivered/.test(r)) && !replies.some((r) => ok(r) && !/already delivered/.test(r));
+      }),
+    /** What the proxy saw of message `n`'s attempts (for a failure message). */
+    attemptsOf: (n) => attempts.filter((a) => a.n === n).map((a) => ({ reply: a.reply, killed: a.killed })),
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));

@@ -23,7 +23,9 @@
 // message k's RCPT, Subject line, "." or 2xx reply, the last swallowed so that the sender sends the
 // message again), not on a timer; the plan and the MX proxy's draws (per connection, in order) come
 // from MTASTS_FAULT_SEED, printed with the plan at the start and in every failure. What a seed does
-// not fix is the order in which Postfix's concurrent deliveries reach those points.
+// not fix is the order in which Postfix's concurrent deliveries reach those points: a kill at one
+// message's point may land in another's reply window, and that message's own `reply` point then
+// never sees a real 2xx (its retries are "already delivered"): counted as preempted, not missed.
 //
 // Faults reach the MX connection through a TCP proxy in front of the Postfix MX (the relay's
 // --smtp-port points at it; TLS runs end to end through it). Needs Postfix and root.
@@ -184,7 +186,10 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   const violations = perMessageViolations({ subjects, copies: delivered, attempts: upstream.attempts, journal, refused: (k) => recipientOf(k).startsWith('bounce@') });
   console.log(`# per message: ${upstream.attempts.length} attempts reached DATA's end, ${upstream.attempts.filter((a) => /already delivered/.test(a.reply ?? '')).length} answered "already delivered"; kill points fired: ${JSON.stringify(upstream.fired)}`);
   assert.deepEqual(violations, [], `every message, by key ${context}`);
-  assert.deepEqual(upstream.unfired(), [], `every kill point of the plan fired ${context}`);
+  const preempted = upstream.preempted();
+  if (preempted.length) console.log(`# kill points preempted by another kill (the relay died in that message's reply window): ${JSON.stringify(preempted)}`);
+  const missed = upstream.unfired().filter((k) => !preempted.includes(k));
+  assert.deepEqual(missed, [], `every kill point of the plan fired ${context}; what the proxy saw of them: ${JSON.stringify(missed.map((k) => ({ ...k, attempts: upstream.attemptsOf(k.message) })))}`);
   assert.deepEqual(left, [], `the sending queue empties once the faults end ${context}`);
   assert.deepEqual(lostList, [], `no message lost ${context}`);
   assert.equal(lost, 0);
