@@ -312,6 +312,14 @@ export async function startUpstreamProxy({ port, plan, kill, messageOfRecipient 
     return killing;
   };
 
+  /** What the proxy saw of message `n`'s attempts (for a failure message). */
+  const attemptsOf = (n) => attempts.filter((a) => a.n === n).map((a) => ({ reply: a.reply, killed: a.killed }));
+  const isPreempted = (k) => {
+    if (k.step !== 'reply') return false;
+    const twoXx = attempts.filter((a) => a.n === k.message && /^2\d\d/.test(a.reply ?? '')).map((a) => /already delivered/.test(a.reply));
+    return twoXx.length > 0 && twoXx.every(Boolean);
+  };
+
   const server = net.createServer(async (client) => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
@@ -455,15 +463,9 @@ export async function startUpstreamProxy({ port, plan, kill, messageOfRecipient 
      * real 2xx ever reached the proxy and every answer was "already delivered". The window the
      * point was to test happened all the same; the other unfired points are missed.
      */
-    preempted: () =>
-      [...pending.values()].filter((k) => {
-        if (k.step !== 'reply') return false;
-        const replies = attempts.filter((a) => a.n === k.message && a.reply !== null).map((a) => a.reply);
-        const ok = (r) => Number(r.slice(0, 3)) >= 200 && Number(r.slice(0, 3)) < 300;
-        return replies.some((r) => ok(r) && /already delivered/.test(r)) && !replies.some((r) => ok(r) && !/already delivered/.test(r));
-      }),
-    /** What the proxy saw of message `n`'s attempts (for a failure message). */
-    attemptsOf: (n) => attempts.filter((a) => a.n === n).map((a) => ({ reply: a.reply, killed: a.killed })),
+    preempted: () => [...pending.values()].filter(isPreempted),
+    /** The unfired points that are not preempted, each with what the proxy saw of its message. */
+    missed: () => [...pending.values()].filter((k) => !isPreempted(k)).map((k) => ({ ...k, attempts: attemptsOf(k.message) })),
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));

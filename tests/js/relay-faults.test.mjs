@@ -188,8 +188,7 @@ test(`no message lost under random faults (${N} messages, seed ${SEED})`, { skip
   assert.deepEqual(violations, [], `every message, by key ${context}`);
   const preempted = upstream.preempted();
   if (preempted.length) console.log(`# kill points preempted by another kill (the relay died in that message's reply window): ${JSON.stringify(preempted)}`);
-  const missed = upstream.unfired().filter((k) => !preempted.includes(k));
-  assert.deepEqual(missed, [], `every kill point of the plan fired ${context}; what the proxy saw of them: ${JSON.stringify(missed.map((k) => ({ ...k, attempts: upstream.attemptsOf(k.message) })))}`);
+  assert.deepEqual(upstream.missed(), [], `every kill point of the plan fired (or was preempted) ${context}`);
   assert.deepEqual(left, [], `the sending queue empties once the faults end ${context}`);
   assert.deepEqual(lostList, [], `no message lost ${context}`);
   assert.equal(lost, 0);
